@@ -1,0 +1,28 @@
+//! Burn model families for rserve.
+//!
+//! Every Burn backend generic is instantiated *inside* this crate and hidden behind
+//! backend-erased types ([`DigitsClassifier`]), so the daemon (router, ingress,
+//! controller) never compiles Burn code and a change there never rebuilds a model.
+//! Models are plain synchronous objects: the daemon owns the threads they run on.
+
+mod device;
+mod digits;
+mod weights;
+
+pub use device::{Device, DeviceError};
+pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};
+pub use weights::WeightsError;
+
+/// An error from loading or running a model, naming what failed and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The weights could not be read or do not match the model's shapes.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// The requested device is not available in this build or on this machine.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The input does not fit the model (wrong length, out of range values, ...).
+    #[error("invalid input: {0}")]
+    Input(String),
+}

@@ -1,0 +1,155 @@
+//! The control protocol's client side, used by the CLI (and later by other nodes).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::QuicClientConfig;
+use rserve_protocol::wire::{self, Hello, HelloReply, PROTOCOL_VERSION, Request, Response};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use super::read_frame;
+
+/// How to reach a node.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The node's control address.
+    pub addr: SocketAddr,
+    /// PEM of the cluster CA to trust.
+    pub ca_pem: Vec<u8>,
+    /// Name to verify in the node's certificate.
+    pub server_name: String,
+    /// Admin token, for calls that change state.
+    pub token: Option<String>,
+    /// How long to wait for the node to answer.
+    pub timeout: Duration,
+}
+
+/// Why a call could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answered at the address, or the connection broke.
+    #[error("cannot reach an rserve node at {addr}: {reason}")]
+    Unreachable {
+        /// The address.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
+    /// The CA file is unusable.
+    #[error("cannot use the CA certificate: {0}")]
+    Certificate(String),
+    /// The node refused the handshake.
+    #[error("the node refused the connection: {0}")]
+    Rejected(String),
+    /// The node answered with something that is not the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// An open, handshaken connection to a node.
+#[derive(Debug)]
+pub struct ControlClient {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    addr: SocketAddr,
+    timeout: Duration,
+    /// Whether the node accepted the token.
+    pub authorized: bool,
+    /// The node's id.
+    pub node_id: String,
+}
+
+impl ControlClient {
+    /// Connects and performs the handshake.
+    pub async fn connect(opts: ClientOptions) -> Result<Self, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable { addr: opts.addr, reason };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&opts.ca_pem) {
+            let cert = cert.map_err(|e| ClientError::Certificate(e.to_string()))?;
+            roots.add(cert).map_err(|e| ClientError::Certificate(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(ClientError::Certificate("no certificate in the CA file".to_owned()));
+        }
+        let mut crypto = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Certificate(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
+        let quic = QuicClientConfig::try_from(crypto).map_err(|e| ClientError::Certificate(e.to_string()))?;
+        let bind: SocketAddr = if opts.addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().unwrap();
+        let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| unreachable(e.to_string()))?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+
+        let connecting = endpoint
+            .connect(opts.addr, &opts.server_name)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let conn = match tokio::time::timeout(opts.timeout, connecting).await {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {:?} (is `rserve up` running there?)",
+                    opts.timeout
+                )));
+            }
+            Ok(Err(quinn::ConnectionError::TransportError(e))) if e.to_string().contains("certificate") => {
+                return Err(ClientError::Rejected(format!(
+                    "TLS: {e} (the node's certificate is not signed by the CA you trust; check RSERVE_CACERT)"
+                )));
+            }
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Ok(Ok(conn)) => conn,
+        };
+        let mut client = Self {
+            endpoint,
+            conn,
+            addr: opts.addr,
+            timeout: opts.timeout,
+            authorized: false,
+            node_id: String::new(),
+        };
+        let hello = Hello {
+            protocol_version: PROTOCOL_VERSION,
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            token: opts.token,
+        };
+        match client.exchange::<_, HelloReply>(&hello).await? {
+            HelloReply::Accepted { node_id, authorized, .. } => {
+                client.node_id = node_id;
+                client.authorized = authorized;
+                Ok(client)
+            }
+            HelloReply::Rejected { reason } => Err(ClientError::Rejected(reason)),
+        }
+    }
+
+    /// Makes one call.
+    pub async fn call(&self, request: &Request) -> Result<Response, ClientError> {
+        self.exchange(request).await
+    }
+
+    async fn exchange<Q: serde::Serialize, A: serde::de::DeserializeOwned>(&self, msg: &Q) -> Result<A, ClientError> {
+        let lost = |e: String| ClientError::Unreachable { addr: self.addr, reason: e };
+        let work = async {
+            let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
+            send.write_all(&wire::encode(msg)).await.map_err(|e| lost(e.to_string()))?;
+            send.finish().map_err(|e| lost(e.to_string()))?;
+            let frame = read_frame(&mut recv).await.map_err(|e| lost(e.to_string()))?;
+            wire::decode(&frame).map_err(|e| ClientError::Protocol(e.to_string()))
+        };
+        // Calls are short; a deploy persists state first. Allow a generous bound.
+        tokio::time::timeout(self.timeout.max(Duration::from_secs(30)), work)
+            .await
+            .map_err(|_| lost("the node stopped answering".to_owned()))?
+    }
+
+    /// Closes the connection cleanly.
+    pub async fn close(self) {
+        self.conn.close(0u32.into(), b"bye");
+        self.endpoint.wait_idle().await;
+    }
+}

@@ -1,0 +1,172 @@
+//! The control endpoint: the control protocol of `rserve_protocol::wire` over QUIC.
+//!
+//! QUIC (quinn + rustls) because remote nodes will speak the same protocol over the
+//! mesh; one bidirectional stream per call. The first stream of a connection is the
+//! handshake (version negotiation and the admin token); calls that change state
+//! need a valid token.
+
+pub mod client;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use quinn::crypto::rustls::QuicServerConfig;
+use rserve_protocol::wire::{
+    self, ErrorCode, FrameDecoder, Hello, HelloReply, Request, Response, WireError,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::controller::Controller;
+
+/// Creates the QUIC endpoint for the control protocol.
+pub fn endpoint(addr: SocketAddr, identity: tls::NodeIdentity) -> anyhow::Result<quinn::Endpoint> {
+    let mut crypto = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])?
+    .with_no_client_auth()
+    .with_single_cert(identity.chain, identity.key)?;
+    crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
+    let config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(crypto)?));
+    quinn::Endpoint::server(config, addr).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another rserve node is using it; pick another with --control-addr)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot bind the control endpoint to udp {addr}: {e}{hint}")
+    })
+}
+
+/// What the control server needs from the node.
+#[derive(Debug, Clone)]
+pub struct ControlContext {
+    /// The controller that carries out calls.
+    pub controller: Arc<Controller>,
+    /// The admin token.
+    pub token: Arc<str>,
+    /// This node's id.
+    pub node_id: String,
+    /// Cancelled by a `Shutdown` call.
+    pub shutdown: CancellationToken,
+}
+
+/// Accepts control connections until `shutdown`.
+pub async fn serve(endpoint: quinn::Endpoint, ctx: ControlContext) {
+    let shutdown = ctx.shutdown.clone();
+    loop {
+        let incoming = tokio::select! {
+            () = shutdown.cancelled() => break,
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => incoming,
+                None => break,
+            },
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => {
+                    if let Err(e) = connection(conn, ctx).await {
+                        debug!(%remote, error = %e, "Control connection ended.");
+                    }
+                }
+                Err(e) => warn!(%remote, error = %e, "Control connection refused (TLS or QUIC handshake failed)."),
+            }
+        });
+    }
+    // Let the reply to a `Shutdown` call reach the client before closing.
+    endpoint.close(0u32.into(), b"node shutting down");
+}
+
+async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Result<()> {
+    let remote = conn.remote_address();
+    let (mut send, mut recv) = conn.accept_bi().await?;
+    let hello: Hello = wire::decode(&read_frame(&mut recv).await?)?;
+    let reply = match wire::negotiate(hello.protocol_version) {
+        Ok(version) => HelloReply::Accepted {
+            protocol_version: version,
+            node_id: ctx.node_id.clone(),
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            authorized: hello
+                .token
+                .as_deref()
+                .is_some_and(|t| tls::token_matches(&ctx.token, t)),
+        },
+        Err(reason) => {
+            warn!(%remote, client_version = hello.protocol_version, "Refused a control client with another protocol version.");
+            HelloReply::Rejected { reason }
+        }
+    };
+    send.write_all(&wire::encode(&reply)).await?;
+    send.finish()?;
+    let HelloReply::Accepted { authorized, .. } = reply else {
+        // Give the client time to read the refusal.
+        conn.closed().await;
+        return Ok(());
+    };
+    loop {
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(stream) => stream,
+            Err(quinn::ConnectionError::ApplicationClosed(_) | quinn::ConnectionError::LocallyClosed) => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let request: Request = match read_frame(&mut recv).await.and_then(|f| Ok(wire::decode(&f)?)) {
+            Ok(request) => request,
+            Err(e) => {
+                let error = WireError { code: ErrorCode::BadRequest, message: format!("malformed request: {e}") };
+                send.write_all(&wire::encode(&Response::Error(error))).await?;
+                send.finish()?;
+                continue;
+            }
+        };
+        let response = if request.is_mutating() && !authorized {
+            warn!(%remote, call = ?std::mem::discriminant(&request), "Refused a state-changing call without a valid admin token.");
+            Response::Error(WireError {
+                code: ErrorCode::Unauthorized,
+                message: "this call needs the node's admin token (set RSERVE_TOKEN or RSERVE_TOKEN_FILE, \
+                          or run the CLI with the node's --state-dir)"
+                    .to_owned(),
+            })
+        } else {
+            dispatch(&ctx, request).await
+        };
+        send.write_all(&wire::encode(&response)).await?;
+        send.finish()?;
+    }
+}
+
+async fn dispatch(ctx: &ControlContext, request: Request) -> Response {
+    let controller = &ctx.controller;
+    let result = match request {
+        Request::Deploy { file, config } => controller.deploy(&file, config).await.map(|changes| Response::Deployed { changes }),
+        Request::Delete { app } => controller.delete(&app).await.map(|()| Response::Deleted { app }),
+        Request::Status { app } => controller.status(app.as_deref()).await.map(|s| Response::Status(Box::new(s))),
+        Request::Config { app } => controller.config(app.as_deref()).await.map(Response::Config),
+        Request::Shutdown => {
+            info!("Shutdown requested over the control endpoint.");
+            ctx.shutdown.cancel();
+            Ok(Response::ShuttingDown)
+        }
+    };
+    result.unwrap_or_else(Response::Error)
+}
+
+/// Reads one frame from a stream that the peer finishes after sending it.
+pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> anyhow::Result<Vec<u8>> {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(frame) = decoder.next_frame()? {
+            return Ok(frame);
+        }
+        match recv.read(&mut buf).await? {
+            Some(n) => decoder.push(&buf[..n]),
+            None => anyhow::bail!("stream ended before a complete frame"),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The node's TLS material and admin token, created on first start in the state dir.
+//!
+//! A cluster CA signs the node's certificate; clients trust the CA, not the node
+//! certificate, so more nodes can join under the same CA later (the mesh).
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The DNS name in every node certificate; clients verify it by default.
+pub const NODE_SERVER_NAME: &str = "localhost";
+
+/// Files in `<state dir>/tls`.
+#[derive(Debug, Clone)]
+pub struct TlsPaths {
+    /// The cluster CA certificate (clients trust this).
+    pub ca_cert: PathBuf,
+    /// The cluster CA key (0600).
+    pub ca_key: PathBuf,
+    /// This node's certificate.
+    pub node_cert: PathBuf,
+    /// This node's key (0600).
+    pub node_key: PathBuf,
+}
+
+impl TlsPaths {
+    /// The paths under `state_dir`.
+    pub fn new(state_dir: &Path) -> Self {
+        let dir = state_dir.join("tls");
+        Self {
+            ca_cert: dir.join("ca.crt"),
+            ca_key: dir.join("ca.key"),
+            node_cert: dir.join("node.crt"),
+            node_key: dir.join("node.key"),
+        }
+    }
+}
+
+/// The node's certificate chain and key, ready for rustls.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    /// Node certificate followed by the CA certificate.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The node's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// Loads the node identity, creating a CA and node certificate on first start.
+pub fn load_or_create(state_dir: &Path) -> anyhow::Result<NodeIdentity> {
+    use anyhow::Context as _;
+    let paths = TlsPaths::new(state_dir);
+    if !paths.node_cert.exists() {
+        create(&paths).with_context(|| {
+            format!("cannot create TLS material in {}", paths.ca_cert.parent().unwrap().display())
+        })?;
+    }
+    let read_certs = |path: &Path| -> anyhow::Result<Vec<CertificateDer<'static>>> {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .with_context(|| format!("cannot read certificate {}", path.display()))
+    };
+    let mut chain = read_certs(&paths.node_cert)?;
+    chain.extend(read_certs(&paths.ca_cert)?);
+    let key = PrivateKeyDer::from_pem_file(&paths.node_key)
+        .with_context(|| format!("cannot read key {}", paths.node_key.display()))?;
+    Ok(NodeIdentity { chain, key })
+}
+
+fn create(paths: &TlsPaths) -> anyhow::Result<()> {
+    std::fs::create_dir_all(paths.ca_cert.parent().unwrap())?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "rserve cluster CA");
+    let ca_cert = ca.self_signed(&ca_key)?;
+
+    let node_key = KeyPair::generate()?;
+    let mut node = CertificateParams::new(vec![NODE_SERVER_NAME.to_owned(), "rserve-node".to_owned()])?;
+    node.distinguished_name.push(DnType::CommonName, "rserve node");
+    node.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    node.subject_alt_names.push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    let node_cert = node.signed_by(&node_key, &ca_cert, &ca_key)?;
+
+    write_file(&paths.ca_key, ca_key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(&paths.node_key, node_key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(&paths.ca_cert, ca_cert.pem().as_bytes(), 0o644)?;
+    // Written last: its presence marks the material complete.
+    write_file(&paths.node_cert, node_cert.pem().as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// Reads the admin token, creating a random one (0600) on first start.
+pub fn load_or_create_token(state_dir: &Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let path = token_path(state_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    write_file(&path, format!("{token}\n").as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
+}
+
+/// Where the admin token lives in a state dir.
+pub fn token_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("admin.token")
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Compares tokens in time independent of where they differ.
+pub fn token_matches(expected: &str, given: &str) -> bool {
+    expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}

@@ -1,0 +1,320 @@
+//! One deployment's reconcile state: its replicas, failures and status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rserve_protocol::config::DeploymentConfig;
+use rserve_protocol::status::{
+    DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger as Trigger, ReplicaDetails,
+};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::replica::{Phase, Replica};
+use crate::router::DeploymentRouter;
+
+/// Ray's `max_constructor_retry_count` default.
+const MAX_CONSTRUCTOR_RETRIES: u32 = 20;
+/// Ray's per-replica startup retry count.
+const RETRIES_PER_REPLICA: u32 = 3;
+/// First restart delay after a failure; doubles per consecutive failure.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Longest restart delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+struct Slot {
+    replica: Arc<Replica>,
+    /// Config generation the replica was started with.
+    generation: u64,
+    stopping: bool,
+}
+
+/// Reconcile state of one deployment.
+pub(super) struct DeploymentRuntime {
+    pub(super) config: DeploymentConfig,
+    pub(super) router: Arc<DeploymentRouter>,
+    app: String,
+    /// Bumped by every change that needs new replicas.
+    generation: u64,
+    slots: Vec<Slot>,
+    /// Replicas should all go (deployment or app being deleted).
+    pub(super) retiring: bool,
+    startup_failures_in_row: u32,
+    failures_in_row: u32,
+    total_failures: u64,
+    next_start_at: Instant,
+    deploy_failed: bool,
+    last_failure: Option<String>,
+    /// What the deployment is converging towards, for its status.
+    goal: DeploymentStatus,
+    status: DeploymentStatus,
+    trigger: Trigger,
+}
+
+impl DeploymentRuntime {
+    pub(super) fn new(app: &str, config: DeploymentConfig) -> Self {
+        Self {
+            router: Arc::new(DeploymentRouter::new(
+                format!("{app}/{}", config.name),
+                config.max_queued_requests,
+            )),
+            app: app.to_owned(),
+            config,
+            generation: 0,
+            slots: Vec::new(),
+            retiring: false,
+            startup_failures_in_row: 0,
+            failures_in_row: 0,
+            total_failures: 0,
+            next_start_at: Instant::now(),
+            deploy_failed: false,
+            last_failure: None,
+            goal: DeploymentStatus::Updating,
+            status: DeploymentStatus::Updating,
+            trigger: Trigger::ConfigUpdateStarted,
+        }
+    }
+
+    /// Applies a new config: in place where Ray does (replica counts, limits,
+    /// health and shutdown timing), with new replicas where the replica itself
+    /// changes (kind, options, resources, user_config).
+    pub(super) fn update(&mut self, config: DeploymentConfig) {
+        self.retiring = false;
+        let restart = config.replica != self.config.replica
+            || config.resources != self.config.resources
+            || config.user_config != self.config.user_config
+            || config.health_check_period_s != self.config.health_check_period_s
+            || config.health_check_timeout_s != self.config.health_check_timeout_s
+            || config.graceful_shutdown_timeout_s != self.config.graceful_shutdown_timeout_s
+            || config.graceful_shutdown_wait_loop_s != self.config.graceful_shutdown_wait_loop_s;
+        if restart || self.deploy_failed {
+            self.generation += 1;
+            self.deploy_failed = false;
+            self.startup_failures_in_row = 0;
+            self.failures_in_row = 0;
+            self.next_start_at = Instant::now();
+            self.router.set_failed(false);
+            self.goal = DeploymentStatus::Updating;
+        } else if config.num_replicas > self.config.num_replicas {
+            self.goal = DeploymentStatus::Upscaling;
+        } else if config.num_replicas < self.config.num_replicas {
+            self.goal = DeploymentStatus::Downscaling;
+        }
+        self.router.set_max_queued(config.max_queued_requests);
+        for slot in &self.slots {
+            slot.replica.set_max_ongoing(config.max_ongoing_requests);
+        }
+        self.config = config;
+    }
+
+    /// Whether every replica is gone (after `retiring`).
+    pub(super) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Asks every replica to stop now (node shutdown).
+    pub(super) fn stop_all(&mut self) {
+        for slot in &mut self.slots {
+            slot.stopping = true;
+            slot.replica.stop();
+        }
+        self.router.set_replicas(Vec::new());
+    }
+
+    /// One reconcile step: reap, start, stop, publish, and derive the status.
+    pub(super) fn reconcile(&mut self, now: Instant, changed: &Arc<Notify>, tasks: &TaskTracker) {
+        self.reap(now);
+
+        let target = if self.retiring { 0 } else { self.config.num_replicas as usize };
+        let limit = (RETRIES_PER_REPLICA * self.config.num_replicas).min(MAX_CONSTRUCTOR_RETRIES);
+        if !self.deploy_failed && self.startup_failures_in_row >= limit.max(1) {
+            self.deploy_failed = true;
+            self.router.set_failed(true);
+            warn!(app = %self.app, deployment = %self.config.name, failures = self.startup_failures_in_row,
+                "Deployment failed: replicas keep failing to start.");
+        }
+
+        let current = |s: &Slot, generation: u64| s.generation == generation && !s.stopping;
+        let live = self.slots.iter().filter(|s| current(s, self.generation)).count();
+        if live < target && !self.deploy_failed && now >= self.next_start_at {
+            for _ in live..target {
+                let replica = Replica::spawn(&self.app, &self.config, changed.clone(), tasks);
+                info!(replica = replica.id(), app = %self.app, "Replica starting.");
+                self.slots.push(Slot {
+                    replica,
+                    generation: self.generation,
+                    stopping: false,
+                });
+            }
+        } else if live > target {
+            // Stop the least useful first: still starting, then the youngest.
+            let mut extra: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| current(&self.slots[i], self.generation))
+                .collect();
+            extra.sort_by_key(|&i| {
+                let r = &self.slots[i].replica;
+                (r.phase() == Phase::Running, std::cmp::Reverse(r.start_time_s().to_bits()))
+            });
+            for &i in extra.iter().take(live - target) {
+                self.stop_slot(i);
+            }
+        }
+
+        // Start before stop: outdated replicas keep serving until enough new ones run.
+        let new_running = self
+            .slots
+            .iter()
+            .filter(|s| current(s, self.generation) && s.replica.phase() == Phase::Running)
+            .count();
+        let keep_old = target.saturating_sub(new_running);
+        let old: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].generation != self.generation && !self.slots[i].stopping)
+            .collect();
+        for &i in old.iter().skip(keep_old) {
+            self.stop_slot(i);
+        }
+
+        self.publish();
+        self.derive_status(target, new_running);
+    }
+
+    /// Drops replicas that are gone, recording failures and the restart backoff.
+    fn reap(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            let slot = &self.slots[i];
+            match slot.replica.phase() {
+                Phase::Failed {
+                    during_startup,
+                    reason,
+                } => {
+                    let id = slot.replica.id().to_owned();
+                    let current = slot.generation == self.generation;
+                    self.slots.swap_remove(i);
+                    self.total_failures += 1;
+                    let what = if during_startup { "failed to start" } else { "failed" };
+                    self.last_failure = Some(format!("replica {id} {what}: {reason}"));
+                    if !current {
+                        continue;
+                    }
+                    self.failures_in_row += 1;
+                    if during_startup {
+                        self.startup_failures_in_row += 1;
+                    } else if self.status == DeploymentStatus::Healthy {
+                        self.goal = DeploymentStatus::Unhealthy;
+                    }
+                    let exp = self.failures_in_row.saturating_sub(1).min(16);
+                    self.next_start_at = now + (BACKOFF_BASE * 2u32.pow(exp)).min(BACKOFF_MAX);
+                }
+                Phase::Stopped => {
+                    self.slots.swap_remove(i);
+                }
+                Phase::Running if slot.generation == self.generation => {
+                    self.startup_failures_in_row = 0;
+                    self.failures_in_row = 0;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    fn stop_slot(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        slot.stopping = true;
+        slot.replica.stop();
+        info!(replica = slot.replica.id(), "Replica stopping.");
+    }
+
+    /// Hands the router the replicas that may take requests, if that set changed.
+    fn publish(&self) {
+        let serving: Vec<Arc<Replica>> = self
+            .slots
+            .iter()
+            .filter(|s| !s.stopping && s.replica.phase() == Phase::Running)
+            .map(|s| s.replica.clone())
+            .collect();
+        let current = self.router.replicas();
+        let same = current.len() == serving.len()
+            && current.iter().zip(&serving).all(|(a, b)| Arc::ptr_eq(a, b));
+        if !same {
+            self.router.set_replicas(serving);
+        }
+    }
+
+    fn derive_status(&mut self, target: usize, new_running: usize) {
+        let converged = new_running == target && self.slots.len() == target;
+        (self.status, self.trigger) = if self.deploy_failed {
+            (DeploymentStatus::DeployFailed, Trigger::ReplicaStartupFailed)
+        } else if converged {
+            let trigger = match self.goal {
+                DeploymentStatus::Upscaling => Trigger::UpscaleCompleted,
+                DeploymentStatus::Downscaling => Trigger::DownscaleCompleted,
+                _ => Trigger::ConfigUpdateCompleted,
+            };
+            self.goal = DeploymentStatus::Healthy;
+            (DeploymentStatus::Healthy, if self.status == DeploymentStatus::Healthy { self.trigger } else { trigger })
+        } else {
+            match self.goal {
+                DeploymentStatus::Unhealthy => (DeploymentStatus::Unhealthy, Trigger::HealthCheckFailed),
+                DeploymentStatus::Upscaling => (DeploymentStatus::Upscaling, Trigger::Unspecified),
+                DeploymentStatus::Downscaling => (DeploymentStatus::Downscaling, Trigger::Unspecified),
+                DeploymentStatus::Healthy if self.startup_failures_in_row > 0 => {
+                    (DeploymentStatus::Unhealthy, Trigger::ReplicaStartupFailed)
+                }
+                _ => (DeploymentStatus::Updating, Trigger::ConfigUpdateStarted),
+            }
+        };
+    }
+
+    /// The deployment's status for `rserve status`.
+    pub(super) fn details(&self) -> DeploymentDetails {
+        let mut replica_states = std::collections::BTreeMap::new();
+        let mut replicas = Vec::new();
+        for slot in &self.slots {
+            let Some(state) = slot.replica.state() else { continue };
+            let state = if slot.stopping && state == rserve_protocol::status::ReplicaState::Running {
+                rserve_protocol::status::ReplicaState::Stopping
+            } else {
+                state
+            };
+            *replica_states.entry(state).or_insert(0) += 1;
+            replicas.push(ReplicaDetails {
+                replica_id: slot.replica.id().to_owned(),
+                state,
+                ongoing_requests: slot.replica.ongoing(),
+                start_time_s: slot.replica.start_time_s(),
+            });
+        }
+        let message = match (&self.status, &self.last_failure) {
+            (DeploymentStatus::DeployFailed, Some(last)) => format!(
+                "The deployment failed to start {} times in a row; not retrying until it is redeployed. Last error: {last}",
+                self.startup_failures_in_row
+            ),
+            (DeploymentStatus::Healthy, Some(last)) => format!("Recovered. Last failure: {last}"),
+            (_, Some(last)) if self.failures_in_row > 0 => {
+                let wait = self.next_start_at.saturating_duration_since(Instant::now());
+                format!("{last}. Retrying in {:.1}s.", wait.as_secs_f64())
+            }
+            _ => String::new(),
+        };
+        DeploymentDetails {
+            status: self.status,
+            status_trigger: self.trigger,
+            message,
+            kind: self.config.replica.name().to_owned(),
+            target_num_replicas: if self.retiring { 0 } else { self.config.num_replicas },
+            replica_states,
+            replica_failures: self.total_failures,
+            queued_requests: self.router.queued(),
+            replicas,
+        }
+    }
+
+    /// Current status.
+    pub(super) fn status(&self) -> DeploymentStatus {
+        self.status
+    }
+}

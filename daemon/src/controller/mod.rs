@@ -1,0 +1,392 @@
+//! The controller: desired state in, running replicas and a route table out.
+//!
+//! Deploy and delete calls change the desired state, which is persisted before it
+//! is acted on; the reconcile loop then converges replicas towards it (on every
+//! replica phase change and at least every [`RECONCILE_INTERVAL`]), and publishes a
+//! new route table snapshot when the set of applications changes.
+
+mod deployment;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant, SystemTime};
+
+use rserve_protocol::config::{AppConfig, AppFile};
+use rserve_protocol::status::{
+    ApplicationDetails, ApplicationStatus, DeploymentStatus, NodeInfo, STATUS_API_VERSION,
+    ServeStatus,
+};
+use rserve_protocol::wire::{AppChange, Change, ErrorCode, WireError};
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use self::deployment::DeploymentRuntime;
+use self::store::{AppRecord, DesiredState, Store, StoreError};
+use crate::router::{Route, RouteTable, Routes};
+
+/// Ray's control loop interval.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Static facts about the node, for status.
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    /// Node id.
+    pub node_id: String,
+    /// HTTP ingress address.
+    pub http_address: String,
+    /// Control endpoint address.
+    pub control_address: String,
+}
+
+struct AppRuntime {
+    config: AppConfig,
+    deployed_at_s: f64,
+    deleting: bool,
+    deployments: BTreeMap<String, DeploymentRuntime>,
+}
+
+struct State {
+    desired: DesiredState,
+    apps: BTreeMap<String, AppRuntime>,
+    route_version: u64,
+}
+
+/// The node's controller.
+pub struct Controller {
+    state: Mutex<State>,
+    store: Store,
+    routes: Arc<Routes>,
+    changed: Arc<Notify>,
+    tasks: TaskTracker,
+    facts: NodeFacts,
+    started: StdInstant,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller").finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    /// Loads the persisted desired state; replicas start on the first reconcile.
+    pub fn new(store: Store, routes: Arc<Routes>, facts: NodeFacts) -> Result<Arc<Self>, StoreError> {
+        let desired = store.load()?;
+        let mut state = State {
+            desired: desired.clone(),
+            apps: BTreeMap::new(),
+            route_version: 0,
+        };
+        for record in desired.applications.values() {
+            info!(app = %record.config.name, "Restoring application from the state file.");
+            apply_app(&mut state, record);
+        }
+        let controller = Arc::new(Self {
+            state: Mutex::new(state),
+            store,
+            routes,
+            changed: Arc::new(Notify::new()),
+            tasks: TaskTracker::new(),
+            facts,
+            started: StdInstant::now(),
+        });
+        Ok(controller)
+    }
+
+    /// Runs the reconcile loop until `shutdown`, then stops every replica
+    /// (each drains for at most its `graceful_shutdown_timeout_s`).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        {
+            let mut state = self.state.lock().await;
+            self.publish_routes(&mut state);
+        }
+        loop {
+            self.reconcile().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.changed.notified() => {}
+                () = tokio::time::sleep(RECONCILE_INTERVAL) => {}
+            }
+        }
+        let mut state = self.state.lock().await;
+        for app in state.apps.values_mut() {
+            for dep in app.deployments.values_mut() {
+                dep.stop_all();
+            }
+        }
+        drop(state);
+        self.tasks.close();
+        self.tasks.wait().await;
+        info!("All replicas stopped.");
+    }
+
+    /// One reconcile pass over every deployment.
+    pub async fn reconcile(&self) {
+        let now = tokio::time::Instant::now();
+        let mut state = self.state.lock().await;
+        let mut gone = Vec::new();
+        for (name, app) in &mut state.apps {
+            app.deployments.retain(|_, dep| {
+                dep.reconcile(now, &self.changed, &self.tasks);
+                !(dep.retiring && dep.is_empty())
+            });
+            if app.deleting && app.deployments.is_empty() {
+                gone.push(name.clone());
+            }
+        }
+        for name in gone {
+            state.apps.remove(&name);
+            info!(app = %name, "Application deleted.");
+        }
+    }
+
+    /// Creates or updates every application in `file`; never removes others.
+    pub async fn deploy(&self, file_name: &str, file: AppFile) -> Result<Vec<AppChange>, WireError> {
+        file.validate(file_name).map_err(|e| bad_request(e.to_string()))?;
+        let mut state = self.state.lock().await;
+        for app in &file.applications {
+            let clash = state.desired.applications.values().find(|r| {
+                r.config.name != app.name && r.config.route_prefix == app.route_prefix
+            });
+            if let Some(other) = clash {
+                return Err(bad_request(format!(
+                    "{file_name}: application `{}` wants route prefix `{}`, which application `{}` already serves; \
+                     change one of the prefixes or `rserve delete {}` first",
+                    app.name, app.route_prefix, other.config.name, other.config.name
+                )));
+            }
+        }
+        let mut desired = state.desired.clone();
+        let now_s = unix_now();
+        let mut changes = Vec::new();
+        for app in file.applications {
+            let change = match desired.applications.get(&app.name) {
+                None => Change::Created,
+                Some(existing) if existing.config == app && !is_failed(&state, &app.name) => Change::Unchanged,
+                Some(_) => Change::Updated,
+            };
+            if change != Change::Unchanged {
+                desired.applications.insert(
+                    app.name.clone(),
+                    AppRecord {
+                        config: app.clone(),
+                        deployed_at_s: now_s,
+                    },
+                );
+            }
+            changes.push(AppChange { app: app.name, change });
+        }
+        if changes.iter().all(|c| c.change == Change::Unchanged) {
+            return Ok(changes);
+        }
+        self.persist(&desired).await?;
+        for change in &changes {
+            if change.change != Change::Unchanged {
+                let record = desired.applications[&change.app].clone();
+                info!(app = %change.app, change = ?change.change, "Application deployed.");
+                apply_app(&mut state, &record);
+            }
+        }
+        state.desired = desired;
+        self.publish_routes(&mut state);
+        drop(state);
+        self.changed.notify_one();
+        Ok(changes)
+    }
+
+    /// Deletes an application: its route goes at once, its replicas drain.
+    pub async fn delete(&self, app: &str) -> Result<(), WireError> {
+        let mut state = self.state.lock().await;
+        if !state.desired.applications.contains_key(app) {
+            return Err(not_found(app, &state));
+        }
+        let mut desired = state.desired.clone();
+        desired.applications.remove(app);
+        self.persist(&desired).await?;
+        state.desired = desired;
+        if let Some(runtime) = state.apps.get_mut(app) {
+            runtime.deleting = true;
+            for dep in runtime.deployments.values_mut() {
+                dep.retiring = true;
+            }
+        }
+        self.publish_routes(&mut state);
+        drop(state);
+        info!(app, "Application deleting.");
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Status of every application, or of one.
+    pub async fn status(&self, app: Option<&str>) -> Result<ServeStatus, WireError> {
+        let state = self.state.lock().await;
+        if let Some(name) = app {
+            if !state.apps.contains_key(name) {
+                return Err(not_found(name, &state));
+            }
+        }
+        let applications = state
+            .apps
+            .iter()
+            .filter(|(name, _)| app.is_none_or(|a| a == name.as_str()))
+            .map(|(name, runtime)| (name.clone(), app_details(runtime)))
+            .collect();
+        Ok(ServeStatus {
+            api_version: STATUS_API_VERSION.to_owned(),
+            kind: "Status".to_owned(),
+            node: NodeInfo {
+                node_id: self.facts.node_id.clone(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                http_address: self.facts.http_address.clone(),
+                control_address: self.facts.control_address.clone(),
+                uptime_s: self.started.elapsed().as_secs_f64(),
+            },
+            applications,
+        })
+    }
+
+    /// The deployed config of every application, or of one.
+    pub async fn config(&self, app: Option<&str>) -> Result<AppFile, WireError> {
+        let state = self.state.lock().await;
+        let applications: Vec<AppConfig> = state
+            .desired
+            .applications
+            .values()
+            .filter(|r| app.is_none_or(|a| a == r.config.name))
+            .map(|r| r.config.clone())
+            .collect();
+        if let (Some(name), true) = (app, applications.is_empty()) {
+            return Err(not_found(name, &state));
+        }
+        Ok(AppFile { applications })
+    }
+
+    async fn persist(&self, desired: &DesiredState) -> Result<(), WireError> {
+        let store = self.store.clone();
+        let desired = desired.clone();
+        tokio::task::spawn_blocking(move || store.save(&desired))
+            .await
+            .expect("state writer does not panic")
+            .map_err(|e| {
+                warn!(error = %e, "Could not persist the desired state.");
+                WireError {
+                    code: ErrorCode::Internal,
+                    message: format!("{e}; nothing was changed"),
+                }
+            })
+    }
+
+    fn publish_routes(&self, state: &mut State) {
+        state.route_version += 1;
+        let routes = state
+            .apps
+            .values()
+            .filter(|a| !a.deleting)
+            .map(|a| Route {
+                prefix: a.config.route_prefix.clone(),
+                app: a.config.name.clone(),
+                router: a.deployments[&a.config.ingress_deployment().name].router.clone(),
+            })
+            .collect();
+        self.routes
+            .store(Arc::new(RouteTable::new(state.route_version, routes)));
+    }
+}
+
+/// Brings the runtime of `record`'s application in line with its config.
+fn apply_app(state: &mut State, record: &AppRecord) {
+    let config = &record.config;
+    let runtime = state
+        .apps
+        .entry(config.name.clone())
+        .or_insert_with(|| AppRuntime {
+            config: config.clone(),
+            deployed_at_s: record.deployed_at_s,
+            deleting: false,
+            deployments: BTreeMap::new(),
+        });
+    runtime.config = config.clone();
+    runtime.deployed_at_s = record.deployed_at_s;
+    runtime.deleting = false;
+    for dep in &config.deployments {
+        match runtime.deployments.get_mut(&dep.name) {
+            Some(existing) => existing.update(dep.clone()),
+            None => {
+                runtime
+                    .deployments
+                    .insert(dep.name.clone(), DeploymentRuntime::new(&config.name, dep.clone()));
+            }
+        }
+    }
+    for (name, dep) in &mut runtime.deployments {
+        if !config.deployments.iter().any(|d| &d.name == name) {
+            dep.retiring = true;
+        }
+    }
+}
+
+fn is_failed(state: &State, app: &str) -> bool {
+    state.apps.get(app).is_some_and(|a| {
+        a.deployments
+            .values()
+            .any(|d| d.status() == DeploymentStatus::DeployFailed)
+    })
+}
+
+fn app_details(runtime: &AppRuntime) -> ApplicationDetails {
+    let deployments: BTreeMap<_, _> = runtime
+        .deployments
+        .iter()
+        .filter(|(name, _)| runtime.deleting || runtime.config.deployments.iter().any(|d| &&d.name == name))
+        .map(|(name, dep)| (name.clone(), dep.details()))
+        .collect();
+    let worst = |status: DeploymentStatus| deployments.iter().find(|(_, d)| d.status == status);
+    let (status, message) = if runtime.deleting {
+        (ApplicationStatus::Deleting, String::new())
+    } else if let Some((name, d)) = worst(DeploymentStatus::DeployFailed) {
+        (ApplicationStatus::DeployFailed, format!("Deployment `{name}`: {}", d.message))
+    } else if let Some((name, d)) = worst(DeploymentStatus::Unhealthy) {
+        (ApplicationStatus::Unhealthy, format!("Deployment `{name}`: {}", d.message))
+    } else if deployments.values().all(|d| d.status == DeploymentStatus::Healthy) {
+        (ApplicationStatus::Running, String::new())
+    } else {
+        (ApplicationStatus::Deploying, String::new())
+    };
+    ApplicationDetails {
+        status,
+        message,
+        route_prefix: runtime.config.route_prefix.clone(),
+        ingress: runtime.config.ingress_deployment().name.clone(),
+        last_deployed_time_s: runtime.deployed_at_s,
+        deployments,
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+fn bad_request(message: String) -> WireError {
+    WireError {
+        code: ErrorCode::BadRequest,
+        message,
+    }
+}
+
+fn not_found(app: &str, state: &State) -> WireError {
+    let known: Vec<&str> = state.desired.applications.keys().map(String::as_str).collect();
+    WireError {
+        code: ErrorCode::NotFound,
+        message: if known.is_empty() {
+            format!("no application named `{app}`: nothing is deployed")
+        } else {
+            format!("no application named `{app}`; deployed: {}", known.join(", "))
+        },
+    }
+}

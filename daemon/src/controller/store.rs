@@ -1,0 +1,177 @@
+//! The controller's persisted desired state: which applications are deployed.
+//!
+//! One JSON file in the state dir, replaced atomically (write a temp file, fsync,
+//! rename, fsync the directory), so a crash at any point leaves either the old or
+//! the new state, never a torn one. A file that cannot be parsed stops the node with
+//! an error naming it; it is never overwritten.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rserve_protocol::config::AppConfig;
+use serde::{Deserialize, Serialize};
+
+/// Version of the state file's format.
+const FORMAT_VERSION: u32 = 1;
+
+/// One deployed application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// The config as last deployed.
+    pub config: AppConfig,
+    /// Unix time of the deploy that set it.
+    pub deployed_at_s: f64,
+}
+
+/// Everything the controller must remember across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DesiredState {
+    /// Applications by name.
+    pub applications: BTreeMap<String, AppRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format_version: u32,
+    #[serde(flatten)]
+    state: DesiredState,
+}
+
+/// A state file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading or writing failed.
+    #[error("state file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file exists but is not a valid state file.
+    #[error(
+        "state file {path} is corrupt ({reason}); it was left untouched: restore it from a backup or move it away to start empty"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+/// Reads and writes `state.json` in the state dir.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    /// The store in `state_dir`.
+    pub fn new(state_dir: &Path) -> Self {
+        Self {
+            path: state_dir.join("state.json"),
+        }
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Loads the desired state; a missing file is an empty state.
+    pub fn load(&self) -> Result<DesiredState, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DesiredState::default()),
+            Err(source) => return Err(self.io(source)),
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        };
+        let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if file.format_version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format version {} is not {FORMAT_VERSION}",
+                file.format_version
+            )));
+        }
+        Ok(file.state)
+    }
+
+    /// Replaces the desired state atomically and durably.
+    pub fn save(&self, state: &DesiredState) -> Result<(), StoreError> {
+        let file = StateFile {
+            format_version: FORMAT_VERSION,
+            state: state.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).expect("state serialises");
+        let tmp = self.path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| self.io(e))
+    }
+
+    fn io(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rserve_protocol::AppFile;
+
+    fn sample() -> DesiredState {
+        let file = AppFile::parse(
+            "t.toml",
+            "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\nreplica = { kind = \"echo\" }\n",
+        )
+        .unwrap();
+        let mut state = DesiredState::default();
+        state.applications.insert(
+            "a".into(),
+            AppRecord {
+                config: file.applications[0].clone(),
+                deployed_at_s: 1.5,
+            },
+        );
+        state
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        assert_eq!(store.load().unwrap(), DesiredState::default());
+        store.save(&sample()).unwrap();
+        assert_eq!(store.load().unwrap(), sample());
+        assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        std::fs::write(store.path(), b"{\"format_version\": 1, \"applications\": {\"a\": 3").unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(err.contains("state.json") && err.contains("corrupt"), "{err}");
+        assert_eq!(
+            std::fs::read(store.path()).unwrap(),
+            b"{\"format_version\": 1, \"applications\": {\"a\": 3"
+        );
+    }
+}

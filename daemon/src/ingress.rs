@@ -1,0 +1,291 @@
+//! The HTTP ingress: HTTP/1.1 and HTTP/2 on one port, every request routed by the
+//! longest matching route prefix to its application's ingress deployment.
+//!
+//! Built on hyper directly (no framework) because this is the hot path: a request
+//! costs one route-table load (an atomic), one replica reservation (an atomic CAS)
+//! and the replica call. Built-in paths: `/-/healthz` and `/-/routes`, as in Ray.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::replica::{ReplicaRequest, ReplicaResponse};
+use crate::router::{RouteError, Routes};
+
+/// Header carrying the request id (honoured when the client sends one).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How the ingress behaves.
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    /// Largest accepted request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may finish after shutdown starts.
+    pub drain_timeout: Duration,
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+struct Ingress {
+    routes: Arc<Routes>,
+    config: IngressConfig,
+    next_id: AtomicU64,
+    id_prefix: String,
+}
+
+/// Serves HTTP on `listener` until `shutdown`, then drains open connections for at
+/// most `drain_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Arc<Routes>,
+    config: IngressConfig,
+    shutdown: CancellationToken,
+) {
+    let ingress = Arc::new(Ingress {
+        routes,
+        next_id: AtomicU64::new(0),
+        id_prefix: format!("{:08x}", rand::random::<u32>()),
+        config,
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "Accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let ingress = ingress.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let ingress = ingress.clone();
+            async move { Ok::<_, Infallible>(ingress.handle(req).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(error = %e, "Connection ended with an error.");
+            }
+        });
+    }
+    drop(listener);
+    info!("Ingress stopped accepting; draining open connections.");
+    let drain = ingress.config.drain_timeout;
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        warn!(?drain, "Drain timed out; closing remaining connections.");
+    }
+}
+
+impl Ingress {
+    async fn handle(&self, req: Request<Incoming>) -> Response<IngressBody> {
+        let request_id = match req.headers().get(&REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => self.new_request_id(),
+        };
+        let mut response = self.route(req, &request_id).await;
+        response.headers_mut().insert(REQUEST_ID, request_id);
+        response
+    }
+
+    async fn route(&self, req: Request<Incoming>, request_id: &HeaderValue) -> Response<IngressBody> {
+        let path = req.uri().path();
+        if path.starts_with("/-/") {
+            return self.builtin(path);
+        }
+        let table = self.routes.load();
+        let Some(route) = table.lookup(path) else {
+            return self.not_found(path);
+        };
+        let router = route.router.clone();
+        drop(table);
+
+        let limit = self.config.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return too_large(limit);
+        }
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(limit),
+            Err(e) => {
+                return error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("could not read the request body: {e}"));
+            }
+        };
+
+        let permit = match router.acquire().await {
+            Ok(permit) => permit,
+            Err(e @ RouteError::Overloaded { .. }) => {
+                debug!(request_id = ?request_id, error = %e, "Request refused.");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e);
+            }
+            Err(e @ RouteError::Unavailable { .. }) => {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
+            }
+        };
+        let request = ReplicaRequest {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers,
+            body,
+        };
+        match permit.replica().call(request).await {
+            Ok(reply) => into_response(reply),
+            Err(e) => {
+                warn!(request_id = ?request_id, error = %e, "Replica call failed.");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)
+            }
+        }
+    }
+
+    fn builtin(&self, path: &str) -> Response<IngressBody> {
+        match path {
+            "/-/healthz" => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
+            "/-/routes" => {
+                let table = self.routes.load();
+                let routes: serde_json::Map<String, serde_json::Value> = table
+                    .routes()
+                    .iter()
+                    .map(|r| (r.prefix.clone(), r.app.clone().into()))
+                    .collect();
+                plain(StatusCode::OK, "application/json", serde_json::to_vec(&routes).unwrap_or_default().into())
+            }
+            _ => self.not_found(path),
+        }
+    }
+
+    fn not_found(&self, path: &str) -> Response<IngressBody> {
+        let table = self.routes.load();
+        let routes: Vec<&str> = table.routes().iter().map(|r| r.prefix.as_str()).collect();
+        let body = serde_json::json!({
+            "error": {
+                "message": format!("no application is served at {path}"),
+                "type": "not_found",
+                "code": 404,
+            },
+            "routes": routes,
+        });
+        plain(StatusCode::NOT_FOUND, "application/json", body.to_string().into())
+    }
+
+    fn new_request_id(&self) -> HeaderValue {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::try_from(format!("{}-{n:x}", self.id_prefix)).expect("hex is a valid header")
+    }
+}
+
+fn into_response(reply: ReplicaResponse) -> Response<IngressBody> {
+    let mut response = Response::new(IngressBody::full(reply.body));
+    *response.status_mut() = reply.status;
+    response.headers_mut().insert(CONTENT_TYPE, reply.content_type);
+    response
+}
+
+fn plain(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<IngressBody> {
+    let mut response = Response::new(IngressBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> Response<IngressBody> {
+    into_response(ReplicaResponse::error(status, kind, message))
+}
+
+fn too_large(limit: usize) -> Response<IngressBody> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request_error",
+        format!("request body exceeds the {limit}-byte limit (--max-body-bytes)"),
+    )
+}
+
+/// Response bodies: whole (most) or, later, streamed. An enum rather than a boxed
+/// body keeps the common case free of an allocation.
+#[derive(Debug)]
+pub enum IngressBody {
+    /// A complete body, sent as one frame.
+    Full(Option<Bytes>),
+}
+
+impl IngressBody {
+    fn full(bytes: Bytes) -> Self {
+        Self::Full((!bytes.is_empty()).then_some(bytes))
+    }
+}
+
+impl Body for IngressBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
+/// Binds the ingress listener, with a clear error when the port is taken.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another rserve node or program is using it; pick another with --http-addr)"
+        } else {
+            ""
+        };
+        std::io::Error::new(e.kind(), format!("cannot bind the HTTP ingress to {addr}: {e}{hint}"))
+    })
+}

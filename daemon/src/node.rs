@@ -1,0 +1,221 @@
+//! A node: wiring of the ingress, controller and control endpoint, and the
+//! shutdown sequence (stop accepting → drain in flight → stop replicas → exit).
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::control::{self, ControlContext};
+use crate::controller::store::Store;
+use crate::controller::{Controller, NodeFacts};
+use crate::ingress::{self, IngressConfig};
+use crate::router::RouteTable;
+
+/// Default HTTP ingress address (Ray Serve's).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8000";
+/// Default control endpoint address (UDP; Ray's dashboard/REST port, where `serve deploy` goes).
+pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:8265";
+
+/// How a node process runs (flags and `RSERVE_*` variables; files say what is deployed).
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the node keeps its state (desired state, TLS material, token, lock).
+    pub state_dir: PathBuf,
+    /// HTTP ingress address (port 0 = any free port).
+    pub http_addr: SocketAddr,
+    /// Control endpoint address (port 0 = any free port).
+    pub control_addr: SocketAddr,
+    /// Largest request body the ingress accepts.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may finish after a shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+/// What a running node advertises in `<state dir>/node.json`, so that a CLI
+/// pointed at the state dir finds it (useful with ephemeral ports).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeFile {
+    /// The node's process id.
+    pub pid: u32,
+    /// Node id.
+    pub node_id: String,
+    /// Bound HTTP address.
+    pub http_address: SocketAddr,
+    /// Bound control address.
+    pub control_address: SocketAddr,
+}
+
+impl NodeFile {
+    /// `<state dir>/node.json`.
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join("node.json")
+    }
+
+    /// Reads the file of a running (or crashed) node, if any.
+    pub fn read(state_dir: &Path) -> Option<Self> {
+        let bytes = std::fs::read(Self::path(state_dir)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// A node that has bound its sockets and loaded its state, ready to run.
+pub struct Node {
+    config: NodeConfig,
+    _lock: File,
+    listener: tokio::net::TcpListener,
+    endpoint: quinn::Endpoint,
+    controller: Arc<Controller>,
+    routes: Arc<crate::router::Routes>,
+    token: Arc<str>,
+    file: NodeFile,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("file", &self.file).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Locks the state dir, loads state and binds both sockets. Fails with a clear
+    /// message when another node holds the state dir or a port is taken.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
+        let dir = &config.state_dir;
+        create_private_dir(dir)?;
+        let lock = lock_state_dir(dir)?;
+        let node_id = load_or_create_node_id(dir)?;
+        let token: Arc<str> = control::tls::load_or_create_token(dir)?.into();
+        let identity = control::tls::load_or_create(dir)?;
+        let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+
+        let listener = ingress::bind(config.http_addr).await?;
+        let endpoint = control::endpoint(config.control_addr, identity)?;
+        let http_address = listener.local_addr()?;
+        let control_address = endpoint.local_addr()?;
+        let controller = Controller::new(
+            Store::new(dir),
+            routes.clone(),
+            NodeFacts {
+                node_id: node_id.clone(),
+                http_address: http_address.to_string(),
+                control_address: control_address.to_string(),
+            },
+        )?;
+        let file = NodeFile {
+            pid: std::process::id(),
+            node_id,
+            http_address,
+            control_address,
+        };
+        std::fs::write(NodeFile::path(dir), serde_json::to_vec_pretty(&file)?)
+            .with_context(|| format!("cannot write {}", NodeFile::path(dir).display()))?;
+        Ok(Self {
+            config,
+            _lock: lock,
+            listener,
+            endpoint,
+            controller,
+            routes,
+            token,
+            file,
+        })
+    }
+
+    /// Addresses and ids of the started node.
+    pub fn info(&self) -> &NodeFile {
+        &self.file
+    }
+
+    /// Serves until `shutdown` (a signal or a `Shutdown` call), then drains.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let controller_stop = CancellationToken::new();
+        let controller = tokio::spawn(self.controller.clone().run(controller_stop.clone()));
+        let control = tokio::spawn(control::serve(
+            self.endpoint.clone(),
+            ControlContext {
+                controller: self.controller.clone(),
+                token: self.token.clone(),
+                node_id: self.file.node_id.clone(),
+                shutdown: shutdown.clone(),
+            },
+        ));
+        info!(
+            http = %self.file.http_address,
+            control = %self.file.control_address,
+            state_dir = %self.config.state_dir.display(),
+            "rserve node ready."
+        );
+        ingress::serve(
+            self.listener,
+            self.routes.clone(),
+            IngressConfig {
+                max_body_bytes: self.config.max_body_bytes,
+                drain_timeout: self.config.drain_timeout,
+            },
+            shutdown.clone(),
+        )
+        .await;
+        controller_stop.cancel();
+        controller.await?;
+        let _ = control.await;
+        self.endpoint.wait_idle().await;
+        let _ = std::fs::remove_file(NodeFile::path(&self.config.state_dir));
+        info!("rserve node stopped.");
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create state dir {}", dir.display()))
+}
+
+/// One node per state dir: an exclusive lock held for the process's life.
+fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join("node.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = NodeFile::read(dir)
+                .map(|f| format!(" (pid {}, http {}, control {})", f.pid, f.http_address, f.control_address))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "another rserve node is already running with state dir {}{holder}; stop it with `rserve down` or use another --state-dir",
+                dir.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+fn load_or_create_node_id(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("node_id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_owned());
+        }
+    }
+    let id = format!("node-{:012x}", rand::random::<u64>() >> 16);
+    std::fs::write(&path, format!("{id}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}

@@ -1,0 +1,336 @@
+//! Replicas: supervised in-process workers, each with its own backend instance.
+//!
+//! A [`Replica`] is shared between the router (which reserves capacity on it), the
+//! ingress (which calls it) and its supervisor task (which starts the backend, runs
+//! health checks and drains it on stop). The controller only reads its [`Phase`]:
+//! a replica never restarts itself; a failed one is replaced by the controller with
+//! backoff, so the deployment's status can say why.
+
+mod backend;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use rserve_protocol::config::DeploymentConfig;
+use rserve_protocol::status::ReplicaState;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use backend::Backend;
+
+/// Consecutive failed health checks after which a replica is replaced (Ray's threshold).
+pub const HEALTH_CHECK_FAILURE_THRESHOLD: u32 = 3;
+
+/// A request as a replica sees it.
+#[derive(Debug)]
+pub struct ReplicaRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// The full request path (including the application's route prefix).
+    pub path: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The whole request body.
+    pub body: Bytes,
+}
+
+/// A replica's answer.
+#[derive(Debug)]
+pub struct ReplicaResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `content-type` of the body.
+    pub content_type: HeaderValue,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl ReplicaResponse {
+    /// A JSON response.
+    pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            content_type: HeaderValue::from_static("application/json"),
+            body: body.into(),
+        }
+    }
+
+    /// A JSON error object `{"error": {"message", "type", "code"}}` (OpenAI's shape).
+    pub fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> Self {
+        let body = serde_json::json!({
+            "error": { "message": message.to_string(), "type": kind, "code": status.as_u16() }
+        });
+        Self::json(status, body.to_string())
+    }
+}
+
+/// Where a replica is in its life, as the controller sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// The backend is being constructed (model loading).
+    Starting,
+    /// Serving.
+    Running,
+    /// Draining in-flight requests.
+    Stopping,
+    /// Gone after a stop.
+    Stopped,
+    /// Gone after a failure; the controller replaces it.
+    Failed {
+        /// Whether it failed before it ever ran (constructor failure).
+        during_startup: bool,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// One replica of a deployment.
+pub struct Replica {
+    id: String,
+    app: String,
+    deployment: String,
+    ongoing: AtomicU32,
+    max_ongoing: AtomicU32,
+    phase: Mutex<Phase>,
+    backend: Mutex<Option<Arc<Backend>>>,
+    /// Wakes the supervisor when a request reports a crash.
+    crashed: Notify,
+    stop: CancellationToken,
+    start_time: SystemTime,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Outcome of calling a replica that could not produce a response.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The replica crashed while handling this request.
+    #[error("replica {replica} crashed while handling the request: {reason}")]
+    Crashed {
+        /// The replica.
+        replica: String,
+        /// The panic message.
+        reason: String,
+    },
+    /// The replica is not running (stopped between routing and the call).
+    #[error("replica {0} is not running")]
+    NotRunning(String),
+}
+
+impl Replica {
+    /// Creates a replica of `config` and spawns its supervisor on `tasks`.
+    /// `changed` is notified whenever the replica's phase changes.
+    pub fn spawn(
+        app: &str,
+        config: &DeploymentConfig,
+        changed: Arc<Notify>,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Arc<Self> {
+        let replica = Arc::new(Self {
+            id: format!("{}-{:08x}", config.name, rand::random::<u32>()),
+            app: app.to_owned(),
+            deployment: config.name.clone(),
+            ongoing: AtomicU32::new(0),
+            max_ongoing: AtomicU32::new(config.max_ongoing_requests),
+            phase: Mutex::new(Phase::Starting),
+            backend: Mutex::new(None),
+            crashed: Notify::new(),
+            stop: CancellationToken::new(),
+            start_time: SystemTime::now(),
+        });
+        tasks.spawn(supervise(replica.clone(), config.clone(), changed));
+        replica
+    }
+
+    /// The replica id, `<deployment>-<hex>`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase.lock().unwrap().clone()
+    }
+
+    /// The phase as Ray's `ReplicaState`, or `None` once it is gone.
+    pub fn state(&self) -> Option<ReplicaState> {
+        match *self.phase.lock().unwrap() {
+            Phase::Starting => Some(ReplicaState::Starting),
+            Phase::Running => Some(ReplicaState::Running),
+            Phase::Stopping => Some(ReplicaState::Stopping),
+            Phase::Stopped | Phase::Failed { .. } => None,
+        }
+    }
+
+    /// Unix start time in seconds.
+    pub fn start_time_s(&self) -> f64 {
+        self.start_time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    }
+
+    /// Requests in flight.
+    pub fn ongoing(&self) -> u32 {
+        self.ongoing.load(Ordering::SeqCst)
+    }
+
+    /// Applies a new `max_ongoing_requests` in place (no restart).
+    pub fn set_max_ongoing(&self, max: u32) {
+        self.max_ongoing.store(max, Ordering::SeqCst);
+    }
+
+    /// Takes one request slot if the replica is below `max_ongoing_requests`.
+    /// The caller must [`release`](Self::release) it.
+    pub(crate) fn try_reserve(&self) -> bool {
+        let max = self.max_ongoing.load(Ordering::SeqCst);
+        self.ongoing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Returns a slot taken by [`try_reserve`](Self::try_reserve).
+    pub(crate) fn release(&self) {
+        self.ongoing.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Asks the replica to drain and stop.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Handles one request. The caller holds a reserved slot.
+    pub async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, CallError> {
+        let backend = self.backend.lock().unwrap().clone();
+        let Some(backend) = backend else {
+            return Err(CallError::NotRunning(self.id.clone()));
+        };
+        let reason = match std::panic::AssertUnwindSafe(backend.call(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(backend::Crash(reason))) => reason,
+            Err(panic) => panic_message(&panic),
+        };
+        self.fail(false, reason.clone());
+        Err(CallError::Crashed {
+            replica: self.id.clone(),
+            reason,
+        })
+    }
+
+    fn set_phase(&self, phase: Phase, changed: &Notify) {
+        *self.phase.lock().unwrap() = phase;
+        changed.notify_one();
+    }
+
+    /// Marks the replica failed (first failure wins) and wakes its supervisor.
+    fn fail(&self, during_startup: bool, reason: String) {
+        let mut phase = self.phase.lock().unwrap();
+        if matches!(*phase, Phase::Starting | Phase::Running) {
+            *phase = Phase::Failed {
+                during_startup,
+                reason,
+            };
+        }
+        drop(phase);
+        self.crashed.notify_one();
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("panicked: {msg}")
+}
+
+/// The replica's life: construct, serve with health checks, drain, stop.
+async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Notify>) {
+    let id = replica.id.clone();
+    let backend = tokio::select! {
+        built = Backend::start(&config) => built,
+        () = replica.stop.cancelled() => {
+            replica.set_phase(Phase::Stopped, &changed);
+            return;
+        }
+    };
+    let backend = match backend {
+        Ok(backend) => Arc::new(backend),
+        Err(reason) => {
+            warn!(replica = %id, app = %replica.app, %reason, "Replica failed to start.");
+            replica.fail(true, reason);
+            changed.notify_one();
+            return;
+        }
+    };
+    *replica.backend.lock().unwrap() = Some(backend.clone());
+    replica.set_phase(Phase::Running, &changed);
+    info!(replica = %id, app = %replica.app, deployment = %replica.deployment, "Replica running.");
+
+    let period = Duration::from_secs_f64(config.health_check_period_s);
+    let timeout = Duration::from_secs_f64(config.health_check_timeout_s);
+    let mut failures = 0;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            () = replica.stop.cancelled() => break,
+            () = replica.crashed.notified() => {
+                if let Phase::Failed { reason, .. } = replica.phase() {
+                    warn!(replica = %id, %reason, "Replica crashed.");
+                }
+                *replica.backend.lock().unwrap() = None;
+                changed.notify_one();
+                return;
+            }
+            _ = ticker.tick() => {
+                let check = tokio::time::timeout(timeout, backend.check_health()).await;
+                let error = match check {
+                    Ok(Ok(())) => { failures = 0; continue; }
+                    Ok(Err(e)) => e,
+                    Err(_) => format!("health check timed out after {timeout:?}"),
+                };
+                failures += 1;
+                warn!(replica = %id, failures, %error, "Replica health check failed.");
+                if failures >= HEALTH_CHECK_FAILURE_THRESHOLD {
+                    replica.fail(false, format!(
+                        "failed {failures} health checks in a row; last: {error}"
+                    ));
+                    *replica.backend.lock().unwrap() = None;
+                    changed.notify_one();
+                    return;
+                }
+            }
+        }
+    }
+
+    // Graceful stop: the router no longer picks this replica; wait for in-flight
+    // requests, polling like Ray's graceful_shutdown_wait_loop_s.
+    replica.set_phase(Phase::Stopping, &changed);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs_f64(config.graceful_shutdown_timeout_s);
+    let poll = Duration::from_secs_f64(config.graceful_shutdown_wait_loop_s);
+    while replica.ongoing() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(poll).await;
+    }
+    if replica.ongoing() > 0 {
+        warn!(replica = %id, ongoing = replica.ongoing(), "Replica stopped with requests in flight (graceful_shutdown_timeout_s).");
+    }
+    *replica.backend.lock().unwrap() = None;
+    replica.set_phase(Phase::Stopped, &changed);
+    info!(replica = %id, "Replica stopped.");
+}

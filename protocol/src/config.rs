@@ -1,0 +1,450 @@
+//! The application file: what an operator deploys.
+//!
+//! One TOML file holds one or more applications; each has a route prefix and one or
+//! more deployments. Field names and defaults are Ray Serve's (`num_replicas = 1`,
+//! `max_ongoing_requests = 5`, `max_queued_requests = -1`, ...), so a Ray Serve user
+//! can read a file without a manual. Every struct denies unknown keys: a typo is an
+//! error that names the file, the key path and the line, never a silent default.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The root of an application file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppFile {
+    /// The applications in this file; deploying the file creates or updates each.
+    pub applications: Vec<AppConfig>,
+}
+
+/// One application: a group of deployments exposed at one route prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Unique application name.
+    pub name: String,
+    /// HTTP path prefix that routes to the ingress deployment (longest match wins).
+    #[serde(default = "defaults::route_prefix")]
+    pub route_prefix: String,
+    /// The deployment that receives HTTP traffic; defaults to the first deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<String>,
+    /// The application's deployments.
+    pub deployments: Vec<DeploymentConfig>,
+}
+
+/// One deployment: a replica kind and how many replicas of it to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Deployment name, unique within the application.
+    pub name: String,
+    /// Replicas to run.
+    #[serde(default = "defaults::num_replicas")]
+    pub num_replicas: u32,
+    /// Most requests one replica works on at once; the router never exceeds it.
+    #[serde(default = "defaults::max_ongoing_requests")]
+    pub max_ongoing_requests: u32,
+    /// Requests that may wait for a replica on each node; -1 = unbounded. Past it: 503.
+    #[serde(default = "defaults::max_queued_requests")]
+    pub max_queued_requests: i64,
+    /// Seconds between health checks of each replica.
+    #[serde(default = "defaults::health_check_period_s")]
+    pub health_check_period_s: f64,
+    /// Seconds a health check may take before it counts as failed.
+    #[serde(default = "defaults::health_check_timeout_s")]
+    pub health_check_timeout_s: f64,
+    /// Seconds between checks for in-flight requests while a replica drains.
+    #[serde(default = "defaults::graceful_shutdown_wait_loop_s")]
+    pub graceful_shutdown_wait_loop_s: f64,
+    /// Seconds a stopping replica may drain before it is stopped anyway.
+    #[serde(default = "defaults::graceful_shutdown_timeout_s")]
+    pub graceful_shutdown_timeout_s: f64,
+    /// Free-form table handed to the replica (Ray's `user_config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_config: Option<serde_json::Value>,
+    /// Resources each replica needs (Ray's `ray_actor_options`).
+    #[serde(default, alias = "ray_actor_options")]
+    pub resources: Resources,
+    /// What the replicas run, with the kind's own options.
+    pub replica: ReplicaKind,
+}
+
+/// Resources one replica reserves on its node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU cores (fractional allowed).
+    #[serde(default = "defaults::num_cpus")]
+    pub num_cpus: f64,
+    /// GPUs (fractional allowed, e.g. 0.5 to share one GPU between two replicas).
+    #[serde(default)]
+    pub num_gpus: f64,
+    /// Memory in bytes (0 = not accounted).
+    #[serde(default)]
+    pub memory: u64,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self {
+            num_cpus: defaults::num_cpus(),
+            num_gpus: 0.0,
+            memory: 0,
+        }
+    }
+}
+
+/// The replica kind and its options, selected by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplicaKind {
+    /// Returns each request's body; for tests and overhead benchmarks.
+    Echo(EchoOptions),
+    /// Holds each request for a fixed time, then answers; for backpressure tests.
+    Sleep(SleepOptions),
+    /// The demo digit classifier (a Burn MLP over 8×8 images).
+    Digits(DigitsOptions),
+}
+
+impl ReplicaKind {
+    /// The `kind` string.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Echo(_) => "echo",
+            Self::Sleep(_) => "sleep",
+            Self::Digits(_) => "digits",
+        }
+    }
+}
+
+/// Options of the `echo` kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchoOptions {
+    /// Honour the `x-rserve-fault: panic|unhealthy` request header (chaos testing).
+    #[serde(default)]
+    pub fault_injection: bool,
+}
+
+/// Options of the `sleep` kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepOptions {
+    /// Milliseconds each request is held.
+    #[serde(default = "defaults::sleep_ms")]
+    pub duration_ms: u64,
+}
+
+/// Options of the `digits` kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigitsOptions {
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "defaults::device")]
+    pub device: String,
+    /// A safetensors file to load instead of the bundled weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+}
+
+impl Default for DigitsOptions {
+    fn default() -> Self {
+        Self {
+            device: defaults::device(),
+            weights: None,
+        }
+    }
+}
+
+/// Ray Serve's defaults, in one place (the configuration reference is tested against these).
+pub mod defaults {
+    #![allow(missing_docs)]
+    pub fn route_prefix() -> String {
+        "/".to_owned()
+    }
+    pub fn num_replicas() -> u32 {
+        1
+    }
+    pub fn max_ongoing_requests() -> u32 {
+        5
+    }
+    pub fn max_queued_requests() -> i64 {
+        -1
+    }
+    pub fn health_check_period_s() -> f64 {
+        10.0
+    }
+    pub fn health_check_timeout_s() -> f64 {
+        30.0
+    }
+    pub fn graceful_shutdown_wait_loop_s() -> f64 {
+        2.0
+    }
+    pub fn graceful_shutdown_timeout_s() -> f64 {
+        20.0
+    }
+    pub fn num_cpus() -> f64 {
+        1.0
+    }
+    pub fn sleep_ms() -> u64 {
+        100
+    }
+    pub fn device() -> String {
+        "cpu".to_owned()
+    }
+}
+
+/// Why an application file was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid TOML, or a value has the wrong type or an unknown key.
+    #[error("{file}{location}: {path}{message}", location = fmt_location(*.line, *.column), path = fmt_path(.path))]
+    Parse {
+        /// The file name as given by the operator.
+        file: String,
+        /// 1-based line, where TOML reports one.
+        line: Option<usize>,
+        /// 1-based column, where TOML reports one.
+        column: Option<usize>,
+        /// Key path, e.g. `applications[0].deployments[1].num_replicas`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file parsed but some values are impossible.
+    #[error("{file}: {}", issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        /// The file name as given by the operator.
+        file: String,
+        /// Every problem found, in file order.
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+/// One impossible value: where it is and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigIssue {
+    /// Key path, e.g. `applications[0].deployments[1].num_replicas`.
+    pub path: String,
+    /// Why the value is rejected.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+fn fmt_location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+fn fmt_path(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+impl AppFile {
+    /// Parses and validates an application file. `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let parse_error = |path: String, message: String, span: Option<std::ops::Range<usize>>| {
+            let (line, column) = span
+                .map(|s| line_column(text, s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            ConfigError::Parse {
+                file: file.to_owned(),
+                line,
+                column,
+                path,
+                message,
+            }
+        };
+        let de = toml::de::Deserializer::parse(text)
+            .map_err(|e| parse_error(String::new(), e.message().to_owned(), e.span()))?;
+        let parsed: AppFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            parse_error(path, inner.message().to_owned(), inner.span())
+        })?;
+        parsed.validate(file)?;
+        Ok(parsed)
+    }
+
+    /// Checks values that the types alone cannot (names, limits, references).
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let mut issues = Vec::new();
+        let mut issue = |path: String, reason: String| issues.push(ConfigIssue { path, reason });
+        if self.applications.is_empty() {
+            issue("applications".into(), "at least one application is required".into());
+        }
+        let mut names = BTreeSet::new();
+        let mut prefixes = BTreeSet::new();
+        for (a, app) in self.applications.iter().enumerate() {
+            let at = format!("applications[{a}]");
+            if let Err(reason) = check_name(&app.name) {
+                issue(format!("{at}.name"), reason);
+            }
+            if !names.insert(app.name.as_str()) {
+                issue(format!("{at}.name"), format!("application `{}` appears twice", app.name));
+            }
+            if let Err(reason) = check_route_prefix(&app.route_prefix) {
+                issue(format!("{at}.route_prefix"), reason);
+            } else if !prefixes.insert(app.route_prefix.as_str()) {
+                issue(
+                    format!("{at}.route_prefix"),
+                    format!("route prefix `{}` is used by another application", app.route_prefix),
+                );
+            }
+            if app.deployments.is_empty() {
+                issue(format!("{at}.deployments"), "at least one deployment is required".into());
+            }
+            if let Some(ingress) = &app.ingress {
+                if !app.deployments.iter().any(|d| &d.name == ingress) {
+                    issue(
+                        format!("{at}.ingress"),
+                        format!("no deployment named `{ingress}` in this application"),
+                    );
+                }
+            }
+            let mut deployment_names = BTreeSet::new();
+            for (d, dep) in app.deployments.iter().enumerate() {
+                let at = format!("{at}.deployments[{d}]");
+                if let Err(reason) = check_name(&dep.name) {
+                    issue(format!("{at}.name"), reason);
+                }
+                if !deployment_names.insert(dep.name.as_str()) {
+                    issue(format!("{at}.name"), format!("deployment `{}` appears twice", dep.name));
+                }
+                for (path, reason) in dep.impossible_values() {
+                    issue(format!("{at}.{path}"), reason);
+                }
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                issues,
+            })
+        }
+    }
+
+    /// Renders the file back to TOML (every default spelled out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an AppFile always serialises to TOML")
+    }
+}
+
+impl AppConfig {
+    /// The deployment that receives this application's HTTP traffic.
+    pub fn ingress_deployment(&self) -> &DeploymentConfig {
+        self.ingress
+            .as_ref()
+            .and_then(|name| self.deployments.iter().find(|d| &d.name == name))
+            .unwrap_or(&self.deployments[0])
+    }
+}
+
+impl DeploymentConfig {
+    /// `(key, reason)` for every value out of range.
+    fn impossible_values(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.num_replicas == 0 {
+            out.push(("num_replicas", "must be at least 1 (the application has a route)".into()));
+        }
+        if self.max_ongoing_requests == 0 {
+            out.push(("max_ongoing_requests", "must be at least 1".into()));
+        }
+        if self.max_queued_requests < -1 {
+            out.push((
+                "max_queued_requests",
+                format!("is {}; use -1 for unbounded or a bound >= 0", self.max_queued_requests),
+            ));
+        }
+        for (key, value) in [
+            ("health_check_period_s", self.health_check_period_s),
+            ("health_check_timeout_s", self.health_check_timeout_s),
+            ("graceful_shutdown_wait_loop_s", self.graceful_shutdown_wait_loop_s),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                out.push((key, format!("is {value}; must be a positive number of seconds")));
+            }
+        }
+        if !(self.graceful_shutdown_timeout_s.is_finite() && self.graceful_shutdown_timeout_s >= 0.0)
+        {
+            out.push((
+                "graceful_shutdown_timeout_s",
+                format!("is {}; must be >= 0 seconds", self.graceful_shutdown_timeout_s),
+            ));
+        }
+        for (key, value) in [
+            ("resources.num_cpus", self.resources.num_cpus),
+            ("resources.num_gpus", self.resources.num_gpus),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                out.push((key, format!("is {value}; must be >= 0")));
+            }
+        }
+        if let ReplicaKind::Digits(opts) = &self.replica {
+            if !matches!(opts.device.as_str(), "cpu" | "cuda")
+                && !opts
+                    .device
+                    .strip_prefix("cuda:")
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+            {
+                out.push((
+                    "replica.device",
+                    format!("unknown device `{}`: expected cpu, cuda or cuda:N", opts.device),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Names are used in URLs, file names and metric labels: keep them plain.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!("`{name}` must be 1 to 63 characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!("`{name}` may only hold letters, digits, `-`, `_` and `.`"));
+    }
+    Ok(())
+}
+
+/// Ray's rule: starts with `/`, no trailing `/` except the root, no `{` or `}`.
+fn check_route_prefix(prefix: &str) -> Result<(), String> {
+    if !prefix.starts_with('/') {
+        return Err(format!("`{prefix}` must start with `/`"));
+    }
+    if prefix.len() > 1 && prefix.ends_with('/') {
+        return Err(format!("`{prefix}` must not end with `/`"));
+    }
+    if prefix.chars().any(|c| matches!(c, '{' | '}' | '?' | '#') || c.is_whitespace()) {
+        return Err(format!("`{prefix}` must not contain `{{`, `}}`, `?`, `#` or spaces"));
+    }
+    Ok(())
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}

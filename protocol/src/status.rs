@@ -1,0 +1,166 @@
+//! Status types with Ray Serve's enum names, as `rserve status -o json` prints them.
+//!
+//! The JSON shape is a stable, documented schema (`docs/api.md`): fields are only
+//! ever added, and `api_version` changes if one is ever removed or renamed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `api_version` of every status document.
+pub const STATUS_API_VERSION: &str = "rserve/v1";
+
+/// Ray's `ApplicationStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApplicationStatus {
+    /// Accepted, nothing started yet.
+    NotStarted,
+    /// Replicas are starting or being replaced.
+    Deploying,
+    /// Replicas failed to start too many times; no more retries until redeployed.
+    DeployFailed,
+    /// Every deployment is healthy.
+    Running,
+    /// A deployment lost replicas after it was running.
+    Unhealthy,
+    /// Being deleted; replicas are draining.
+    Deleting,
+}
+
+/// Ray's `DeploymentStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatus {
+    /// Replicas are starting or being replaced after a config change.
+    Updating,
+    /// The target number of replicas is running.
+    Healthy,
+    /// Fewer replicas are running than the target after being healthy.
+    Unhealthy,
+    /// Replicas failed to start too many times in a row.
+    DeployFailed,
+    /// Adding replicas.
+    Upscaling,
+    /// Removing replicas.
+    Downscaling,
+}
+
+/// Ray's `DeploymentStatusTrigger`: why the deployment has its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatusTrigger {
+    /// No particular reason.
+    Unspecified,
+    /// A new config is being rolled out.
+    ConfigUpdateStarted,
+    /// The last config change finished.
+    ConfigUpdateCompleted,
+    /// Replicas were added.
+    UpscaleCompleted,
+    /// Replicas were removed.
+    DownscaleCompleted,
+    /// A replica failed to start.
+    ReplicaStartupFailed,
+    /// A replica failed its health check or crashed.
+    HealthCheckFailed,
+    /// Being deleted.
+    Deleting,
+}
+
+/// Ray's `ReplicaState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReplicaState {
+    /// Loading its model / running its constructor.
+    Starting,
+    /// Applying a new `user_config`.
+    Updating,
+    /// Being re-adopted after a controller restart.
+    Recovering,
+    /// Serving traffic.
+    Running,
+    /// Draining in-flight requests before it stops.
+    Stopping,
+}
+
+/// What `rserve status` prints: the node and every application on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServeStatus {
+    /// Always [`STATUS_API_VERSION`].
+    pub api_version: String,
+    /// Always `Status`.
+    pub kind: String,
+    /// The node that answered.
+    pub node: NodeInfo,
+    /// Applications by name.
+    pub applications: BTreeMap<String, ApplicationDetails>,
+}
+
+/// The node that answered a status call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Stable node id (kept in the state dir).
+    pub node_id: String,
+    /// rserve version of the node.
+    pub version: String,
+    /// HTTP ingress address.
+    pub http_address: String,
+    /// Control endpoint address (QUIC).
+    pub control_address: String,
+    /// Seconds since the node started.
+    pub uptime_s: f64,
+}
+
+/// One application's status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationDetails {
+    /// Overall status, derived from the deployments.
+    pub status: ApplicationStatus,
+    /// Human-readable reason for the status ("" when there is none).
+    pub message: String,
+    /// Where the application is served.
+    pub route_prefix: String,
+    /// The deployment that receives HTTP traffic.
+    pub ingress: String,
+    /// Unix time of the last deploy that changed this application.
+    pub last_deployed_time_s: f64,
+    /// Deployments by name.
+    pub deployments: BTreeMap<String, DeploymentDetails>,
+}
+
+/// One deployment's status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentDetails {
+    /// Overall status.
+    pub status: DeploymentStatus,
+    /// Why it has that status.
+    pub status_trigger: DeploymentStatusTrigger,
+    /// Human-readable reason ("" when there is none); names the last failure.
+    pub message: String,
+    /// The replica kind (`echo`, `sleep`, `digits`, ...).
+    pub kind: String,
+    /// Replicas wanted.
+    pub target_num_replicas: u32,
+    /// Count of replicas in each state.
+    pub replica_states: BTreeMap<ReplicaState, u32>,
+    /// Replicas that crashed or failed health checks since the deployment was created.
+    pub replica_failures: u64,
+    /// Requests waiting for a replica on this node.
+    pub queued_requests: u64,
+    /// Each replica.
+    pub replicas: Vec<ReplicaDetails>,
+}
+
+/// One replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaDetails {
+    /// Unique replica id, `<deployment>-<hex>`.
+    pub replica_id: String,
+    /// Lifecycle state.
+    pub state: ReplicaState,
+    /// Requests in flight on the replica.
+    pub ongoing_requests: u32,
+    /// Unix time the replica was started.
+    pub start_time_s: f64,
+}

@@ -1,0 +1,288 @@
+//! The control protocol between the CLI (or another node) and a node.
+//!
+//! Sans-I/O: this module only turns messages into bytes and back. Transport (QUIC
+//! streams) lives in the daemon. Each frame is a 4-byte big-endian length followed
+//! by a JSON document; JSON keeps the control path debuggable, and it is not hot.
+//!
+//! A connection starts with a handshake on its first stream: the client sends
+//! [`Hello`], the node answers [`HelloReply`]. The node refuses a client whose
+//! protocol version it does not speak, naming both versions. Every later stream
+//! carries one [`Request`] and one [`Response`].
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::AppFile;
+use crate::status::ServeStatus;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The QUIC ALPN token of the control protocol.
+pub const ALPN: &[u8] = b"rserve-control/1";
+/// The largest frame either side accepts (an application file is far smaller).
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// First message from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol version the client speaks.
+    pub protocol_version: u32,
+    /// The client's rserve version, for logs.
+    pub software_version: String,
+    /// The admin token; required for calls that change state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// The node's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum HelloReply {
+    /// The connection may carry requests.
+    Accepted {
+        /// The version both sides will speak.
+        protocol_version: u32,
+        /// The node's id.
+        node_id: String,
+        /// The node's rserve version.
+        software_version: String,
+        /// Whether the token was valid (mutating calls need it).
+        authorized: bool,
+    },
+    /// The connection is refused.
+    Rejected {
+        /// Why, e.g. "protocol version 2 is not supported by this node (speaks 1)".
+        reason: String,
+    },
+}
+
+/// A call from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Request {
+    /// Create or update every application in the file (never removes others).
+    Deploy {
+        /// The file name, for messages.
+        file: String,
+        /// The parsed, client-validated file; the node validates it again.
+        config: AppFile,
+    },
+    /// Delete one application.
+    Delete {
+        /// Application name.
+        app: String,
+    },
+    /// The status of every application, or of one.
+    Status {
+        /// Only this application.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
+    },
+    /// The deployed configuration of every application, or of one.
+    Config {
+        /// Only this application.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
+    },
+    /// Stop the node gracefully.
+    Shutdown,
+}
+
+impl Request {
+    /// Whether the call changes state (and so needs the admin token).
+    pub fn is_mutating(&self) -> bool {
+        matches!(self, Self::Deploy { .. } | Self::Delete { .. } | Self::Shutdown)
+    }
+}
+
+/// What happened to one application in a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// The application is new.
+    Created,
+    /// The application existed and its config changed.
+    Updated,
+    /// The application existed with exactly this config.
+    Unchanged,
+}
+
+/// One application's outcome of a deploy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppChange {
+    /// Application name.
+    pub app: String,
+    /// What happened.
+    pub change: Change,
+}
+
+/// The node's answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to [`Request::Deploy`].
+    Deployed {
+        /// One entry per application in the file.
+        changes: Vec<AppChange>,
+    },
+    /// Answer to [`Request::Delete`].
+    Deleted {
+        /// The application being deleted.
+        app: String,
+    },
+    /// Answer to [`Request::Status`].
+    Status(Box<ServeStatus>),
+    /// Answer to [`Request::Config`].
+    Config(AppFile),
+    /// Answer to [`Request::Shutdown`].
+    ShuttingDown,
+    /// The call failed.
+    Error(WireError),
+}
+
+/// A failed call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct WireError {
+    /// Class of failure, which the CLI maps to an exit code.
+    pub code: ErrorCode,
+    /// What went wrong, for the operator.
+    pub message: String,
+}
+
+/// Classes of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is invalid (bad config, ...).
+    BadRequest,
+    /// The named application does not exist.
+    NotFound,
+    /// The call needs the admin token.
+    Unauthorized,
+    /// The node failed to carry out a valid call.
+    Internal,
+}
+
+/// A frame that cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix exceeds [`MAX_FRAME_LEN`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN}-byte limit")]
+    TooLarge(usize),
+    /// The payload is not the expected message.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Serialises `msg` as one length-prefixed frame.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = vec![0; 4];
+    serde_json::to_writer(&mut out, msg).expect("protocol messages always serialise");
+    let len = u32::try_from(out.len() - 4).expect("frames are far below 4 GiB");
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
+/// Parses one frame's payload (without its length prefix).
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    Ok(serde_json::from_slice(payload)?)
+}
+
+/// Accumulates bytes from a stream and yields complete frames.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// Appends bytes read from the transport.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame's payload, if one has fully arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let Some(prefix) = self.buf.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(*prefix) as usize;
+        if len > MAX_FRAME_LEN {
+            return Err(FrameError::TooLarge(len));
+        }
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let payload = self.buf[4..4 + len].to_vec();
+        self.buf.drain(..4 + len);
+        Ok(Some(payload))
+    }
+}
+
+/// The node's side of version negotiation: the version to speak, or why not.
+pub fn negotiate(client_version: u32) -> Result<u32, String> {
+    if client_version == PROTOCOL_VERSION {
+        Ok(PROTOCOL_VERSION)
+    } else {
+        Err(format!(
+            "protocol version {client_version} is not supported by this node (it speaks {PROTOCOL_VERSION}); \
+             use an rserve CLI of the same release as the node"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_when_split_anywhere() {
+        let msgs = vec![
+            Request::Status { app: None },
+            Request::Delete { app: "a".into() },
+            Request::Shutdown,
+        ];
+        let bytes: Vec<u8> = msgs.iter().flat_map(encode).collect();
+        for split in 0..bytes.len() {
+            let mut dec = FrameDecoder::default();
+            let mut got = Vec::new();
+            for chunk in [&bytes[..split], &bytes[split..]] {
+                dec.push(chunk);
+                while let Some(frame) = dec.next_frame().unwrap() {
+                    got.push(decode::<Request>(&frame).unwrap());
+                }
+            }
+            assert_eq!(got, msgs, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_buffering() {
+        let mut dec = FrameDecoder::default();
+        dec.push(&(MAX_FRAME_LEN as u32 + 1).to_be_bytes());
+        assert!(matches!(dec.next_frame(), Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        let mut dec = FrameDecoder::default();
+        dec.push(&[0, 0, 0, 3, b'{', b'x', b'}']);
+        let frame = dec.next_frame().unwrap().unwrap();
+        assert!(matches!(decode::<Request>(&frame), Err(FrameError::Malformed(_))));
+    }
+
+    #[test]
+    fn negotiation_names_both_versions() {
+        assert_eq!(negotiate(PROTOCOL_VERSION), Ok(PROTOCOL_VERSION));
+        let err = negotiate(99).unwrap_err();
+        assert!(err.contains("99") && err.contains(&PROTOCOL_VERSION.to_string()), "{err}");
+    }
+
+    #[test]
+    fn only_state_changes_are_mutating() {
+        assert!(Request::Shutdown.is_mutating());
+        assert!(Request::Delete { app: "x".into() }.is_mutating());
+        assert!(!Request::Status { app: None }.is_mutating());
+        assert!(!Request::Config { app: None }.is_mutating());
+    }
+}

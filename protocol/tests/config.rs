@@ -1,0 +1,260 @@
+//! The application file: defaults, rejections with precise locations, round trips.
+
+use proptest::prelude::*;
+use rserve_protocol::config::{
+    AppConfig, AppFile, ConfigError, DeploymentConfig, DigitsOptions, EchoOptions, ReplicaKind,
+    Resources, SleepOptions,
+};
+
+const MINIMAL: &str = r#"
+[[applications]]
+name = "demo"
+
+[[applications.deployments]]
+name = "echo"
+replica = { kind = "echo" }
+"#;
+
+fn parse(text: &str) -> Result<AppFile, ConfigError> {
+    AppFile::parse("app.toml", text)
+}
+
+#[test]
+fn defaults_are_ray_serves() {
+    let file = parse(MINIMAL).unwrap();
+    let app = &file.applications[0];
+    assert_eq!(app.route_prefix, "/");
+    let d = &app.deployments[0];
+    assert_eq!(d.num_replicas, 1);
+    assert_eq!(d.max_ongoing_requests, 5);
+    assert_eq!(d.max_queued_requests, -1);
+    assert_eq!(d.health_check_period_s, 10.0);
+    assert_eq!(d.health_check_timeout_s, 30.0);
+    assert_eq!(d.graceful_shutdown_wait_loop_s, 2.0);
+    assert_eq!(d.graceful_shutdown_timeout_s, 20.0);
+    assert_eq!(d.resources, Resources { num_cpus: 1.0, num_gpus: 0.0, memory: 0 });
+    assert_eq!(d.user_config, None);
+    assert_eq!(d.replica, ReplicaKind::Echo(EchoOptions::default()));
+    assert_eq!(app.ingress_deployment().name, "echo");
+}
+
+#[test]
+fn kinds_options_resources_and_user_config_parse() {
+    let file = parse(
+        r#"
+[[applications]]
+name = "digits"
+route_prefix = "/digits"
+ingress = "classifier"
+
+[[applications.deployments]]
+name = "classifier"
+num_replicas = 2
+max_queued_requests = 100
+user_config = { threshold = 0.5, labels = ["a", "b"] }
+ray_actor_options = { num_cpus = 0.5, num_gpus = 0.25, memory = 1000 }
+replica = { kind = "digits", device = "cuda:1" }
+
+[[applications.deployments]]
+name = "slow"
+[applications.deployments.replica]
+kind = "sleep"
+duration_ms = 250
+"#,
+    )
+    .unwrap();
+    let app = &file.applications[0];
+    let d = &app.deployments[0];
+    assert_eq!(d.num_replicas, 2);
+    assert_eq!(d.max_queued_requests, 100);
+    assert_eq!(d.resources.num_gpus, 0.25);
+    assert_eq!(d.user_config.as_ref().unwrap()["labels"][1], "b");
+    assert_eq!(
+        d.replica,
+        ReplicaKind::Digits(DigitsOptions { device: "cuda:1".into(), weights: None })
+    );
+    assert_eq!(
+        app.deployments[1].replica,
+        ReplicaKind::Sleep(SleepOptions { duration_ms: 250 })
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_path_and_line() {
+    let text = MINIMAL.replace("name = \"echo\"", "name = \"echo\"\nnum_replica = 3");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.starts_with("app.toml:"), "{err}");
+    assert!(err.contains("applications[0].deployments[0]"), "{err}");
+    assert!(err.contains("num_replica"), "{err}");
+    let ConfigError::Parse { line, .. } = parse(&text).unwrap_err() else { panic!() };
+    assert!(line.is_some(), "{err}");
+}
+
+#[test]
+fn unknown_kind_options_are_rejected() {
+    let text = MINIMAL.replace("{ kind = \"echo\" }", "{ kind = \"echo\", colour = 1 }");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("colour"), "{err}");
+    let text = MINIMAL.replace("kind = \"echo\"", "kind = \"gpt5\"");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("gpt5"), "{err}");
+}
+
+#[test]
+fn wrong_types_name_the_key_and_position() {
+    let text = MINIMAL.replace("name = \"echo\"", "name = \"echo\"\nnum_replicas = \"two\"");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Parse { path, line, column, .. } = &err else { panic!("{err}") };
+    assert_eq!(path, "applications[0].deployments[0].num_replicas");
+    assert_eq!(*line, Some(7));
+    assert_eq!(*column, Some(16));
+}
+
+#[test]
+fn malformed_toml_has_a_line() {
+    let err = parse("[[applications]\nname = 1").unwrap_err();
+    let ConfigError::Parse { line, .. } = &err else { panic!("{err}") };
+    assert_eq!(*line, Some(1), "{err}");
+}
+
+#[test]
+fn impossible_values_are_all_reported() {
+    let text = r#"
+[[applications]]
+name = "bad name"
+route_prefix = "api/"
+
+[[applications.deployments]]
+name = "d"
+num_replicas = 0
+max_ongoing_requests = 0
+max_queued_requests = -5
+health_check_period_s = -1.0
+replica = { kind = "digits", device = "tpu" }
+"#;
+    let err = parse(text).unwrap_err();
+    let ConfigError::Invalid { issues, .. } = &err else { panic!("{err}") };
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "applications[0].name",
+            "applications[0].route_prefix",
+            "applications[0].deployments[0].num_replicas",
+            "applications[0].deployments[0].max_ongoing_requests",
+            "applications[0].deployments[0].max_queued_requests",
+            "applications[0].deployments[0].health_check_period_s",
+            "applications[0].deployments[0].replica.device",
+        ]
+    );
+    assert!(err.to_string().starts_with("app.toml: "), "{err}");
+}
+
+#[test]
+fn duplicates_and_dangling_ingress_are_rejected() {
+    let text = format!(
+        "{MINIMAL}\n[[applications]]\nname = \"demo\"\ningress = \"nope\"\n\
+         [[applications.deployments]]\nname = \"e\"\nreplica = {{ kind = \"echo\" }}\n"
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("application `demo` appears twice"), "{err}");
+    assert!(err.contains("route prefix `/` is used by another application"), "{err}");
+    assert!(err.contains("no deployment named `nope`"), "{err}");
+}
+
+#[test]
+fn empty_files_are_rejected() {
+    assert!(parse("").unwrap_err().to_string().contains("applications"));
+    let err = parse("applications = []").unwrap_err().to_string();
+    assert!(err.contains("at least one application"), "{err}");
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_-]{0,12}"
+}
+
+fn json_leaf() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i32>().prop_map(serde_json::Value::from),
+        "[ -~]{0,8}".prop_map(serde_json::Value::from),
+    ]
+}
+
+fn kind() -> impl Strategy<Value = ReplicaKind> {
+    prop_oneof![
+        any::<bool>().prop_map(|fault_injection| ReplicaKind::Echo(EchoOptions { fault_injection })),
+        (0u64..100_000).prop_map(|duration_ms| ReplicaKind::Sleep(SleepOptions { duration_ms })),
+        (0u32..8, proptest::option::of("[a-z/]{1,10}")).prop_map(|(n, weights)| {
+            ReplicaKind::Digits(DigitsOptions { device: format!("cuda:{n}"), weights })
+        }),
+    ]
+}
+
+fn deployment() -> impl Strategy<Value = DeploymentConfig> {
+    (
+        name(),
+        (1u32..64, 1u32..1000, -1i64..10_000),
+        (1u32..1000, 1u32..1000, 0u32..1000),
+        proptest::option::of(proptest::collection::btree_map("[a-z]{1,6}", json_leaf(), 0..4)),
+        (0u32..64, 0u32..8, any::<u32>()),
+        kind(),
+    )
+        .prop_map(|(name, (n, ongoing, queued), (hp, ht, gs), user, (cpus, gpus, mem), replica)| {
+            DeploymentConfig {
+                name,
+                num_replicas: n,
+                max_ongoing_requests: ongoing,
+                max_queued_requests: queued,
+                health_check_period_s: f64::from(hp) / 4.0,
+                health_check_timeout_s: f64::from(ht) / 4.0,
+                graceful_shutdown_wait_loop_s: 2.0,
+                graceful_shutdown_timeout_s: f64::from(gs) / 8.0,
+                user_config: user.map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                resources: Resources {
+                    num_cpus: f64::from(cpus) / 2.0,
+                    num_gpus: f64::from(gpus) / 4.0,
+                    memory: u64::from(mem),
+                },
+                replica,
+            }
+        })
+}
+
+fn app_file() -> impl Strategy<Value = AppFile> {
+    proptest::collection::vec(
+        (name(), proptest::collection::vec(deployment(), 1..4)),
+        1..4,
+    )
+    .prop_map(|apps| AppFile {
+        applications: apps
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, mut deployments))| {
+                for (j, d) in deployments.iter_mut().enumerate() {
+                    d.name = format!("{}-{j}", d.name);
+                }
+                AppConfig {
+                    name: format!("{name}-{i}"),
+                    route_prefix: if i == 0 { "/".into() } else { format!("/{name}-{i}") },
+                    ingress: None,
+                    deployments,
+                }
+            })
+            .collect(),
+    })
+}
+
+proptest! {
+    #[test]
+    fn valid_files_round_trip_through_toml(file in app_file()) {
+        let text = file.to_toml();
+        let back = AppFile::parse("gen.toml", &text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(back, file);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "[ -~\n]{0,200}") {
+        let _ = AppFile::parse("fuzz.toml", &text);
+    }
+}
