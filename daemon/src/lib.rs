@@ -16,4 +16,4 @@ pub mod node;
 pub mod replica;
 pub mod router;
 
-pub use node::{Node, NodeConfig, NodeFile};
+pub use node::{Node, NodeConfig, NodeFile, StartError};

@@ -66,6 +66,20 @@ impl NodeFile {
     }
 }
 
+/// Why a node could not start; the CLI maps each to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another node holds the state dir, or a port is taken.
+    #[error("{0:#}")]
+    Busy(anyhow::Error),
+    /// The persisted state cannot be used.
+    #[error(transparent)]
+    State(#[from] crate::controller::store::StoreError),
+    /// Anything else (permissions, disk, TLS material).
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
 /// A node that has bound its sockets and loaded its state, ready to run.
 pub struct Node {
     config: NodeConfig,
@@ -87,19 +101,21 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// Locks the state dir, loads state and binds both sockets. Fails with a clear
     /// message when another node holds the state dir or a port is taken.
-    pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
+    pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
         let dir = &config.state_dir;
         create_private_dir(dir)?;
-        let lock = lock_state_dir(dir)?;
+        let lock = lock_state_dir(dir).map_err(StartError::Busy)?;
         let node_id = load_or_create_node_id(dir)?;
         let token: Arc<str> = control::tls::load_or_create_token(dir)?.into();
         let identity = control::tls::load_or_create(dir)?;
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
 
-        let listener = ingress::bind(config.http_addr).await?;
-        let endpoint = control::endpoint(config.control_addr, identity)?;
-        let http_address = listener.local_addr()?;
-        let control_address = endpoint.local_addr()?;
+        let listener = ingress::bind(config.http_addr)
+            .await
+            .map_err(|e| StartError::Busy(e.into()))?;
+        let endpoint = control::endpoint(config.control_addr, identity).map_err(StartError::Busy)?;
+        let http_address = listener.local_addr().map_err(anyhow::Error::from)?;
+        let control_address = endpoint.local_addr().map_err(anyhow::Error::from)?;
         let controller = Controller::new(
             Store::new(dir),
             routes.clone(),
@@ -115,7 +131,7 @@ impl Node {
             http_address,
             control_address,
         };
-        std::fs::write(NodeFile::path(dir), serde_json::to_vec_pretty(&file)?)
+        std::fs::write(NodeFile::path(dir), serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?)
             .with_context(|| format!("cannot write {}", NodeFile::path(dir).display()))?;
         Ok(Self {
             config,
@@ -127,6 +143,15 @@ impl Node {
             token,
             file,
         })
+    }
+
+    /// Deploys a file from the node itself (`rserve up --demo`, `--deploy`).
+    pub async fn deploy(
+        &self,
+        file_name: &str,
+        file: rserve_protocol::AppFile,
+    ) -> Result<Vec<rserve_protocol::wire::AppChange>, rserve_protocol::wire::WireError> {
+        self.controller.deploy(file_name, file).await
     }
 
     /// Addresses and ids of the started node.
@@ -166,6 +191,7 @@ impl Node {
         controller_stop.cancel();
         controller.await?;
         let _ = control.await;
+        self.endpoint.close(0u32.into(), b"node stopped");
         self.endpoint.wait_idle().await;
         let _ = std::fs::remove_file(NodeFile::path(&self.config.state_dir));
         info!("rserve node stopped.");
@@ -205,6 +231,14 @@ fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
         Err(std::fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }
+    }
+}
+
+/// Whether a node process holds the state dir's lock right now.
+pub fn is_running(state_dir: &Path) -> bool {
+    match File::options().write(true).open(state_dir.join("node.lock")) {
+        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
     }
 }
 

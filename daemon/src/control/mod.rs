@@ -77,8 +77,9 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: ControlContext) {
             }
         });
     }
-    // Let the reply to a `Shutdown` call reach the client before closing.
-    endpoint.close(0u32.into(), b"node shutting down");
+    // The endpoint is closed by the node once everything has stopped, so the
+    // reply to a `Shutdown` call still reaches its client.
+    drop(endpoint);
 }
 
 async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Result<()> {

@@ -1,0 +1,177 @@
+//! The command line, as clap definitions only (no runtime behaviour), so the
+//! binary, the completion and man page generators and the drift tests share it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+/// rserve: model serving in one binary — the node daemon and the operator CLI.
+#[derive(Debug, Parser)]
+#[command(name = "rserve", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]
+    #[arg(long, global = true, env = env::STATE_DIR, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Control address of the node to talk to [default: from the state dir's node.json, else 127.0.0.1:8265]
+    #[arg(long, global = true, env = env::ADDR, value_name = "HOST:PORT")]
+    pub address: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`).
+    Up(UpArgs),
+    /// Stop the running node gracefully.
+    Down(DownArgs),
+    /// Create or update the applications in a TOML file (idempotent; never removes others).
+    Deploy(DeployArgs),
+    /// Delete an application.
+    Delete(DeleteArgs),
+    /// Show applications, deployments and replicas with Ray Serve's status names.
+    Status(StatusArgs),
+    /// Print the deployed configuration.
+    Config(ConfigArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+    /// Write man pages (one per command) into a directory.
+    #[command(hide = true)]
+    GenerateMan(GenerateManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// HTTP ingress address (port 0 picks a free port)
+    #[arg(long, env = env::HTTP_ADDR, default_value = rserve_daemon::node::DEFAULT_HTTP_ADDR, value_name = "HOST:PORT")]
+    pub http_addr: SocketAddr,
+
+    /// Control endpoint address, UDP/QUIC (port 0 picks a free port)
+    #[arg(long, env = env::CONTROL_ADDR, default_value = rserve_daemon::node::DEFAULT_CONTROL_ADDR, value_name = "HOST:PORT")]
+    pub control_addr: SocketAddr,
+
+    /// Deploy the bundled digits demo at /digits once the node is up
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Deploy this application file once the node is up (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub deploy: Vec<PathBuf>,
+
+    /// Largest request body the ingress accepts, in bytes (larger: 413)
+    #[arg(long, env = env::MAX_BODY_BYTES, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT
+    #[arg(long, env = env::DRAIN_TIMEOUT_S, default_value_t = 20.0, value_name = "SECONDS")]
+    pub drain_timeout_s: f64,
+
+    /// Log format
+    #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Seconds to wait for the node to exit
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Application file (TOML); `-` reads standard input
+    #[arg(value_name = "FILE", required_unless_present = "file")]
+    pub path: Option<PathBuf>,
+
+    /// Application file, kubectl style (same as the positional FILE)
+    #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with = "path")]
+    pub file: Option<PathBuf>,
+
+    /// Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Seconds `--wait` waits
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub timeout: f64,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Application name
+    pub app: String,
+
+    /// Block until the application's replicas are gone (exit 3 on timeout)
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Seconds `--wait` waits
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this application
+    pub app: Option<String>,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Only this application
+    pub app: Option<String>,
+
+    /// Output format; `table` prints TOML, the file format
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// The stable JSON schema (docs/api.md).
+    Json,
+    /// The same document as YAML.
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// Shell to generate for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateManArgs {
+    /// Directory to write the pages into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}

@@ -1,0 +1,272 @@
+//! Commands that talk to a running node over the control protocol.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rserve_daemon::control::client::{ClientError, ClientOptions, ControlClient};
+use rserve_daemon::control::tls;
+use rserve_daemon::node::{DEFAULT_CONTROL_ADDR, NodeFile};
+use rserve_protocol::AppFile;
+use rserve_protocol::status::{ApplicationStatus, ServeStatus};
+use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
+
+use crate::args::{ConfigArgs, DeleteArgs, DeployArgs, DownArgs, Global, Output, StatusArgs};
+use crate::env;
+use crate::exit::{Exit, ExitContext, Failure, fail};
+use crate::output;
+
+/// How long to wait for a node to answer before saying it is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often `--wait` polls status.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The state dir the CLI and node agree on by default.
+pub fn state_dir(global: &Global) -> PathBuf {
+    global.state_dir.clone().unwrap_or_else(|| {
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("rserve")
+    })
+}
+
+/// Connects to the node named by flags, environment or the state dir.
+async fn connect(global: &Global) -> Result<ControlClient, Failure> {
+    let dir = state_dir(global);
+    let node_file = NodeFile::read(&dir);
+    if global.address.is_none() && !rserve_daemon::node::is_running(&dir) {
+        return Err(fail(
+            Exit::Unreachable,
+            format!(
+                "no rserve node is running with state dir {}; start one with `rserve up`, \
+                 or point at another node with --state-dir or --address",
+                dir.display()
+            ),
+        ));
+    }
+    let addr = match (global.address, &node_file) {
+        (Some(addr), _) => addr,
+        (None, Some(file)) => file.control_address,
+        (None, None) => DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
+    };
+    let ca_path = std::env::var_os(env::CACERT)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tls::TlsPaths::new(&dir).ca_cert);
+    let ca_pem = std::fs::read(&ca_path).map_err(|e| {
+        fail(
+            Exit::Unreachable,
+            format!(
+                "cannot read the CA certificate {}: {e}; is a node running with state dir {}? \
+                 (start one with `rserve up`, or set {} and {})",
+                ca_path.display(),
+                dir.display(),
+                env::CACERT,
+                env::ADDR
+            ),
+        )
+    })?;
+    let token = match (std::env::var(env::TOKEN), std::env::var_os(env::TOKEN_FILE)) {
+        (Ok(token), _) => Some(token),
+        (Err(_), Some(path)) => Some(read_token(Path::new(&path))?),
+        (Err(_), None) => std::fs::read_to_string(tls::token_path(&dir))
+            .ok()
+            .map(|t| t.trim().to_owned()),
+    };
+    let opts = ClientOptions {
+        addr,
+        ca_pem,
+        server_name: std::env::var(env::TLS_SERVER_NAME)
+            .unwrap_or_else(|_| tls::NODE_SERVER_NAME.to_owned()),
+        token,
+        timeout: CONNECT_TIMEOUT,
+    };
+    ControlClient::connect(opts).await.map_err(client_failure)
+}
+
+fn read_token(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_owned())
+        .map_err(|e| fail(Exit::Unreachable, format!("cannot read token file {}: {e}", path.display())))
+}
+
+fn client_failure(e: ClientError) -> Failure {
+    Failure {
+        exit: Exit::Unreachable,
+        error: e.into(),
+    }
+}
+
+/// Makes one call; a node-side error becomes a failure with its exit code.
+async fn call(client: &ControlClient, request: Request) -> Result<Response, Failure> {
+    match client.call(&request).await.map_err(client_failure)? {
+        Response::Error(WireError { code, message }) => Err(fail(
+            match code {
+                ErrorCode::Unauthorized => Exit::Unreachable,
+                _ => Exit::Failed,
+            },
+            message,
+        )),
+        response => Ok(response),
+    }
+}
+
+async fn fetch_status(client: &ControlClient, app: Option<String>) -> Result<ServeStatus, Failure> {
+    match call(client, Request::Status { app }).await? {
+        Response::Status(status) => Ok(*status),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(response: &Response) -> Failure {
+    fail(Exit::Failed, format!("unexpected answer from the node: {response:?}"))
+}
+
+pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> {
+    let path = args.path.or(args.file).expect("clap requires a file");
+    let (name, text) = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).exit(Exit::Failed)?;
+        ("<stdin>".to_owned(), text)
+    } else {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| fail(Exit::Failed, format!("cannot read {}: {e}", path.display())))?;
+        (path.display().to_string(), text)
+    };
+    // Validate locally first: a typo is reported even when no node is running.
+    let file = AppFile::parse(&name, &text).exit(Exit::Failed)?;
+    let apps: Vec<String> = file.applications.iter().map(|a| a.name.clone()).collect();
+    let client = connect(global).await?;
+    let changes = match call(&client, Request::Deploy { file: name, config: file }).await? {
+        Response::Deployed { changes } => changes,
+        other => return Err(unexpected(&other)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Output::Table => {
+            for c in &changes {
+                let verb = match c.change {
+                    Change::Created => "created",
+                    Change::Updated => "updated",
+                    Change::Unchanged => "unchanged",
+                };
+                writeln!(stdout, "application/{} {verb}", c.app).exit(Exit::Failed)?;
+            }
+        }
+        format => output::document(&mut stdout, format, &serde_json::json!({ "changes": changes }))?,
+    }
+    drop(stdout);
+    if !args.wait {
+        return Ok(Exit::Ok);
+    }
+    wait_for(&client, &apps, Duration::from_secs_f64(args.timeout), |status| {
+        let states: Vec<ApplicationStatus> = apps
+            .iter()
+            .filter_map(|a| status.applications.get(a).map(|d| d.status))
+            .collect();
+        if let Some((app, details)) = status
+            .applications
+            .iter()
+            .find(|(name, d)| apps.contains(name) && d.status == ApplicationStatus::DeployFailed)
+        {
+            return Some(Err(fail(Exit::Failed, format!("application {app} failed to deploy: {}", details.message))));
+        }
+        (states.len() == apps.len() && states.iter().all(|s| *s == ApplicationStatus::Running))
+            .then_some(Ok(()))
+    })
+    .await?;
+    Ok(Exit::Ok)
+}
+
+/// Polls status until `done` says so, printing each change of state on stderr.
+async fn wait_for(
+    client: &ControlClient,
+    apps: &[String],
+    timeout: Duration,
+    done: impl Fn(&ServeStatus) -> Option<Result<(), Failure>>,
+) -> Result<(), Failure> {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let status = fetch_status(client, None).await?;
+        let line = output::progress_line(&status, apps);
+        if line != last {
+            eprintln!("[{:>5.1}s] {line}", start.elapsed().as_secs_f64());
+            last = line;
+        }
+        if let Some(result) = done(&status) {
+            return result;
+        }
+        if start.elapsed() >= timeout {
+            return Err(fail(
+                Exit::Timeout,
+                format!("timed out after {:.0}s waiting; last state: {last}", timeout.as_secs_f64()),
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> {
+    let client = connect(global).await?;
+    call(&client, Request::Delete { app: args.app.clone() }).await?;
+    println!("application/{} deleted", args.app);
+    if args.wait {
+        let app = args.app.clone();
+        wait_for(&client, std::slice::from_ref(&args.app), Duration::from_secs_f64(args.timeout), |s| {
+            (!s.applications.contains_key(&app)).then_some(Ok(()))
+        })
+        .await?;
+    }
+    Ok(Exit::Ok)
+}
+
+pub async fn status(global: &Global, args: StatusArgs) -> Result<Exit, Failure> {
+    let client = connect(global).await?;
+    let status = fetch_status(&client, args.app).await?;
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Output::Table => output::status_table(&mut stdout, &status).exit(Exit::Failed)?,
+        format => output::document(&mut stdout, format, &status)?,
+    }
+    Ok(Exit::Ok)
+}
+
+pub async fn config(global: &Global, args: ConfigArgs) -> Result<Exit, Failure> {
+    let client = connect(global).await?;
+    let file = match call(&client, Request::Config { app: args.app }).await? {
+        Response::Config(file) => file,
+        other => return Err(unexpected(&other)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Output::Table => stdout.write_all(file.to_toml().as_bytes()).exit(Exit::Failed)?,
+        format => output::document(&mut stdout, format, &file)?,
+    }
+    Ok(Exit::Ok)
+}
+
+pub async fn down(global: &Global, args: DownArgs) -> Result<Exit, Failure> {
+    let client = connect(global).await?;
+    let addr = global.address;
+    call(&client, Request::Shutdown).await?;
+    eprintln!("Node {} is shutting down (draining in-flight requests).", client.node_id);
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
+    let dir = state_dir(global);
+    // The node releases the state dir lock as it exits; with an explicit
+    // address, wait for it to stop answering instead.
+    loop {
+        let gone = match addr {
+            None => !rserve_daemon::node::is_running(&dir),
+            Some(_) => connect(global).await.is_err(),
+        };
+        if gone {
+            eprintln!("Node stopped.");
+            return Ok(Exit::Ok);
+        }
+        if Instant::now() >= deadline {
+            return Err(fail(Exit::Timeout, "the node is still draining; it will stop after its drain timeout"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

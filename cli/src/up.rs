@@ -1,0 +1,106 @@
+//! `rserve up`: run a node in the foreground.
+
+use std::time::Duration;
+
+use rserve_daemon::{Node, NodeConfig, StartError};
+use rserve_protocol::AppFile;
+use rserve_protocol::wire::Change;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::args::{Global, LogFormat, UpArgs};
+use crate::commands::state_dir;
+use crate::env;
+use crate::exit::{Exit, ExitContext, Failure, fail};
+
+/// The demo application deployed by `rserve up --demo`.
+const DEMO: &str = include_str!("../../examples/digits.toml");
+
+pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
+    init_logging(args.log_format);
+    let mut files = Vec::new();
+    if args.demo {
+        files.push(("<bundled demo examples/digits.toml>".to_owned(), DEMO.to_owned()));
+    }
+    for path in &args.deploy {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(Exit::Config, format!("cannot read {}: {e}", path.display())))?;
+        files.push((path.display().to_string(), text));
+    }
+    // Parse before binding anything: a bad file must not leave a half-started node.
+    let files = files
+        .into_iter()
+        .map(|(name, text)| AppFile::parse(&name, &text).map(|f| (name, f)))
+        .collect::<Result<Vec<_>, _>>()
+        .exit(Exit::Config)?;
+
+    let config = NodeConfig {
+        state_dir: state_dir(global),
+        http_addr: args.http_addr,
+        control_addr: args.control_addr,
+        max_body_bytes: args.max_body_bytes,
+        drain_timeout: Duration::from_secs_f64(args.drain_timeout_s.max(0.0)),
+    };
+    let node = Node::start(config).await.map_err(|e| {
+        let exit = match &e {
+            StartError::Busy(_) => Exit::Unavailable,
+            StartError::State(_) => Exit::Config,
+            StartError::Other(_) => Exit::Failed,
+        };
+        Failure { exit, error: e.into() }
+    })?;
+    for (name, file) in files {
+        let changes = node.deploy(&name, file).await.exit(Exit::Config)?;
+        for c in changes {
+            if c.change != Change::Unchanged {
+                info!(app = %c.app, file = %name, "Deployed at start.");
+            }
+        }
+    }
+    let info = node.info().clone();
+    eprintln!(
+        "rserve node {} is up: http://{}  (control {}, state dir {})",
+        info.node_id,
+        info.http_address,
+        info.control_address,
+        state_dir(global).display()
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    node.run(shutdown).await.exit(Exit::Failed)?;
+    Ok(Exit::Ok)
+}
+
+/// SIGINT and SIGTERM both start a graceful shutdown; a second one exits at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        warn!("Cannot install signal handlers; stop the node with `rserve down`.");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(signal = name, "Shutting down gracefully: draining in-flight requests.");
+    shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    warn!("Second signal: exiting without draining.");
+    std::process::exit(130);
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

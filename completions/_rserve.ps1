@@ -1,0 +1,177 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'rserve'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'rserve' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('up', 'up', [CompletionResultType]::ParameterValue, 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)')
+            [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Stop the running node gracefully')
+            [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Create or update the applications in a TOML file (idempotent; never removes others)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an application')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show applications, deployments and replicas with Ray Serve''s status names')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the deployed configuration')
+            [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('generate-man', 'generate-man', [CompletionResultType]::ParameterValue, 'Write man pages (one per command) into a directory')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rserve;up' {
+            [CompletionResult]::new('--http-addr', '--http-addr', [CompletionResultType]::ParameterName, 'HTTP ingress address (port 0 picks a free port)')
+            [CompletionResult]::new('--control-addr', '--control-addr', [CompletionResultType]::ParameterName, 'Control endpoint address, UDP/QUIC (port 0 picks a free port)')
+            [CompletionResult]::new('--deploy', '--deploy', [CompletionResultType]::ParameterName, 'Deploy this application file once the node is up (repeatable)')
+            [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Largest request body the ingress accepts, in bytes (larger: 413)')
+            [CompletionResult]::new('--drain-timeout-s', '--drain-timeout-s', [CompletionResultType]::ParameterName, 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('--demo', '--demo', [CompletionResultType]::ParameterName, 'Deploy the bundled digits demo at /digits once the node is up')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;down' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the node to exit')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;deploy' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Application file, kubectl style (same as the positional FILE)')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Application file, kubectl style (same as the positional FILE)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds `--wait` waits')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;delete' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds `--wait` waits')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Block until the application''s replicas are gone (exit 3 on timeout)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;status' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;config' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; `table` prints TOML, the file format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; `table` prints TOML, the file format')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;completion' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;generate-man' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory to write the pages into')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;help' {
+            [CompletionResult]::new('up', 'up', [CompletionResultType]::ParameterValue, 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)')
+            [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Stop the running node gracefully')
+            [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Create or update the applications in a TOML file (idempotent; never removes others)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an application')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show applications, deployments and replicas with Ray Serve''s status names')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the deployed configuration')
+            [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('generate-man', 'generate-man', [CompletionResultType]::ParameterValue, 'Write man pages (one per command) into a directory')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rserve;help;up' {
+            break
+        }
+        'rserve;help;down' {
+            break
+        }
+        'rserve;help;deploy' {
+            break
+        }
+        'rserve;help;delete' {
+            break
+        }
+        'rserve;help;status' {
+            break
+        }
+        'rserve;help;config' {
+            break
+        }
+        'rserve;help;completion' {
+            break
+        }
+        'rserve;help;generate-man' {
+            break
+        }
+        'rserve;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

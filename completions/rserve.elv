@@ -1,0 +1,153 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[rserve] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'rserve'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'rserve'= {
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand up 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+            cand down 'Stop the running node gracefully'
+            cand deploy 'Create or update the applications in a TOML file (idempotent; never removes others)'
+            cand delete 'Delete an application'
+            cand status 'Show applications, deployments and replicas with Ray Serve''s status names'
+            cand config 'Print the deployed configuration'
+            cand completion 'Print a shell completion script'
+            cand generate-man 'Write man pages (one per command) into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rserve;up'= {
+            cand --http-addr 'HTTP ingress address (port 0 picks a free port)'
+            cand --control-addr 'Control endpoint address, UDP/QUIC (port 0 picks a free port)'
+            cand --deploy 'Deploy this application file once the node is up (repeatable)'
+            cand --max-body-bytes 'Largest request body the ingress accepts, in bytes (larger: 413)'
+            cand --drain-timeout-s 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT'
+            cand --log-format 'Log format'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand --demo 'Deploy the bundled digits demo at /digits once the node is up'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;down'= {
+            cand --timeout 'Seconds to wait for the node to exit'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;deploy'= {
+            cand -f 'Application file, kubectl style (same as the positional FILE)'
+            cand --filename 'Application file, kubectl style (same as the positional FILE)'
+            cand --timeout 'Seconds `--wait` waits'
+            cand -o 'o'
+            cand --output 'output'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand --wait 'Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;delete'= {
+            cand --timeout 'Seconds `--wait` waits'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand --wait 'Block until the application''s replicas are gone (exit 3 on timeout)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;status'= {
+            cand -o 'o'
+            cand --output 'output'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;config'= {
+            cand -o 'Output format; `table` prints TOML, the file format'
+            cand --output 'Output format; `table` prints TOML, the file format'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;completion'= {
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;generate-man'= {
+            cand --out 'Directory to write the pages into'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;help'= {
+            cand up 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+            cand down 'Stop the running node gracefully'
+            cand deploy 'Create or update the applications in a TOML file (idempotent; never removes others)'
+            cand delete 'Delete an application'
+            cand status 'Show applications, deployments and replicas with Ray Serve''s status names'
+            cand config 'Print the deployed configuration'
+            cand completion 'Print a shell completion script'
+            cand generate-man 'Write man pages (one per command) into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rserve;help;up'= {
+        }
+        &'rserve;help;down'= {
+        }
+        &'rserve;help;deploy'= {
+        }
+        &'rserve;help;delete'= {
+        }
+        &'rserve;help;status'= {
+        }
+        &'rserve;help;config'= {
+        }
+        &'rserve;help;completion'= {
+        }
+        &'rserve;help;generate-man'= {
+        }
+        &'rserve;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

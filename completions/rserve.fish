@@ -1,0 +1,104 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_rserve_global_optspecs
+    string join \n state-dir= address= h/help V/version
+end
+
+function __fish_rserve_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_rserve_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_rserve_using_subcommand
+    set -l cmd (__fish_rserve_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c rserve -n "__fish_rserve_needs_command" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_needs_command" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_needs_command" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_needs_command" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "down" -d 'Stop the running node gracefully'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "completion" -d 'Print a shell completion script'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l http-addr -d 'HTTP ingress address (port 0 picks a free port)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l control-addr -d 'Control endpoint address, UDP/QUIC (port 0 picks a free port)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l deploy -d 'Deploy this application file once the node is up (repeatable)' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-body-bytes -d 'Largest request body the ingress accepts, in bytes (larger: 413)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l drain-timeout-s -d 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log format' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l demo -d 'Deploy the bundled digits demo at /digits once the node is up'
+complete -c rserve -n "__fish_rserve_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand up" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l timeout -d 'Seconds to wait for the node to exit' -r
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand down" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand down" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s f -l filename -d 'Application file, kubectl style (same as the positional FILE)' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l timeout -d 'Seconds `--wait` waits' -r
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s o -l output -r -f -a "table\t'Aligned columns for people'
+json\t'The stable JSON schema (docs/api.md)'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l wait -d 'Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)'
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l timeout -d 'Seconds `--wait` waits' -r
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l wait -d 'Block until the application\'s replicas are gone (exit 3 on timeout)'
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -r -f -a "table\t'Aligned columns for people'
+json\t'The stable JSON schema (docs/api.md)'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand config" -s o -l output -d 'Output format; `table` prints TOML, the file format' -r -f -a "table\t'Aligned columns for people'
+json\t'The stable JSON schema (docs/api.md)'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l out -d 'Directory to write the pages into' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
