@@ -24,7 +24,12 @@ fn deploy_curl_status_delete_and_restart_restores_applications() {
 
     let out = node.ok(&["deploy", digits, "--wait", "--timeout", "60"]);
     assert_eq!(out, "application/digits created\n");
-    let r = node.http("POST", "/digits", &[("content-type", "application/json")], &digit("digit-7"));
+    let r = node.http(
+        "POST",
+        "/digits",
+        &[("content-type", "application/json")],
+        &digit("digit-7"),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["label"], 7);
     assert!(r.header("x-request-id").is_some());
@@ -42,13 +47,22 @@ fn deploy_curl_status_delete_and_restart_restores_applications() {
     assert_eq!(dep["replicas"].as_array().unwrap().len(), 2);
 
     // Idempotent: the same file again changes nothing and says so.
-    assert_eq!(node.ok(&["deploy", digits]), "application/digits unchanged\n");
+    assert_eq!(
+        node.ok(&["deploy", digits]),
+        "application/digits unchanged\n"
+    );
     let table = node.ok(&["status"]);
-    assert!(table.contains("digits") && table.contains("HEALTHY") && table.contains("2/2"), "{table}");
+    assert!(
+        table.contains("digits") && table.contains("HEALTHY") && table.contains("2/2"),
+        "{table}"
+    );
     let yaml = node.ok(&["status", "digits", "-o", "yaml"]);
     assert!(yaml.contains("status: RUNNING"), "{yaml}");
     let config = node.ok(&["config", "digits"]);
-    assert!(config.contains("kind = \"digits\"") && config.contains("num_replicas = 2"), "{config}");
+    assert!(
+        config.contains("kind = \"digits\"") && config.contains("num_replicas = 2"),
+        "{config}"
+    );
 
     // A graceful restart on the same state dir comes back serving the same apps.
     assert!(node.signal_and_wait("TERM").success());
@@ -56,11 +70,17 @@ fn deploy_curl_status_delete_and_restart_restores_applications() {
     let status = node.wait_status(60, "digits RUNNING after restart", |s| {
         app_status(s, "digits")["status"] == "RUNNING"
     });
-    assert_eq!(app_status(&status, "digits")["deployments"]["classifier"]["replica_states"]["RUNNING"], 2);
+    assert_eq!(
+        app_status(&status, "digits")["deployments"]["classifier"]["replica_states"]["RUNNING"],
+        2
+    );
     let r = node.http("POST", "/digits", &[], &digit("digit-7"));
     assert_eq!(r.json()["label"], 7);
 
-    assert_eq!(node.ok(&["delete", "digits", "--wait", "--timeout", "60"]), "application/digits deleted\n");
+    assert_eq!(
+        node.ok(&["delete", "digits", "--wait", "--timeout", "60"]),
+        "application/digits deleted\n"
+    );
     assert_eq!(node.status()["applications"], serde_json::json!({}));
     let r = node.http("POST", "/digits", &[], &digit("digit-7"));
     assert_eq!(r.status, 404);
@@ -73,15 +93,26 @@ fn a_killed_node_restarts_with_its_applications() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("state");
     let mut node = TestNode::start(&dir, &[]);
-    node.ok(&["deploy", repo("examples/echo.toml").to_str().unwrap(), "--wait"]);
+    node.ok(&[
+        "deploy",
+        repo("examples/echo.toml").to_str().unwrap(),
+        "--wait",
+    ]);
     let before = std::fs::read(dir.join("state.json")).unwrap();
     let status = node.signal_and_wait("KILL");
     assert!(!status.success());
     // The stale node.json and lock file of the killed process do not block a restart.
     let node = TestNode::start(&dir, &[]);
     assert_eq!(std::fs::read(dir.join("state.json")).unwrap(), before);
-    node.wait_status(30, "echo RUNNING", |s| app_status(s, "echo")["status"] == "RUNNING");
-    let r = node.http("POST", "/echo/x", &[("content-type", "application/json")], b"{\"hello\":1}");
+    node.wait_status(30, "echo RUNNING", |s| {
+        app_status(s, "echo")["status"] == "RUNNING"
+    });
+    let r = node.http(
+        "POST",
+        "/echo/x",
+        &[("content-type", "application/json")],
+        b"{\"hello\":1}",
+    );
     assert_eq!((r.status, r.body.as_slice()), (200, &b"{\"hello\":1}"[..]));
     assert_eq!(r.header("content-type"), Some("application/json"));
 }
@@ -90,25 +121,40 @@ fn a_killed_node_restarts_with_its_applications() {
 fn the_digits_model_is_accurate_through_http() {
     let tmp = tempfile::tempdir().unwrap();
     let node = TestNode::start(&tmp.path().join("state"), &["--demo"]);
-    node.wait_status(30, "demo RUNNING", |s| app_status(s, "digits")["status"] == "RUNNING");
+    node.wait_status(30, "demo RUNNING", |s| {
+        app_status(s, "digits")["status"] == "RUNNING"
+    });
     let fixture: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo("tests/fixtures/digits_holdout.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(repo("tests/fixtures/digits_holdout.json")).unwrap())
+            .unwrap();
     let body = serde_json::json!({ "instances": fixture["inputs"] }).to_string();
     let r = node.http("POST", "/digits", &[], body.as_bytes());
     assert_eq!(r.status, 200);
     let predictions = r.json()["predictions"].as_array().unwrap().clone();
     let labels = fixture["labels"].as_array().unwrap();
     assert_eq!(predictions.len(), labels.len());
-    let correct = predictions.iter().zip(labels).filter(|(p, l)| p["label"] == **l).count();
+    let correct = predictions
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p["label"] == **l)
+        .count();
     let accuracy = correct as f64 / labels.len() as f64;
     assert!(accuracy >= 0.96, "holdout accuracy {accuracy}");
     // Wrong shapes are a 400 that says what is wrong, not a crash.
     let r = node.http("POST", "/digits", &[], b"{\"pixels\": [1, 2, 3]}");
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("3 pixels"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 pixels")
+    );
     let r = node.http("POST", "/digits", &[], b"not json");
     assert_eq!(r.status, 400);
-    assert_eq!(node.status()["applications"]["digits"]["deployments"]["classifier"]["replica_failures"], 0);
+    assert_eq!(
+        node.status()["applications"]["digits"]["deployments"]["classifier"]["replica_failures"],
+        0
+    );
 }
 
 #[test]
@@ -143,7 +189,13 @@ replica = { kind = "sleep", duration_ms = 1500 }
     for r in refused {
         let error = &r.json()["error"];
         assert_eq!(error["type"], "overloaded");
-        assert!(error["message"].as_str().unwrap().contains("max_queued_requests = 2"), "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_queued_requests = 2"),
+            "{error}"
+        );
     }
     // The queued pair ran after the first pair: about two sleep periods in all.
     assert!(start.elapsed() >= Duration::from_millis(3000));
@@ -156,12 +208,21 @@ replica = { kind = "sleep", duration_ms = 1500 }
 fn bodies_over_the_limit_get_413_and_unknown_routes_404() {
     let tmp = tempfile::tempdir().unwrap();
     let node = TestNode::start(&tmp.path().join("state"), &["--max-body-bytes", "1024"]);
-    node.ok(&["deploy", repo("examples/echo.toml").to_str().unwrap(), "--wait"]);
+    node.ok(&[
+        "deploy",
+        repo("examples/echo.toml").to_str().unwrap(),
+        "--wait",
+    ]);
     let r = node.http("POST", "/echo", &[], &[b'x'; 1024]);
     assert_eq!(r.status, 200);
     let r = node.http("POST", "/echo", &[], &[b'x'; 1025]);
     assert_eq!(r.status, 413);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("1024-byte limit"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1024-byte limit")
+    );
     let r = node.http("GET", "/elsewhere", &[], b"");
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["routes"], serde_json::json!(["/echo"]));
@@ -190,7 +251,11 @@ fn bad_files_and_bad_calls_get_clear_errors_and_change_nothing() {
     let state_before = std::fs::read(dir.join("state.json")).unwrap();
 
     let cases = [
-        ("malformed.toml", "[[applications]\nname = 1", "malformed.toml:1"),
+        (
+            "malformed.toml",
+            "[[applications]\nname = 1",
+            "malformed.toml:1",
+        ),
         (
             "typo.toml",
             "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\nnum_replica = 2\nreplica = { kind = \"echo\" }\n",
@@ -217,11 +282,17 @@ fn bad_files_and_bad_calls_get_clear_errors_and_change_nothing() {
         let out = node.cli(&["deploy", path.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains(expected), "{name}: expected `{expected}` in: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{name}: expected `{expected}` in: {stderr}"
+        );
     }
     let out = node.cli(&["delete", "ghost"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no application named `ghost`; deployed: echo"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no application named `ghost`; deployed: echo")
+    );
 
     // A wrong token may read but not change anything.
     let out = std::process::Command::new(harness::BIN)
@@ -242,12 +313,21 @@ fn bad_files_and_bad_calls_get_clear_errors_and_change_nothing() {
     let code = second.wait().unwrap().code();
     let msg = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, Some(69), "{msg}");
-    assert!(msg.contains("another rserve node is already running with state dir"), "{msg}");
+    assert!(
+        msg.contains("another rserve node is already running with state dir"),
+        "{msg}"
+    );
     let other = tmp.path().join("other");
     let out = std::process::Command::new(harness::BIN)
         .arg("--state-dir")
         .arg(&other)
-        .args(["up", "--http-addr", &node.http.to_string(), "--control-addr", "127.0.0.1:0"])
+        .args([
+            "up",
+            "--http-addr",
+            &node.http.to_string(),
+            "--control-addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(69));
@@ -263,8 +343,14 @@ fn a_corrupt_state_file_stops_the_node_and_is_left_untouched() {
     let (mut child, log) = spawn_up(&dir, &[]);
     assert_eq!(child.wait().unwrap().code(), Some(78));
     let msg = std::fs::read_to_string(log).unwrap();
-    assert!(msg.contains("state.json") && msg.contains("corrupt"), "{msg}");
-    assert_eq!(std::fs::read(dir.join("state.json")).unwrap(), b"{\"format_version\": 1, \"applic");
+    assert!(
+        msg.contains("state.json") && msg.contains("corrupt"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("state.json")).unwrap(),
+        b"{\"format_version\": 1, \"applic"
+    );
 }
 
 #[test]
@@ -286,12 +372,20 @@ replica = { kind = "echo", fault_injection = true }
     node.ok(&["deploy", file.to_str().unwrap(), "--wait"]);
     let r = node.http("POST", "/", &[("x-rserve-fault", "panic")], b"boom");
     assert_eq!(r.status, 500);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("panicked"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("panicked")
+    );
     let status = node.wait_status(30, "replacement after the panic", |s| {
         let dep = &s["applications"]["faulty"]["deployments"]["echo"];
         dep["replica_failures"] == 1 && dep["status"] == "HEALTHY"
     });
-    let message = status["applications"]["faulty"]["deployments"]["echo"]["message"].as_str().unwrap().to_owned();
+    let message = status["applications"]["faulty"]["deployments"]["echo"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(message.contains("panicked: fault injected"), "{message}");
     assert_eq!(node.http("POST", "/", &[], b"again").status, 200);
 
@@ -302,8 +396,14 @@ replica = { kind = "echo", fault_injection = true }
         let dep = &s["applications"]["faulty"]["deployments"]["echo"];
         dep["replica_failures"] == 2 && dep["status"] == "HEALTHY"
     });
-    let message = status["applications"]["faulty"]["deployments"]["echo"]["message"].as_str().unwrap().to_owned();
-    assert!(message.contains("failed 3 health checks in a row"), "{message}");
+    let message = status["applications"]["faulty"]["deployments"]["echo"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("failed 3 health checks in a row"),
+        "{message}"
+    );
     assert_eq!(node.http("POST", "/", &[], b"again").status, 200);
 }
 
@@ -322,7 +422,13 @@ fn a_deployment_whose_replicas_cannot_start_is_deploy_failed() {
             broken.display()
         ),
     );
-    let out = node.cli(&["deploy", file.to_str().unwrap(), "--wait", "--timeout", "60"]);
+    let out = node.cli(&[
+        "deploy",
+        file.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "60",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("failed to deploy"), "{stderr}");
@@ -359,12 +465,18 @@ fn in_flight_requests_finish_during_a_graceful_shutdown() {
 
     // `rserve down` drains the same way.
     let node = TestNode::start(&tmp.path().join("state"), &[]);
-    node.wait_status(30, "slow RUNNING", |s| app_status(s, "slow")["status"] == "RUNNING");
+    node.wait_status(30, "slow RUNNING", |s| {
+        app_status(s, "slow")["status"] == "RUNNING"
+    });
     let addr = node.http;
     let in_flight = std::thread::spawn(move || http(addr, "POST", "/", &[], b""));
     std::thread::sleep(Duration::from_millis(300));
     let out = node.cli(&["down"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(in_flight.join().unwrap().status, 200);
     let out = node.cli(&["status"]);
     assert_eq!(out.status.code(), Some(4));
@@ -384,7 +496,9 @@ fn a_client_that_disconnects_mid_request_frees_its_slot() {
     node.ok(&["deploy", file.to_str().unwrap(), "--wait"]);
     {
         let mut stream = std::net::TcpStream::connect(node.http).unwrap();
-        stream.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n").unwrap();
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let dep = &node.status()["applications"]["slow"]["deployments"]["s"];
         assert_eq!(dep["replicas"][0]["ongoing_requests"], 1);

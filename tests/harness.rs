@@ -32,7 +32,13 @@ pub fn spawn_up(state_dir: &Path, extra: &[&str]) -> (Child, PathBuf) {
     let child = Command::new(BIN)
         .arg("--state-dir")
         .arg(state_dir)
-        .args(["up", "--http-addr", "127.0.0.1:0", "--control-addr", "127.0.0.1:0"])
+        .args([
+            "up",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--control-addr",
+            "127.0.0.1:0",
+        ])
         .args(extra)
         .env("RSERVE_LOG", "info,rserve_daemon=debug")
         .stdout(Stdio::null())
@@ -50,20 +56,23 @@ impl TestNode {
         let file = state_dir.join("node.json");
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("rserve up exited with {status}:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "rserve up exited with {status}:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
-            if let Ok(bytes) = std::fs::read(&file) {
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                    if v["pid"] == child.id() {
-                        return Self {
-                            child: Some(child),
-                            state_dir: state_dir.to_owned(),
-                            http: v["http_address"].as_str().unwrap().parse().unwrap(),
-                            control: v["control_address"].as_str().unwrap().parse().unwrap(),
-                            log,
-                        };
-                    }
-                }
+            if let Some(v) = std::fs::read(&file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                && v["pid"] == child.id()
+            {
+                return Self {
+                    child: Some(child),
+                    state_dir: state_dir.to_owned(),
+                    http: v["http_address"].as_str().unwrap().parse().unwrap(),
+                    control: v["control_address"].as_str().unwrap().parse().unwrap(),
+                    log,
+                };
             }
             assert!(Instant::now() < deadline, "node did not start in 30s");
             std::thread::sleep(Duration::from_millis(20));
@@ -95,27 +104,45 @@ impl TestNode {
     }
 
     /// Polls status until `pred` holds (or panics after `secs`).
-    pub fn wait_status(&self, secs: u64, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_status(
+        &self,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let status = self.status();
             if pred(&status) {
                 return status;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last status:\n{status:#}\nlog:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last status:\n{status:#}\nlog:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// An HTTP request to the ingress.
-    pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         http(self.http, method, path, headers, body)
     }
 
     /// Sends a signal and waits for the process to exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
         let child = self.child.as_mut().unwrap();
-        let ok = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -123,7 +150,10 @@ impl TestNode {
                 self.child = None;
                 return status;
             }
-            assert!(Instant::now() < deadline, "node did not exit after SIG{signal}");
+            assert!(
+                Instant::now() < deadline,
+                "node did not exit after SIG{signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -177,10 +207,21 @@ impl Response {
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`).
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -193,10 +234,20 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 }
 
 fn parse_response(raw: &[u8]) -> Response {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("complete response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("complete response head");
     let head = std::str::from_utf8(&raw[..split]).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -208,14 +259,20 @@ fn parse_response(raw: &[u8]) -> Response {
     if chunked {
         body = dechunk(&body);
     }
-    Response { status, headers, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
         data = &data[line_end + 2..];
         if size == 0 {
             return out;

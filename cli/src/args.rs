@@ -8,6 +8,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env;
 
+/// A number of seconds: finite, not negative, at most `MAX_SECONDS`.
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let max = rserve_protocol::config::MAX_SECONDS;
+    if (0.0..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between 0 and {max} seconds"))
+    }
+}
+
 /// rserve: model serving in one binary — the node daemon and the operator CLI.
 #[derive(Debug, Parser)]
 #[command(name = "rserve", version, about, long_about = None, propagate_version = true)]
@@ -74,7 +87,7 @@ pub struct UpArgs {
     pub max_body_bytes: usize,
 
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT
-    #[arg(long, env = env::DRAIN_TIMEOUT_S, default_value_t = 20.0, value_name = "SECONDS")]
+    #[arg(long, env = env::DRAIN_TIMEOUT_S, default_value_t = 20.0, value_name = "SECONDS", value_parser = seconds)]
     pub drain_timeout_s: f64,
 
     /// Log format
@@ -93,7 +106,7 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// Seconds to wait for the node to exit
-    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: f64,
 }
 
@@ -104,7 +117,12 @@ pub struct DeployArgs {
     pub path: Option<PathBuf>,
 
     /// Application file, kubectl style (same as the positional FILE)
-    #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with = "path")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "path"
+    )]
     pub file: Option<PathBuf>,
 
     /// Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)
@@ -112,7 +130,7 @@ pub struct DeployArgs {
     pub wait: bool,
 
     /// Seconds `--wait` waits
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: f64,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -129,7 +147,7 @@ pub struct DeleteArgs {
     pub wait: bool,
 
     /// Seconds `--wait` waits
-    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: f64,
 }
 

@@ -65,10 +65,14 @@ async fn connect(global: &Global) -> Result<ControlClient, Failure> {
             ),
         )
     })?;
-    let token = match (std::env::var(env::TOKEN), std::env::var_os(env::TOKEN_FILE)) {
-        (Ok(token), _) => Some(token),
-        (Err(_), Some(path)) => Some(read_token(Path::new(&path))?),
-        (Err(_), None) => std::fs::read_to_string(tls::token_path(&dir))
+    let from_env = std::env::var(env::TOKEN)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let token = match (from_env, std::env::var_os(env::TOKEN_FILE)) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => Some(read_token(Path::new(&path))?),
+        (None, None) => std::fs::read_to_string(tls::token_path(&dir))
             .ok()
             .map(|t| t.trim().to_owned()),
     };
@@ -86,7 +90,12 @@ async fn connect(global: &Global) -> Result<ControlClient, Failure> {
 fn read_token(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_owned())
-        .map_err(|e| fail(Exit::Unreachable, format!("cannot read token file {}: {e}", path.display())))
+        .map_err(|e| {
+            fail(
+                Exit::Unreachable,
+                format!("cannot read token file {}: {e}", path.display()),
+            )
+        })
 }
 
 fn client_failure(e: ClientError) -> Failure {
@@ -118,14 +127,19 @@ async fn fetch_status(client: &ControlClient, app: Option<String>) -> Result<Ser
 }
 
 fn unexpected(response: &Response) -> Failure {
-    fail(Exit::Failed, format!("unexpected answer from the node: {response:?}"))
+    fail(
+        Exit::Failed,
+        format!("unexpected answer from the node: {response:?}"),
+    )
 }
 
 pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> {
     let path = args.path.or(args.file).expect("clap requires a file");
     let (name, text) = if path.as_os_str() == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).exit(Exit::Failed)?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .exit(Exit::Failed)?;
         ("<stdin>".to_owned(), text)
     } else {
         let text = std::fs::read_to_string(&path)
@@ -136,7 +150,15 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
     let file = AppFile::parse(&name, &text).exit(Exit::Failed)?;
     let apps: Vec<String> = file.applications.iter().map(|a| a.name.clone()).collect();
     let client = connect(global).await?;
-    let changes = match call(&client, Request::Deploy { file: name, config: file }).await? {
+    let changes = match call(
+        &client,
+        Request::Deploy {
+            file: name,
+            config: file,
+        },
+    )
+    .await?
+    {
         Response::Deployed { changes } => changes,
         other => return Err(unexpected(&other)),
     };
@@ -152,27 +174,37 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
                 writeln!(stdout, "application/{} {verb}", c.app).exit(Exit::Failed)?;
             }
         }
-        format => output::document(&mut stdout, format, &serde_json::json!({ "changes": changes }))?,
+        format => output::document(
+            &mut stdout,
+            format,
+            &serde_json::json!({ "changes": changes }),
+        )?,
     }
     drop(stdout);
     if !args.wait {
         return Ok(Exit::Ok);
     }
-    wait_for(&client, &apps, Duration::from_secs_f64(args.timeout), |status| {
-        let states: Vec<ApplicationStatus> = apps
-            .iter()
-            .filter_map(|a| status.applications.get(a).map(|d| d.status))
-            .collect();
-        if let Some((app, details)) = status
-            .applications
-            .iter()
-            .find(|(name, d)| apps.contains(name) && d.status == ApplicationStatus::DeployFailed)
-        {
-            return Some(Err(fail(Exit::Failed, format!("application {app} failed to deploy: {}", details.message))));
-        }
-        (states.len() == apps.len() && states.iter().all(|s| *s == ApplicationStatus::Running))
-            .then_some(Ok(()))
-    })
+    wait_for(
+        &client,
+        &apps,
+        Duration::from_secs_f64(args.timeout),
+        |status| {
+            let states: Vec<ApplicationStatus> = apps
+                .iter()
+                .filter_map(|a| status.applications.get(a).map(|d| d.status))
+                .collect();
+            if let Some((app, details)) = status.applications.iter().find(|(name, d)| {
+                apps.contains(name) && d.status == ApplicationStatus::DeployFailed
+            }) {
+                return Some(Err(fail(
+                    Exit::Failed,
+                    format!("application {app} failed to deploy: {}", details.message),
+                )));
+            }
+            (states.len() == apps.len() && states.iter().all(|s| *s == ApplicationStatus::Running))
+                .then_some(Ok(()))
+        },
+    )
     .await?;
     Ok(Exit::Ok)
 }
@@ -199,7 +231,10 @@ async fn wait_for(
         if start.elapsed() >= timeout {
             return Err(fail(
                 Exit::Timeout,
-                format!("timed out after {:.0}s waiting; last state: {last}", timeout.as_secs_f64()),
+                format!(
+                    "timed out after {:.0}s waiting; last state: {last}",
+                    timeout.as_secs_f64()
+                ),
             ));
         }
         tokio::time::sleep(POLL).await;
@@ -208,13 +243,22 @@ async fn wait_for(
 
 pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> {
     let client = connect(global).await?;
-    call(&client, Request::Delete { app: args.app.clone() }).await?;
+    call(
+        &client,
+        Request::Delete {
+            app: args.app.clone(),
+        },
+    )
+    .await?;
     println!("application/{} deleted", args.app);
     if args.wait {
         let app = args.app.clone();
-        wait_for(&client, std::slice::from_ref(&args.app), Duration::from_secs_f64(args.timeout), |s| {
-            (!s.applications.contains_key(&app)).then_some(Ok(()))
-        })
+        wait_for(
+            &client,
+            std::slice::from_ref(&args.app),
+            Duration::from_secs_f64(args.timeout),
+            |s| (!s.applications.contains_key(&app)).then_some(Ok(())),
+        )
         .await?;
     }
     Ok(Exit::Ok)
@@ -239,7 +283,9 @@ pub async fn config(global: &Global, args: ConfigArgs) -> Result<Exit, Failure> 
     };
     let mut stdout = std::io::stdout().lock();
     match args.output {
-        Output::Table => stdout.write_all(file.to_toml().as_bytes()).exit(Exit::Failed)?,
+        Output::Table => stdout
+            .write_all(file.to_toml().as_bytes())
+            .exit(Exit::Failed)?,
         format => output::document(&mut stdout, format, &file)?,
     }
     Ok(Exit::Ok)
@@ -249,7 +295,10 @@ pub async fn down(global: &Global, args: DownArgs) -> Result<Exit, Failure> {
     let client = connect(global).await?;
     let addr = global.address;
     call(&client, Request::Shutdown).await?;
-    eprintln!("Node {} is shutting down (draining in-flight requests).", client.node_id);
+    eprintln!(
+        "Node {} is shutting down (draining in-flight requests).",
+        client.node_id
+    );
     drop(client);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
     let dir = state_dir(global);
@@ -265,7 +314,10 @@ pub async fn down(global: &Global, args: DownArgs) -> Result<Exit, Failure> {
             return Ok(Exit::Ok);
         }
         if Instant::now() >= deadline {
-            return Err(fail(Exit::Timeout, "the node is still draining; it will stop after its drain timeout"));
+            return Err(fail(
+                Exit::Timeout,
+                "the node is still draining; it will stop after its drain timeout",
+            ));
         }
         tokio::time::sleep(POLL).await;
     }

@@ -29,15 +29,42 @@ pub const LOG: &str = "RSERVE_LOG";
 /// `(name, meaning)` of every variable, for docs and the man page.
 pub const ALL: &[(&str, &str)] = &[
     (STATE_DIR, "node state directory (--state-dir)"),
-    (ADDR, "control address of the node the CLI talks to (--address)"),
+    (
+        ADDR,
+        "control address of the node the CLI talks to (--address)",
+    ),
     (TOKEN, "admin token for state-changing calls"),
     (TOKEN_FILE, "file holding the admin token"),
-    (CACERT, "CA certificate (PEM) the CLI trusts [default: <state dir>/tls/ca.crt]"),
-    (TLS_SERVER_NAME, "name verified in the node's certificate [default: localhost]"),
-    (HTTP_ADDR, "HTTP ingress address of `rserve up` (--http-addr)"),
-    (CONTROL_ADDR, "control endpoint address of `rserve up` (--control-addr)"),
-    (MAX_BODY_BYTES, "request body limit of `rserve up` (--max-body-bytes)"),
-    (DRAIN_TIMEOUT_S, "drain timeout of `rserve up` (--drain-timeout-s)"),
-    (LOG_FORMAT, "log format of `rserve up`: text or json (--log-format)"),
-    (LOG, "log filter in tracing EnvFilter syntax [default: info]"),
+    (
+        CACERT,
+        "CA certificate (PEM) the CLI trusts [default: <state dir>/tls/ca.crt]",
+    ),
+    (
+        TLS_SERVER_NAME,
+        "name verified in the node's certificate [default: localhost]",
+    ),
+    (
+        HTTP_ADDR,
+        "HTTP ingress address of `rserve up` (--http-addr)",
+    ),
+    (
+        CONTROL_ADDR,
+        "control endpoint address of `rserve up` (--control-addr)",
+    ),
+    (
+        MAX_BODY_BYTES,
+        "request body limit of `rserve up` (--max-body-bytes)",
+    ),
+    (
+        DRAIN_TIMEOUT_S,
+        "drain timeout of `rserve up` (--drain-timeout-s)",
+    ),
+    (
+        LOG_FORMAT,
+        "log format of `rserve up`: text or json (--log-format)",
+    ),
+    (
+        LOG,
+        "log filter in tracing EnvFilter syntax [default: info]",
+    ),
 ];

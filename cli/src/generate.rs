@@ -38,7 +38,8 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
 fn render(cmd: clap::Command, root: bool) -> Vec<u8> {
     let man = clap_mangen::Man::new(cmd);
     let mut out = Vec::new();
-    man.render(&mut out).expect("rendering to memory cannot fail");
+    man.render(&mut out)
+        .expect("rendering to memory cannot fail");
     if root {
         out.extend_from_slice(b".SH ENVIRONMENT\n");
         for (name, meaning) in crate::env::ALL {

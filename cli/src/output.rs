@@ -10,9 +10,15 @@ use crate::exit::{Exit, ExitContext, Failure};
 
 /// Writes `doc` as pretty JSON or YAML. Rendered in memory first, so a closed
 /// pipe surfaces as an `io::Error` (which `main` treats as success).
-pub fn document<W: Write, T: Serialize>(out: &mut W, format: Output, doc: &T) -> Result<(), Failure> {
+pub fn document<W: Write, T: Serialize>(
+    out: &mut W,
+    format: Output,
+    doc: &T,
+) -> Result<(), Failure> {
     let text = match format {
-        Output::Json => serde_json::to_string_pretty(doc).map(|s| s + "\n").exit(Exit::Failed)?,
+        Output::Json => serde_json::to_string_pretty(doc)
+            .map(|s| s + "\n")
+            .exit(Exit::Failed)?,
         Output::Yaml | Output::Table => serde_yaml::to_string(doc).exit(Exit::Failed)?,
     };
     out.write_all(text.as_bytes()).exit(Exit::Failed)
@@ -20,18 +26,32 @@ pub fn document<W: Write, T: Serialize>(out: &mut W, format: Output, doc: &T) ->
 
 /// One row per deployment, kubectl style, then any messages.
 pub fn status_table<W: Write>(out: &mut W, status: &ServeStatus) -> std::io::Result<()> {
-    let mut rows = vec![[
-        "APP", "STATUS", "ROUTE", "DEPLOYMENT", "KIND", "DEPLOYMENT STATUS", "READY", "QUEUED", "FAILURES",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
+    let mut rows = vec![
+        [
+            "APP",
+            "STATUS",
+            "ROUTE",
+            "DEPLOYMENT",
+            "KIND",
+            "DEPLOYMENT STATUS",
+            "READY",
+            "QUEUED",
+            "FAILURES",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
     let mut messages = Vec::new();
     for (name, app) in &status.applications {
         if !app.message.is_empty() {
             messages.push(format!("{name}: {}", app.message));
         }
         for (dep_name, dep) in &app.deployments {
-            let running = dep.replica_states.get(&ReplicaState::Running).copied().unwrap_or(0);
+            let running = dep
+                .replica_states
+                .get(&ReplicaState::Running)
+                .copied()
+                .unwrap_or(0);
             rows.push(vec![
                 name.clone(),
                 enum_name(&app.status),
@@ -49,7 +69,11 @@ pub fn status_table<W: Write>(out: &mut W, status: &ServeStatus) -> std::io::Res
         }
     }
     if status.applications.is_empty() {
-        writeln!(out, "No applications deployed on node {}.", status.node.node_id)?;
+        writeln!(
+            out,
+            "No applications deployed on node {}.",
+            status.node.node_id
+        )?;
         return Ok(());
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -79,7 +103,11 @@ pub fn progress_line(status: &ServeStatus, apps: &[String]) -> String {
                     .deployments
                     .iter()
                     .map(|(d, dep)| {
-                        let running = dep.replica_states.get(&ReplicaState::Running).copied().unwrap_or(0);
+                        let running = dep
+                            .replica_states
+                            .get(&ReplicaState::Running)
+                            .copied()
+                            .unwrap_or(0);
                         format!("{d} {running}/{}", dep.target_num_replicas)
                     })
                     .collect();

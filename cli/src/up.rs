@@ -21,7 +21,10 @@ pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
     init_logging(args.log_format);
     let mut files = Vec::new();
     if args.demo {
-        files.push(("<bundled demo examples/digits.toml>".to_owned(), DEMO.to_owned()));
+        files.push((
+            "<bundled demo examples/digits.toml>".to_owned(),
+            DEMO.to_owned(),
+        ));
     }
     for path in &args.deploy {
         let text = std::fs::read_to_string(path)
@@ -48,7 +51,10 @@ pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
             StartError::State(_) => Exit::Config,
             StartError::Other(_) => Exit::Failed,
         };
-        Failure { exit, error: e.into() }
+        Failure {
+            exit,
+            error: e.into(),
+        }
     })?;
     for (name, file) in files {
         let changes = node.deploy(&name, file).await.exit(Exit::Config)?;
@@ -74,7 +80,10 @@ pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
 
 /// SIGINT and SIGTERM both start a graceful shutdown; a second one exits at once.
 async fn watch_signals(shutdown: CancellationToken) {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         warn!("Cannot install signal handlers; stop the node with `rserve down`.");
         return;
     };
@@ -82,7 +91,10 @@ async fn watch_signals(shutdown: CancellationToken) {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    info!(signal = name, "Shutting down gracefully: draining in-flight requests.");
+    info!(
+        signal = name,
+        "Shutting down gracefully: draining in-flight requests."
+    );
     shutdown.cancel();
     tokio::select! {
         _ = term.recv() => {}
@@ -98,7 +110,10 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none());
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        );
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -92,7 +92,9 @@ pub async fn serve(
             let ingress = ingress.clone();
             async move { Ok::<_, Infallible>(ingress.handle(req).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -103,7 +105,10 @@ pub async fn serve(
     drop(listener);
     info!("Ingress stopped accepting; draining open connections.");
     let drain = ingress.config.drain_timeout;
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         warn!(?drain, "Drain timed out; closing remaining connections.");
     }
 }
@@ -119,7 +124,11 @@ impl Ingress {
         response
     }
 
-    async fn route(&self, req: Request<Incoming>, request_id: &HeaderValue) -> Response<IngressBody> {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        request_id: &HeaderValue,
+    ) -> Response<IngressBody> {
         let path = req.uri().path();
         if path.starts_with("/-/") {
             return self.builtin(path);
@@ -145,7 +154,11 @@ impl Ingress {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(limit),
             Err(e) => {
-                return error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("could not read the request body: {e}"));
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    format!("could not read the request body: {e}"),
+                );
             }
         };
 
@@ -184,7 +197,11 @@ impl Ingress {
                     .iter()
                     .map(|r| (r.prefix.clone(), r.app.clone().into()))
                     .collect();
-                plain(StatusCode::OK, "application/json", serde_json::to_vec(&routes).unwrap_or_default().into())
+                plain(
+                    StatusCode::OK,
+                    "application/json",
+                    serde_json::to_vec(&routes).unwrap_or_default().into(),
+                )
             }
             _ => self.not_found(path),
         }
@@ -201,7 +218,11 @@ impl Ingress {
             },
             "routes": routes,
         });
-        plain(StatusCode::NOT_FOUND, "application/json", body.to_string().into())
+        plain(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            body.to_string().into(),
+        )
     }
 
     fn new_request_id(&self) -> HeaderValue {
@@ -213,7 +234,9 @@ impl Ingress {
 fn into_response(reply: ReplicaResponse) -> Response<IngressBody> {
     let mut response = Response::new(IngressBody::full(reply.body));
     *response.status_mut() = reply.status;
-    response.headers_mut().insert(CONTENT_TYPE, reply.content_type);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, reply.content_type);
     response
 }
 
@@ -286,6 +309,9 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
         } else {
             ""
         };
-        std::io::Error::new(e.kind(), format!("cannot bind the HTTP ingress to {addr}: {e}{hint}"))
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot bind the HTTP ingress to {addr}: {e}{hint}"),
+        )
     })
 }

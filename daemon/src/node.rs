@@ -94,7 +94,9 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,7 +115,8 @@ impl Node {
         let listener = ingress::bind(config.http_addr)
             .await
             .map_err(|e| StartError::Busy(e.into()))?;
-        let endpoint = control::endpoint(config.control_addr, identity).map_err(StartError::Busy)?;
+        let endpoint =
+            control::endpoint(config.control_addr, identity).map_err(StartError::Busy)?;
         let http_address = listener.local_addr().map_err(anyhow::Error::from)?;
         let control_address = endpoint.local_addr().map_err(anyhow::Error::from)?;
         let controller = Controller::new(
@@ -131,8 +134,6 @@ impl Node {
             http_address,
             control_address,
         };
-        std::fs::write(NodeFile::path(dir), serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?)
-            .with_context(|| format!("cannot write {}", NodeFile::path(dir).display()))?;
         Ok(Self {
             config,
             _lock: lock,
@@ -161,6 +162,9 @@ impl Node {
 
     /// Serves until `shutdown` (a signal or a `Shutdown` call), then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let node_file = NodeFile::path(&self.config.state_dir);
+        std::fs::write(&node_file, serde_json::to_vec_pretty(&self.file)?)
+            .with_context(|| format!("cannot write {}", node_file.display()))?;
         let controller_stop = CancellationToken::new();
         let controller = tokio::spawn(self.controller.clone().run(controller_stop.clone()));
         let control = tokio::spawn(control::serve(
@@ -190,10 +194,12 @@ impl Node {
         .await;
         controller_stop.cancel();
         controller.await?;
-        let _ = control.await;
+        // The control endpoint answered status calls during the drain; the reply
+        // to a `Shutdown` call has long gone out.
         self.endpoint.close(0u32.into(), b"node stopped");
+        let _ = control.await;
         self.endpoint.wait_idle().await;
-        let _ = std::fs::remove_file(NodeFile::path(&self.config.state_dir));
+        let _ = std::fs::remove_file(node_file);
         info!("rserve node stopped.");
         Ok(())
     }
@@ -221,7 +227,12 @@ fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = NodeFile::read(dir)
-                .map(|f| format!(" (pid {}, http {}, control {})", f.pid, f.http_address, f.control_address))
+                .map(|f| {
+                    format!(
+                        " (pid {}, http {}, control {})",
+                        f.pid, f.http_address, f.control_address
+                    )
+                })
                 .unwrap_or_default();
             anyhow::bail!(
                 "another rserve node is already running with state dir {}{holder}; stop it with `rserve down` or use another --state-dir",
@@ -236,7 +247,7 @@ fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
 
 /// Whether a node process holds the state dir's lock right now.
 pub fn is_running(state_dir: &Path) -> bool {
-    match File::options().write(true).open(state_dir.join("node.lock")) {
+    match File::open(state_dir.join("node.lock")) {
         Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
         Err(_) => false,
     }
@@ -244,12 +255,13 @@ pub fn is_running(state_dir: &Path) -> bool {
 
 fn load_or_create_node_id(dir: &Path) -> anyhow::Result<String> {
     let path = dir.join("node_id");
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        if !id.trim().is_empty() {
-            return Ok(id.trim().to_owned());
-        }
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_owned());
     }
     let id = format!("node-{:012x}", rand::random::<u64>() >> 16);
-    std::fs::write(&path, format!("{id}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, format!("{id}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(id)
 }

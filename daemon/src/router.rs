@@ -207,7 +207,11 @@ impl DeploymentRouter {
                     j += 1;
                 }
                 let (a, b) = (&replicas[i], &replicas[j]);
-                let (first, second) = if a.ongoing() <= b.ongoing() { (a, b) } else { (b, a) };
+                let (first, second) = if a.ongoing() <= b.ongoing() {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
                 if first.try_reserve() {
                     return Some(permit(first));
                 }
@@ -246,7 +250,12 @@ pub struct RouteTable {
 impl RouteTable {
     /// A table of `routes` (any order).
     pub fn new(version: u64, mut routes: Vec<Route>) -> Self {
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)));
+        routes.sort_by(|a, b| {
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then(a.prefix.cmp(&b.prefix))
+        });
         Self { version, routes }
     }
 
@@ -274,6 +283,136 @@ pub type Routes = ArcSwap<RouteTable>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rserve_protocol::AppFile;
+    use tokio_util::task::TaskTracker;
+
+    /// `n` running echo replicas with `max_ongoing` slots each.
+    async fn running_replicas(n: usize, max_ongoing: u32) -> Vec<Arc<Replica>> {
+        let file = AppFile::parse(
+            "t.toml",
+            &format!(
+                "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+                 max_ongoing_requests = {max_ongoing}\nreplica = {{ kind = \"echo\" }}\n"
+            ),
+        )
+        .unwrap();
+        let config = &file.applications[0].deployments[0];
+        let tasks = TaskTracker::new();
+        let replicas: Vec<_> = (0..n)
+            .map(|_| Replica::spawn("a", config, Arc::new(Notify::new()), &tasks))
+            .collect();
+        while replicas
+            .iter()
+            .any(|r| r.phase() != crate::replica::Phase::Running)
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        replicas
+    }
+
+    fn router(replicas: &[Arc<Replica>], max_queued: i64) -> Arc<DeploymentRouter> {
+        let router = Arc::new(DeploymentRouter::new("a/d".into(), max_queued));
+        router.set_replicas(replicas.to_vec());
+        router
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_exceeds_max_ongoing_and_bounds_the_queue() {
+        let replicas = running_replicas(3, 2).await;
+        let router = router(&replicas, 1);
+        let mut permits = Vec::new();
+        for _ in 0..6 {
+            permits.push(router.try_acquire().expect("capacity left"));
+        }
+        assert!(replicas.iter().all(|r| r.ongoing() == 2));
+        assert!(router.try_acquire().is_none());
+
+        // The 7th waits in the queue; the 8th finds the queue (bound 1) full.
+        let waiting = tokio::spawn({
+            let router = router.clone();
+            async move { router.acquire().await.map(|p| p.replica().id().to_owned()) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(router.queued(), 1);
+        let err = router.acquire().await.unwrap_err();
+        assert_eq!(
+            err,
+            RouteError::Overloaded {
+                deployment: "a/d".into(),
+                queued: 1,
+                max: 1
+            }
+        );
+        assert_eq!(router.queued(), 1);
+
+        // Releasing one slot hands it to the waiter, on that replica.
+        let freed = permits.remove(0);
+        let freed_id = freed.replica().id().to_owned();
+        drop(freed);
+        assert_eq!(waiting.await.unwrap().unwrap(), freed_id);
+        assert_eq!(router.queued(), 0);
+        assert!(replicas.iter().all(|r| r.ongoing() <= 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_choices_balance_two_replicas_exactly() {
+        let replicas = running_replicas(2, 100).await;
+        let router = router(&replicas, -1);
+        let permits: Vec<_> = (0..40).map(|_| router.try_acquire().unwrap()).collect();
+        // With two replicas both are always compared, so the less loaded wins.
+        assert_eq!((replicas[0].ongoing(), replicas[1].ongoing()), (20, 20));
+        drop(permits);
+        assert!(replicas.iter().all(|r| r.ongoing() == 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waits_for_the_first_replica_then_is_served() {
+        let router = Arc::new(DeploymentRouter::new("a/d".into(), -1));
+        let waiting = tokio::spawn({
+            let router = router.clone();
+            async move { router.acquire().await.map(|p| p.replica().id().to_owned()) }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(router.queued(), 1);
+        let replicas = running_replicas(1, 1).await;
+        router.set_replicas(replicas.clone());
+        assert_eq!(waiting.await.unwrap().unwrap(), replicas[0].id());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_replica_at_all_is_refused_after_the_bounded_wait() {
+        let router = Arc::new(DeploymentRouter::new("a/d".into(), -1));
+        let start = tokio::time::Instant::now();
+        let err = router.acquire().await.unwrap_err();
+        assert!(matches!(err, RouteError::Unavailable { .. }), "{err}");
+        assert_eq!(start.elapsed(), NO_REPLICA_WAIT);
+        assert_eq!(router.queued(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_deployment_refuses_waiters_at_once() {
+        let router = Arc::new(DeploymentRouter::new("a/d".into(), -1));
+        let waiting = tokio::spawn({
+            let router = router.clone();
+            async move { router.acquire().await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        router.set_failed(true);
+        let err = waiting.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("its deployment failed"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_that_gives_up_leaves_the_queue() {
+        let replicas = running_replicas(1, 1).await;
+        let router = router(&replicas, -1);
+        let held = router.try_acquire().unwrap();
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), router.acquire()).await;
+        assert!(gave_up.is_err());
+        assert_eq!(router.queued(), 0);
+        drop(held);
+        assert!(router.acquire().await.is_ok());
+    }
 
     fn route(prefix: &str) -> Route {
         Route {
@@ -285,7 +424,10 @@ mod tests {
 
     #[test]
     fn longest_prefix_on_segment_boundaries() {
-        let table = RouteTable::new(1, vec![route("/"), route("/a"), route("/a/b"), route("/ab")]);
+        let table = RouteTable::new(
+            1,
+            vec![route("/"), route("/a"), route("/a/b"), route("/ab")],
+        );
         let app = |p: &str| table.lookup(p).map(|r| r.app.as_str());
         assert_eq!(app("/a/b/c"), Some("/a/b"));
         assert_eq!(app("/a/bc"), Some("/a"));

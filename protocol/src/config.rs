@@ -286,7 +286,10 @@ impl AppFile {
         let mut issues = Vec::new();
         let mut issue = |path: String, reason: String| issues.push(ConfigIssue { path, reason });
         if self.applications.is_empty() {
-            issue("applications".into(), "at least one application is required".into());
+            issue(
+                "applications".into(),
+                "at least one application is required".into(),
+            );
         }
         let mut names = BTreeSet::new();
         let mut prefixes = BTreeSet::new();
@@ -296,26 +299,35 @@ impl AppFile {
                 issue(format!("{at}.name"), reason);
             }
             if !names.insert(app.name.as_str()) {
-                issue(format!("{at}.name"), format!("application `{}` appears twice", app.name));
+                issue(
+                    format!("{at}.name"),
+                    format!("application `{}` appears twice", app.name),
+                );
             }
             if let Err(reason) = check_route_prefix(&app.route_prefix) {
                 issue(format!("{at}.route_prefix"), reason);
             } else if !prefixes.insert(app.route_prefix.as_str()) {
                 issue(
                     format!("{at}.route_prefix"),
-                    format!("route prefix `{}` is used by another application", app.route_prefix),
+                    format!(
+                        "route prefix `{}` is used by another application",
+                        app.route_prefix
+                    ),
                 );
             }
             if app.deployments.is_empty() {
-                issue(format!("{at}.deployments"), "at least one deployment is required".into());
+                issue(
+                    format!("{at}.deployments"),
+                    "at least one deployment is required".into(),
+                );
             }
-            if let Some(ingress) = &app.ingress {
-                if !app.deployments.iter().any(|d| &d.name == ingress) {
-                    issue(
-                        format!("{at}.ingress"),
-                        format!("no deployment named `{ingress}` in this application"),
-                    );
-                }
+            if let Some(ingress) = &app.ingress
+                && !app.deployments.iter().any(|d| &d.name == ingress)
+            {
+                issue(
+                    format!("{at}.ingress"),
+                    format!("no deployment named `{ingress}` in this application"),
+                );
             }
             let mut deployment_names = BTreeSet::new();
             for (d, dep) in app.deployments.iter().enumerate() {
@@ -324,7 +336,10 @@ impl AppFile {
                     issue(format!("{at}.name"), reason);
                 }
                 if !deployment_names.insert(dep.name.as_str()) {
-                    issue(format!("{at}.name"), format!("deployment `{}` appears twice", dep.name));
+                    issue(
+                        format!("{at}.name"),
+                        format!("deployment `{}` appears twice", dep.name),
+                    );
                 }
                 for (path, reason) in dep.impossible_values() {
                     issue(format!("{at}.{path}"), reason);
@@ -362,7 +377,10 @@ impl DeploymentConfig {
     fn impossible_values(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.num_replicas == 0 {
-            out.push(("num_replicas", "must be at least 1 (the application has a route)".into()));
+            out.push((
+                "num_replicas",
+                "must be at least 1 (the application has a route)".into(),
+            ));
         }
         if self.max_ongoing_requests == 0 {
             out.push(("max_ongoing_requests", "must be at least 1".into()));
@@ -370,24 +388,40 @@ impl DeploymentConfig {
         if self.max_queued_requests < -1 {
             out.push((
                 "max_queued_requests",
-                format!("is {}; use -1 for unbounded or a bound >= 0", self.max_queued_requests),
+                format!(
+                    "is {}; use -1 for unbounded or a bound >= 0",
+                    self.max_queued_requests
+                ),
             ));
         }
-        for (key, value) in [
-            ("health_check_period_s", self.health_check_period_s),
-            ("health_check_timeout_s", self.health_check_timeout_s),
-            ("graceful_shutdown_wait_loop_s", self.graceful_shutdown_wait_loop_s),
-        ] {
-            if !(value.is_finite() && value > 0.0) {
-                out.push((key, format!("is {value}; must be a positive number of seconds")));
-            }
-        }
-        if !(self.graceful_shutdown_timeout_s.is_finite() && self.graceful_shutdown_timeout_s >= 0.0)
-        {
-            out.push((
+        for (key, value, min) in [
+            (
+                "health_check_period_s",
+                self.health_check_period_s,
+                MIN_PERIOD_S,
+            ),
+            (
+                "health_check_timeout_s",
+                self.health_check_timeout_s,
+                MIN_PERIOD_S,
+            ),
+            (
+                "graceful_shutdown_wait_loop_s",
+                self.graceful_shutdown_wait_loop_s,
+                MIN_PERIOD_S,
+            ),
+            (
                 "graceful_shutdown_timeout_s",
-                format!("is {}; must be >= 0 seconds", self.graceful_shutdown_timeout_s),
-            ));
+                self.graceful_shutdown_timeout_s,
+                0.0,
+            ),
+        ] {
+            if !(min..=MAX_SECONDS).contains(&value) {
+                out.push((
+                    key,
+                    format!("is {value}; must be between {min} and {MAX_SECONDS} seconds"),
+                ));
+            }
         }
         for (key, value) in [
             ("resources.num_cpus", self.resources.num_cpus),
@@ -397,21 +431,32 @@ impl DeploymentConfig {
                 out.push((key, format!("is {value}; must be >= 0")));
             }
         }
-        if let ReplicaKind::Digits(opts) = &self.replica {
-            if !matches!(opts.device.as_str(), "cpu" | "cuda")
-                && !opts
-                    .device
-                    .strip_prefix("cuda:")
-                    .is_some_and(|n| n.parse::<u32>().is_ok())
-            {
-                out.push((
-                    "replica.device",
-                    format!("unknown device `{}`: expected cpu, cuda or cuda:N", opts.device),
-                ));
-            }
+        if let ReplicaKind::Digits(opts) = &self.replica
+            && !valid_device(&opts.device)
+        {
+            out.push((
+                "replica.device",
+                format!(
+                    "unknown device `{}`: expected cpu, cuda or cuda:N",
+                    opts.device
+                ),
+            ));
         }
         out
     }
+}
+
+/// Shortest period accepted for timers (a zero period would spin).
+const MIN_PERIOD_S: f64 = 0.001;
+/// Longest duration accepted anywhere (about 11.6 days): far beyond any sane
+/// setting, and far below what `Duration` can hold.
+pub const MAX_SECONDS: f64 = 1_000_000.0;
+
+fn valid_device(device: &str) -> bool {
+    matches!(device, "cpu" | "cuda")
+        || device
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
 /// Names are used in URLs, file names and metric labels: keep them plain.
@@ -423,7 +468,9 @@ fn check_name(name: &str) -> Result<(), String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(format!("`{name}` may only hold letters, digits, `-`, `_` and `.`"));
+        return Err(format!(
+            "`{name}` may only hold letters, digits, `-`, `_` and `.`"
+        ));
     }
     Ok(())
 }
@@ -436,8 +483,13 @@ fn check_route_prefix(prefix: &str) -> Result<(), String> {
     if prefix.len() > 1 && prefix.ends_with('/') {
         return Err(format!("`{prefix}` must not end with `/`"));
     }
-    if prefix.chars().any(|c| matches!(c, '{' | '}' | '?' | '#') || c.is_whitespace()) {
-        return Err(format!("`{prefix}` must not contain `{{`, `}}`, `?`, `#` or spaces"));
+    if prefix
+        .chars()
+        .any(|c| matches!(c, '{' | '}' | '?' | '#') || c.is_whitespace())
+    {
+        return Err(format!(
+            "`{prefix}` must not contain `{{`, `}}`, `?`, `#` or spaces"
+        ));
     }
     Ok(())
 }
@@ -445,6 +497,9 @@ fn check_route_prefix(prefix: &str) -> Result<(), String> {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }

@@ -144,7 +144,8 @@ pub struct DeploymentDetails {
     pub target_num_replicas: u32,
     /// Count of replicas in each state.
     pub replica_states: BTreeMap<ReplicaState, u32>,
-    /// Replicas that crashed or failed health checks since the deployment was created.
+    /// Replicas that failed to start, crashed or failed health checks since the
+    /// deployment was created on this node.
     pub replica_failures: u64,
     /// Requests waiting for a replica on this node.
     pub queued_requests: u64,

@@ -91,7 +91,10 @@ pub enum Request {
 impl Request {
     /// Whether the call changes state (and so needs the admin token).
     pub fn is_mutating(&self) -> bool {
-        matches!(self, Self::Deploy { .. } | Self::Delete { .. } | Self::Shutdown)
+        matches!(
+            self,
+            Self::Deploy { .. } | Self::Delete { .. } | Self::Shutdown
+        )
     }
 }
 
@@ -268,14 +271,20 @@ mod tests {
         let mut dec = FrameDecoder::default();
         dec.push(&[0, 0, 0, 3, b'{', b'x', b'}']);
         let frame = dec.next_frame().unwrap().unwrap();
-        assert!(matches!(decode::<Request>(&frame), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode::<Request>(&frame),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]
     fn negotiation_names_both_versions() {
         assert_eq!(negotiate(PROTOCOL_VERSION), Ok(PROTOCOL_VERSION));
         let err = negotiate(99).unwrap_err();
-        assert!(err.contains("99") && err.contains(&PROTOCOL_VERSION.to_string()), "{err}");
+        assert!(
+            err.contains("99") && err.contains(&PROTOCOL_VERSION.to_string()),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,7 +32,14 @@ fn defaults_are_ray_serves() {
     assert_eq!(d.health_check_timeout_s, 30.0);
     assert_eq!(d.graceful_shutdown_wait_loop_s, 2.0);
     assert_eq!(d.graceful_shutdown_timeout_s, 20.0);
-    assert_eq!(d.resources, Resources { num_cpus: 1.0, num_gpus: 0.0, memory: 0 });
+    assert_eq!(
+        d.resources,
+        Resources {
+            num_cpus: 1.0,
+            num_gpus: 0.0,
+            memory: 0
+        }
+    );
     assert_eq!(d.user_config, None);
     assert_eq!(d.replica, ReplicaKind::Echo(EchoOptions::default()));
     assert_eq!(app.ingress_deployment().name, "echo");
@@ -71,7 +78,10 @@ duration_ms = 250
     assert_eq!(d.user_config.as_ref().unwrap()["labels"][1], "b");
     assert_eq!(
         d.replica,
-        ReplicaKind::Digits(DigitsOptions { device: "cuda:1".into(), weights: None })
+        ReplicaKind::Digits(DigitsOptions {
+            device: "cuda:1".into(),
+            weights: None
+        })
     );
     assert_eq!(
         app.deployments[1].replica,
@@ -86,7 +96,9 @@ fn unknown_keys_name_the_path_and_line() {
     assert!(err.starts_with("app.toml:"), "{err}");
     assert!(err.contains("applications[0].deployments[0]"), "{err}");
     assert!(err.contains("num_replica"), "{err}");
-    let ConfigError::Parse { line, .. } = parse(&text).unwrap_err() else { panic!() };
+    let ConfigError::Parse { line, .. } = parse(&text).unwrap_err() else {
+        panic!()
+    };
     assert!(line.is_some(), "{err}");
 }
 
@@ -104,7 +116,12 @@ fn unknown_kind_options_are_rejected() {
 fn wrong_types_name_the_key_and_position() {
     let text = MINIMAL.replace("name = \"echo\"", "name = \"echo\"\nnum_replicas = \"two\"");
     let err = parse(&text).unwrap_err();
-    let ConfigError::Parse { path, line, column, .. } = &err else { panic!("{err}") };
+    let ConfigError::Parse {
+        path, line, column, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
     assert_eq!(path, "applications[0].deployments[0].num_replicas");
     assert_eq!(*line, Some(7));
     assert_eq!(*column, Some(16));
@@ -113,7 +130,9 @@ fn wrong_types_name_the_key_and_position() {
 #[test]
 fn malformed_toml_has_a_line() {
     let err = parse("[[applications]\nname = 1").unwrap_err();
-    let ConfigError::Parse { line, .. } = &err else { panic!("{err}") };
+    let ConfigError::Parse { line, .. } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(*line, Some(1), "{err}");
 }
 
@@ -133,7 +152,9 @@ health_check_period_s = -1.0
 replica = { kind = "digits", device = "tpu" }
 "#;
     let err = parse(text).unwrap_err();
-    let ConfigError::Invalid { issues, .. } = &err else { panic!("{err}") };
+    let ConfigError::Invalid { issues, .. } = &err else {
+        panic!("{err}")
+    };
     let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -158,7 +179,10 @@ fn duplicates_and_dangling_ingress_are_rejected() {
     );
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("application `demo` appears twice"), "{err}");
-    assert!(err.contains("route prefix `/` is used by another application"), "{err}");
+    assert!(
+        err.contains("route prefix `/` is used by another application"),
+        "{err}"
+    );
     assert!(err.contains("no deployment named `nope`"), "{err}");
 }
 
@@ -183,10 +207,14 @@ fn json_leaf() -> impl Strategy<Value = serde_json::Value> {
 
 fn kind() -> impl Strategy<Value = ReplicaKind> {
     prop_oneof![
-        any::<bool>().prop_map(|fault_injection| ReplicaKind::Echo(EchoOptions { fault_injection })),
+        any::<bool>()
+            .prop_map(|fault_injection| ReplicaKind::Echo(EchoOptions { fault_injection })),
         (0u64..100_000).prop_map(|duration_ms| ReplicaKind::Sleep(SleepOptions { duration_ms })),
         (0u32..8, proptest::option::of("[a-z/]{1,10}")).prop_map(|(n, weights)| {
-            ReplicaKind::Digits(DigitsOptions { device: format!("cuda:{n}"), weights })
+            ReplicaKind::Digits(DigitsOptions {
+                device: format!("cuda:{n}"),
+                weights,
+            })
         }),
     ]
 }
@@ -196,29 +224,35 @@ fn deployment() -> impl Strategy<Value = DeploymentConfig> {
         name(),
         (1u32..64, 1u32..1000, -1i64..10_000),
         (1u32..1000, 1u32..1000, 0u32..1000),
-        proptest::option::of(proptest::collection::btree_map("[a-z]{1,6}", json_leaf(), 0..4)),
+        proptest::option::of(proptest::collection::btree_map(
+            "[a-z]{1,6}",
+            json_leaf(),
+            0..4,
+        )),
         (0u32..64, 0u32..8, any::<u32>()),
         kind(),
     )
-        .prop_map(|(name, (n, ongoing, queued), (hp, ht, gs), user, (cpus, gpus, mem), replica)| {
-            DeploymentConfig {
-                name,
-                num_replicas: n,
-                max_ongoing_requests: ongoing,
-                max_queued_requests: queued,
-                health_check_period_s: f64::from(hp) / 4.0,
-                health_check_timeout_s: f64::from(ht) / 4.0,
-                graceful_shutdown_wait_loop_s: 2.0,
-                graceful_shutdown_timeout_s: f64::from(gs) / 8.0,
-                user_config: user.map(|m| serde_json::Value::Object(m.into_iter().collect())),
-                resources: Resources {
-                    num_cpus: f64::from(cpus) / 2.0,
-                    num_gpus: f64::from(gpus) / 4.0,
-                    memory: u64::from(mem),
-                },
-                replica,
-            }
-        })
+        .prop_map(
+            |(name, (n, ongoing, queued), (hp, ht, gs), user, (cpus, gpus, mem), replica)| {
+                DeploymentConfig {
+                    name,
+                    num_replicas: n,
+                    max_ongoing_requests: ongoing,
+                    max_queued_requests: queued,
+                    health_check_period_s: f64::from(hp) / 4.0,
+                    health_check_timeout_s: f64::from(ht) / 4.0,
+                    graceful_shutdown_wait_loop_s: 2.0,
+                    graceful_shutdown_timeout_s: f64::from(gs) / 8.0,
+                    user_config: user.map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                    resources: Resources {
+                        num_cpus: f64::from(cpus) / 2.0,
+                        num_gpus: f64::from(gpus) / 4.0,
+                        memory: u64::from(mem),
+                    },
+                    replica,
+                }
+            },
+        )
 }
 
 fn app_file() -> impl Strategy<Value = AppFile> {
@@ -236,7 +270,11 @@ fn app_file() -> impl Strategy<Value = AppFile> {
                 }
                 AppConfig {
                     name: format!("{name}-{i}"),
-                    route_prefix: if i == 0 { "/".into() } else { format!("/{name}-{i}") },
+                    route_prefix: if i == 0 {
+                        "/".into()
+                    } else {
+                        format!("/{name}-{i}")
+                    },
                     ingress: None,
                     deployments,
                 }
@@ -257,4 +295,54 @@ proptest! {
     fn arbitrary_text_never_panics(text in "[ -~\n]{0,200}") {
         let _ = AppFile::parse("fuzz.toml", &text);
     }
+}
+
+/// docs/configuration.md documents every key with its default (so it cannot drift).
+#[test]
+fn the_configuration_reference_lists_every_key_and_default() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/configuration.md"
+    ))
+    .unwrap();
+    let mut file = String::from("[[applications]]\nname = \"a\"\n");
+    for (i, kind) in ["echo", "sleep", "digits"].iter().enumerate() {
+        file.push_str(&format!(
+            "[[applications.deployments]]\nname = \"d{i}\"\nreplica = {{ kind = \"{kind}\" }}\n"
+        ));
+    }
+    let parsed = AppFile::parse("doc.toml", &file).unwrap();
+    let value: toml::Value = toml::from_str(&parsed.to_toml()).unwrap();
+    let mut missing = Vec::new();
+    let mut check = |key: &str, default: &toml::Value| {
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{key}`")));
+        let shown = match default {
+            toml::Value::Table(_) | toml::Value::Array(_) => None,
+            v => Some(format!("`{v}`")),
+        };
+        match (row, shown) {
+            (None, _) => missing.push(format!("no row for `{key}`")),
+            (Some(row), Some(shown)) if key != "name" && key != "kind" && !row.contains(&shown) => {
+                missing.push(format!("`{key}` row lacks its default {shown}"))
+            }
+            _ => {}
+        }
+    };
+    fn walk(v: &toml::Value, check: &mut dyn FnMut(&str, &toml::Value)) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    check(k, v);
+                    walk(v, check);
+                }
+            }
+            toml::Value::Array(a) => a.iter().for_each(|v| walk(v, check)),
+            _ => {}
+        }
+    }
+    walk(&value, &mut check);
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md is out of date: {missing:#?}"
+    );
 }

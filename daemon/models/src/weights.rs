@@ -61,10 +61,13 @@ impl<'a> Weights<'a> {
 
     /// The f32 values of tensor `name`, checked against `shape`.
     pub(crate) fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
-        let view = self.tensors.tensor(name).map_err(|_| WeightsError::Missing {
-            path: self.path.to_owned(),
-            name: name.to_owned(),
-        })?;
+        let view = self
+            .tensors
+            .tensor(name)
+            .map_err(|_| WeightsError::Missing {
+                path: self.path.to_owned(),
+                name: name.to_owned(),
+            })?;
         if view.dtype() != Dtype::F32 || view.shape() != shape {
             return Err(WeightsError::Mismatch {
                 path: self.path.to_owned(),

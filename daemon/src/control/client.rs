@@ -64,14 +64,21 @@ pub struct ControlClient {
 impl ControlClient {
     /// Connects and performs the handshake.
     pub async fn connect(opts: ClientOptions) -> Result<Self, ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable { addr: opts.addr, reason };
+        let unreachable = |reason: String| ClientError::Unreachable {
+            addr: opts.addr,
+            reason,
+        };
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(&opts.ca_pem) {
             let cert = cert.map_err(|e| ClientError::Certificate(e.to_string()))?;
-            roots.add(cert).map_err(|e| ClientError::Certificate(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Certificate(e.to_string()))?;
         }
         if roots.is_empty() {
-            return Err(ClientError::Certificate("no certificate in the CA file".to_owned()));
+            return Err(ClientError::Certificate(
+                "no certificate in the CA file".to_owned(),
+            ));
         }
         let mut crypto = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -81,8 +88,15 @@ impl ControlClient {
         .with_root_certificates(roots)
         .with_no_client_auth();
         crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
-        let quic = QuicClientConfig::try_from(crypto).map_err(|e| ClientError::Certificate(e.to_string()))?;
-        let bind: SocketAddr = if opts.addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().unwrap();
+        let quic = QuicClientConfig::try_from(crypto)
+            .map_err(|e| ClientError::Certificate(e.to_string()))?;
+        let bind: SocketAddr = if opts.addr.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        }
+        .parse()
+        .unwrap();
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| unreachable(e.to_string()))?;
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
 
@@ -96,7 +110,9 @@ impl ControlClient {
                     opts.timeout
                 )));
             }
-            Ok(Err(quinn::ConnectionError::TransportError(e))) if e.to_string().contains("certificate") => {
+            Ok(Err(quinn::ConnectionError::TransportError(e)))
+                if e.to_string().contains("certificate") =>
+            {
                 return Err(ClientError::Rejected(format!(
                     "TLS: {e} (the node's certificate is not signed by the CA you trust; check RSERVE_CACERT)"
                 )));
@@ -118,7 +134,11 @@ impl ControlClient {
             token: opts.token,
         };
         match client.exchange::<_, HelloReply>(&hello).await? {
-            HelloReply::Accepted { node_id, authorized, .. } => {
+            HelloReply::Accepted {
+                node_id,
+                authorized,
+                ..
+            } => {
                 client.node_id = node_id;
                 client.authorized = authorized;
                 Ok(client)
@@ -132,13 +152,24 @@ impl ControlClient {
         self.exchange(request).await
     }
 
-    async fn exchange<Q: serde::Serialize, A: serde::de::DeserializeOwned>(&self, msg: &Q) -> Result<A, ClientError> {
-        let lost = |e: String| ClientError::Unreachable { addr: self.addr, reason: e };
+    async fn exchange<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+        &self,
+        msg: &Q,
+    ) -> Result<A, ClientError> {
+        let lost = |e: String| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e,
+        };
         let work = async {
-            let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
-            send.write_all(&wire::encode(msg)).await.map_err(|e| lost(e.to_string()))?;
+            let (mut send, mut recv) =
+                self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
+            send.write_all(&wire::encode(msg))
+                .await
+                .map_err(|e| lost(e.to_string()))?;
             send.finish().map_err(|e| lost(e.to_string()))?;
-            let frame = read_frame(&mut recv).await.map_err(|e| lost(e.to_string()))?;
+            let frame = read_frame(&mut recv)
+                .await
+                .map_err(|e| lost(e.to_string()))?;
             wire::decode(&frame).map_err(|e| ClientError::Protocol(e.to_string()))
         };
         // Calls are short; a deploy persists state first. Allow a generous bound.

@@ -53,17 +53,10 @@ pub struct ControlContext {
     pub shutdown: CancellationToken,
 }
 
-/// Accepts control connections until `shutdown`.
+/// Accepts control connections until the endpoint is closed (by the node, once
+/// everything else has stopped, so status answers during a drain).
 pub async fn serve(endpoint: quinn::Endpoint, ctx: ControlContext) {
-    let shutdown = ctx.shutdown.clone();
-    loop {
-        let incoming = tokio::select! {
-            () = shutdown.cancelled() => break,
-            incoming = endpoint.accept() => match incoming {
-                Some(incoming) => incoming,
-                None => break,
-            },
-        };
+    while let Some(incoming) = endpoint.accept().await {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
@@ -73,13 +66,12 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: ControlContext) {
                         debug!(%remote, error = %e, "Control connection ended.");
                     }
                 }
-                Err(e) => warn!(%remote, error = %e, "Control connection refused (TLS or QUIC handshake failed)."),
+                Err(e) => {
+                    warn!(%remote, error = %e, "Control connection refused (TLS or QUIC handshake failed).")
+                }
             }
         });
     }
-    // The endpoint is closed by the node once everything has stopped, so the
-    // reply to a `Shutdown` call still reaches its client.
-    drop(endpoint);
 }
 
 async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Result<()> {
@@ -111,16 +103,26 @@ async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Res
     loop {
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(stream) => stream,
-            Err(quinn::ConnectionError::ApplicationClosed(_) | quinn::ConnectionError::LocallyClosed) => {
+            Err(
+                quinn::ConnectionError::ApplicationClosed(_)
+                | quinn::ConnectionError::LocallyClosed,
+            ) => {
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
-        let request: Request = match read_frame(&mut recv).await.and_then(|f| Ok(wire::decode(&f)?)) {
+        let request: Request = match read_frame(&mut recv)
+            .await
+            .and_then(|f| Ok(wire::decode(&f)?))
+        {
             Ok(request) => request,
             Err(e) => {
-                let error = WireError { code: ErrorCode::BadRequest, message: format!("malformed request: {e}") };
-                send.write_all(&wire::encode(&Response::Error(error))).await?;
+                let error = WireError {
+                    code: ErrorCode::BadRequest,
+                    message: format!("malformed request: {e}"),
+                };
+                send.write_all(&wire::encode(&Response::Error(error)))
+                    .await?;
                 send.finish()?;
                 continue;
             }
@@ -144,10 +146,22 @@ async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Res
 async fn dispatch(ctx: &ControlContext, request: Request) -> Response {
     let controller = &ctx.controller;
     let result = match request {
-        Request::Deploy { file, config } => controller.deploy(&file, config).await.map(|changes| Response::Deployed { changes }),
-        Request::Delete { app } => controller.delete(&app).await.map(|()| Response::Deleted { app }),
-        Request::Status { app } => controller.status(app.as_deref()).await.map(|s| Response::Status(Box::new(s))),
-        Request::Config { app } => controller.config(app.as_deref()).await.map(Response::Config),
+        Request::Deploy { file, config } => controller
+            .deploy(&file, config)
+            .await
+            .map(|changes| Response::Deployed { changes }),
+        Request::Delete { app } => controller
+            .delete(&app)
+            .await
+            .map(|()| Response::Deleted { app }),
+        Request::Status { app } => controller
+            .status(app.as_deref())
+            .await
+            .map(|s| Response::Status(Box::new(s))),
+        Request::Config { app } => controller
+            .config(app.as_deref())
+            .await
+            .map(Response::Config),
         Request::Shutdown => {
             info!("Shutdown requested over the control endpoint.");
             ctx.shutdown.cancel();

@@ -56,7 +56,10 @@ pub fn load_or_create(state_dir: &Path) -> anyhow::Result<NodeIdentity> {
     let paths = TlsPaths::new(state_dir);
     if !paths.node_cert.exists() {
         create(&paths).with_context(|| {
-            format!("cannot create TLS material in {}", paths.ca_cert.parent().unwrap().display())
+            format!(
+                "cannot create TLS material in {}",
+                paths.ca_cert.parent().unwrap().display()
+            )
         })?;
     }
     let read_certs = |path: &Path| -> anyhow::Result<Vec<CertificateDer<'static>>> {
@@ -76,14 +79,19 @@ fn create(paths: &TlsPaths) -> anyhow::Result<()> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "rserve cluster CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "rserve cluster CA");
     let ca_cert = ca.self_signed(&ca_key)?;
 
     let node_key = KeyPair::generate()?;
-    let mut node = CertificateParams::new(vec![NODE_SERVER_NAME.to_owned(), "rserve-node".to_owned()])?;
-    node.distinguished_name.push(DnType::CommonName, "rserve node");
-    node.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    node.subject_alt_names.push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    let mut node =
+        CertificateParams::new(vec![NODE_SERVER_NAME.to_owned(), "rserve-node".to_owned()])?;
+    node.distinguished_name
+        .push(DnType::CommonName, "rserve node");
+    node.subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    node.subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
     let node_cert = node.signed_by(&node_key, &ca_cert, &ca_key)?;
 
     write_file(&paths.ca_key, ca_key.serialize_pem().as_bytes(), 0o600)?;
@@ -104,7 +112,9 @@ pub fn load_or_create_token(state_dir: &Path) -> anyhow::Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-    let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let token: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
     write_file(&path, format!("{token}\n").as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(token)

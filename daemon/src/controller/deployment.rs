@@ -127,7 +127,11 @@ impl DeploymentRuntime {
     pub(super) fn reconcile(&mut self, now: Instant, changed: &Arc<Notify>, tasks: &TaskTracker) {
         self.reap(now);
 
-        let target = if self.retiring { 0 } else { self.config.num_replicas as usize };
+        let target = if self.retiring {
+            0
+        } else {
+            self.config.num_replicas as usize
+        };
         let limit = (RETRIES_PER_REPLICA * self.config.num_replicas).min(MAX_CONSTRUCTOR_RETRIES);
         if !self.deploy_failed && self.startup_failures_in_row >= limit.max(1) {
             self.deploy_failed = true;
@@ -137,7 +141,11 @@ impl DeploymentRuntime {
         }
 
         let current = |s: &Slot, generation: u64| s.generation == generation && !s.stopping;
-        let live = self.slots.iter().filter(|s| current(s, self.generation)).count();
+        let live = self
+            .slots
+            .iter()
+            .filter(|s| current(s, self.generation))
+            .count();
         if live < target && !self.deploy_failed && now >= self.next_start_at {
             for _ in live..target {
                 let replica = Replica::spawn(&self.app, &self.config, changed.clone(), tasks);
@@ -155,7 +163,10 @@ impl DeploymentRuntime {
                 .collect();
             extra.sort_by_key(|&i| {
                 let r = &self.slots[i].replica;
-                (r.phase() == Phase::Running, std::cmp::Reverse(r.start_time_s().to_bits()))
+                (
+                    r.phase() == Phase::Running,
+                    std::cmp::Reverse(r.start_time_s().to_bits()),
+                )
             });
             for &i in extra.iter().take(live - target) {
                 self.stop_slot(i);
@@ -194,7 +205,11 @@ impl DeploymentRuntime {
                     let current = slot.generation == self.generation;
                     self.slots.swap_remove(i);
                     self.total_failures += 1;
-                    let what = if during_startup { "failed to start" } else { "failed" };
+                    let what = if during_startup {
+                        "failed to start"
+                    } else {
+                        "failed"
+                    };
                     self.last_failure = Some(format!("replica {id} {what}: {reason}"));
                     if !current {
                         continue;
@@ -247,7 +262,10 @@ impl DeploymentRuntime {
     fn derive_status(&mut self, target: usize, new_running: usize) {
         let converged = new_running == target && self.slots.len() == target;
         (self.status, self.trigger) = if self.deploy_failed {
-            (DeploymentStatus::DeployFailed, Trigger::ReplicaStartupFailed)
+            (
+                DeploymentStatus::DeployFailed,
+                Trigger::ReplicaStartupFailed,
+            )
         } else if converged {
             let trigger = match self.goal {
                 DeploymentStatus::Upscaling => Trigger::UpscaleCompleted,
@@ -255,12 +273,23 @@ impl DeploymentRuntime {
                 _ => Trigger::ConfigUpdateCompleted,
             };
             self.goal = DeploymentStatus::Healthy;
-            (DeploymentStatus::Healthy, if self.status == DeploymentStatus::Healthy { self.trigger } else { trigger })
+            (
+                DeploymentStatus::Healthy,
+                if self.status == DeploymentStatus::Healthy {
+                    self.trigger
+                } else {
+                    trigger
+                },
+            )
         } else {
             match self.goal {
-                DeploymentStatus::Unhealthy => (DeploymentStatus::Unhealthy, Trigger::HealthCheckFailed),
+                DeploymentStatus::Unhealthy => {
+                    (DeploymentStatus::Unhealthy, Trigger::HealthCheckFailed)
+                }
                 DeploymentStatus::Upscaling => (DeploymentStatus::Upscaling, Trigger::Unspecified),
-                DeploymentStatus::Downscaling => (DeploymentStatus::Downscaling, Trigger::Unspecified),
+                DeploymentStatus::Downscaling => {
+                    (DeploymentStatus::Downscaling, Trigger::Unspecified)
+                }
                 DeploymentStatus::Healthy if self.startup_failures_in_row > 0 => {
                     (DeploymentStatus::Unhealthy, Trigger::ReplicaStartupFailed)
                 }
@@ -274,8 +303,11 @@ impl DeploymentRuntime {
         let mut replica_states = std::collections::BTreeMap::new();
         let mut replicas = Vec::new();
         for slot in &self.slots {
-            let Some(state) = slot.replica.state() else { continue };
-            let state = if slot.stopping && state == rserve_protocol::status::ReplicaState::Running {
+            let Some(state) = slot.replica.state() else {
+                continue;
+            };
+            let state = if slot.stopping && state == rserve_protocol::status::ReplicaState::Running
+            {
                 rserve_protocol::status::ReplicaState::Stopping
             } else {
                 state
@@ -305,7 +337,11 @@ impl DeploymentRuntime {
             status_trigger: self.trigger,
             message,
             kind: self.config.replica.name().to_owned(),
-            target_num_replicas: if self.retiring { 0 } else { self.config.num_replicas },
+            target_num_replicas: if self.retiring {
+                0
+            } else {
+                self.config.num_replicas
+            },
             replica_states,
             replica_failures: self.total_failures,
             queued_requests: self.router.queued(),

@@ -73,7 +73,11 @@ impl std::fmt::Debug for Controller {
 
 impl Controller {
     /// Loads the persisted desired state; replicas start on the first reconcile.
-    pub fn new(store: Store, routes: Arc<Routes>, facts: NodeFacts) -> Result<Arc<Self>, StoreError> {
+    pub fn new(
+        store: Store,
+        routes: Arc<Routes>,
+        facts: NodeFacts,
+    ) -> Result<Arc<Self>, StoreError> {
         let desired = store.load()?;
         let mut state = State {
             desired: desired.clone(),
@@ -85,7 +89,11 @@ impl Controller {
             apply_app(&mut state, record);
         }
         let controller = Arc::new(Self {
-            state: Mutex::new(state),
+            state: Mutex::new(State {
+                desired: DesiredState::default(),
+                apps: BTreeMap::new(),
+                route_version: 0,
+            }),
             store,
             routes,
             changed: Arc::new(Notify::new()),
@@ -93,16 +101,18 @@ impl Controller {
             facts,
             started: StdInstant::now(),
         });
+        // Serve the restored applications' routes from the start.
+        controller.publish_routes(&mut state);
+        *controller
+            .state
+            .try_lock()
+            .expect("no one else holds a new controller") = state;
         Ok(controller)
     }
 
     /// Runs the reconcile loop until `shutdown`, then stops every replica
     /// (each drains for at most its `graceful_shutdown_timeout_s`).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        {
-            let mut state = self.state.lock().await;
-            self.publish_routes(&mut state);
-        }
         loop {
             self.reconcile().await;
             tokio::select! {
@@ -144,13 +154,19 @@ impl Controller {
     }
 
     /// Creates or updates every application in `file`; never removes others.
-    pub async fn deploy(&self, file_name: &str, file: AppFile) -> Result<Vec<AppChange>, WireError> {
-        file.validate(file_name).map_err(|e| bad_request(e.to_string()))?;
+    pub async fn deploy(
+        &self,
+        file_name: &str,
+        file: AppFile,
+    ) -> Result<Vec<AppChange>, WireError> {
+        file.validate(file_name)
+            .map_err(|e| bad_request(e.to_string()))?;
         let mut state = self.state.lock().await;
         for app in &file.applications {
-            let clash = state.desired.applications.values().find(|r| {
-                r.config.name != app.name && r.config.route_prefix == app.route_prefix
-            });
+            let clash =
+                state.desired.applications.values().find(|r| {
+                    r.config.name != app.name && r.config.route_prefix == app.route_prefix
+                });
             if let Some(other) = clash {
                 return Err(bad_request(format!(
                     "{file_name}: application `{}` wants route prefix `{}`, which application `{}` already serves; \
@@ -165,7 +181,9 @@ impl Controller {
         for app in file.applications {
             let change = match desired.applications.get(&app.name) {
                 None => Change::Created,
-                Some(existing) if existing.config == app && !is_failed(&state, &app.name) => Change::Unchanged,
+                Some(existing) if existing.config == app && !is_failed(&state, &app.name) => {
+                    Change::Unchanged
+                }
                 Some(_) => Change::Updated,
             };
             if change != Change::Unchanged {
@@ -177,7 +195,10 @@ impl Controller {
                     },
                 );
             }
-            changes.push(AppChange { app: app.name, change });
+            changes.push(AppChange {
+                app: app.name,
+                change,
+            });
         }
         if changes.iter().all(|c| c.change == Change::Unchanged) {
             return Ok(changes);
@@ -223,10 +244,10 @@ impl Controller {
     /// Status of every application, or of one.
     pub async fn status(&self, app: Option<&str>) -> Result<ServeStatus, WireError> {
         let state = self.state.lock().await;
-        if let Some(name) = app {
-            if !state.apps.contains_key(name) {
-                return Err(not_found(name, &state));
-            }
+        if let Some(name) = app
+            && !state.apps.contains_key(name)
+        {
+            return Err(not_found(name, &state));
         }
         let applications = state
             .apps
@@ -288,7 +309,9 @@ impl Controller {
             .map(|a| Route {
                 prefix: a.config.route_prefix.clone(),
                 app: a.config.name.clone(),
-                router: a.deployments[&a.config.ingress_deployment().name].router.clone(),
+                router: a.deployments[&a.config.ingress_deployment().name]
+                    .router
+                    .clone(),
             })
             .collect();
         self.routes
@@ -315,9 +338,10 @@ fn apply_app(state: &mut State, record: &AppRecord) {
         match runtime.deployments.get_mut(&dep.name) {
             Some(existing) => existing.update(dep.clone()),
             None => {
-                runtime
-                    .deployments
-                    .insert(dep.name.clone(), DeploymentRuntime::new(&config.name, dep.clone()));
+                runtime.deployments.insert(
+                    dep.name.clone(),
+                    DeploymentRuntime::new(&config.name, dep.clone()),
+                );
             }
         }
     }
@@ -340,17 +364,28 @@ fn app_details(runtime: &AppRuntime) -> ApplicationDetails {
     let deployments: BTreeMap<_, _> = runtime
         .deployments
         .iter()
-        .filter(|(name, _)| runtime.deleting || runtime.config.deployments.iter().any(|d| &&d.name == name))
+        .filter(|(name, _)| {
+            runtime.deleting || runtime.config.deployments.iter().any(|d| &&d.name == name)
+        })
         .map(|(name, dep)| (name.clone(), dep.details()))
         .collect();
     let worst = |status: DeploymentStatus| deployments.iter().find(|(_, d)| d.status == status);
     let (status, message) = if runtime.deleting {
         (ApplicationStatus::Deleting, String::new())
     } else if let Some((name, d)) = worst(DeploymentStatus::DeployFailed) {
-        (ApplicationStatus::DeployFailed, format!("Deployment `{name}`: {}", d.message))
+        (
+            ApplicationStatus::DeployFailed,
+            format!("Deployment `{name}`: {}", d.message),
+        )
     } else if let Some((name, d)) = worst(DeploymentStatus::Unhealthy) {
-        (ApplicationStatus::Unhealthy, format!("Deployment `{name}`: {}", d.message))
-    } else if deployments.values().all(|d| d.status == DeploymentStatus::Healthy) {
+        (
+            ApplicationStatus::Unhealthy,
+            format!("Deployment `{name}`: {}", d.message),
+        )
+    } else if deployments
+        .values()
+        .all(|d| d.status == DeploymentStatus::Healthy)
+    {
         (ApplicationStatus::Running, String::new())
     } else {
         (ApplicationStatus::Deploying, String::new())
@@ -380,13 +415,24 @@ fn bad_request(message: String) -> WireError {
 }
 
 fn not_found(app: &str, state: &State) -> WireError {
-    let known: Vec<&str> = state.desired.applications.keys().map(String::as_str).collect();
+    let known: Vec<&str> = state
+        .desired
+        .applications
+        .keys()
+        .map(String::as_str)
+        .collect();
     WireError {
         code: ErrorCode::NotFound,
         message: if known.is_empty() {
             format!("no application named `{app}`: nothing is deployed")
         } else {
-            format!("no application named `{app}`; deployed: {}", known.join(", "))
+            format!(
+                "no application named `{app}`; deployed: {}",
+                known.join(", ")
+            )
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -84,7 +84,9 @@ impl Store {
     pub fn load(&self) -> Result<DesiredState, StoreError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DesiredState::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DesiredState::default());
+            }
             Err(source) => return Err(self.io(source)),
         };
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -166,9 +168,16 @@ mod tests {
     fn a_corrupt_file_is_reported_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        std::fs::write(store.path(), b"{\"format_version\": 1, \"applications\": {\"a\": 3").unwrap();
+        std::fs::write(
+            store.path(),
+            b"{\"format_version\": 1, \"applications\": {\"a\": 3",
+        )
+        .unwrap();
         let err = store.load().unwrap_err().to_string();
-        assert!(err.contains("state.json") && err.contains("corrupt"), "{err}");
+        assert!(
+            err.contains("state.json") && err.contains("corrupt"),
+            "{err}"
+        );
         assert_eq!(
             std::fs::read(store.path()).unwrap(),
             b"{\"format_version\": 1, \"applications\": {\"a\": 3"

@@ -107,7 +107,9 @@ pub struct Replica {
 
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replica").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -195,7 +197,9 @@ impl Replica {
     pub(crate) fn try_reserve(&self) -> bool {
         let max = self.max_ongoing.load(Ordering::SeqCst);
         self.ongoing
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
             .is_ok()
     }
 

@@ -1,0 +1,254 @@
+//! Reconcile behaviour with paused time: scaling, start-before-stop updates,
+//! failure backoff and DEPLOY_FAILED, persistence and idempotency.
+
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rserve_protocol::status::{
+    ApplicationStatus, DeploymentStatus, DeploymentStatusTrigger, ReplicaState,
+};
+
+use super::*;
+
+fn file(deployment: &str) -> AppFile {
+    AppFile::parse(
+        "t.toml",
+        &format!("[[applications]]\nname = \"app\"\nroute_prefix = \"/app\"\n[[applications.deployments]]\nname = \"d\"\n{deployment}\n"),
+    )
+    .unwrap()
+}
+
+fn controller(dir: &std::path::Path) -> Arc<Controller> {
+    Controller::new(
+        Store::new(dir),
+        Arc::new(ArcSwap::from_pointee(RouteTable::default())),
+        NodeFacts {
+            node_id: "n".into(),
+            http_address: "h".into(),
+            control_address: "c".into(),
+        },
+    )
+    .unwrap()
+}
+
+/// Runs reconcile passes for `duration` of (paused) time.
+async fn run_for(c: &Controller, duration: Duration) {
+    let end = tokio::time::Instant::now() + duration;
+    while tokio::time::Instant::now() < end {
+        c.reconcile().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn deployment(c: &Controller) -> rserve_protocol::status::DeploymentDetails {
+    c.status(Some("app")).await.unwrap().applications["app"].deployments["d"].clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn scales_up_and_down_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    let changes = c
+        .deploy(
+            "t.toml",
+            file("num_replicas = 3\nreplica = { kind = \"echo\" }"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changes[0].change, Change::Created);
+    run_for(&c, Duration::from_millis(200)).await;
+    let d = deployment(&c).await;
+    assert_eq!(
+        (d.status, d.replica_states[&ReplicaState::Running]),
+        (DeploymentStatus::Healthy, 3)
+    );
+    let ids: Vec<String> = d.replicas.iter().map(|r| r.replica_id.clone()).collect();
+
+    c.deploy(
+        "t.toml",
+        file("num_replicas = 1\nreplica = { kind = \"echo\" }"),
+    )
+    .await
+    .unwrap();
+    run_for(&c, Duration::from_millis(200)).await;
+    let d = deployment(&c).await;
+    assert_eq!(d.status, DeploymentStatus::Healthy);
+    assert_eq!(
+        d.status_trigger,
+        DeploymentStatusTrigger::DownscaleCompleted
+    );
+    assert_eq!(d.replicas.len(), 1);
+    // Downscaling keeps an existing replica: no restart.
+    assert!(ids.contains(&d.replicas[0].replica_id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_replica_kind_starts_new_replicas_before_stopping_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    c.deploy(
+        "t.toml",
+        file("num_replicas = 2\nreplica = { kind = \"echo\" }"),
+    )
+    .await
+    .unwrap();
+    run_for(&c, Duration::from_millis(100)).await;
+    let old: Vec<String> = deployment(&c)
+        .await
+        .replicas
+        .iter()
+        .map(|r| r.replica_id.clone())
+        .collect();
+    let router = c.state.lock().await.apps["app"].deployments["d"]
+        .router
+        .clone();
+
+    let changes = c
+        .deploy(
+            "t.toml",
+            file("num_replicas = 2\nreplica = { kind = \"sleep\", duration_ms = 1 }"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changes[0].change, Change::Updated);
+    // Right after the deploy, the old replicas still take traffic.
+    assert_eq!(router.replicas().len(), 2);
+    c.reconcile().await;
+    assert!(router.replicas().len() >= 2);
+    run_for(&c, Duration::from_millis(300)).await;
+    let d = deployment(&c).await;
+    assert_eq!(d.status, DeploymentStatus::Healthy);
+    assert_eq!(d.kind, "sleep");
+    assert_eq!(d.replicas.len(), 2);
+    assert!(d.replicas.iter().all(|r| !old.contains(&r.replica_id)));
+    assert_eq!(router.replicas().len(), 2);
+}
+
+/// Reconciles until `pred` holds, without moving (paused) time: model loading runs
+/// on real threads, and auto-advancing time while they work would make the
+/// backoff assertions depend on thread scheduling.
+async fn settle(
+    c: &Controller,
+    what: &str,
+    pred: impl Fn(&rserve_protocol::status::DeploymentDetails) -> bool,
+) {
+    for _ in 0..5000 {
+        c.reconcile().await;
+        if pred(&deployment(c).await) {
+            return;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("never reached: {what}; last: {:?}", deployment(c).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn startup_failures_back_off_then_deploy_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    let missing = dir.path().join("missing.safetensors");
+    let broken = file(&format!(
+        "num_replicas = 1\nreplica = {{ kind = \"digits\", weights = \"{}\" }}",
+        missing.display()
+    ));
+    c.deploy("t.toml", broken.clone()).await.unwrap();
+    settle(&c, "first failure", |d| d.replica_failures == 1).await;
+    let d = deployment(&c).await;
+    assert_eq!(d.status, DeploymentStatus::Updating);
+    assert!(
+        d.message.contains("missing.safetensors") && d.message.contains("Retrying in 0.5s"),
+        "{}",
+        d.message
+    );
+
+    // Backoff: nothing restarts before 0.5 s, then 1 s after the second failure.
+    tokio::time::advance(Duration::from_millis(450)).await;
+    c.reconcile().await;
+    assert!(deployment(&c).await.replicas.is_empty());
+    tokio::time::advance(Duration::from_millis(100)).await;
+    settle(&c, "second failure", |d| d.replica_failures == 2).await;
+    tokio::time::advance(Duration::from_millis(950)).await;
+    c.reconcile().await;
+    assert!(deployment(&c).await.replicas.is_empty());
+    tokio::time::advance(Duration::from_millis(100)).await;
+    // The third failure is the limit: min(3 × num_replicas, 20) = 3.
+    settle(&c, "DEPLOY_FAILED", |d| {
+        d.status == DeploymentStatus::DeployFailed
+    })
+    .await;
+    let d = deployment(&c).await;
+    assert_eq!(d.replica_failures, 3);
+    assert_eq!(
+        d.status_trigger,
+        DeploymentStatusTrigger::ReplicaStartupFailed
+    );
+    assert!(
+        d.message.contains("failed to start 3 times in a row"),
+        "{}",
+        d.message
+    );
+    let app = &c.status(None).await.unwrap().applications["app"];
+    assert_eq!(app.status, ApplicationStatus::DeployFailed);
+
+    // No more retries until redeployed.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    c.reconcile().await;
+    assert!(deployment(&c).await.replicas.is_empty());
+    // Redeploying the same file retries (it is not "unchanged" while failed).
+    let changes = c.deploy("t.toml", broken).await.unwrap();
+    assert_eq!(changes[0].change, Change::Updated);
+    settle(&c, "a retry after the redeploy", |d| {
+        d.replica_failures == 4
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn desired_state_survives_a_new_controller_and_deploys_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    let f = file("replica = { kind = \"echo\" }");
+    assert_eq!(
+        c.deploy("t.toml", f.clone()).await.unwrap()[0].change,
+        Change::Created
+    );
+    let saved = std::fs::read(dir.path().join("state.json")).unwrap();
+    assert_eq!(
+        c.deploy("t.toml", f.clone()).await.unwrap()[0].change,
+        Change::Unchanged
+    );
+    assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), saved);
+
+    let restarted = controller(dir.path());
+    assert_eq!(restarted.config(None).await.unwrap(), f);
+    run_for(&restarted, Duration::from_millis(100)).await;
+    assert_eq!(
+        deployment(&restarted).await.status,
+        DeploymentStatus::Healthy
+    );
+    let table = restarted.routes.load();
+    assert_eq!(table.lookup("/app/x").unwrap().app, "app");
+
+    restarted.delete("app").await.unwrap();
+    assert!(restarted.routes.load().lookup("/app").is_none());
+    run_for(&restarted, Duration::from_millis(100)).await;
+    assert!(
+        restarted
+            .status(None)
+            .await
+            .unwrap()
+            .applications
+            .is_empty()
+    );
+    assert!(
+        controller(dir.path())
+            .config(None)
+            .await
+            .unwrap()
+            .applications
+            .is_empty()
+    );
+    let err = restarted.delete("app").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
