@@ -84,6 +84,13 @@ for c in 1 8 64; do
 done
 BUSY_RSS=$(rss_kib "$NODE")
 
+# The digits demo (a Burn MLP on the replica's compute thread), for reference.
+"$BIN" --state-dir "$STATE/echo" deploy examples/digits.toml --wait >/dev/null
+for c in 1 8; do
+  oha -z "${DUR}s" -c "$c" -m POST -H 'content-type: application/json' -D examples/digit-7.json \
+    --no-tui --output-format json http://127.0.0.1:18000/digits > "$OUT/digits-c$c.json"
+done
+
 python3 - "$OUT" "$DUR" "$STARTUP_S" "$IDLE_RSS" "$BUSY_RSS" "$DEMO_RSS" <<'PY'
 import json, sys
 out, dur, startup, idle, busy, demo = sys.argv[1:]
@@ -99,6 +106,10 @@ for c in (1, 8, 64):
     assert r[3] == r[4], f"rserve non-200 responses at c={c}: {r[3]}/{r[4]}"
     print(f"| {c} | {b[0]:,.0f} | {r[0]:,.0f} | {r[0]/b[0]:.0%} | {b[1]:.3f} / {b[2]:.3f} | {r[1]:.3f} / {r[2]:.3f} |")
 print()
+for c in (1, 8):
+    d = load("digits", c)
+    assert d[3] == d[4], f"digits non-200 responses at c={c}"
+    print(f"- digits demo (2 replicas, batch of 1 image per request) at concurrency {c}: {d[0]:,.0f} req/s, p50 {d[1]:.3f} ms, p99 {d[2]:.3f} ms")
 print(f"- `rserve up --demo` to first 200 from /digits: {float(startup):.2f} s")
 print(f"- node RSS idle with the echo app: {int(idle)/1024:.1f} MiB; after the load: {int(busy)/1024:.1f} MiB; with the digits demo: {int(demo)/1024:.1f} MiB")
 print(f"- {dur} s per point; oha {'and both servers'} on the same 2 cores")

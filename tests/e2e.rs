@@ -510,3 +510,42 @@ fn a_client_that_disconnects_mid_request_frees_its_slot() {
     });
     assert_eq!(app_status(&node.status(), "slow")["status"], "RUNNING");
 }
+
+#[test]
+fn http2_with_prior_knowledge_is_served_on_the_same_port() {
+    use http_body_util::BodyExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let node = TestNode::start(&tmp.path().join("state"), &[]);
+    node.ok(&[
+        "deploy",
+        repo("examples/echo.toml").to_str().unwrap(),
+        "--wait",
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(node.http).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        for i in 0..3 {
+            let req = http::Request::post(format!("http://{}/echo", node.http))
+                .body(http_body_util::Full::new(bytes::Bytes::from(format!(
+                    "h2 body {i}"
+                ))))
+                .unwrap();
+            let resp = sender.send_request(req).await.unwrap();
+            assert_eq!(resp.version(), http::Version::HTTP_2);
+            assert_eq!(resp.status(), 200);
+            assert!(resp.headers().contains_key("x-request-id"));
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, format!("h2 body {i}"));
+        }
+    });
+}

@@ -119,7 +119,26 @@ impl Ingress {
             Some(id) => id.clone(),
             None => self.new_request_id(),
         };
+        // The access log is at debug level (`RSERVE_LOG=rserve_daemon::ingress=debug`):
+        // at info it would cost more than the rest of the request path.
+        let access = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            (
+                std::time::Instant::now(),
+                req.method().clone(),
+                req.uri().path().to_owned(),
+            )
+        });
         let mut response = self.route(req, &request_id).await;
+        if let Some((start, method, path)) = access {
+            debug!(
+                request_id = ?request_id,
+                %method,
+                path,
+                status = response.status().as_u16(),
+                elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+                "Request."
+            );
+        }
         response.headers_mut().insert(REQUEST_ID, request_id);
         response
     }
