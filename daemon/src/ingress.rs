@@ -152,13 +152,109 @@ impl Ingress {
         if path.starts_with("/-/") {
             return self.builtin(path);
         }
+        if path.starts_with("/v1/") {
+            return self.openai(req, request_id).await;
+        }
         let table = self.routes.load();
         let Some(route) = table.lookup(path) else {
             return self.not_found(path);
         };
         let router = route.router.clone();
         drop(table);
+        let (parts, body) = match self.read_body(req).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+        self.dispatch(&router, parts, body, request_id).await
+    }
 
+    /// The OpenAI-compatible endpoints: the `model` field picks the deployment.
+    async fn openai(
+        &self,
+        req: Request<Incoming>,
+        request_id: &HeaderValue,
+    ) -> Response<IngressBody> {
+        let path = req.uri().path().to_owned();
+        let table = self.routes.load_full();
+        match (req.method(), path.as_str()) {
+            (&http::Method::GET, "/v1/models") => {
+                let data: Vec<_> = table
+                    .models()
+                    .iter()
+                    .map(|m| model_object(&m.model))
+                    .collect();
+                let body = serde_json::json!({ "object": "list", "data": data });
+                return plain(StatusCode::OK, "application/json", body.to_string().into());
+            }
+            (&http::Method::GET, p) if p.starts_with("/v1/models/") => {
+                let id = &p["/v1/models/".len()..];
+                return match table.model(id) {
+                    Some(m) => plain(
+                        StatusCode::OK,
+                        "application/json",
+                        model_object(&m.model).to_string().into(),
+                    ),
+                    None => model_not_found(id),
+                };
+            }
+            (&http::Method::POST, "/v1/embeddings") => {}
+            _ => {
+                return into_response(crate::replica::openai::error(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    None,
+                    format!(
+                        "no OpenAI endpoint {} {path}; served: GET /v1/models, POST /v1/embeddings",
+                        req.method()
+                    ),
+                ));
+            }
+        }
+        let (parts, body) = match self.read_body(req).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+        #[derive(serde::Deserialize)]
+        struct ModelField {
+            model: Option<String>,
+        }
+        let model = match serde_json::from_slice::<ModelField>(&body) {
+            Ok(ModelField { model: Some(model) }) => model,
+            Ok(ModelField { model: None }) => {
+                return into_response(crate::replica::openai::invalid(
+                    "model",
+                    "`model` is required",
+                ));
+            }
+            Err(e) => {
+                return into_response(crate::replica::openai::invalid(
+                    "body",
+                    format!("the body is not a JSON object: {e}"),
+                ));
+            }
+        };
+        let Some(entry) = table.model(&model) else {
+            return model_not_found(&model);
+        };
+        if entry.kind != "embeddings" {
+            return into_response(crate::replica::openai::invalid(
+                "model",
+                format!(
+                    "model `{model}` is a {} model; it does not serve {path}",
+                    entry.kind
+                ),
+            ));
+        }
+        let router = entry.router.clone();
+        drop(table);
+        self.dispatch(&router, parts, body, request_id).await
+    }
+
+    /// Reads the whole body within the size limit, or the 413/400 to send.
+    async fn read_body(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<(http::request::Parts, Bytes), Response<IngressBody>> {
         let limit = self.config.max_body_bytes;
         let declared = req
             .headers()
@@ -166,21 +262,28 @@ impl Ingress {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
-            return too_large(limit);
+            return Err(too_large(limit));
         }
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(limit),
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    format!("could not read the request body: {e}"),
-                );
-            }
-        };
+        match Limited::new(body, limit).collect().await {
+            Ok(collected) => Ok((parts, collected.to_bytes())),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+            Err(e) => Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("could not read the request body: {e}"),
+            )),
+        }
+    }
 
+    /// Reserves a replica of `router`'s deployment and calls it.
+    async fn dispatch(
+        &self,
+        router: &Arc<crate::router::DeploymentRouter>,
+        parts: http::request::Parts,
+        body: Bytes,
+        request_id: &HeaderValue,
+    ) -> Response<IngressBody> {
         let permit = match router.acquire().await {
             Ok(permit) => permit,
             Err(e @ RouteError::Overloaded { .. }) => {
@@ -250,12 +353,27 @@ impl Ingress {
     }
 }
 
+fn model_object(id: &str) -> serde_json::Value {
+    serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": "rserve" })
+}
+
+fn model_not_found(id: &str) -> Response<IngressBody> {
+    into_response(crate::replica::openai::error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        Some("model"),
+        format!("The model `{id}` does not exist (GET /v1/models lists the served models)"),
+    ))
+}
+
 fn into_response(reply: ReplicaResponse) -> Response<IngressBody> {
     let mut response = Response::new(IngressBody::full(reply.body));
     *response.status_mut() = reply.status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, reply.content_type);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, reply.content_type);
+    for (name, value) in reply.headers {
+        headers.insert(name, value);
+    }
     response
 }
 

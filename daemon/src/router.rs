@@ -238,6 +238,19 @@ pub struct Route {
     pub router: Arc<DeploymentRouter>,
 }
 
+/// A deployment that serves the OpenAI API under a model name.
+#[derive(Debug, Clone)]
+pub struct ModelRoute {
+    /// The OpenAI `model` name.
+    pub model: String,
+    /// The application.
+    pub app: String,
+    /// The replica kind (`embeddings`, ...), to check the endpoint fits.
+    pub kind: &'static str,
+    /// The deployment's router.
+    pub router: Arc<DeploymentRouter>,
+}
+
 /// An immutable snapshot of every route on the node.
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -245,18 +258,38 @@ pub struct RouteTable {
     pub version: u64,
     /// Longest prefix first.
     routes: Vec<Route>,
+    /// Sorted by model name.
+    models: Vec<ModelRoute>,
 }
 
 impl RouteTable {
-    /// A table of `routes` (any order).
-    pub fn new(version: u64, mut routes: Vec<Route>) -> Self {
+    /// A table of `routes` (any order) and OpenAI `models`.
+    pub fn new(version: u64, mut routes: Vec<Route>, mut models: Vec<ModelRoute>) -> Self {
         routes.sort_by(|a, b| {
             b.prefix
                 .len()
                 .cmp(&a.prefix.len())
                 .then(a.prefix.cmp(&b.prefix))
         });
-        Self { version, routes }
+        models.sort_by(|a, b| a.model.cmp(&b.model));
+        Self {
+            version,
+            routes,
+            models,
+        }
+    }
+
+    /// Every served OpenAI model, by name.
+    pub fn models(&self) -> &[ModelRoute] {
+        &self.models
+    }
+
+    /// The deployment serving OpenAI model `id`.
+    pub fn model(&self, id: &str) -> Option<&ModelRoute> {
+        self.models
+            .binary_search_by(|m| m.model.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.models[i])
     }
 
     /// The longest prefix that matches `path` on a segment boundary.
@@ -427,6 +460,7 @@ mod tests {
         let table = RouteTable::new(
             1,
             vec![route("/"), route("/a"), route("/a/b"), route("/ab")],
+            vec![],
         );
         let app = |p: &str| table.lookup(p).map(|r| r.app.as_str());
         assert_eq!(app("/a/b/c"), Some("/a/b"));
@@ -435,7 +469,7 @@ mod tests {
         assert_eq!(app("/abc"), Some("/"));
         assert_eq!(app("/ab/x"), Some("/ab"));
         assert_eq!(app("/zzz"), Some("/"));
-        let no_root = RouteTable::new(2, vec![route("/a")]);
+        let no_root = RouteTable::new(2, vec![route("/a")], vec![]);
         assert!(no_root.lookup("/b").is_none());
     }
 }

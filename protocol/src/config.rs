@@ -107,6 +107,9 @@ pub enum ReplicaKind {
     Sleep(SleepOptions),
     /// The demo digit classifier (a Burn MLP over 8×8 images).
     Digits(DigitsOptions),
+    /// Sentence embeddings from a BERT model (e.g. all-MiniLM-L6-v2); serves
+    /// OpenAI's `/v1/embeddings`.
+    Embeddings(EmbeddingsOptions),
 }
 
 impl ReplicaKind {
@@ -116,6 +119,15 @@ impl ReplicaKind {
             Self::Echo(_) => "echo",
             Self::Sleep(_) => "sleep",
             Self::Digits(_) => "digits",
+            Self::Embeddings(_) => "embeddings",
+        }
+    }
+
+    /// The OpenAI `model` name this kind answers to, if it serves the OpenAI API.
+    pub fn openai_model<'a>(&'a self, deployment: &'a str) -> Option<&'a str> {
+        match self {
+            Self::Embeddings(opts) => Some(opts.model_id.as_deref().unwrap_or(deployment)),
+            _ => None,
         }
     }
 }
@@ -148,6 +160,22 @@ pub struct DigitsOptions {
     /// A safetensors file to load instead of the bundled weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
+}
+
+/// Options of the `embeddings` kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsOptions {
+    /// A sentence-transformers model directory (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`), as `scripts/fetch-models.sh` unpacks it.
+    #[serde(default = "defaults::embeddings_model_dir")]
+    pub model_dir: String,
+    /// The OpenAI `model` name clients use; defaults to the deployment name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "defaults::device")]
+    pub device: String,
 }
 
 impl Default for DigitsOptions {
@@ -194,6 +222,9 @@ pub mod defaults {
     }
     pub fn device() -> String {
         "cpu".to_owned()
+    }
+    pub fn embeddings_model_dir() -> String {
+        "models/all-minilm-l6-v2".to_owned()
     }
 }
 
@@ -293,6 +324,7 @@ impl AppFile {
         }
         let mut names = BTreeSet::new();
         let mut prefixes = BTreeSet::new();
+        let mut models = BTreeSet::new();
         for (a, app) in self.applications.iter().enumerate() {
             let at = format!("applications[{a}]");
             if let Err(reason) = check_name(&app.name) {
@@ -343,6 +375,16 @@ impl AppFile {
                 }
                 for (path, reason) in dep.impossible_values() {
                     issue(format!("{at}.{path}"), reason);
+                }
+                if let Some(model) = dep.replica.openai_model(&dep.name)
+                    && !models.insert(model)
+                {
+                    issue(
+                        format!("{at}.replica.model_id"),
+                        format!(
+                            "OpenAI model `{model}` is served by another deployment in this file"
+                        ),
+                    );
                 }
             }
         }
@@ -431,15 +473,25 @@ impl DeploymentConfig {
                 out.push((key, format!("is {value}; must be >= 0")));
             }
         }
-        if let ReplicaKind::Digits(opts) = &self.replica
-            && !valid_device(&opts.device)
+        let device = match &self.replica {
+            ReplicaKind::Digits(opts) => Some(&opts.device),
+            ReplicaKind::Embeddings(opts) => Some(&opts.device),
+            ReplicaKind::Echo(_) | ReplicaKind::Sleep(_) => None,
+        };
+        if let Some(device) = device
+            && !valid_device(device)
         {
             out.push((
                 "replica.device",
-                format!(
-                    "unknown device `{}`: expected cpu, cuda or cuda:N",
-                    opts.device
-                ),
+                format!("unknown device `{device}`: expected cpu, cuda or cuda:N"),
+            ));
+        }
+        if let Some(model) = self.replica.openai_model(&self.name)
+            && (model.is_empty() || model.chars().any(char::is_whitespace))
+        {
+            out.push((
+                "replica.model_id",
+                format!("`{model}` must be non-empty without spaces"),
             ));
         }
         out

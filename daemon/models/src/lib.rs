@@ -5,12 +5,19 @@
 //! controller) never compiles Burn code and a change there never rebuilds a model.
 //! Models are plain synchronous objects: the daemon owns the threads they run on.
 
+mod bert;
+mod chat;
 mod device;
 mod digits;
+pub mod gguf;
+mod llama;
 mod weights;
 
+pub use bert::{BertConfig, EmbeddingModel, SentenceEmbedding};
+pub use chat::{ChatModel, FinishReason, Generation, Message, Sampling, sample};
 pub use device::{Device, DeviceError};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};
+pub use llama::LlamaConfig;
 pub use weights::WeightsError;
 
 /// An error from loading or running a model, naming what failed and where.
@@ -22,6 +29,9 @@ pub enum ModelError {
     /// The requested device is not available in this build or on this machine.
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// A GGUF file is unusable (wrapped with its path by the loader).
+    #[error(transparent)]
+    Gguf(#[from] gguf::GgufError),
     /// The input does not fit the model (wrong length, out of range values, ...).
     #[error("invalid input: {0}")]
     Input(String),

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use self::deployment::DeploymentRuntime;
 use self::store::{AppRecord, DesiredState, Store, StoreError};
-use crate::router::{Route, RouteTable, Routes};
+use crate::router::{ModelRoute, Route, RouteTable, Routes};
 
 /// Ray's control loop interval.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(100);
@@ -175,6 +175,27 @@ impl Controller {
                 )));
             }
         }
+        for app in &file.applications {
+            for dep in &app.deployments {
+                let Some(model) = dep.replica.openai_model(&dep.name) else {
+                    continue;
+                };
+                let owner = state.desired.applications.values().find(|r| {
+                    r.config.name != app.name
+                        && r.config
+                            .deployments
+                            .iter()
+                            .any(|d| d.replica.openai_model(&d.name) == Some(model))
+                });
+                if let Some(owner) = owner {
+                    return Err(bad_request(format!(
+                        "{file_name}: deployment `{}/{}` wants OpenAI model name `{model}`, which application `{}` \
+                         already serves; set another `model_id`",
+                        app.name, dep.name, owner.config.name
+                    )));
+                }
+            }
+        }
         let mut desired = state.desired.clone();
         let now_s = unix_now();
         let mut changes = Vec::new();
@@ -302,6 +323,21 @@ impl Controller {
 
     fn publish_routes(&self, state: &mut State) {
         state.route_version += 1;
+        let models = state
+            .apps
+            .values()
+            .filter(|a| !a.deleting)
+            .flat_map(|a| {
+                a.config.deployments.iter().filter_map(move |d| {
+                    d.replica.openai_model(&d.name).map(|model| ModelRoute {
+                        model: model.to_owned(),
+                        app: a.config.name.clone(),
+                        kind: d.replica.name(),
+                        router: a.deployments[&d.name].router.clone(),
+                    })
+                })
+            })
+            .collect();
         let routes = state
             .apps
             .values()
@@ -314,8 +350,11 @@ impl Controller {
                     .clone(),
             })
             .collect();
-        self.routes
-            .store(Arc::new(RouteTable::new(state.route_version, routes)));
+        self.routes.store(Arc::new(RouteTable::new(
+            state.route_version,
+            routes,
+            models,
+        )));
     }
 }
 

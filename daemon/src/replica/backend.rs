@@ -1,22 +1,23 @@
 //! The replica kinds: what a replica runs.
 //!
 //! `echo` and `sleep` are async and cost nothing to run, so they answer on the
-//! tokio worker that received the request. `digits` runs a Burn model, which must
-//! never block a tokio worker: each replica owns a dedicated compute thread fed by a
-//! bounded channel, and the async side awaits a oneshot answer.
+//! tokio worker that received the request. Model kinds (`digits`, `embeddings`)
+//! run on the replica's own compute thread ([`ComputeThread`]), never on a tokio
+//! worker.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use rserve_models::{DigitsClassifier, DigitsPrediction};
-use rserve_protocol::config::{DeploymentConfig, DigitsOptions, ReplicaKind};
+use rserve_models::{DigitsClassifier, EmbeddingModel};
+use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use serde::Deserialize;
-use tokio::sync::oneshot;
 
-use super::{ReplicaRequest, ReplicaResponse, panic_message};
+use super::compute::{ComputeThread, JobError};
+use super::openai::{self, EmbeddingsCall};
+use super::{ReplicaRequest, ReplicaResponse};
 
 /// The replica died while handling a request (a panic); the string says how.
 #[derive(Debug)]
@@ -34,12 +35,24 @@ pub enum Backend {
     /// Waits, then answers.
     Sleep(Duration),
     /// The digits classifier on its compute thread.
-    Digits(ComputeThread),
+    Digits(ComputeThread<DigitsClassifier>),
+    /// A sentence-embedding model on its compute thread.
+    Embeddings {
+        /// The model.
+        thread: ComputeThread<EmbeddingModel>,
+        /// The OpenAI model name.
+        model_id: String,
+        /// Embedding width.
+        dimensions: usize,
+        /// Longest input in tokens.
+        max_tokens: usize,
+    },
 }
 
 impl Backend {
     /// Constructs the backend (for models: loads the weights on the compute thread).
     pub async fn start(config: &DeploymentConfig) -> Result<Self, String> {
+        let capacity = config.max_ongoing_requests as usize;
         match &config.replica {
             ReplicaKind::Echo(opts) => Ok(Self::Echo {
                 fault_injection: opts.fault_injection,
@@ -47,9 +60,40 @@ impl Backend {
             }),
             ReplicaKind::Sleep(opts) => Ok(Self::Sleep(Duration::from_millis(opts.duration_ms))),
             ReplicaKind::Digits(opts) => {
-                ComputeThread::start(&config.name, opts, config.max_ongoing_requests)
+                let device = opts.device.parse().map_err(|e| format!("{e}"))?;
+                let weights = opts.weights.clone();
+                let thread = ComputeThread::start(&config.name, capacity, move || {
+                    match &weights {
+                        Some(path) => DigitsClassifier::from_file(path.as_ref(), device),
+                        None => DigitsClassifier::bundled(device),
+                    }
+                    .map_err(|e| e.to_string())
+                })
+                .await?;
+                Ok(Self::Digits(thread))
+            }
+            ReplicaKind::Embeddings(opts) => {
+                let device = opts.device.parse().map_err(|e| format!("{e}"))?;
+                let dir = PathBuf::from(&opts.model_dir);
+                let thread = ComputeThread::start(&config.name, capacity, move || {
+                    EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())
+                })
+                .await?;
+                let (dimensions, max_tokens) = thread
+                    .run(|m| (m.dimensions(), m.max_seq_length()))
                     .await
-                    .map(Self::Digits)
+                    .map_err(|_| "compute thread exited after loading".to_owned())?;
+                let model_id = config
+                    .replica
+                    .openai_model(&config.name)
+                    .unwrap_or(&config.name)
+                    .to_owned();
+                Ok(Self::Embeddings {
+                    thread,
+                    model_id,
+                    dimensions,
+                    max_tokens,
+                })
             }
         }
     }
@@ -76,6 +120,7 @@ impl Backend {
                 Ok(ReplicaResponse {
                     status: StatusCode::OK,
                     content_type,
+                    headers: Vec::new(),
                     body: req.body,
                 })
             }
@@ -86,7 +131,45 @@ impl Backend {
                     format!("{{\"slept_ms\":{}}}", duration.as_millis()),
                 ))
             }
-            Self::Digits(thread) => thread.classify(&req.body).await,
+            Self::Digits(thread) => classify(thread, &req.body).await,
+            Self::Embeddings {
+                thread,
+                model_id,
+                dimensions,
+                max_tokens,
+            } => {
+                let call = match EmbeddingsCall::parse(&req.body, model_id, *dimensions) {
+                    Ok(call) => call,
+                    Err(response) => return Ok(response),
+                };
+                let texts = call.texts.clone();
+                let result = thread
+                    .run(move |model| {
+                        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                        model.embed(&refs)
+                    })
+                    .await;
+                let embeddings = match result {
+                    Ok(Ok(embeddings)) => embeddings,
+                    Ok(Err(e)) => return Ok(openai::invalid("input", e)),
+                    Err(e) => return job_failed(e),
+                };
+                let tokens = embeddings.iter().map(|e| e.tokens).sum();
+                let truncated: Vec<usize> = embeddings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.truncated())
+                    .map(|(i, _)| i)
+                    .collect();
+                let vectors = embeddings.into_iter().map(|e| e.vector).collect();
+                Ok(openai::embeddings_response(
+                    &call,
+                    vectors,
+                    tokens,
+                    &truncated,
+                    *max_tokens,
+                ))
+            }
         }
     }
 
@@ -98,21 +181,22 @@ impl Backend {
             }
             Self::Echo { .. } | Self::Sleep(_) => Ok(()),
             Self::Digits(thread) => thread.ping().await,
+            Self::Embeddings { thread, .. } => thread.ping().await,
         }
     }
 }
 
-enum Job {
-    Classify {
-        images: Vec<Vec<f32>>,
-        reply: oneshot::Sender<Result<Vec<DigitsPrediction>, String>>,
-    },
-    Ping(oneshot::Sender<()>),
-}
-
-/// A dedicated OS thread that owns a model; jobs arrive on a bounded channel.
-pub struct ComputeThread {
-    jobs: mpsc::SyncSender<Job>,
+/// Maps a job that did not run to a response (busy) or a crash.
+fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {
+    match e {
+        // Only possible after max_ongoing_requests was raised in place.
+        JobError::Busy => Ok(ReplicaResponse::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "replica compute queue is full",
+        )),
+        JobError::Crashed(crash) => Err(crash),
+    }
 }
 
 /// What a digits request may look like: one image or a batch.
@@ -125,114 +209,35 @@ struct DigitsInput {
     instances: Option<Vec<Vec<f32>>>,
 }
 
-impl ComputeThread {
-    async fn start(name: &str, opts: &DigitsOptions, capacity: u32) -> Result<Self, String> {
-        let device = opts.device.parse().map_err(|e| format!("{e}"))?;
-        let weights = opts.weights.clone();
-        // One slot per allowed in-flight request plus room for a health check, so a
-        // send from a reserved request never blocks.
-        let (jobs, rx) = mpsc::sync_channel::<Job>(capacity as usize + 1);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name(format!("rserve-{name}"))
-            .spawn(move || {
-                let loaded = std::panic::catch_unwind(|| match &weights {
-                    Some(path) => DigitsClassifier::from_file(path.as_ref(), device),
-                    None => DigitsClassifier::bundled(device),
-                });
-                let model = match loaded {
-                    Ok(Ok(model)) => model,
-                    Ok(Err(e)) => return drop(ready_tx.send(Err(e.to_string()))),
-                    Err(panic) => return drop(ready_tx.send(Err(panic_message(&panic)))),
-                };
-                let _ = ready_tx.send(Ok(()));
-                run_jobs(&model, &rx);
-            })
-            .map_err(|e| format!("cannot spawn compute thread: {e}"))?;
-        match ready_rx.await {
-            Ok(Ok(())) => Ok(Self { jobs }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err("compute thread exited while loading the model".to_owned()),
+async fn classify(
+    thread: &ComputeThread<DigitsClassifier>,
+    body: &Bytes,
+) -> Result<ReplicaResponse, Crash> {
+    let input: DigitsInput = match serde_json::from_slice(body) {
+        Ok(input) => input,
+        Err(e) => return Ok(bad_request(format!("invalid JSON body: {e}"))),
+    };
+    let (images, single) = match (input.pixels, input.instances) {
+        (Some(pixels), None) => (vec![pixels], true),
+        (None, Some(instances)) if !instances.is_empty() => (instances, false),
+        _ => {
+            return Ok(bad_request(
+                "expected {\"pixels\": [64 numbers 0..16]} or {\"instances\": [[...], ...]}",
+            ));
         }
+    };
+    let predictions = match thread.run(move |model| model.predict(&images)).await {
+        Ok(Ok(predictions)) => predictions,
+        Ok(Err(e)) => return Ok(bad_request(e)),
+        Err(e) => return job_failed(e),
+    };
+    let body = if single {
+        serde_json::to_vec(&predictions[0])
+    } else {
+        serde_json::to_vec(&serde_json::json!({ "predictions": predictions }))
     }
-
-    async fn classify(&self, body: &Bytes) -> Result<ReplicaResponse, Crash> {
-        let input: DigitsInput = match serde_json::from_slice(body) {
-            Ok(input) => input,
-            Err(e) => return Ok(bad_request(format!("invalid JSON body: {e}"))),
-        };
-        let (images, single) = match (input.pixels, input.instances) {
-            (Some(pixels), None) => (vec![pixels], true),
-            (None, Some(instances)) if !instances.is_empty() => (instances, false),
-            _ => {
-                return Ok(bad_request(
-                    "expected {\"pixels\": [64 numbers 0..16]} or {\"instances\": [[...], ...]}",
-                ));
-            }
-        };
-        let (reply, answer) = oneshot::channel();
-        match self.jobs.try_send(Job::Classify { images, reply }) {
-            Ok(()) => {}
-            // Only possible after max_ongoing_requests was raised in place.
-            Err(mpsc::TrySendError::Full(_)) => {
-                return Ok(ReplicaResponse::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "replica compute queue is full",
-                ));
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => {
-                return Err(Crash("compute thread exited".to_owned()));
-            }
-        }
-        let predictions = match answer.await {
-            Ok(Ok(predictions)) => predictions,
-            Ok(Err(e)) if e.starts_with("panicked") => return Err(Crash(e)),
-            Ok(Err(e)) => return Ok(bad_request(e)),
-            Err(_) => return Err(Crash("compute thread exited".to_owned())),
-        };
-        let body = if single {
-            serde_json::to_vec(&predictions[0])
-        } else {
-            serde_json::to_vec(&serde_json::json!({ "predictions": predictions }))
-        }
-        .expect("predictions serialise");
-        Ok(ReplicaResponse::json(StatusCode::OK, body))
-    }
-
-    async fn ping(&self) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs.try_send(Job::Ping(tx)).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => "compute queue is full".to_owned(),
-            mpsc::TrySendError::Disconnected(_) => "compute thread exited".to_owned(),
-        })?;
-        rx.await.map_err(|_| "compute thread exited".to_owned())
-    }
-}
-
-fn run_jobs(model: &DigitsClassifier, rx: &mpsc::Receiver<Job>) {
-    while let Ok(job) = rx.recv() {
-        match job {
-            Job::Ping(reply) => drop(reply.send(())),
-            Job::Classify { images, reply } => {
-                // The client went away while the job waited: skip the compute.
-                if reply.is_closed() {
-                    continue;
-                }
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    model.predict(&images)
-                })) {
-                    Ok(result) => drop(reply.send(result.map_err(|e| e.to_string()))),
-                    Err(panic) => {
-                        // The model may be in any state now: answer, then let the
-                        // thread end so the controller replaces the replica.
-                        let _ = reply.send(Err(panic_message(&panic)));
-                        return;
-                    }
-                }
-            }
-        }
-    }
+    .expect("predictions serialise");
+    Ok(ReplicaResponse::json(StatusCode::OK, body))
 }
 
 fn bad_request(message: impl std::fmt::Display) -> ReplicaResponse {

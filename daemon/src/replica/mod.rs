@@ -7,6 +7,8 @@
 //! backoff, so the deployment's status can say why.
 
 mod backend;
+mod compute;
+pub mod openai;
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -47,6 +49,8 @@ pub struct ReplicaResponse {
     pub status: StatusCode,
     /// `content-type` of the body.
     pub content_type: HeaderValue,
+    /// Further response headers.
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// The body.
     pub body: Bytes,
 }
@@ -57,6 +61,7 @@ impl ReplicaResponse {
         Self {
             status,
             content_type: HeaderValue::from_static("application/json"),
+            headers: Vec::new(),
             body: body.into(),
         }
     }

@@ -1,0 +1,108 @@
+//! all-MiniLM-L6-v2 through Burn matches sentence-transformers (PyTorch) on the
+//! fixtures written by `scripts/reference.py`: identical token ids, cosine ≥ 0.999,
+//! the same truncation.
+
+mod support;
+
+use rserve_models::{Device, EmbeddingModel};
+
+fn fixture() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/embeddings_reference.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn matches_sentence_transformers() {
+    let model =
+        EmbeddingModel::load(&support::models_dir().join("all-minilm-l6-v2"), Device::Cpu).unwrap();
+    assert_eq!((model.dimensions(), model.max_seq_length()), (384, 256));
+    let fixture = fixture();
+    let cases = fixture["cases"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+
+    // One padded batch of every case (varied lengths), and each case alone.
+    let batched = model.embed(&texts).unwrap();
+    for (case, got) in cases.iter().zip(&batched) {
+        let name = case["name"].as_str().unwrap();
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(
+            model.tokenize(text).unwrap(),
+            ids(&case["token_ids_full"]),
+            "{name}: token ids"
+        );
+        assert_eq!(
+            got.tokens,
+            ids(&case["token_ids_truncated"]).len(),
+            "{name}: tokens after truncation"
+        );
+        assert_eq!(
+            got.truncated(),
+            case["truncated"].as_bool().unwrap(),
+            "{name}: truncation reported"
+        );
+        let reference: Vec<f32> = case["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let alone = model.embed(&[text]).unwrap().remove(0);
+        for (how, vector) in [("batched", &got.vector), ("alone", &alone.vector)] {
+            let cos: f32 = vector
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+                / reference.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!(cos >= 0.999, "{name} ({how}): cosine {cos}");
+            let max_diff = vector
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(max_diff < 1e-3, "{name} ({how}): max abs diff {max_diff}");
+        }
+    }
+    assert!(
+        cases.iter().any(|c| c["truncated"].as_bool().unwrap()),
+        "the fixture has an over-length case"
+    );
+}
+
+#[test]
+fn bad_model_directories_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = EmbeddingModel::load(dir.path(), Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("config.json"), "{err}");
+    // A truncated weights file names the file.
+    let src = support::models_dir().join("all-minilm-l6-v2");
+    for f in ["config.json", "tokenizer.json", "sentence_bert_config.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let weights = std::fs::read(src.join("model.safetensors")).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        &weights[..weights.len() / 3],
+    )
+    .unwrap();
+    let err = EmbeddingModel::load(dir.path(), Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("not a valid safetensors"),
+        "{err}"
+    );
+}

@@ -1,0 +1,107 @@
+//! A dedicated OS thread that owns a model. Model compute never runs on a tokio
+//! worker: jobs arrive on a bounded channel and answer through a oneshot.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use super::backend::Crash;
+use super::panic_message;
+
+type Job<M> = Box<dyn FnOnce(&M) + Send>;
+
+/// Why a job did not run.
+#[derive(Debug)]
+pub enum JobError {
+    /// The queue is full (only after `max_ongoing_requests` was raised in place).
+    Busy,
+    /// The thread is gone (it panicked; the replica must be replaced).
+    Crashed(Crash),
+}
+
+/// Handle to a model's compute thread.
+pub struct ComputeThread<M> {
+    jobs: mpsc::SyncSender<Job<M>>,
+    /// The panic that ended the thread, if one did.
+    death: Arc<Mutex<Option<String>>>,
+}
+
+impl<M: 'static> ComputeThread<M> {
+    /// Spawns the thread, builds the model on it with `load` and waits until it is
+    /// ready. `capacity` bounds the queue (the router already bounds in-flight
+    /// requests per replica; one more slot is for health checks).
+    pub async fn start(
+        name: &str,
+        capacity: usize,
+        load: impl FnOnce() -> Result<M, String> + Send + 'static,
+    ) -> Result<Self, String> {
+        let (jobs, rx) = mpsc::sync_channel::<Job<M>>(capacity + 1);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let death = Arc::new(Mutex::new(None));
+        let thread_death = death.clone();
+        std::thread::Builder::new()
+            .name(format!("rserve-{name}"))
+            .spawn(move || {
+                let model = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
+                    Ok(Ok(model)) => model,
+                    Ok(Err(e)) => return drop(ready_tx.send(Err(e))),
+                    Err(panic) => return drop(ready_tx.send(Err(panic_message(&panic)))),
+                };
+                let _ = ready_tx.send(Ok(()));
+                while let Ok(job) = rx.recv() {
+                    if let Err(panic) =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&model)))
+                    {
+                        // The model may be in any state now: stop taking jobs so
+                        // the controller replaces the replica.
+                        *thread_death.lock().unwrap() = Some(panic_message(&panic));
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot spawn compute thread: {e}"))?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Self { jobs, death }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("compute thread exited while loading the model".to_owned()),
+        }
+    }
+
+    /// Runs `f` on the model and returns its result. If the caller stops waiting
+    /// (client gone) before the job starts, the job is skipped.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&M) -> R + Send + 'static,
+    ) -> Result<R, JobError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job<M> = Box::new(move |model| {
+            if !tx.is_closed() {
+                let _ = tx.send(f(model));
+            }
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => JobError::Busy,
+            mpsc::TrySendError::Disconnected(_) => JobError::Crashed(self.crash()),
+        })?;
+        rx.await.map_err(|_| JobError::Crashed(self.crash()))
+    }
+
+    fn crash(&self) -> Crash {
+        Crash(
+            self.death
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| "compute thread exited".to_owned()),
+        )
+    }
+
+    /// A health check: the thread is alive and takes jobs.
+    pub async fn ping(&self) -> Result<(), String> {
+        self.run(|_| ()).await.map_err(|e| match e {
+            JobError::Busy => "compute queue is full".to_owned(),
+            JobError::Crashed(Crash(reason)) => reason,
+        })
+    }
+}
