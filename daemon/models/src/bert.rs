@@ -104,7 +104,11 @@ impl EmbeddingModel {
     /// Loads a sentence-transformers model directory.
     pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
         let config: BertConfig = read_json(&dir.join("config.json"))?;
-        if config.hidden_act != "gelu" || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        if config.hidden_act != "gelu"
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(WeightsError::Format {
                 path: dir.join("config.json").display().to_string(),
                 reason: format!(

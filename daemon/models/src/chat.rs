@@ -233,8 +233,11 @@ impl ChatModel {
                 .min()
             {
                 text.truncate(at);
-                if at > emitted && !on_text(&text[emitted..]) {
-                    break FinishReason::Cancelled;
+                if at > emitted {
+                    if !on_text(&text[emitted..]) {
+                        break FinishReason::Cancelled;
+                    }
+                    emitted = at;
                 }
                 break FinishReason::Stop;
             }

@@ -1,0 +1,229 @@
+//! SmolLM2-135M-Instruct (Q4_1 GGUF) through Burn against transformers (PyTorch,
+//! the same GGUF dequantised to f32), on the fixtures of `scripts/reference.py`:
+//! identical token ids and prompts, first-step top-5 logits within tolerance, and
+//! the reference greedy continuations.
+
+mod support;
+
+use rserve_models::{ChatModel, Device, FinishReason, Message, Sampling};
+
+fn fixture() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/chat_reference.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn model() -> ChatModel {
+    let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    ChatModel::load(&path, Device::Cpu).unwrap()
+}
+
+#[test]
+fn matches_transformers() {
+    let model = model();
+    let fixture = fixture();
+    assert_eq!(model.config().layers, 30);
+    assert_eq!(model.config().kv_heads, 3);
+
+    for case in fixture["tokenizer_cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let text = case["text"].as_str().unwrap();
+        let expected = ids(&case["token_ids"]);
+        assert_eq!(
+            model.tokenize(text).unwrap(),
+            expected,
+            "tokenizer case {name}"
+        );
+        assert_eq!(
+            model.detokenize(&expected),
+            case["decoded"].as_str().unwrap(),
+            "decode {name}"
+        );
+    }
+
+    for prompt in fixture["prompts"].as_array().unwrap() {
+        let name = prompt["name"].as_str().unwrap();
+        let messages: Vec<Message> = serde_json::from_value(prompt["messages"].clone()).unwrap();
+        let rendered = model.render(&messages).unwrap();
+        assert_eq!(
+            rendered,
+            prompt["rendered_prompt"].as_str().unwrap(),
+            "{name}: rendered prompt"
+        );
+        let tokens = model.tokenize(&rendered).unwrap();
+        assert_eq!(
+            tokens,
+            ids(&prompt["prompt_token_ids"]),
+            "{name}: prompt ids"
+        );
+
+        let logits = model.next_logits(&tokens);
+        for (rank, top) in prompt["first_step_top5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let id = top["id"].as_u64().unwrap() as usize;
+            let reference = top["logit"].as_f64().unwrap() as f32;
+            let diff = (logits[id] - reference).abs();
+            assert!(
+                diff < 0.02,
+                "{name}: top-{rank} token {id} logit {} vs {reference}",
+                logits[id]
+            );
+        }
+
+        let greedy = &prompt["greedy"];
+        let expected = ids(&greedy["generated_ids"]);
+        let sampling = Sampling {
+            max_tokens: greedy["max_new_tokens"].as_u64().unwrap() as usize,
+            ..Sampling::default()
+        };
+        let mut streamed = String::new();
+        let out = model
+            .generate(&tokens, &sampling, |piece| {
+                streamed.push_str(piece);
+                true
+            })
+            .unwrap();
+        let expected_tokens: Vec<u32> = expected.iter().copied().filter(|t| *t != 2).collect();
+        assert_eq!(
+            out.tokens, expected_tokens,
+            "{name}: greedy continuation ({:?})",
+            out.text
+        );
+        assert_eq!(out.text, greedy["text"].as_str().unwrap(), "{name}: text");
+        assert_eq!(
+            streamed, out.text,
+            "{name}: streamed pieces add up to the text"
+        );
+        let hit_eos = greedy["hit_eos"].as_bool().unwrap();
+        assert_eq!(
+            out.finish,
+            if hit_eos {
+                FinishReason::Stop
+            } else {
+                FinishReason::Length
+            },
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn sampling_is_seeded_and_stop_sequences_cut() {
+    let model = model();
+    let prompt = model
+        .tokenize(
+            &model
+                .render(&[Message {
+                    role: "user".into(),
+                    content: "Tell me a short story.".into(),
+                }])
+                .unwrap(),
+        )
+        .unwrap();
+    let sampling = Sampling {
+        temperature: 0.9,
+        top_p: 0.9,
+        top_k: 40,
+        seed: Some(7),
+        max_tokens: 12,
+        stop: vec![],
+    };
+    let a = model.generate(&prompt, &sampling, |_| true).unwrap();
+    let b = model.generate(&prompt, &sampling, |_| true).unwrap();
+    assert_eq!(a.tokens, b.tokens, "same seed, same tokens");
+    assert_eq!((a.tokens.len(), a.finish), (12, FinishReason::Length));
+
+    let greedy = model
+        .generate(
+            &prompt,
+            &Sampling {
+                max_tokens: 20,
+                ..Sampling::default()
+            },
+            |_| true,
+        )
+        .unwrap();
+    let cut_at = greedy
+        .text
+        .char_indices()
+        .nth(greedy.text.len() / 2)
+        .map(|(i, _)| i)
+        .unwrap();
+    let stop = greedy.text[cut_at..cut_at + 3.min(greedy.text.len() - cut_at)].to_owned();
+    let mut streamed = String::new();
+    let stopped = model
+        .generate(
+            &prompt,
+            &Sampling {
+                max_tokens: 20,
+                stop: vec![stop.clone()],
+                ..Sampling::default()
+            },
+            |p| {
+                streamed.push_str(p);
+                true
+            },
+        )
+        .unwrap();
+    assert_eq!(stopped.finish, FinishReason::Stop);
+    assert_eq!(
+        stopped.text,
+        greedy.text[..greedy.text.find(&stop).unwrap()]
+    );
+    assert_eq!(
+        streamed, stopped.text,
+        "the stop sequence is never streamed"
+    );
+
+    let mut pieces = 0;
+    let cancelled = model
+        .generate(
+            &prompt,
+            &Sampling {
+                max_tokens: 20,
+                ..Sampling::default()
+            },
+            |_| {
+                pieces += 1;
+                pieces < 3
+            },
+        )
+        .unwrap();
+    assert_eq!(cancelled.finish, FinishReason::Cancelled);
+    assert!(cancelled.tokens.len() < 20);
+}
+
+#[test]
+fn corrupt_gguf_files_are_clear_errors() {
+    let src = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(&src).unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = ChatModel::load(&cut, Device::Cpu).unwrap_err().to_string();
+    assert!(
+        err.contains("cut.gguf") && err.contains("truncated"),
+        "{err}"
+    );
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"not a gguf file at all").unwrap();
+    let err = ChatModel::load(&junk, Device::Cpu).unwrap_err().to_string();
+    assert!(
+        err.contains("junk.gguf") && err.contains("not a GGUF file"),
+        "{err}"
+    );
+}
