@@ -34,36 +34,41 @@ fn prerequisites() {
     }
 }
 
-fn embeddings_node(tmp: &std::path::Path) -> TestNode {
-    prerequisites();
-    let node = TestNode::start(&tmp.join("state"), &[]);
-    let file = std::fs::read_to_string(repo("examples/embeddings.toml"))
+/// Deploys an example with its model path made absolute (the node's cwd differs).
+fn deploy_example(node: &TestNode, tmp: &std::path::Path, example: &str) {
+    let file = std::fs::read_to_string(repo(&format!("examples/{example}")))
         .unwrap()
-        .replace(
-            "models/all-minilm-l6-v2",
-            repo("models/all-minilm-l6-v2").to_str().unwrap(),
-        );
-    let path = tmp.join("embeddings.toml");
+        .replace("\"models/", &format!("\"{}/", repo("models").display()));
+    let path = tmp.join(example);
     std::fs::write(&path, file).unwrap();
     node.ok(&[
         "deploy",
         path.to_str().unwrap(),
         "--wait",
         "--timeout",
-        "120",
+        "180",
     ]);
+}
+
+fn embeddings_node(tmp: &std::path::Path) -> TestNode {
+    prerequisites();
+    let node = TestNode::start(&tmp.join("state"), &[]);
+    deploy_example(&node, tmp, "embeddings.toml");
     node
 }
 
 #[test]
-fn the_openai_python_client_gets_correct_embeddings() {
+fn the_openai_python_client_gets_embeddings_and_streamed_chat() {
     let tmp = tempfile::tempdir().unwrap();
     let node = embeddings_node(tmp.path());
+    deploy_example(&node, tmp.path(), "chat.toml");
     let out = std::process::Command::new("python3")
         .arg(repo("tests/openai_client.py"))
         .arg(format!("http://{}/v1", node.http))
         .arg("all-MiniLM-L6-v2")
         .arg(repo("tests/fixtures/embeddings_reference.json"))
+        .arg("SmolLM2-135M-Instruct")
+        .arg(repo("tests/fixtures/chat_reference.json"))
         .output()
         .unwrap();
     assert!(
@@ -147,9 +152,50 @@ fn embeddings_edge_cases_over_raw_http() {
         "/v1/chat/completions",
         r#"{"model": "all-MiniLM-L6-v2", "messages": []}"#,
     );
+    assert_eq!(r.status, 400, "an embeddings model does not chat");
+    assert_eq!(r.json()["error"]["param"], "model");
+    let r = post("/v1/audio/speech", "{}");
     assert_eq!(r.status, 404);
     assert_eq!(
         node.status()["applications"]["embeddings"]["deployments"]["embedder"]["replica_failures"],
         0
     );
+}
+
+#[test]
+fn a_client_that_leaves_mid_stream_stops_its_generation() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    prerequisites();
+    let node = TestNode::start(&tmp.path().join("state"), &[]);
+    deploy_example(&node, tmp.path(), "chat.toml");
+    let body = r#"{"model": "SmolLM2-135M-Instruct", "stream": true, "max_tokens": 4000, "temperature": 0.7, "seed": 1,
+                   "messages": [{"role": "user", "content": "Write a very long essay about the history of Europe."}]}"#;
+    {
+        let mut stream = std::net::TcpStream::connect(node.http).unwrap();
+        write!(stream, "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut seen = String::new();
+        while seen.matches("data: ").count() < 4 {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "stream ended early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(seen.contains("text/event-stream"), "{seen}");
+        assert!(seen.contains("chat.completion.chunk"), "{seen}");
+    }
+    // The replica slot is released soon after the client leaves, long before
+    // 4000 tokens could have been generated.
+    node.wait_status(20, "the generation to stop", |s| {
+        s["applications"]["chat"]["deployments"]["llm"]["replicas"][0]["ongoing_requests"] == 0
+    });
+    // And the replica serves the next request.
+    let r = node.http(
+        "POST",
+        "/v1/chat/completions",
+        &[("content-type", "application/json")],
+        br#"{"model": "SmolLM2-135M-Instruct", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["usage"]["completion_tokens"], 3);
 }

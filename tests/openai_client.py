@@ -66,3 +66,66 @@ except openai.BadRequestError as e:
     assert e.body["param"] == "dimensions", e.body
 
 print("openai client checks passed")
+
+# --- chat (when a chat model is given) -------------------------------------------
+if len(sys.argv) > 4:
+    chat_model = sys.argv[4]
+    reference = json.load(open(sys.argv[5]))["prompts"][0]
+    messages = reference["messages"]
+    expected = reference["greedy"]["text"]
+    n_prompt = reference["n_prompt_tokens"]
+
+    whole = client.chat.completions.create(model=chat_model, messages=messages, temperature=0, max_tokens=32)
+    assert whole.choices[0].message.content == expected, whole.choices[0].message.content
+    assert whole.choices[0].finish_reason == "stop", whole.choices[0].finish_reason
+    assert whole.usage.prompt_tokens == n_prompt, whole.usage
+    assert whole.usage.completion_tokens == len(expected_ids := [t for t in reference["greedy"]["generated_ids"] if t != 2]), whole.usage
+
+    pieces, finish, usage, chunks = [], None, None, 0
+    stream = client.chat.completions.create(
+        model=chat_model, messages=messages, temperature=0, max_tokens=32, stream=True,
+        stream_options={"include_usage": True},
+    )
+    for chunk in stream:
+        chunks += 1
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.delta.content:
+                pieces.append(choice.delta.content)
+            if choice.finish_reason:
+                finish = choice.finish_reason
+    assert "".join(pieces) == expected, pieces
+    assert len(pieces) >= 5, pieces  # token by token, not one blob
+    assert finish == "stop" and usage.completion_tokens == len(expected_ids), (finish, usage)
+
+    short = client.chat.completions.create(model=chat_model, messages=messages, temperature=0, max_tokens=3)
+    assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 3, short
+
+    seeded = [
+        client.chat.completions.create(model=chat_model, messages=messages, temperature=0.8, top_p=0.9,
+                                       seed=42, max_tokens=12).choices[0].message.content
+        for _ in range(2)
+    ]
+    assert seeded[0] == seeded[1], seeded
+
+    stop = client.chat.completions.create(model=chat_model, messages=messages, temperature=0, max_tokens=32,
+                                          stop=[" Paris"])
+    assert stop.choices[0].message.content == expected.split(" Paris")[0], stop.choices[0].message.content
+
+    text = client.completions.create(model=chat_model, prompt="The capital of France is", temperature=0, max_tokens=4)
+    assert text.choices[0].text.strip(), text
+    assert text.usage.completion_tokens <= 4
+
+    for bad, param in (({"temperature": 5}, "temperature"), ({"n": 2}, "n"), ({"max_tokens": 0}, "max_tokens")):
+        try:
+            client.chat.completions.create(model=chat_model, messages=messages, **bad)
+            raise AssertionError(f"{bad} accepted")
+        except openai.BadRequestError as e:
+            assert e.body["param"] == param, e.body
+    try:
+        client.embeddings.create(model=chat_model, input="x")
+        raise AssertionError("embeddings from a chat model accepted")
+    except openai.BadRequestError as e:
+        assert e.body["param"] == "model", e.body
+    print("openai chat checks passed")

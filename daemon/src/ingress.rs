@@ -197,14 +197,18 @@ impl Ingress {
                     None => model_not_found(id),
                 };
             }
-            (&http::Method::POST, "/v1/embeddings") => {}
+            (
+                &http::Method::POST,
+                "/v1/embeddings" | "/v1/chat/completions" | "/v1/completions",
+            ) => {}
             _ => {
                 return into_response(crate::replica::openai::error(
                     StatusCode::NOT_FOUND,
                     "invalid_request_error",
                     None,
                     format!(
-                        "no OpenAI endpoint {} {path}; served: GET /v1/models, POST /v1/embeddings",
+                        "no OpenAI endpoint {} {path}; served: GET /v1/models, POST /v1/embeddings, \
+                         POST /v1/chat/completions, POST /v1/completions",
                         req.method()
                     ),
                 ));
@@ -236,7 +240,12 @@ impl Ingress {
         let Some(entry) = table.model(&model) else {
             return model_not_found(&model);
         };
-        if entry.kind != "embeddings" {
+        let wanted = if path == "/v1/embeddings" {
+            "embeddings"
+        } else {
+            "chat"
+        };
+        if entry.kind != wanted {
             return into_response(crate::replica::openai::invalid(
                 "model",
                 format!(
@@ -301,7 +310,18 @@ impl Ingress {
             body,
         };
         match permit.replica().call(request).await {
-            Ok(reply) => into_response(reply),
+            Ok(mut reply) => match reply.stream.take() {
+                // The replica slot stays taken until the stream ends or the
+                // client goes (dropping the body drops the permit).
+                Some(rx) => with_body(
+                    reply,
+                    IngressBody::Stream {
+                        rx,
+                        _permit: permit,
+                    },
+                ),
+                None => into_response(reply),
+            },
             Err(e) => {
                 warn!(request_id = ?request_id, error = %e, "Replica call failed.");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)
@@ -366,8 +386,13 @@ fn model_not_found(id: &str) -> Response<IngressBody> {
     ))
 }
 
-fn into_response(reply: ReplicaResponse) -> Response<IngressBody> {
-    let mut response = Response::new(IngressBody::full(reply.body));
+fn into_response(mut reply: ReplicaResponse) -> Response<IngressBody> {
+    let body = IngressBody::full(std::mem::take(&mut reply.body));
+    with_body(reply, body)
+}
+
+fn with_body(reply: ReplicaResponse, body: IngressBody) -> Response<IngressBody> {
+    let mut response = Response::new(body);
     *response.status_mut() = reply.status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, reply.content_type);
@@ -404,6 +429,13 @@ fn too_large(limit: usize) -> Response<IngressBody> {
 pub enum IngressBody {
     /// A complete body, sent as one frame.
     Full(Option<Bytes>),
+    /// Chunks as the replica produces them (server-sent events).
+    Stream {
+        /// The chunks; the sender closes when the replica is done.
+        rx: tokio::sync::mpsc::Receiver<Bytes>,
+        /// The replica slot, held for the life of the stream.
+        _permit: crate::router::Permit,
+    },
 }
 
 impl IngressBody {
@@ -418,22 +450,27 @@ impl Body for IngressBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Stream { rx, .. } => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Full(bytes) => bytes.is_none(),
+            Self::Stream { .. } => false,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Stream { .. } => SizeHint::default(),
         }
     }
 }

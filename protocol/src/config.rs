@@ -110,6 +110,9 @@ pub enum ReplicaKind {
     /// Sentence embeddings from a BERT model (e.g. all-MiniLM-L6-v2); serves
     /// OpenAI's `/v1/embeddings`.
     Embeddings(EmbeddingsOptions),
+    /// A chat LLM (Llama architecture, GGUF); serves OpenAI's
+    /// `/v1/chat/completions` and `/v1/completions`, streaming included.
+    Chat(ChatOptions),
 }
 
 impl ReplicaKind {
@@ -120,6 +123,7 @@ impl ReplicaKind {
             Self::Sleep(_) => "sleep",
             Self::Digits(_) => "digits",
             Self::Embeddings(_) => "embeddings",
+            Self::Chat(_) => "chat",
         }
     }
 
@@ -127,6 +131,7 @@ impl ReplicaKind {
     pub fn openai_model<'a>(&'a self, deployment: &'a str) -> Option<&'a str> {
         match self {
             Self::Embeddings(opts) => Some(opts.model_id.as_deref().unwrap_or(deployment)),
+            Self::Chat(opts) => Some(opts.model_id.as_deref().unwrap_or(deployment)),
             _ => None,
         }
     }
@@ -178,6 +183,25 @@ pub struct EmbeddingsOptions {
     pub device: String,
 }
 
+/// Options of the `chat` kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatOptions {
+    /// A Llama-architecture GGUF file (F32, F16, Q8_0, Q4_0 or Q4_1 tensors) with
+    /// its tokenizer and chat template in the metadata.
+    #[serde(default = "defaults::chat_model_path")]
+    pub model_path: String,
+    /// The OpenAI `model` name clients use; defaults to the deployment name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "defaults::device")]
+    pub device: String,
+    /// `max_tokens` when a request gives none.
+    #[serde(default = "defaults::chat_max_tokens")]
+    pub default_max_tokens: u32,
+}
+
 impl Default for DigitsOptions {
     fn default() -> Self {
         Self {
@@ -222,6 +246,12 @@ pub mod defaults {
     }
     pub fn device() -> String {
         "cpu".to_owned()
+    }
+    pub fn chat_model_path() -> String {
+        "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf".to_owned()
+    }
+    pub fn chat_max_tokens() -> u32 {
+        256
     }
     pub fn embeddings_model_dir() -> String {
         "models/all-minilm-l6-v2".to_owned()
@@ -476,6 +506,7 @@ impl DeploymentConfig {
         let device = match &self.replica {
             ReplicaKind::Digits(opts) => Some(&opts.device),
             ReplicaKind::Embeddings(opts) => Some(&opts.device),
+            ReplicaKind::Chat(opts) => Some(&opts.device),
             ReplicaKind::Echo(_) | ReplicaKind::Sleep(_) => None,
         };
         if let Some(device) = device

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use rserve_models::{DigitsClassifier, EmbeddingModel};
+use std::sync::Arc;
+
+use rserve_models::{ChatModel, DigitsClassifier, EmbeddingModel};
 use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use serde::Deserialize;
 
@@ -46,6 +48,15 @@ pub enum Backend {
         dimensions: usize,
         /// Longest input in tokens.
         max_tokens: usize,
+    },
+    /// A chat LLM on its compute thread.
+    Chat {
+        /// The model (shared with the tasks that report on streams).
+        thread: Arc<ComputeThread<ChatModel>>,
+        /// The OpenAI model name.
+        model_id: String,
+        /// `max_tokens` when a request gives none.
+        default_max_tokens: u32,
     },
 }
 
@@ -95,6 +106,23 @@ impl Backend {
                     max_tokens,
                 })
             }
+            ReplicaKind::Chat(opts) => {
+                let device = opts.device.parse().map_err(|e| format!("{e}"))?;
+                let path = PathBuf::from(&opts.model_path);
+                let thread = ComputeThread::start(&config.name, capacity, move || {
+                    ChatModel::load(&path, device).map_err(|e| e.to_string())
+                })
+                .await?;
+                Ok(Self::Chat {
+                    thread: Arc::new(thread),
+                    model_id: config
+                        .replica
+                        .openai_model(&config.name)
+                        .unwrap_or(&config.name)
+                        .to_owned(),
+                    default_max_tokens: opts.default_max_tokens,
+                })
+            }
         }
     }
 
@@ -122,6 +150,7 @@ impl Backend {
                     content_type,
                     headers: Vec::new(),
                     body: req.body,
+                    stream: None,
                 })
             }
             Self::Sleep(duration) => {
@@ -170,6 +199,15 @@ impl Backend {
                     *max_tokens,
                 ))
             }
+            Self::Chat {
+                thread,
+                model_id,
+                default_max_tokens,
+            } => {
+                let endpoint = super::chat::Endpoint::for_path(&req.path);
+                super::chat::complete(thread, &req.body, endpoint, model_id, *default_max_tokens)
+                    .await
+            }
         }
     }
 
@@ -182,6 +220,7 @@ impl Backend {
             Self::Echo { .. } | Self::Sleep(_) => Ok(()),
             Self::Digits(thread) => thread.ping().await,
             Self::Embeddings { thread, .. } => thread.ping().await,
+            Self::Chat { thread, .. } => thread.ping().await,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! backoff, so the deployment's status can say why.
 
 mod backend;
+mod chat;
 mod compute;
 pub mod openai;
 
@@ -53,6 +54,8 @@ pub struct ReplicaResponse {
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// The body.
     pub body: Bytes,
+    /// When set, the body is streamed from here instead (server-sent events).
+    pub stream: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 impl ReplicaResponse {
@@ -63,6 +66,7 @@ impl ReplicaResponse {
             content_type: HeaderValue::from_static("application/json"),
             headers: Vec::new(),
             body: body.into(),
+            stream: None,
         }
     }
 

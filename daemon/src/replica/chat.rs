@@ -1,0 +1,569 @@
+//! The `chat` kind: OpenAI `/v1/chat/completions` and `/v1/completions` over a
+//! [`ChatModel`] on the replica's compute thread, whole or streamed as
+//! server-sent events. A client that goes away stops its generation: the stream's
+//! receiver is dropped, the next token cannot be sent, and the model is told to
+//! stop.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use rserve_models::{ChatModel, FinishReason, Generation, Message, Sampling};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::ReplicaResponse;
+use super::backend::Crash;
+use super::compute::{ComputeThread, JobError};
+use super::openai::invalid;
+
+/// Chunks buffered between the model thread and the HTTP connection.
+const STREAM_BUFFER: usize = 64;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Deserialize)]
+struct ContentPart {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Content>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// The fields of chat and text completion requests that rserve reads; others
+/// (logprobs, tools, ...) are accepted only when absent or null.
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    messages: Option<Vec<ChatMessage>>,
+    #[serde(default)]
+    prompt: Option<serde_json::Value>,
+    #[serde(default)]
+    max_tokens: Option<i64>,
+    #[serde(default)]
+    max_completion_tokens: Option<i64>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    top_p: Option<f32>,
+    #[serde(default)]
+    top_k: Option<i64>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    stop: Option<Stop>,
+    #[serde(default)]
+    n: Option<i64>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+/// Which endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/chat/completions` (or the deployment's own route).
+    Chat,
+    /// `/v1/completions`.
+    Completions,
+}
+
+impl Endpoint {
+    /// The endpoint for a request path.
+    pub fn for_path(path: &str) -> Self {
+        if path.ends_with("/completions") && !path.ends_with("/chat/completions") {
+            Self::Completions
+        } else {
+            Self::Chat
+        }
+    }
+}
+
+struct Call {
+    endpoint: Endpoint,
+    model: String,
+    prompt: Prompt,
+    sampling: Sampling,
+    stream: bool,
+    include_usage: bool,
+}
+
+enum Prompt {
+    Messages(Vec<Message>),
+    Text(String),
+}
+
+fn parse(
+    body: &Bytes,
+    endpoint: Endpoint,
+    model_id: &str,
+    default_max: u32,
+) -> Result<Call, ReplicaResponse> {
+    let req: CompletionRequest = serde_json::from_slice(body)
+        .map_err(|e| invalid("body", format!("invalid completion request: {e}")))?;
+    let prompt = match endpoint {
+        Endpoint::Chat => {
+            let messages = req
+                .messages
+                .ok_or_else(|| invalid("messages", "`messages` is required"))?;
+            if messages.is_empty() {
+                return Err(invalid(
+                    "messages",
+                    "`messages` is empty; send at least one message",
+                ));
+            }
+            let mut out = Vec::with_capacity(messages.len());
+            for (i, m) in messages.into_iter().enumerate() {
+                if !matches!(
+                    m.role.as_str(),
+                    "system" | "user" | "assistant" | "developer"
+                ) {
+                    return Err(invalid(
+                        &format!("messages[{i}].role"),
+                        format!("unknown role `{}`", m.role),
+                    ));
+                }
+                let content = match m.content {
+                    None => String::new(),
+                    Some(Content::Text(t)) => t,
+                    Some(Content::Parts(parts)) => {
+                        let mut text = String::new();
+                        for p in parts {
+                            if p.kind != "text" {
+                                return Err(invalid(
+                                    &format!("messages[{i}].content"),
+                                    format!(
+                                        "content part type `{}` is not supported (text is)",
+                                        p.kind
+                                    ),
+                                ));
+                            }
+                            text.push_str(p.text.as_deref().unwrap_or_default());
+                        }
+                        text
+                    }
+                };
+                let role = if m.role == "developer" {
+                    "system".to_owned()
+                } else {
+                    m.role
+                };
+                out.push(Message { role, content });
+            }
+            Prompt::Messages(out)
+        }
+        Endpoint::Completions => match req.prompt {
+            Some(serde_json::Value::String(p)) => Prompt::Text(p),
+            Some(serde_json::Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
+                Prompt::Text(a[0].as_str().unwrap_or_default().to_owned())
+            }
+            _ => return Err(invalid("prompt", "`prompt` must be a string")),
+        },
+    };
+    if let Some(n) = req.n
+        && n != 1
+    {
+        return Err(invalid(
+            "n",
+            format!("`n` = {n} is not supported; only n = 1"),
+        ));
+    }
+    let max_tokens = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(i64::from(default_max));
+    if max_tokens < 1 {
+        return Err(invalid(
+            "max_tokens",
+            format!("`max_tokens` must be at least 1, not {max_tokens}"),
+        ));
+    }
+    let temperature = req.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(invalid(
+            "temperature",
+            format!("`temperature` must be between 0 and 2, not {temperature}"),
+        ));
+    }
+    let top_p = req.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(invalid(
+            "top_p",
+            format!("`top_p` must be in (0, 1], not {top_p}"),
+        ));
+    }
+    let top_k = req.top_k.unwrap_or(0);
+    if top_k < 0 {
+        return Err(invalid(
+            "top_k",
+            format!("`top_k` must be >= 0, not {top_k}"),
+        ));
+    }
+    let stop = match req.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(v)) if v.len() > 4 => {
+            return Err(invalid("stop", "`stop` takes at most 4 sequences"));
+        }
+        Some(Stop::Many(v)) => v,
+    };
+    if stop.iter().any(String::is_empty) {
+        return Err(invalid("stop", "stop sequences must not be empty"));
+    }
+    Ok(Call {
+        endpoint,
+        model: req.model.unwrap_or_else(|| model_id.to_owned()),
+        prompt,
+        sampling: Sampling {
+            temperature,
+            top_p,
+            top_k: top_k as usize,
+            seed: req.seed,
+            max_tokens: max_tokens as usize,
+            stop,
+        },
+        stream: req.stream.unwrap_or(false),
+        include_usage: req.stream_options.unwrap_or_default().include_usage,
+    })
+}
+
+/// Handles one completion request on `thread`.
+pub async fn complete(
+    thread: &Arc<ComputeThread<ChatModel>>,
+    body: &Bytes,
+    endpoint: Endpoint,
+    model_id: &str,
+    default_max: u32,
+) -> Result<ReplicaResponse, Crash> {
+    let call = match parse(body, endpoint, model_id, default_max) {
+        Ok(call) => call,
+        Err(response) => return Ok(response),
+    };
+    let id = format!(
+        "{}-{:016x}",
+        if call.endpoint == Endpoint::Chat {
+            "chatcmpl"
+        } else {
+            "cmpl"
+        },
+        rand::random::<u64>()
+    );
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let meta = Meta {
+        id,
+        created,
+        model: call.model.clone(),
+        endpoint: call.endpoint,
+    };
+    let Call {
+        prompt,
+        sampling,
+        stream,
+        include_usage,
+        ..
+    } = call;
+
+    if !stream {
+        let result = thread
+            .run(move |model| {
+                let tokens = prompt_tokens(model, &prompt)?;
+                model.generate(&tokens, &sampling, |_| true)
+            })
+            .await;
+        return match result {
+            Ok(Ok(generation)) => Ok(ReplicaResponse::json(
+                StatusCode::OK,
+                meta.whole(&generation).to_string(),
+            )),
+            Ok(Err(e)) => Ok(invalid(prompt_param(endpoint), e)),
+            Err(e) => job_failed(e),
+        };
+    }
+
+    let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+    let thread = thread.clone();
+    let events = tx.clone();
+    let chunk_meta = meta.clone();
+    // The job runs on the model thread; this task only reports how it ended.
+    tokio::spawn(async move {
+        let result = thread
+            .run(
+                move |model| -> Result<Option<Generation>, rserve_models::ModelError> {
+                    let tokens = prompt_tokens(model, &prompt)?;
+                    let send = |event: serde_json::Value| events.blocking_send(sse(&event)).is_ok();
+                    if chunk_meta.endpoint == Endpoint::Chat
+                        && !send(chunk_meta.chunk(Some("assistant"), "", None))
+                    {
+                        return Ok(None);
+                    }
+                    let generation = model.generate(&tokens, &sampling, |piece| {
+                        send(chunk_meta.chunk(None, piece, None))
+                    })?;
+                    if generation.finish == FinishReason::Cancelled {
+                        return Ok(None);
+                    }
+                    send(chunk_meta.chunk(None, "", Some(generation.finish)));
+                    Ok(Some(generation))
+                },
+            )
+            .await;
+        match result {
+            Ok(Ok(Some(generation))) => {
+                if include_usage {
+                    let _ = tx.send(sse(&meta.usage_chunk(&generation))).await;
+                }
+                let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+            }
+            Ok(Ok(None)) => {} // the client went away
+            Ok(Err(e)) => {
+                let error = serde_json::json!({"error": {"message": e.to_string(), "type": "invalid_request_error", "param": null, "code": 400}});
+                let _ = tx.send(sse(&error)).await;
+            }
+            Err(e) => {
+                let message = match e {
+                    JobError::Busy => "replica compute queue is full".to_owned(),
+                    JobError::Crashed(Crash(reason)) => format!("replica crashed: {reason}"),
+                };
+                let error = serde_json::json!({"error": {"message": message, "type": "replica_error", "param": null, "code": 500}});
+                let _ = tx.send(sse(&error)).await;
+            }
+        }
+    });
+    let mut response = ReplicaResponse::json(StatusCode::OK, Bytes::new());
+    response.content_type = HeaderValue::from_static("text/event-stream");
+    response.headers.push((
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    ));
+    response.stream = Some(rx);
+    Ok(response)
+}
+
+fn prompt_param(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Chat => "messages",
+        Endpoint::Completions => "prompt",
+    }
+}
+
+fn prompt_tokens(
+    model: &ChatModel,
+    prompt: &Prompt,
+) -> Result<Vec<u32>, rserve_models::ModelError> {
+    match prompt {
+        Prompt::Messages(messages) => model.tokenize(&model.render(messages)?),
+        Prompt::Text(text) => model.tokenize(text),
+    }
+}
+
+fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {
+    match e {
+        JobError::Busy => Ok(ReplicaResponse::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "replica compute queue is full",
+        )),
+        JobError::Crashed(crash) => Err(crash),
+    }
+}
+
+fn sse(event: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("data: {event}\n\n"))
+}
+
+#[derive(Clone)]
+struct Meta {
+    id: String,
+    created: u64,
+    model: String,
+    endpoint: Endpoint,
+}
+
+impl Meta {
+    fn usage(g: &Generation) -> serde_json::Value {
+        serde_json::json!({
+            "prompt_tokens": g.prompt_tokens,
+            "completion_tokens": g.tokens.len(),
+            "total_tokens": g.prompt_tokens + g.tokens.len(),
+        })
+    }
+
+    fn finish(f: FinishReason) -> &'static str {
+        match f {
+            FinishReason::Stop | FinishReason::Cancelled => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+
+    fn whole(&self, g: &Generation) -> serde_json::Value {
+        let choice = match self.endpoint {
+            Endpoint::Chat => serde_json::json!({
+                "index": 0,
+                "message": {"role": "assistant", "content": g.text},
+                "logprobs": null,
+                "finish_reason": Self::finish(g.finish),
+            }),
+            Endpoint::Completions => serde_json::json!({
+                "index": 0, "text": g.text, "logprobs": null, "finish_reason": Self::finish(g.finish),
+            }),
+        };
+        serde_json::json!({
+            "id": self.id,
+            "object": if self.endpoint == Endpoint::Chat { "chat.completion" } else { "text_completion" },
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": Self::usage(g),
+        })
+    }
+
+    fn chunk(
+        &self,
+        role: Option<&str>,
+        text: &str,
+        finish: Option<FinishReason>,
+    ) -> serde_json::Value {
+        let finish = finish.map(Self::finish);
+        let choice = match self.endpoint {
+            Endpoint::Chat => {
+                let mut delta = serde_json::json!({});
+                if let Some(role) = role {
+                    delta["role"] = role.into();
+                    delta["content"] = "".into();
+                } else if finish.is_none() {
+                    delta["content"] = text.into();
+                }
+                serde_json::json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish})
+            }
+            Endpoint::Completions => {
+                serde_json::json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish})
+            }
+        };
+        serde_json::json!({
+            "id": self.id,
+            "object": if self.endpoint == Endpoint::Chat { "chat.completion.chunk" } else { "text_completion" },
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+        })
+    }
+
+    fn usage_chunk(&self, g: &Generation) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "object": if self.endpoint == Endpoint::Chat { "chat.completion.chunk" } else { "text_completion" },
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": Self::usage(g),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(body: &str, endpoint: Endpoint) -> String {
+        let r = parse(&Bytes::from(body.to_owned()), endpoint, "m", 16)
+            .err()
+            .expect("rejected");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        v["error"]["param"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn invalid_requests_name_the_parameter() {
+        let chat = |extra: &str| {
+            format!(r#"{{"messages": [{{"role": "user", "content": "hi"}}]{extra}}}"#)
+        };
+        assert_eq!(param(r#"{"messages": []}"#, Endpoint::Chat), "messages");
+        assert_eq!(param(r#"{}"#, Endpoint::Chat), "messages");
+        assert_eq!(
+            param(
+                r#"{"messages": [{"role": "robot", "content": "x"}]}"#,
+                Endpoint::Chat
+            ),
+            "messages[0].role"
+        );
+        assert_eq!(
+            param(&chat(r#", "temperature": 3"#), Endpoint::Chat),
+            "temperature"
+        );
+        assert_eq!(param(&chat(r#", "top_p": 0"#), Endpoint::Chat), "top_p");
+        assert_eq!(
+            param(&chat(r#", "max_tokens": 0"#), Endpoint::Chat),
+            "max_tokens"
+        );
+        assert_eq!(param(&chat(r#", "n": 2"#), Endpoint::Chat), "n");
+        assert_eq!(
+            param(
+                &chat(r#", "stop": ["a", "b", "c", "d", "e"]"#),
+                Endpoint::Chat
+            ),
+            "stop"
+        );
+        assert_eq!(
+            param(&chat(r#", "temperature": "hot""#), Endpoint::Chat),
+            "body"
+        );
+        assert_eq!(param(r#"{"prompt": 5}"#, Endpoint::Completions), "prompt");
+    }
+
+    #[test]
+    fn defaults_and_content_parts() {
+        let call = parse(
+            &Bytes::from(r#"{"messages": [{"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "stop": "x", "stream": true}"#),
+            Endpoint::Chat,
+            "m",
+            16,
+        )
+        .ok()
+        .unwrap();
+        let Prompt::Messages(m) = &call.prompt else {
+            panic!()
+        };
+        assert_eq!(
+            (m[0].role.as_str(), m[0].content.as_str()),
+            ("system", "ab")
+        );
+        assert_eq!(call.sampling.max_tokens, 16);
+        assert_eq!(call.sampling.temperature, 1.0);
+        assert_eq!(call.sampling.stop, vec!["x".to_owned()]);
+        assert!(call.stream && !call.include_usage);
+        assert_eq!(call.model, "m");
+    }
+}
