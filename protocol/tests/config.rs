@@ -306,7 +306,10 @@ fn the_configuration_reference_lists_every_key_and_default() {
     ))
     .unwrap();
     let mut file = String::from("[[applications]]\nname = \"a\"\n");
-    for (i, kind) in ["echo", "sleep", "digits"].iter().enumerate() {
+    for (i, kind) in ["echo", "sleep", "digits", "embeddings", "chat"]
+        .iter()
+        .enumerate()
+    {
         file.push_str(&format!(
             "[[applications.deployments]]\nname = \"d{i}\"\nreplica = {{ kind = \"{kind}\" }}\n"
         ));

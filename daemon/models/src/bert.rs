@@ -147,7 +147,7 @@ impl EmbeddingModel {
         })?;
         let weights = Weights::parse(&name, &bytes)?;
         let inner: Box<dyn Encode> = match device.check_built()? {
-            Device::Cpu => Box::new(Bert::<burn::backend::Flex>::load(
+            Device::Cpu => Box::new(Bert::<crate::device::CpuBackend>::load(
                 &weights,
                 &config,
                 &Default::default(),
@@ -242,6 +242,15 @@ fn truncate(mut ids: Vec<u32>, max: usize) -> Vec<u32> {
     ids
 }
 
+/// A linear layer over `[batch, seq, d]` as one 2-D matmul: Burn's batched
+/// (broadcast) matmul path is several times slower on the CPU backends.
+fn flat<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, s, d] = x.dims();
+    let y = layer.forward(x.reshape([b * s, d]));
+    let out = y.dims()[1];
+    y.reshape([b, s, out])
+}
+
 struct Norm<B: Backend> {
     gamma: Tensor<B, 1>,
     beta: Tensor<B, 1>,
@@ -295,9 +304,15 @@ impl<B: Backend> Loader<'_, '_, B> {
     }
 
     fn linear(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear<B>, WeightsError> {
-        let w: Tensor<B, 2> = self.tensor(&format!("{prefix}.weight"), [d_out, d_in])?;
+        let w = self
+            .weights
+            .f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
+        let w = crate::weights::transpose(&w, d_out, d_in);
         Ok(Linear {
-            weight: Param::from_tensor(w.transpose()),
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [d_in, d_out]),
+                self.device,
+            )),
             bias: Some(Param::from_tensor(
                 self.tensor(&format!("{prefix}.bias"), [d_out])?,
             )),
@@ -366,15 +381,15 @@ impl<B: Backend> Bert<B> {
         let [b, s, h] = x.dims();
         let d = h / self.heads;
         let split = |t: Tensor<B, 3>| t.reshape([b, s, self.heads, d]).swap_dims(1, 2);
-        let q = split(layer.query.forward(x.clone()));
-        let k = split(layer.key.forward(x.clone()));
-        let v = split(layer.value.forward(x));
+        let q = split(flat(&layer.query, x.clone()));
+        let k = split(flat(&layer.key, x.clone()));
+        let v = split(flat(&layer.value, x));
         let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + bias;
         let context = softmax(scores, 3)
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([b, s, h]);
-        layer.output.forward(context)
+        flat(&layer.output, context)
     }
 }
 
@@ -397,7 +412,7 @@ impl<B: Backend> Encode for Bert<B> {
         for layer in &self.layers {
             let attended = self.attention(layer, x.clone(), bias.clone());
             x = layer.norm1.forward(x + attended);
-            let ff = layer.down.forward(gelu(layer.up.forward(x.clone())));
+            let ff = flat(&layer.down, gelu(flat(&layer.up, x.clone())));
             x = layer.norm2.forward(x + ff);
         }
         // Mean pooling over real tokens, then L2 normalisation.

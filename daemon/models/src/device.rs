@@ -1,6 +1,16 @@
 //! Device selection, shared by every model family.
 
 use std::fmt;
+
+/// The Burn backend for `device = "cpu"`: `burn-flex` unless a build selects the
+/// ndarray backend (`--features ndarray`, or `openblas` for ndarray with the
+/// system OpenBLAS) — kept selectable so the choice can be re-measured
+/// (`scripts/bench-models.sh`, docs/benchmarks.md).
+#[cfg(not(feature = "ndarray"))]
+pub(crate) type CpuBackend = burn::backend::Flex;
+/// See above.
+#[cfg(feature = "ndarray")]
+pub(crate) type CpuBackend = burn::backend::NdArray;
 use std::str::FromStr;
 
 /// Where a model runs. Parsed from the `device` option of a replica kind.

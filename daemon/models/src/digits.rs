@@ -72,7 +72,7 @@ impl DigitsClassifier {
     pub fn from_bytes(name: &str, bytes: &[u8], device: Device) -> Result<Self, ModelError> {
         let weights = Weights::parse(name, bytes)?;
         let inner: Box<dyn Classify> = match device.check_built()? {
-            Device::Cpu => Box::new(Mlp::<burn::backend::Flex>::load(
+            Device::Cpu => Box::new(Mlp::<crate::device::CpuBackend>::load(
                 &weights,
                 &Default::default(),
             )?),
@@ -145,10 +145,11 @@ impl<B: Backend> Mlp<B> {
             // The file stores PyTorch's [out, in]; Burn's Linear wants [in, out].
             let w = weights.f32(&format!("{name}.weight"), &[d_out, d_in])?;
             let b = weights.f32(&format!("{name}.bias"), &[d_out])?;
-            let w: Tensor<B, 2> = Tensor::from_data(TensorData::new(w, [d_out, d_in]), device);
+            let w = crate::weights::transpose(&w, d_out, d_in);
+            let w: Tensor<B, 2> = Tensor::from_data(TensorData::new(w, [d_in, d_out]), device);
             let b: Tensor<B, 1> = Tensor::from_data(TensorData::new(b, [d_out]), device);
             layers.push(Linear {
-                weight: Param::from_tensor(w.transpose()),
+                weight: Param::from_tensor(w),
                 bias: Some(Param::from_tensor(b)),
             });
         }

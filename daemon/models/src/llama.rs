@@ -112,7 +112,7 @@ pub(crate) fn load(
     device: Device,
 ) -> Result<Box<dyn Decode>, ModelError> {
     Ok(match device.check_built()? {
-        Device::Cpu => Box::new(Llama::<burn::backend::Flex>::load(
+        Device::Cpu => Box::new(Llama::<crate::device::CpuBackend>::load(
             g,
             config,
             &Default::default(),
@@ -174,9 +174,18 @@ impl<B: Backend> Llama<B> {
                 device,
             ))
         };
+        // Row-major [cols, rows] of a [rows, cols] GGUF matrix, contiguous.
+        let transposed =
+            |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
+                let data = crate::weights::transpose(&g.f32(name, &[cols, rows])?, rows, cols);
+                Ok(Tensor::from_data(
+                    TensorData::new(data, [cols, rows]),
+                    device,
+                ))
+            };
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<Linear<B>, GgufError> {
             Ok(Linear {
-                weight: Param::from_tensor(tensor2(name, d_out, d_in)?.transpose()),
+                weight: Param::from_tensor(transposed(name, d_out, d_in)?),
                 bias: None,
             })
         };
@@ -197,11 +206,12 @@ impl<B: Backend> Llama<B> {
             });
         }
         let embed = tensor2("token_embd.weight", c.vocab, c.dim)?;
-        let unembed = if g.tensors.contains_key("output.weight") {
-            tensor2("output.weight", c.vocab, c.dim)?.transpose()
+        let output = if g.tensors.contains_key("output.weight") {
+            "output.weight"
         } else {
-            embed.clone().transpose()
+            "token_embd.weight"
         };
+        let unembed = transposed(output, c.vocab, c.dim)?;
         let inv_freq = (0..hd / 2)
             .map(|i| (1.0 / c.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
             .collect();

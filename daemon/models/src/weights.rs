@@ -44,6 +44,25 @@ pub enum WeightsError {
     },
 }
 
+/// `data` (row-major `[rows, cols]`) transposed to row-major `[cols, rows]`.
+///
+/// Weights are transposed once at load, into contiguous memory: a lazily
+/// transposed (strided) weight would make every matmul slower or copy it.
+pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = data[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A parsed safetensors file plus the name it is reported under.
 pub(crate) struct Weights<'a> {
     path: &'a str,
