@@ -199,3 +199,93 @@ fn a_client_that_leaves_mid_stream_stops_its_generation() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["usage"]["completion_tokens"], 3);
 }
+
+#[test]
+fn batched_embeddings_give_each_request_its_own_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    prerequisites();
+    let node = TestNode::start(&tmp.path().join("state"), &[]);
+    let file = format!(
+        "[[applications]]\nname = \"batched\"\nroute_prefix = \"/batched\"\n[[applications.deployments]]\nname = \"e\"\n\
+         max_ongoing_requests = 32\nbatching = {{ max_batch_size = 8, batch_wait_timeout_s = 0.05 }}\n\
+         replica = {{ kind = \"embeddings\", model_dir = \"{}\", model_id = \"batched\" }}\n",
+        repo("models/all-minilm-l6-v2").display()
+    );
+    let path = tmp.path().join("batched.toml");
+    std::fs::write(&path, file).unwrap();
+    node.ok(&[
+        "deploy",
+        path.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "120",
+    ]);
+
+    let texts: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "Sentence number {i} talks about {} things.",
+                ["red", "green", "blue", "many"][i % 4]
+            )
+        })
+        .collect();
+    let embed = |input: serde_json::Value| {
+        let r = harness::http(
+            node.http,
+            "POST",
+            "/v1/embeddings",
+            &[("content-type", "application/json")],
+            serde_json::json!({"model": "batched", "input": input})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["embedding"].clone())
+            .collect::<Vec<_>>()
+    };
+    // Alone first (batches of one), then all at once from 24 threads, some with two inputs.
+    let alone: Vec<serde_json::Value> = texts
+        .iter()
+        .map(|t| embed(t.as_str().into()).remove(0))
+        .collect();
+    let together: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let texts = &texts;
+                let embed = &embed;
+                s.spawn(move || {
+                    if i % 3 == 0 {
+                        embed(serde_json::json!([texts[i], texts[(i + 1) % 24]]))
+                    } else {
+                        embed(texts[i].as_str().into())
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.as_f64().unwrap() * y.as_f64().unwrap())
+            .sum::<f64>()
+            > 0.9999
+    };
+    for (i, got) in together.iter().enumerate() {
+        assert!(
+            close(&got[0], &alone[i]),
+            "request {i} got another input's embedding"
+        );
+        if i % 3 == 0 {
+            assert!(
+                close(&got[1], &alone[(i + 1) % 24]),
+                "request {i}, second input"
+            );
+        }
+    }
+}

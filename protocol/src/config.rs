@@ -68,8 +68,30 @@ pub struct DeploymentConfig {
     /// Resources each replica needs (Ray's `ray_actor_options`).
     #[serde(default, alias = "ray_actor_options")]
     pub resources: Resources,
+    /// Dynamic request batching (Ray's `@serve.batch`), for kinds that support it
+    /// (`embeddings`); absent = every request runs alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<BatchingConfig>,
     /// What the replicas run, with the kind's own options.
     pub replica: ReplicaKind,
+}
+
+/// Ray's `@serve.batch` options, plus a token budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingConfig {
+    /// Most inputs in one model call.
+    #[serde(default = "defaults::max_batch_size")]
+    pub max_batch_size: u32,
+    /// How long the first request of a batch waits for more before the batch runs anyway.
+    #[serde(default = "defaults::batch_wait_timeout_s")]
+    pub batch_wait_timeout_s: f64,
+    /// Batches that may run at once on a replica.
+    #[serde(default = "defaults::max_concurrent_batches")]
+    pub max_concurrent_batches: u32,
+    /// Most tokens in a batch, padding included (longest input × inputs); none = no budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_tokens: Option<u32>,
 }
 
 /// Resources one replica reserves on its node.
@@ -246,6 +268,15 @@ pub mod defaults {
     }
     pub fn device() -> String {
         "cpu".to_owned()
+    }
+    pub fn max_batch_size() -> u32 {
+        10
+    }
+    pub fn batch_wait_timeout_s() -> f64 {
+        0.01
+    }
+    pub fn max_concurrent_batches() -> u32 {
+        1
     }
     pub fn chat_model_path() -> String {
         "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf".to_owned()
@@ -501,6 +532,38 @@ impl DeploymentConfig {
         ] {
             if !(value.is_finite() && value >= 0.0) {
                 out.push((key, format!("is {value}; must be >= 0")));
+            }
+        }
+        if let Some(b) = &self.batching {
+            if b.max_batch_size == 0 {
+                out.push(("batching.max_batch_size", "must be at least 1".into()));
+            }
+            if b.max_concurrent_batches == 0 {
+                out.push((
+                    "batching.max_concurrent_batches",
+                    "must be at least 1".into(),
+                ));
+            }
+            if !(0.0..=MAX_SECONDS).contains(&b.batch_wait_timeout_s) {
+                out.push((
+                    "batching.batch_wait_timeout_s",
+                    format!(
+                        "is {}; must be between 0 and {MAX_SECONDS} seconds",
+                        b.batch_wait_timeout_s
+                    ),
+                ));
+            }
+            if b.max_batch_tokens == Some(0) {
+                out.push(("batching.max_batch_tokens", "must be at least 1".into()));
+            }
+            if !matches!(self.replica, ReplicaKind::Embeddings(_)) {
+                out.push((
+                    "batching",
+                    format!(
+                        "the `{}` kind does not support batching (embeddings does)",
+                        self.replica.name()
+                    ),
+                ));
             }
         }
         let device = match &self.replica {

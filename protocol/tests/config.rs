@@ -249,6 +249,7 @@ fn deployment() -> impl Strategy<Value = DeploymentConfig> {
                         num_gpus: f64::from(gpus) / 4.0,
                         memory: u64::from(mem),
                     },
+                    batching: None,
                     replica,
                 }
             },
@@ -310,8 +311,13 @@ fn the_configuration_reference_lists_every_key_and_default() {
         .iter()
         .enumerate()
     {
+        let batching = if *kind == "embeddings" {
+            "batching = {}\n"
+        } else {
+            ""
+        };
         file.push_str(&format!(
-            "[[applications.deployments]]\nname = \"d{i}\"\nreplica = {{ kind = \"{kind}\" }}\n"
+            "[[applications.deployments]]\nname = \"d{i}\"\n{batching}replica = {{ kind = \"{kind}\" }}\n"
         ));
     }
     let parsed = AppFile::parse("doc.toml", &file).unwrap();

@@ -67,7 +67,7 @@ impl SentenceEmbedding {
 /// A loaded sentence-embedding model on some device; the backend is erased.
 pub struct EmbeddingModel {
     inner: Box<dyn Encode>,
-    tokenizer: tokenizers::Tokenizer,
+    encoder: TextEncoder,
     config: BertConfig,
     max_seq_length: usize,
     device: Device,
@@ -163,7 +163,10 @@ impl EmbeddingModel {
         };
         Ok(Self {
             inner,
-            tokenizer,
+            encoder: TextEncoder {
+                tokenizer: std::sync::Arc::new(tokenizer),
+                max_seq_length,
+            },
             config,
             max_seq_length,
             device,
@@ -187,47 +190,93 @@ impl EmbeddingModel {
 
     /// Token ids of `text` as the model sees them (with `[CLS]`/`[SEP]`, untruncated).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.encoder.tokenize(text)
+    }
+
+    /// The tokenizer side of the model, to run on any thread (it is cheap to
+    /// clone), so the model thread only runs the encoder.
+    pub fn encoder(&self) -> TextEncoder {
+        self.encoder.clone()
+    }
+
+    /// Embeds a batch of texts (one padded forward pass).
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<SentenceEmbedding>, ModelError> {
+        let inputs = texts
+            .iter()
+            .map(|t| self.encoder.encode(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.embed_encoded(&inputs))
+    }
+
+    /// Embeds already tokenized inputs (one padded forward pass).
+    pub fn embed_encoded(&self, inputs: &[EncodedText]) -> Vec<SentenceEmbedding> {
+        if inputs.is_empty() {
+            return Vec::new();
+        }
+        let len = inputs.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+        let batch = inputs.len();
+        let mut ids = vec![0i64; batch * len];
+        let mut mask = vec![0f32; batch * len];
+        for (row, input) in inputs.iter().enumerate() {
+            for (col, id) in input.ids.iter().enumerate() {
+                ids[row * len + col] = i64::from(*id);
+                mask[row * len + col] = 1.0;
+            }
+        }
+        let vectors = self.inner.encode(ids, mask, batch, len);
+        vectors
+            .chunks_exact(self.config.hidden_size)
+            .zip(inputs)
+            .map(|(v, input)| SentenceEmbedding {
+                vector: v.to_vec(),
+                tokens: input.ids.len(),
+                input_tokens: input.input_tokens,
+            })
+            .collect()
+    }
+}
+
+/// One input, tokenized and truncated for the encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedText {
+    /// Token ids fed to the model (truncated, with `[CLS]` and `[SEP]`).
+    pub ids: Vec<u32>,
+    /// Tokens before truncation.
+    pub input_tokens: usize,
+}
+
+/// The tokenizer of an [`EmbeddingModel`], shareable across threads.
+#[derive(Clone)]
+pub struct TextEncoder {
+    tokenizer: std::sync::Arc<tokenizers::Tokenizer>,
+    max_seq_length: usize,
+}
+
+impl std::fmt::Debug for TextEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextEncoder")
+            .field("max_seq_length", &self.max_seq_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TextEncoder {
+    /// Token ids with `[CLS]`/`[SEP]`, untruncated.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         self.tokenizer
             .encode(text, true)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| ModelError::Input(format!("cannot tokenize: {e}")))
     }
 
-    /// Embeds a batch of texts (one padded forward pass).
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<SentenceEmbedding>, ModelError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sequences = Vec::with_capacity(texts.len());
-        for text in texts {
-            let ids = self.tokenize(text)?;
-            let input_tokens = ids.len();
-            sequences.push((truncate(ids, self.max_seq_length), input_tokens));
-        }
-        let len = sequences
-            .iter()
-            .map(|(ids, _)| ids.len())
-            .max()
-            .unwrap_or(0);
-        let batch = sequences.len();
-        let mut ids = vec![0i64; batch * len];
-        let mut mask = vec![0f32; batch * len];
-        for (row, (seq, _)) in sequences.iter().enumerate() {
-            for (col, id) in seq.iter().enumerate() {
-                ids[row * len + col] = i64::from(*id);
-                mask[row * len + col] = 1.0;
-            }
-        }
-        let vectors = self.inner.encode(ids, mask, batch, len);
-        Ok(vectors
-            .chunks_exact(self.config.hidden_size)
-            .zip(sequences)
-            .map(|(v, (seq, input_tokens))| SentenceEmbedding {
-                vector: v.to_vec(),
-                tokens: seq.len(),
-                input_tokens,
-            })
-            .collect())
+    /// Tokenizes and truncates one input.
+    pub fn encode(&self, text: &str) -> Result<EncodedText, ModelError> {
+        let ids = self.tokenize(text)?;
+        let input_tokens = ids.len();
+        Ok(EncodedText {
+            ids: truncate(ids, self.max_seq_length),
+            input_tokens,
+        })
     }
 }
 

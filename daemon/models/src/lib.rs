@@ -13,7 +13,7 @@ pub mod gguf;
 mod llama;
 mod weights;
 
-pub use bert::{BertConfig, EmbeddingModel, SentenceEmbedding};
+pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
 pub use chat::{ChatModel, FinishReason, Generation, Message, Sampling, sample};
 pub use device::{Device, DeviceError};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};

@@ -13,10 +13,13 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use std::sync::Arc;
 
-use rserve_models::{ChatModel, DigitsClassifier, EmbeddingModel};
+use rserve_models::{
+    ChatModel, DigitsClassifier, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder,
+};
 use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use serde::Deserialize;
 
+use super::batcher::{BatchError, BatchLimits, Batcher};
 use super::compute::{ComputeThread, JobError};
 use super::openai::{self, EmbeddingsCall};
 use super::{ReplicaRequest, ReplicaResponse};
@@ -40,8 +43,12 @@ pub enum Backend {
     Digits(ComputeThread<DigitsClassifier>),
     /// A sentence-embedding model on its compute thread.
     Embeddings {
-        /// The model.
-        thread: ComputeThread<EmbeddingModel>,
+        /// Groups requests into model calls on the compute thread.
+        batcher: Batcher<EncodedText, SentenceEmbedding>,
+        /// Tokenizes on the blocking pool, off the model thread.
+        encoder: TextEncoder,
+        /// The model (health checks).
+        thread: Arc<ComputeThread<EmbeddingModel>>,
         /// The OpenAI model name.
         model_id: String,
         /// Embedding width.
@@ -90,16 +97,48 @@ impl Backend {
                     EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())
                 })
                 .await?;
-                let (dimensions, max_tokens) = thread
-                    .run(|m| (m.dimensions(), m.max_seq_length()))
+                let (dimensions, max_tokens, encoder) = thread
+                    .run(|m| (m.dimensions(), m.max_seq_length(), m.encoder()))
                     .await
                     .map_err(|_| "compute thread exited after loading".to_owned())?;
+                let thread = Arc::new(thread);
+                let limits = config
+                    .batching
+                    .as_ref()
+                    .map_or_else(BatchLimits::unbatched, |b| BatchLimits {
+                        max_batch_size: b.max_batch_size as usize,
+                        wait: Duration::from_secs_f64(b.batch_wait_timeout_s),
+                        max_concurrent: b.max_concurrent_batches as usize,
+                        max_tokens: b.max_batch_tokens.map(|t| t as usize),
+                    });
+                let model = thread.clone();
+                let name = config.name.clone();
+                let batcher = Batcher::spawn(
+                    limits,
+                    capacity,
+                    move |inputs: Vec<EncodedText>| {
+                        let model = model.clone();
+                        async move {
+                            model.run(move |m| m.embed_encoded(&inputs)).await.map_err(
+                                |e| match e {
+                                    JobError::Busy => BUSY.to_owned(),
+                                    JobError::Crashed(Crash(reason)) => {
+                                        format!("{CRASHED}{reason}")
+                                    }
+                                },
+                            )
+                        }
+                    },
+                    move |batch| tracing::debug!(deployment = %name, size = batch.size, requests = batch.requests, "Batch."),
+                );
                 let model_id = config
                     .replica
                     .openai_model(&config.name)
                     .unwrap_or(&config.name)
                     .to_owned();
                 Ok(Self::Embeddings {
+                    batcher,
+                    encoder,
                     thread,
                     model_id,
                     dimensions,
@@ -162,26 +201,52 @@ impl Backend {
             }
             Self::Digits(thread) => classify(thread, &req.body).await,
             Self::Embeddings {
-                thread,
+                batcher,
+                encoder,
                 model_id,
                 dimensions,
                 max_tokens,
+                ..
             } => {
                 let call = match EmbeddingsCall::parse(&req.body, model_id, *dimensions) {
                     Ok(call) => call,
                     Err(response) => return Ok(response),
                 };
+                // Tokenize off the async workers and off the model thread.
                 let texts = call.texts.clone();
-                let result = thread
-                    .run(move |model| {
-                        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                        model.embed(&refs)
-                    })
-                    .await;
-                let embeddings = match result {
-                    Ok(Ok(embeddings)) => embeddings,
-                    Ok(Err(e)) => return Ok(openai::invalid("input", e)),
-                    Err(e) => return job_failed(e),
+                let encoder = encoder.clone();
+                let encoded = tokio::task::spawn_blocking(move || {
+                    texts
+                        .iter()
+                        .map(|t| encoder.encode(t))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(|e| Crash(format!("tokenizer task failed: {e}")))?;
+                let encoded = match encoded {
+                    Ok(encoded) => encoded,
+                    Err(e) => return Ok(openai::invalid("input", e)),
+                };
+                let longest = encoded.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+                let embeddings = match batcher.submit(encoded, longest).await {
+                    Ok(embeddings) => embeddings,
+                    Err(BatchError::Failed(e)) if e.starts_with(CRASHED) => {
+                        return Err(Crash(e[CRASHED.len()..].to_owned()));
+                    }
+                    Err(BatchError::Failed(e)) => {
+                        return Ok(ReplicaResponse::error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "overloaded",
+                            e,
+                        ));
+                    }
+                    Err(BatchError::Closed) => {
+                        return Ok(ReplicaResponse::error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            BatchError::Closed,
+                        ));
+                    }
                 };
                 let tokens = embeddings.iter().map(|e| e.tokens).sum();
                 let truncated: Vec<usize> = embeddings
@@ -224,6 +289,11 @@ impl Backend {
         }
     }
 }
+
+/// Batch failures that are a full compute queue.
+const BUSY: &str = "replica compute queue is full";
+/// Prefix of batch failures that are a crash of the model thread.
+const CRASHED: &str = "crashed: ";
 
 /// Maps a job that did not run to a response (busy) or a crash.
 fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {

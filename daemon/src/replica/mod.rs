@@ -7,6 +7,7 @@
 //! backoff, so the deployment's status can say why.
 
 mod backend;
+pub mod batcher;
 mod chat;
 mod compute;
 pub mod openai;

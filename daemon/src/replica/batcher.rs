@@ -1,0 +1,358 @@
+//! Dynamic request batching (Ray's `@serve.batch`): requests are grouped into one
+//! model call when the batch is full (`max_batch_size` inputs, or the token budget
+//! `max_batch_tokens` counting padding) or the first request has waited
+//! `batch_wait_timeout_s`. While `max_concurrent_batches` batches run, new
+//! requests queue and form the next batch, so a busy replica batches naturally
+//! and an idle one never waits longer than the timeout. Requests whose client has
+//! gone are dropped before compute; each request gets exactly its own results.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Batching limits (from the deployment's `batching` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchLimits {
+    /// Most inputs per batch (a single larger request runs alone).
+    pub max_batch_size: usize,
+    /// How long the first request waits for company.
+    pub wait: Duration,
+    /// Batches running at once.
+    pub max_concurrent: usize,
+    /// Most tokens per batch, padding included.
+    pub max_tokens: Option<usize>,
+}
+
+impl BatchLimits {
+    /// No batching: every request alone, at once.
+    pub fn unbatched() -> Self {
+        Self {
+            max_batch_size: 1,
+            wait: Duration::ZERO,
+            max_concurrent: 1,
+            max_tokens: None,
+        }
+    }
+}
+
+struct Pending<I, O> {
+    items: Vec<I>,
+    /// Longest item in tokens (for the padded token budget).
+    longest: usize,
+    reply: oneshot::Sender<Result<Vec<O>, String>>,
+}
+
+/// A batch that ran, for observers (tests, metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRecord {
+    /// Inputs in the batch.
+    pub size: usize,
+    /// Requests in the batch.
+    pub requests: usize,
+}
+
+/// Handle to a batching task.
+pub struct Batcher<I, O> {
+    tx: mpsc::Sender<Pending<I, O>>,
+}
+
+/// Why a submitted request got no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchError {
+    /// The batch's model call failed; every request in it gets the error.
+    #[error("{0}")]
+    Failed(String),
+    /// The batcher is gone (replica stopping).
+    #[error("the replica is shutting down")]
+    Closed,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts the batching task. `run` executes one batch and must return one
+    /// output per input, in order. `observe` sees every batch that runs.
+    pub fn spawn<F, Fut>(
+        limits: BatchLimits,
+        queue: usize,
+        run: F,
+        observe: impl Fn(BatchRecord) + Send + Sync + 'static,
+    ) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<O>, String>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        tokio::spawn(form_batches(limits, rx, Arc::new(run), Arc::new(observe)));
+        Self { tx }
+    }
+
+    /// Submits one request's inputs; resolves to its outputs, in order.
+    pub async fn submit(&self, items: Vec<I>, longest: usize) -> Result<Vec<O>, BatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending {
+                items,
+                longest,
+                reply,
+            })
+            .await
+            .map_err(|_| BatchError::Closed)?;
+        rx.await
+            .map_err(|_| BatchError::Closed)?
+            .map_err(BatchError::Failed)
+    }
+}
+
+async fn form_batches<I, O, F, Fut>(
+    limits: BatchLimits,
+    mut rx: mpsc::Receiver<Pending<I, O>>,
+    run: Arc<F>,
+    observe: Arc<dyn Fn(BatchRecord) + Send + Sync>,
+) where
+    I: Send + 'static,
+    O: Send + 'static,
+    F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<O>, String>> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+    let mut carried: Option<Pending<I, O>> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        if first.reply.is_closed() {
+            continue;
+        }
+        // The wait counts from the first request's arrival; while every batch slot
+        // is busy, requests keep queueing and join this batch.
+        let deadline = Instant::now() + limits.wait;
+        let slot = slots.clone().acquire_owned().await.expect("never closed");
+        let mut size = first.items.len();
+        let mut longest = first.longest;
+        let mut batch = vec![first];
+        while size < limits.max_batch_size {
+            let next = match rx.try_recv() {
+                Ok(p) => p,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if Instant::now() >= deadline => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(p)) => p,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
+            if next.reply.is_closed() {
+                continue;
+            }
+            let grown = size + next.items.len();
+            let padded = longest.max(next.longest) * grown;
+            if grown > limits.max_batch_size || limits.max_tokens.is_some_and(|max| padded > max) {
+                carried = Some(next);
+                break;
+            }
+            size = grown;
+            longest = longest.max(next.longest);
+            batch.push(next);
+        }
+        // Clients may have left while the batch formed.
+        batch.retain(|p| !p.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let run = run.clone();
+        let observe = observe.clone();
+        tokio::spawn(async move {
+            let counts: Vec<usize> = batch.iter().map(|p| p.items.len()).collect();
+            let (items, replies): (Vec<Vec<I>>, Vec<_>) =
+                batch.into_iter().map(|p| (p.items, p.reply)).unzip();
+            let items: Vec<I> = items.into_iter().flatten().collect();
+            let total = items.len();
+            observe(BatchRecord {
+                size: total,
+                requests: counts.len(),
+            });
+            let result = run(items).await;
+            drop(slot);
+            match result {
+                Ok(outputs) if outputs.len() == total => {
+                    let mut outputs = outputs.into_iter();
+                    for (reply, n) in replies.into_iter().zip(counts) {
+                        let _ = reply.send(Ok(outputs.by_ref().take(n).collect()));
+                    }
+                }
+                Ok(outputs) => {
+                    let e = format!(
+                        "the model returned {} results for a batch of {total}",
+                        outputs.len()
+                    );
+                    replies
+                        .into_iter()
+                        .for_each(|r| drop(r.send(Err(e.clone()))));
+                }
+                Err(e) => replies
+                    .into_iter()
+                    .for_each(|r| drop(r.send(Err(e.clone())))),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<(Instant, BatchRecord)>>>;
+
+    /// A batcher whose "model" doubles numbers after `cost` of (paused) time.
+    fn doubler(limits: BatchLimits, cost: Duration) -> (Arc<Batcher<u32, u32>>, Log) {
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        let batcher = Batcher::spawn(
+            limits,
+            1024,
+            move |items: Vec<u32>| async move {
+                tokio::time::sleep(cost).await;
+                if items.contains(&13) {
+                    return Err("unlucky input".to_owned());
+                }
+                Ok(items.into_iter().map(|x| x * 2).collect())
+            },
+            move |record| seen.lock().unwrap().push((Instant::now(), record)),
+        );
+        (Arc::new(batcher), log)
+    }
+
+    fn limits(size: usize, wait_ms: u64) -> BatchLimits {
+        BatchLimits {
+            max_batch_size: size,
+            wait: Duration::from_millis(wait_ms),
+            max_concurrent: 1,
+            max_tokens: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_request_gets_exactly_its_own_results() {
+        let (b, log) = doubler(limits(8, 10), Duration::from_millis(5));
+        let tasks: Vec<_> = (0..50u32)
+            .map(|i| {
+                let b = b.clone();
+                // Varied request sizes, interleaved.
+                let items: Vec<u32> = (0..(i % 4) + 1).map(|k| i * 100 + k).collect();
+                tokio::spawn(async move { (items.clone(), b.submit(items, 1).await) })
+            })
+            .collect();
+        for t in tasks {
+            let (items, out) = t.await.unwrap();
+            assert_eq!(
+                out.unwrap(),
+                items.iter().map(|x| x * 2).collect::<Vec<_>>()
+            );
+        }
+        let log = log.lock().unwrap();
+        assert!(
+            log.len() < 50,
+            "requests were batched ({} batches)",
+            log.len()
+        );
+        // A batch exceeds max_batch_size only when one request alone is larger (max 4 here).
+        assert!(log.iter().all(|(_, r)| r.size <= 8), "{log:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_request_waits_exactly_the_timeout() {
+        let (b, log) = doubler(limits(10, 10), Duration::ZERO);
+        let start = Instant::now();
+        assert_eq!(b.submit(vec![1], 1).await.unwrap(), vec![2]);
+        let log = log.lock().unwrap();
+        assert_eq!(log[0].0 - start, Duration::from_millis(10));
+        assert_eq!(
+            log[0].1,
+            BatchRecord {
+                size: 1,
+                requests: 1
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_runs_without_waiting() {
+        let (b, log) = doubler(limits(3, 1000), Duration::ZERO);
+        let start = Instant::now();
+        let all = futures_util::future::join_all((0..3).map(|i| b.submit(vec![i], 1))).await;
+        assert!(all.iter().all(Result::is_ok));
+        let log = log.lock().unwrap();
+        assert_eq!(
+            log[0].1,
+            BatchRecord {
+                size: 3,
+                requests: 3
+            }
+        );
+        assert_eq!(log[0].0, start, "no wait once full");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_token_budget_counts_padding() {
+        let mut l = limits(100, 10);
+        l.max_tokens = Some(100);
+        let (b, log) = doubler(l, Duration::ZERO);
+        // 4 × 10 tokens fit; a 60-token input would make 5 × 60 = 300 > 100.
+        let mut calls: Vec<_> = (0..4).map(|i| b.submit(vec![i], 10)).collect();
+        calls.push(b.submit(vec![99], 60));
+        let all = futures_util::future::join_all(calls).await;
+        assert!(all.iter().all(Result::is_ok));
+        let sizes: Vec<usize> = log.lock().unwrap().iter().map(|(_, r)| r.size).collect();
+        assert_eq!(sizes, vec![4, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_batch_fails_only_its_requests() {
+        let (b, _) = doubler(limits(2, 10), Duration::ZERO);
+        let (bad, good) = tokio::join!(
+            async { futures_util::future::join(b.submit(vec![13], 1), b.submit(vec![1], 1)).await },
+            async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                b.submit(vec![2], 1).await
+            }
+        );
+        assert_eq!(bad.0, Err(BatchError::Failed("unlucky input".into())));
+        assert_eq!(bad.1, Err(BatchError::Failed("unlucky input".into())));
+        assert_eq!(good, Ok(vec![4]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_whose_client_left_are_dropped_before_compute() {
+        let (b, log) = doubler(limits(10, 10), Duration::ZERO);
+        let gone = tokio::time::timeout(Duration::from_millis(5), b.submit(vec![7], 1)).await;
+        assert!(gone.is_err());
+        assert_eq!(b.submit(vec![1], 1).await.unwrap(), vec![2]);
+        let log = log.lock().unwrap();
+        assert_eq!(log.iter().map(|(_, r)| r.size).sum::<usize>(), 1, "{log:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_replica_batches_what_queued_meanwhile() {
+        // One slow batch runs; requests arriving meanwhile form the next batch.
+        let (b, log) = doubler(limits(16, 0), Duration::from_millis(100));
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit(vec![0], 1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let rest = futures_util::future::join_all((1..9).map(|i| b.submit(vec![i], 1))).await;
+        assert!(rest.iter().all(Result::is_ok));
+        assert!(first.await.unwrap().is_ok());
+        let sizes: Vec<usize> = log.lock().unwrap().iter().map(|(_, r)| r.size).collect();
+        assert_eq!(sizes, vec![1, 8]);
+    }
+}
