@@ -479,6 +479,12 @@ impl DeploymentConfig {
     /// `(key, reason)` for every value out of range.
     fn impossible_values(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        if self.num_replicas > MAX_REPLICAS {
+            out.push((
+                "num_replicas",
+                format!("is {}; at most {MAX_REPLICAS}", self.num_replicas),
+            ));
+        }
         if self.num_replicas == 0 {
             out.push((
                 "num_replicas",
@@ -591,6 +597,9 @@ impl DeploymentConfig {
         out
     }
 }
+
+/// Most replicas of one deployment (a typo guard, far above any node's capacity).
+pub const MAX_REPLICAS: u32 = 10_000;
 
 /// Shortest period accepted for timers (a zero period would spin).
 const MIN_PERIOD_S: f64 = 0.001;

@@ -104,6 +104,17 @@ impl EmbeddingModel {
     /// Loads a sentence-transformers model directory.
     pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
         let config: BertConfig = read_json(&dir.join("config.json"))?;
+        if config.num_hidden_layers > 1024
+            || config.hidden_size > 65_536
+            || config.vocab_size > 10_000_000
+        {
+            return Err(WeightsError::Format {
+                path: dir.join("config.json").display().to_string(),
+                reason: "implausible sizes (more than 1024 layers, 65536 hidden or 10M vocabulary)"
+                    .to_owned(),
+            }
+            .into());
+        }
         if config.hidden_act != "gelu"
             || !config
                 .hidden_size

@@ -182,6 +182,21 @@ impl ChatModel {
             .map_err(|e| ModelError::Input(format!("cannot render the chat template: {e}")))
     }
 
+    /// Whether `prompt` can be generated from (not empty, shorter than the context).
+    pub fn check_prompt(&self, prompt: &[u32]) -> Result<(), ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::Input("the prompt is empty".to_owned()));
+        }
+        if prompt.len() >= self.config.context_length {
+            return Err(ModelError::Input(format!(
+                "the prompt has {} tokens; the model's context is {}",
+                prompt.len(),
+                self.config.context_length
+            )));
+        }
+        Ok(())
+    }
+
     /// Logits for the next token after `prompt` (for tests against a reference).
     pub fn next_logits(&self, prompt: &[u32]) -> Vec<f32> {
         let mut cache = self.decoder.new_cache();
@@ -196,16 +211,7 @@ impl ChatModel {
         sampling: &Sampling,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<Generation, ModelError> {
-        if prompt.is_empty() {
-            return Err(ModelError::Input("the prompt is empty".to_owned()));
-        }
-        if prompt.len() >= self.config.context_length {
-            return Err(ModelError::Input(format!(
-                "the prompt has {} tokens; the model's context is {}",
-                prompt.len(),
-                self.config.context_length
-            )));
-        }
+        self.check_prompt(prompt)?;
         let mut rng = match sampling.seed {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_os_rng(),

@@ -289,7 +289,9 @@ impl<'a> Gguf<'a> {
                     "tensor `{name}`: {elements} elements is not a whole number of blocks"
                 )));
             }
-            let len = elements / per_block * block_bytes;
+            let len = (elements / per_block)
+                .checked_mul(block_bytes)
+                .ok_or(GgufError::Truncated(offset))?;
             let start = data_start
                 .checked_add(offset)
                 .ok_or(GgufError::Truncated(offset))?;

@@ -79,6 +79,15 @@ impl LlamaConfig {
             rms_eps: float("llama.attention.layer_norm_rms_epsilon")?,
             context_length: int("llama.context_length")?,
         };
+        // Every block has 9 tensors: a layer count beyond that is corrupt metadata
+        // (and must not size an allocation).
+        if config.layers == 0 || config.layers * 9 > g.tensors.len() {
+            return Err(GgufError::Missing(format!(
+                "`llama.block_count` = {} does not match the file's {} tensors",
+                config.layers,
+                g.tensors.len()
+            )));
+        }
         if config.heads == 0
             || config.kv_heads == 0
             || !config.dim.is_multiple_of(config.heads)

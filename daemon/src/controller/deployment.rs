@@ -132,7 +132,9 @@ impl DeploymentRuntime {
         } else {
             self.config.num_replicas as usize
         };
-        let limit = (RETRIES_PER_REPLICA * self.config.num_replicas).min(MAX_CONSTRUCTOR_RETRIES);
+        let limit = RETRIES_PER_REPLICA
+            .saturating_mul(self.config.num_replicas)
+            .min(MAX_CONSTRUCTOR_RETRIES);
         if !self.deploy_failed && self.startup_failures_in_row >= limit.max(1) {
             self.deploy_failed = true;
             self.router.set_failed(true);

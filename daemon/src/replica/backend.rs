@@ -20,7 +20,7 @@ use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use serde::Deserialize;
 
 use super::batcher::{BatchError, BatchLimits, Batcher};
-use super::compute::{ComputeThread, JobError};
+use super::compute::{ComputeThread, JobError, OnDeath};
 use super::openai::{self, EmbeddingsCall};
 use super::{ReplicaRequest, ReplicaResponse};
 
@@ -69,7 +69,7 @@ pub enum Backend {
 
 impl Backend {
     /// Constructs the backend (for models: loads the weights on the compute thread).
-    pub async fn start(config: &DeploymentConfig) -> Result<Self, String> {
+    pub async fn start(config: &DeploymentConfig, on_death: OnDeath) -> Result<Self, String> {
         let capacity = config.max_ongoing_requests as usize;
         match &config.replica {
             ReplicaKind::Echo(opts) => Ok(Self::Echo {
@@ -80,23 +80,25 @@ impl Backend {
             ReplicaKind::Digits(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
                 let weights = opts.weights.clone();
-                let thread = ComputeThread::start(&config.name, capacity, move || {
-                    match &weights {
-                        Some(path) => DigitsClassifier::from_file(path.as_ref(), device),
-                        None => DigitsClassifier::bundled(device),
-                    }
-                    .map_err(|e| e.to_string())
-                })
-                .await?;
+                let thread =
+                    ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
+                        match &weights {
+                            Some(path) => DigitsClassifier::from_file(path.as_ref(), device),
+                            None => DigitsClassifier::bundled(device),
+                        }
+                        .map_err(|e| e.to_string())
+                    })
+                    .await?;
                 Ok(Self::Digits(thread))
             }
             ReplicaKind::Embeddings(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
                 let dir = PathBuf::from(&opts.model_dir);
-                let thread = ComputeThread::start(&config.name, capacity, move || {
-                    EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())
-                })
-                .await?;
+                let thread =
+                    ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
+                        EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())
+                    })
+                    .await?;
                 let (dimensions, max_tokens, encoder) = thread
                     .run(|m| (m.dimensions(), m.max_seq_length(), m.encoder()))
                     .await
@@ -113,20 +115,27 @@ impl Backend {
                     });
                 let model = thread.clone();
                 let name = config.name.clone();
+                // One request may carry up to 2048 inputs: the model call is split
+                // so that no forward pass exceeds these, whatever the request size.
+                let chunk_inputs = limits.max_batch_size.max(32);
+                let chunk_tokens = limits.max_tokens.unwrap_or(DEFAULT_CHUNK_TOKENS);
                 let batcher = Batcher::spawn(
                     limits,
                     capacity,
                     move |inputs: Vec<EncodedText>| {
                         let model = model.clone();
                         async move {
-                            model.run(move |m| m.embed_encoded(&inputs)).await.map_err(
-                                |e| match e {
+                            model
+                                .run(move |m| {
+                                    embed_in_chunks(m, &inputs, chunk_inputs, chunk_tokens)
+                                })
+                                .await
+                                .map_err(|e| match e {
                                     JobError::Busy => BUSY.to_owned(),
                                     JobError::Crashed(Crash(reason)) => {
                                         format!("{CRASHED}{reason}")
                                     }
-                                },
-                            )
+                                })
                         }
                     },
                     move |batch| tracing::debug!(deployment = %name, size = batch.size, requests = batch.requests, "Batch."),
@@ -148,10 +157,11 @@ impl Backend {
             ReplicaKind::Chat(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
                 let path = PathBuf::from(&opts.model_path);
-                let thread = ComputeThread::start(&config.name, capacity, move || {
-                    ChatModel::load(&path, device).map_err(|e| e.to_string())
-                })
-                .await?;
+                let thread =
+                    ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
+                        ChatModel::load(&path, device).map_err(|e| e.to_string())
+                    })
+                    .await?;
                 Ok(Self::Chat {
                     thread: Arc::new(thread),
                     model_id: config
@@ -208,12 +218,12 @@ impl Backend {
                 max_tokens,
                 ..
             } => {
-                let call = match EmbeddingsCall::parse(&req.body, model_id, *dimensions) {
+                let mut call = match EmbeddingsCall::parse(&req.body, model_id, *dimensions) {
                     Ok(call) => call,
                     Err(response) => return Ok(response),
                 };
                 // Tokenize off the async workers and off the model thread.
-                let texts = call.texts.clone();
+                let texts = std::mem::take(&mut call.texts);
                 let encoder = encoder.clone();
                 let encoded = tokio::task::spawn_blocking(move || {
                     texts
@@ -290,13 +300,43 @@ impl Backend {
     }
 }
 
+/// Token budget of one forward pass when the deployment sets none (TEI's default).
+const DEFAULT_CHUNK_TOKENS: usize = 16_384;
+
+/// Embeds `inputs` in consecutive forward passes of at most `max_inputs` inputs
+/// and `max_tokens` padded tokens each, so memory stays bounded.
+fn embed_in_chunks(
+    model: &EmbeddingModel,
+    inputs: &[EncodedText],
+    max_inputs: usize,
+    max_tokens: usize,
+) -> Vec<SentenceEmbedding> {
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut start = 0;
+    while start < inputs.len() {
+        let mut end = start + 1;
+        let mut longest = inputs[start].ids.len();
+        while end < inputs.len() && end - start < max_inputs {
+            let grown = longest.max(inputs[end].ids.len());
+            if grown * (end - start + 1) > max_tokens {
+                break;
+            }
+            longest = grown;
+            end += 1;
+        }
+        out.extend(model.embed_encoded(&inputs[start..end]));
+        start = end;
+    }
+    out
+}
+
 /// Batch failures that are a full compute queue.
 const BUSY: &str = "replica compute queue is full";
 /// Prefix of batch failures that are a crash of the model thread.
 const CRASHED: &str = "crashed: ";
 
 /// Maps a job that did not run to a response (busy) or a crash.
-fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {
+pub(super) fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {
     match e {
         // Only possible after max_ongoing_requests was raised in place.
         JobError::Busy => Ok(ReplicaResponse::error(

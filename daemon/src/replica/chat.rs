@@ -15,11 +15,14 @@ use tokio::sync::mpsc;
 
 use super::ReplicaResponse;
 use super::backend::Crash;
+use super::backend::job_failed;
 use super::compute::{ComputeThread, JobError};
 use super::openai::invalid;
 
 /// Chunks buffered between the model thread and the HTTP connection.
 const STREAM_BUFFER: usize = 64;
+/// How long a stream's buffer may stay full before its generation is cancelled.
+const SLOW_READER_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -295,13 +298,28 @@ pub async fn complete(
         ..
     } = call;
 
+    // Render and tokenize first, so a bad prompt is a 400 even when streaming.
+    let prepared = thread
+        .run(move |model| {
+            let tokens = prompt_tokens(model, &prompt)?;
+            model.check_prompt(&tokens)?;
+            Ok::<_, rserve_models::ModelError>(tokens)
+        })
+        .await;
+    let tokens = match prepared {
+        Ok(Ok(tokens)) => tokens,
+        Ok(Err(e)) => return Ok(invalid(prompt_param(endpoint), e)),
+        Err(e) => return job_failed(e),
+    };
+
     if !stream {
+        // Dropped (client gone) → the flag drops → the generation stops.
+        let wanted = Arc::new(());
+        let watch = Arc::downgrade(&wanted);
         let result = thread
-            .run(move |model| {
-                let tokens = prompt_tokens(model, &prompt)?;
-                model.generate(&tokens, &sampling, |_| true)
-            })
+            .run(move |model| model.generate(&tokens, &sampling, |_| watch.strong_count() > 0))
             .await;
+        drop(wanted);
         return match result {
             Ok(Ok(generation)) => Ok(ReplicaResponse::json(
                 StatusCode::OK,
@@ -321,8 +339,7 @@ pub async fn complete(
         let result = thread
             .run(
                 move |model| -> Result<Option<Generation>, rserve_models::ModelError> {
-                    let tokens = prompt_tokens(model, &prompt)?;
-                    let send = |event: serde_json::Value| events.blocking_send(sse(&event)).is_ok();
+                    let send = |event: serde_json::Value| send_event(&events, sse(&event));
                     if chunk_meta.endpoint == Endpoint::Chat
                         && !send(chunk_meta.chunk(Some("assistant"), "", None))
                     {
@@ -388,14 +405,24 @@ fn prompt_tokens(
     }
 }
 
-fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {
-    match e {
-        JobError::Busy => Ok(ReplicaResponse::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "replica compute queue is full",
-        )),
-        JobError::Crashed(crash) => Err(crash),
+/// Sends one event from the model thread. A client that stops reading (the
+/// buffer stays full for [`SLOW_READER_LIMIT`]) or disconnects cancels the
+/// generation, so it can never stall the model thread.
+fn send_event(events: &mpsc::Sender<Bytes>, event: Bytes) -> bool {
+    let deadline = std::time::Instant::now() + SLOW_READER_LIMIT;
+    let mut event = event;
+    loop {
+        match events.try_send(event) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                event = back;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
     }
 }
 

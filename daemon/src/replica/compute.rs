@@ -1,6 +1,7 @@
 //! A dedicated OS thread that owns a model. Model compute never runs on a tokio
 //! worker: jobs arrive on a bounded channel and answer through a oneshot.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,10 @@ use super::backend::Crash;
 use super::panic_message;
 
 type Job<M> = Box<dyn FnOnce(&M) + Send>;
+
+/// Called with the panic message when the compute thread dies, so the replica
+/// fails at once (not only when a request or health check notices).
+pub type OnDeath = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Why a job did not run.
 #[derive(Debug)]
@@ -25,6 +30,8 @@ pub struct ComputeThread<M> {
     jobs: mpsc::SyncSender<Job<M>>,
     /// The panic that ended the thread, if one did.
     death: Arc<Mutex<Option<String>>>,
+    /// Whether a job is running now.
+    busy: Arc<AtomicBool>,
 }
 
 impl<M: 'static> ComputeThread<M> {
@@ -34,12 +41,15 @@ impl<M: 'static> ComputeThread<M> {
     pub async fn start(
         name: &str,
         capacity: usize,
+        on_death: OnDeath,
         load: impl FnOnce() -> Result<M, String> + Send + 'static,
     ) -> Result<Self, String> {
         let (jobs, rx) = mpsc::sync_channel::<Job<M>>(capacity + 1);
         let (ready_tx, ready_rx) = oneshot::channel();
         let death = Arc::new(Mutex::new(None));
         let thread_death = death.clone();
+        let busy = Arc::new(AtomicBool::new(false));
+        let thread_busy = busy.clone();
         std::thread::Builder::new()
             .name(format!("rserve-{name}"))
             .spawn(move || {
@@ -50,19 +60,23 @@ impl<M: 'static> ComputeThread<M> {
                 };
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = rx.recv() {
-                    if let Err(panic) =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&model)))
-                    {
-                        // The model may be in any state now: stop taking jobs so
-                        // the controller replaces the replica.
-                        *thread_death.lock().unwrap() = Some(panic_message(&panic));
+                    thread_busy.store(true, Ordering::SeqCst);
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&model)));
+                    thread_busy.store(false, Ordering::SeqCst);
+                    if let Err(panic) = outcome {
+                        // The model may be in any state now: stop taking jobs and
+                        // fail the replica so the controller replaces it.
+                        let reason = panic_message(&panic);
+                        *thread_death.lock().unwrap() = Some(reason.clone());
+                        on_death(reason);
                         return;
                     }
                 }
             })
             .map_err(|e| format!("cannot spawn compute thread: {e}"))?;
         match ready_rx.await {
-            Ok(Ok(())) => Ok(Self { jobs, death }),
+            Ok(Ok(())) => Ok(Self { jobs, death, busy }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err("compute thread exited while loading the model".to_owned()),
         }
@@ -97,8 +111,16 @@ impl<M: 'static> ComputeThread<M> {
         )
     }
 
-    /// A health check: the thread is alive and takes jobs.
+    /// A health check: the thread is alive, and takes a job when idle. A busy
+    /// thread counts as healthy: a long generation or batch must not look like a
+    /// hang (a job that truly hangs is not detected).
     pub async fn ping(&self) -> Result<(), String> {
+        if let Some(reason) = self.death.lock().unwrap().clone() {
+            return Err(reason);
+        }
+        if self.busy.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         self.run(|_| ()).await.map_err(|e| match e {
             JobError::Busy => "compute queue is full".to_owned(),
             JobError::Crashed(Crash(reason)) => reason,

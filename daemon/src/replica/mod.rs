@@ -277,7 +277,14 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Notify>) {
     let id = replica.id.clone();
     let backend = tokio::select! {
-        built = Backend::start(&config) => built,
+        built = Backend::start(&config, {
+            let weak = Arc::downgrade(&replica);
+            Arc::new(move |reason: String| {
+                if let Some(replica) = weak.upgrade() {
+                    replica.fail(false, reason);
+                }
+            })
+        }) => built,
         () = replica.stop.cancelled() => {
             replica.set_phase(Phase::Stopped, &changed);
             return;

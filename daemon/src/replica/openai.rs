@@ -148,11 +148,42 @@ impl EmbeddingsCall {
     }
 }
 
+/// One embedding: floats are serialised as f32 (shortest form), not widened.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector {
+    Floats(Vec<f32>),
+    Base64(String),
+}
+
 #[derive(Serialize)]
 struct EmbeddingItem {
     object: &'static str,
     index: usize,
-    embedding: serde_json::Value,
+    embedding: Vector,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    total_tokens: usize,
+}
+
+#[derive(Serialize)]
+struct Truncated<'a> {
+    indices: &'a [usize],
+    max_input_tokens: usize,
+}
+
+#[derive(Serialize)]
+struct EmbeddingsResponse<'a> {
+    object: &'static str,
+    data: Vec<EmbeddingItem>,
+    model: &'a str,
+    usage: Usage,
+    /// Reported, never silent (an extension field OpenAI clients ignore).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated_inputs: Option<Truncated<'a>>,
 }
 
 /// Renders the OpenAI response. `truncated` lists inputs cut to `max_tokens`.
@@ -163,7 +194,7 @@ pub fn embeddings_response(
     truncated: &[usize],
     max_tokens: usize,
 ) -> ReplicaResponse {
-    let data: Vec<EmbeddingItem> = vectors
+    let data = vectors
         .into_iter()
         .enumerate()
         .map(|(index, v)| EmbeddingItem {
@@ -171,30 +202,35 @@ pub fn embeddings_response(
             index,
             embedding: if call.base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                serde_json::Value::String(base64_encode(&bytes))
+                Vector::Base64(base64_encode(&bytes))
             } else {
-                serde_json::Value::from(v)
+                Vector::Floats(v)
             },
         })
         .collect();
-    let mut body = serde_json::json!({
-        "object": "list",
-        "data": data,
-        "model": call.model,
-        "usage": { "prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens },
-    });
-    let mut response = ReplicaResponse::json(StatusCode::OK, Bytes::new());
+    let body = EmbeddingsResponse {
+        object: "list",
+        data,
+        model: &call.model,
+        usage: Usage {
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+        },
+        truncated_inputs: (!truncated.is_empty()).then_some(Truncated {
+            indices: truncated,
+            max_input_tokens: max_tokens,
+        }),
+    };
+    let mut response = ReplicaResponse::json(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("embeddings serialise"),
+    );
     if !truncated.is_empty() {
-        // Reported, never silent: in the body (an extension field OpenAI clients
-        // ignore) and in a header.
-        body["truncated_inputs"] =
-            serde_json::json!({ "indices": truncated, "max_input_tokens": max_tokens });
         response.headers.push((
             http::HeaderName::from_static("x-rserve-truncated-inputs"),
             http::HeaderValue::from(truncated.len()),
         ));
     }
-    response.body = body.to_string().into();
     response
 }
 
