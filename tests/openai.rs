@@ -189,6 +189,31 @@ fn a_client_that_leaves_mid_stream_stops_its_generation() {
     node.wait_status(20, "the generation to stop", |s| {
         s["applications"]["chat"]["deployments"]["llm"]["replicas"][0]["ongoing_requests"] == 0
     });
+    // A prompt over the context is a 400 naming `messages`, streaming or not.
+    let long = "word ".repeat(9000);
+    for stream in [true, false] {
+        let body = serde_json::json!({"model": "SmolLM2-135M-Instruct", "stream": stream,
+            "messages": [{"role": "user", "content": long}]});
+        let r = node.http(
+            "POST",
+            "/v1/chat/completions",
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(
+            r.status,
+            400,
+            "stream={stream}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.json()["error"]["param"], "messages");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("context")
+        );
+    }
     // And the replica serves the next request.
     let r = node.http(
         "POST",

@@ -14,6 +14,9 @@ use crate::gguf::{Gguf, GgufError};
 use crate::llama::{self, Decode, LlamaConfig};
 use crate::{Device, ModelError, WeightsError};
 
+/// ChatML, for GGUF files that carry no chat template.
+const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Message {
@@ -82,7 +85,8 @@ pub struct Generation {
 pub struct ChatModel {
     decoder: Box<dyn Decode>,
     tokenizer: Tokenizer,
-    template: Option<String>,
+    /// The chat template, parsed once at load.
+    template: minijinja::Environment<'static>,
     config: LlamaConfig,
     eos: Vec<u32>,
     device: Device,
@@ -115,11 +119,19 @@ impl ChatModel {
         let g = Gguf::parse(&bytes).map_err(|e| gguf_error(path, e))?;
         let config = LlamaConfig::from_gguf(&g).map_err(|e| gguf_error(path, e))?;
         let tokenizer = tokenizer_from_gguf(&g).map_err(|e| gguf_error(path, e))?;
-        let template = g
+        let source = g
             .metadata
             .get("tokenizer.chat_template")
             .and_then(|v| v.as_str())
-            .map(str::to_owned);
+            .unwrap_or(CHATML_TEMPLATE)
+            .to_owned();
+        let mut template = minijinja::Environment::new();
+        template.add_template_owned("chat", source).map_err(|e| {
+            gguf_error(
+                path,
+                GgufError::Missing(format!("the chat template does not parse: {e}")),
+            )
+        })?;
         let mut eos = Vec::new();
         if let Some(id) = g
             .metadata
@@ -166,14 +178,8 @@ impl ChatModel {
 
     /// The prompt for `messages` through the model's chat template.
     pub fn render(&self, messages: &[Message]) -> Result<String, ModelError> {
-        let template = self.template.as_deref().unwrap_or(
-            "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
-        );
-        let mut env = minijinja::Environment::new();
-        env.add_template("chat", template).map_err(|e| {
-            ModelError::Input(format!("the model's chat template does not parse: {e}"))
-        })?;
-        env.get_template("chat")
+        self.template
+            .get_template("chat")
             .and_then(|t| {
                 t.render(
                     minijinja::context! { messages => messages, add_generation_prompt => true },
@@ -293,17 +299,25 @@ fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
 
 /// Picks the next token from `logits` (modified in place).
 pub fn sample(logits: &mut [f32], s: &Sampling, rng: &mut impl Rng) -> u32 {
-    let argmax = || {
-        logits
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |best, (i, &l)| {
-                if l > best.1 { (i, l) } else { best }
-            })
-            .0 as u32
-    };
     if s.temperature <= 0.0 {
-        return argmax();
+        return argmax_of(logits);
+    }
+    if s.top_k == 0 && s.top_p >= 1.0 {
+        // Plain temperature sampling: no sort of the vocabulary needed.
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut total = 0.0;
+        for l in logits.iter_mut() {
+            *l = ((*l - max) / s.temperature).exp();
+            total += *l;
+        }
+        let mut r = rng.random::<f32>() * total;
+        for (i, p) in logits.iter().enumerate() {
+            r -= p;
+            if r <= 0.0 {
+                return i as u32;
+            }
+        }
+        return argmax_of(logits);
     }
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]));
@@ -339,6 +353,16 @@ pub fn sample(logits: &mut [f32], s: &Sampling, rng: &mut impl Rng) -> u32 {
         }
     }
     order[probs.len() - 1] as u32
+}
+
+fn argmax_of(values: &[f32]) -> u32 {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0 as u32
 }
 
 /// Builds the byte-level BPE tokenizer from `tokenizer.ggml.*` metadata.
