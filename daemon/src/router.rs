@@ -7,12 +7,13 @@
 //! full, requests wait in a per-deployment queue bounded by `max_queued_requests`;
 //! past the bound they are refused (503), so overload never turns into memory.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use crate::replica::Replica;
 
@@ -45,16 +46,23 @@ pub enum RouteError {
     },
 }
 
+/// A queued request: it is handed a replica whose slot is already reserved for
+/// it, or told why not.
+type Waiter = oneshot::Sender<Result<Arc<Replica>, RouteError>>;
+
 /// Request routing for one deployment, shared by every ingress connection.
 #[derive(Debug)]
 pub struct DeploymentRouter {
     name: String,
     replicas: ArcSwap<Vec<Arc<Replica>>>,
+    /// Requests waiting for a slot, oldest first. A freed slot goes to the oldest
+    /// waiter (FIFO, as Ray's router); new requests never pass queued ones.
+    waiters: Mutex<VecDeque<Waiter>>,
+    /// `waiters.len()`, readable without the lock on the hot path.
     queued: AtomicU64,
     max_queued: AtomicI64,
     /// Set while the deployment is DEPLOY_FAILED: requests are refused at once.
     failed: AtomicBool,
-    wakeup: Notify,
 }
 
 /// A reserved slot on a replica; released when dropped.
@@ -74,22 +82,11 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         self.replica.release();
-        // SeqCst pairs with the waiter's increment of `queued` before its own
-        // capacity check: either it sees our release, or we see it queued.
+        // SeqCst pairs with the enqueue in `acquire` (push, then re-dispatch):
+        // either the waiter sees this release, or we see the waiter.
         if self.router.queued.load(Ordering::SeqCst) > 0 {
-            self.router.wakeup.notify_one();
+            self.router.dispatch();
         }
-    }
-}
-
-/// Decrements the queue count when a waiting request leaves (served or gone).
-struct Queued<'a>(&'a DeploymentRouter);
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::SeqCst);
-        // If this waiter consumed a wake-up and then left, pass it on.
-        self.0.wakeup.notify_one();
     }
 }
 
@@ -99,10 +96,10 @@ impl DeploymentRouter {
         Self {
             name,
             replicas: ArcSwap::from_pointee(Vec::new()),
+            waiters: Mutex::new(VecDeque::new()),
             queued: AtomicU64::new(0),
             max_queued: AtomicI64::new(max_queued_requests),
             failed: AtomicBool::new(false),
-            wakeup: Notify::new(),
         }
     }
 
@@ -114,7 +111,7 @@ impl DeploymentRouter {
     /// Replaces the set of replicas that may receive requests.
     pub fn set_replicas(&self, replicas: Vec<Arc<Replica>>) {
         self.replicas.store(Arc::new(replicas));
-        self.wakeup.notify_waiters();
+        self.dispatch();
     }
 
     /// The replicas that may receive requests.
@@ -127,54 +124,104 @@ impl DeploymentRouter {
         self.max_queued.store(max, Ordering::SeqCst);
     }
 
-    /// Marks the deployment failed (refuse at once) or not.
+    /// Hands capacity that appeared without a release (a raised
+    /// `max_ongoing_requests`) to waiting requests.
+    pub fn capacity_changed(&self) {
+        self.dispatch();
+    }
+
+    /// Marks the deployment failed (refuse at once, waiters included) or not.
     pub fn set_failed(&self, failed: bool) {
         self.failed.store(failed, Ordering::SeqCst);
-        self.wakeup.notify_waiters();
+        if failed {
+            let mut waiters = self.waiters.lock().unwrap();
+            for w in waiters.drain(..) {
+                let _ = w.send(Err(self.unavailable("its deployment failed")));
+            }
+            self.queued.store(0, Ordering::SeqCst);
+        }
     }
 
-    /// Requests waiting for a replica.
+    /// Requests waiting for a replica (those whose client left are not counted).
     pub fn queued(&self) -> u64 {
-        self.queued.load(Ordering::SeqCst)
+        let mut waiters = self.waiters.lock().unwrap();
+        waiters.retain(|w| !w.is_closed());
+        let n = waiters.len() as u64;
+        self.queued.store(n, Ordering::SeqCst);
+        n
     }
 
-    /// Reserves a slot on a replica, waiting in the bounded queue if all are busy.
+    /// Reserves a slot on a replica, waiting in the bounded FIFO queue if all are
+    /// busy (or none is running yet).
     pub async fn acquire(self: &Arc<Self>) -> Result<Permit, RouteError> {
-        if let Some(permit) = self.try_acquire() {
-            return Ok(permit);
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(self.unavailable("its deployment failed"));
         }
-        let max = self.max_queued.load(Ordering::SeqCst);
-        let queued = self.queued.fetch_add(1, Ordering::SeqCst);
-        let _queued = Queued(self);
-        if max >= 0 && queued >= max as u64 {
-            return Err(RouteError::Overloaded {
-                deployment: self.name.clone(),
-                queued,
-                max,
-            });
+        if self.queued.load(Ordering::SeqCst) == 0
+            && let Some(replica) = self.try_reserve()
+        {
+            return Ok(self.permit(replica));
         }
-        let mut no_replica_since = None;
-        loop {
-            let notified = self.wakeup.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(permit) = self.try_acquire() {
-                return Ok(permit);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut waiters = self.waiters.lock().unwrap();
+            // Requests whose client left still sit in the queue: drop them first.
+            waiters.retain(|w| !w.is_closed());
+            let max = self.max_queued.load(Ordering::SeqCst);
+            let queued = waiters.len() as u64;
+            if max >= 0 && queued >= max as u64 {
+                self.queued.store(queued, Ordering::SeqCst);
+                return Err(RouteError::Overloaded {
+                    deployment: self.name.clone(),
+                    queued,
+                    max,
+                });
             }
-            if self.failed.load(Ordering::SeqCst) {
-                return Err(self.unavailable("its deployment failed"));
+            waiters.push_back(tx);
+            self.queued.store(waiters.len() as u64, Ordering::SeqCst);
+        }
+        // A slot may have been freed between the fast path and the push.
+        self.dispatch();
+        let handed = if self.replicas.load().is_empty() {
+            // Nothing is running (starting, or recovering): bound the wait.
+            match tokio::time::timeout(NO_REPLICA_WAIT, rx).await {
+                Ok(handed) => handed,
+                Err(_) => return Err(self.unavailable("none became ready in time")),
             }
-            if self.replicas.load().is_empty() {
-                // Nothing will ever release a slot: bound the wait.
-                let since = *no_replica_since.get_or_insert_with(tokio::time::Instant::now);
-                let left = NO_REPLICA_WAIT.saturating_sub(since.elapsed());
-                if tokio::time::timeout(left, notified).await.is_err() {
-                    return Err(self.unavailable("none became ready in time"));
-                }
-            } else {
-                no_replica_since = None;
-                notified.await;
+        } else {
+            rx.await
+        };
+        match handed {
+            Ok(Ok(replica)) => Ok(self.permit(replica)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(self.unavailable("the router was reset")),
+        }
+    }
+
+    /// Gives free slots to the oldest waiting requests.
+    fn dispatch(&self) {
+        let mut waiters = self.waiters.lock().unwrap();
+        while let Some(front) = waiters.front() {
+            if front.is_closed() {
+                waiters.pop_front();
+                continue;
             }
+            let Some(replica) = self.try_reserve() else {
+                break;
+            };
+            let waiter = waiters.pop_front().expect("front exists");
+            if let Err(Ok(replica)) = waiter.send(Ok(replica)) {
+                // The waiter left just now: give the slot back.
+                replica.release();
+            }
+        }
+        self.queued.store(waiters.len() as u64, Ordering::SeqCst);
+    }
+
+    fn permit(self: &Arc<Self>, replica: Arc<Replica>) -> Permit {
+        Permit {
+            replica,
+            router: self.clone(),
         }
     }
 
@@ -186,20 +233,16 @@ impl DeploymentRouter {
     }
 
     /// Power of two choices: the less loaded of two random replicas, falling back
-    /// to a scan when both are full.
-    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+    /// to a scan when both are full. The returned replica's slot is reserved.
+    fn try_reserve(&self) -> Option<Arc<Replica>> {
         if self.failed.load(Ordering::Relaxed) {
             return None;
         }
         let replicas = self.replicas.load();
         let n = replicas.len();
-        let permit = |replica: &Arc<Replica>| Permit {
-            replica: replica.clone(),
-            router: self.clone(),
-        };
         match n {
             0 => None,
-            1 => replicas[0].try_reserve().then(|| permit(&replicas[0])),
+            1 => replicas[0].try_reserve().then(|| replicas[0].clone()),
             _ => {
                 let i = rand::random_range(0..n);
                 let mut j = rand::random_range(0..n - 1);
@@ -213,15 +256,15 @@ impl DeploymentRouter {
                     (b, a)
                 };
                 if first.try_reserve() {
-                    return Some(permit(first));
+                    return Some(first.clone());
                 }
                 if second.try_reserve() {
-                    return Some(permit(second));
+                    return Some(second.clone());
                 }
                 (1..n)
                     .map(|k| &replicas[(i + k) % n])
                     .find(|r| r.try_reserve())
-                    .map(permit)
+                    .cloned()
             }
         }
     }
@@ -332,7 +375,7 @@ mod tests {
         let config = &file.applications[0].deployments[0];
         let tasks = TaskTracker::new();
         let replicas: Vec<_> = (0..n)
-            .map(|_| Replica::spawn("a", config, Arc::new(Notify::new()), &tasks))
+            .map(|_| Replica::spawn("a", config, Arc::new(tokio::sync::Notify::new()), &tasks))
             .collect();
         while replicas
             .iter()
@@ -341,6 +384,52 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         replicas
+    }
+
+    fn take(router: &Arc<DeploymentRouter>) -> Permit {
+        let replica = router.try_reserve().expect("capacity left");
+        router.permit(replica)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queued_requests_are_served_first_in_first_out() {
+        let replicas = running_replicas(1, 1).await;
+        let router = router(&replicas, -1);
+        let held = take(&router);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let (router, tx) = (router.clone(), tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let permit = router.acquire().await.unwrap();
+                tx.send(i).unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                drop(permit);
+            }));
+            // Arrive in order.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(router.queued(), 4);
+        drop(held);
+        // A newcomer while others wait goes to the back, even if a slot is free
+        // at the instant it arrives.
+        let late = tokio::spawn({
+            let (router, tx) = (router.clone(), tx.clone());
+            async move {
+                let _permit = router.acquire().await.unwrap();
+                tx.send(99).unwrap();
+            }
+        });
+        for t in tasks {
+            t.await.unwrap();
+        }
+        late.await.unwrap();
+        let mut order = Vec::new();
+        while let Ok(i) = rx.try_recv() {
+            order.push(i);
+        }
+        assert_eq!(order, vec![0, 1, 2, 3, 99]);
+        assert_eq!(router.queued(), 0);
     }
 
     fn router(replicas: &[Arc<Replica>], max_queued: i64) -> Arc<DeploymentRouter> {
@@ -355,10 +444,10 @@ mod tests {
         let router = router(&replicas, 1);
         let mut permits = Vec::new();
         for _ in 0..6 {
-            permits.push(router.try_acquire().expect("capacity left"));
+            permits.push(router.try_reserve().expect("capacity left"));
         }
         assert!(replicas.iter().all(|r| r.ongoing() == 2));
-        assert!(router.try_acquire().is_none());
+        assert!(router.try_reserve().is_none());
 
         // The 7th waits in the queue; the 8th finds the queue (bound 1) full.
         let waiting = tokio::spawn({
@@ -380,8 +469,9 @@ mod tests {
 
         // Releasing one slot hands it to the waiter, on that replica.
         let freed = permits.remove(0);
-        let freed_id = freed.replica().id().to_owned();
-        drop(freed);
+        let freed_id = freed.id().to_owned();
+        freed.release();
+        router.capacity_changed();
         assert_eq!(waiting.await.unwrap().unwrap(), freed_id);
         assert_eq!(router.queued(), 0);
         assert!(replicas.iter().all(|r| r.ongoing() <= 2));
@@ -391,7 +481,7 @@ mod tests {
     async fn two_choices_balance_two_replicas_exactly() {
         let replicas = running_replicas(2, 100).await;
         let router = router(&replicas, -1);
-        let permits: Vec<_> = (0..40).map(|_| router.try_acquire().unwrap()).collect();
+        let permits: Vec<_> = (0..40).map(|_| take(&router)).collect();
         // With two replicas both are always compared, so the less loaded wins.
         assert_eq!((replicas[0].ongoing(), replicas[1].ongoing()), (20, 20));
         drop(permits);
@@ -439,7 +529,7 @@ mod tests {
     async fn a_waiter_that_gives_up_leaves_the_queue() {
         let replicas = running_replicas(1, 1).await;
         let router = router(&replicas, -1);
-        let held = router.try_acquire().unwrap();
+        let held = take(&router);
         let gave_up = tokio::time::timeout(Duration::from_millis(50), router.acquire()).await;
         assert!(gave_up.is_err());
         assert_eq!(router.queued(), 0);

@@ -106,6 +106,7 @@ impl DeploymentRuntime {
         for slot in &self.slots {
             slot.replica.set_max_ongoing(config.max_ongoing_requests);
         }
+        self.router.capacity_changed();
         self.config = config;
     }
 
