@@ -301,6 +301,18 @@ fn batched_embeddings_give_each_request_its_own_result() {
             .sum::<f64>()
             > 0.9999
     };
+    // Status shows what batching did: 24 single requests plus 8 + 8 inputs.
+    let figures = node.status()["applications"]["batched"]["deployments"]["e"]["batching"].clone();
+    assert_eq!(figures["inputs"], 24 + 24 + 8, "{figures}");
+    assert!(
+        figures["batches"].as_u64().unwrap() < 24 + 32,
+        "some requests shared a batch: {figures}"
+    );
+    let histogram = figures["size_histogram"].as_object().unwrap();
+    assert!(
+        histogram.keys().all(|k| k.parse::<u32>().unwrap() <= 8),
+        "{figures}"
+    );
     for (i, got) in together.iter().enumerate() {
         assert!(
             close(&got[0], &alone[i]),

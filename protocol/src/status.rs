@@ -149,8 +149,42 @@ pub struct DeploymentDetails {
     pub replica_failures: u64,
     /// Requests waiting for a replica on this node.
     pub queued_requests: u64,
+    /// Batches run by the current replicas, for deployments with `batching`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<BatchFigures>,
     /// Each replica.
     pub replicas: Vec<ReplicaDetails>,
+}
+
+/// What dynamic batching has done, summed over a deployment's current replicas.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchFigures {
+    /// Batches run.
+    pub batches: u64,
+    /// Inputs in those batches.
+    pub inputs: u64,
+    /// Batches by size: the key is the largest size in the bucket ("1", "2", "4",
+    /// "8", ...; strings, as JSON object keys are).
+    pub size_histogram: BTreeMap<String, u64>,
+}
+
+impl BatchFigures {
+    /// Counts one batch of `size` inputs.
+    pub fn record(&mut self, size: usize) {
+        self.batches += 1;
+        self.inputs += size as u64;
+        let bucket = size.max(1).next_power_of_two();
+        *self.size_histogram.entry(bucket.to_string()).or_insert(0) += 1;
+    }
+
+    /// Adds another replica's figures.
+    pub fn merge(&mut self, other: &Self) {
+        self.batches += other.batches;
+        self.inputs += other.inputs;
+        for (k, v) in &other.size_histogram {
+            *self.size_histogram.entry(k.clone()).or_insert(0) += v;
+        }
+    }
 }
 
 /// One replica.

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use rserve_protocol::config::DeploymentConfig;
 use rserve_protocol::status::{
-    DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger as Trigger, ReplicaDetails,
+    BatchFigures, DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger as Trigger,
+    ReplicaDetails,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -348,6 +349,13 @@ impl DeploymentRuntime {
             replica_states,
             replica_failures: self.total_failures,
             queued_requests: self.router.queued(),
+            batching: self.config.batching.as_ref().map(|_| {
+                let mut figures = BatchFigures::default();
+                for slot in &self.slots {
+                    figures.merge(&slot.replica.batch_figures());
+                }
+                figures
+            }),
             replicas,
         }
     }

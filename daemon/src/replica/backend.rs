@@ -17,6 +17,7 @@ use rserve_models::{
     ChatModel, DigitsClassifier, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder,
 };
 use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
+use rserve_protocol::status::BatchFigures;
 use serde::Deserialize;
 
 use super::batcher::{BatchError, BatchLimits, Batcher};
@@ -69,7 +70,11 @@ pub enum Backend {
 
 impl Backend {
     /// Constructs the backend (for models: loads the weights on the compute thread).
-    pub async fn start(config: &DeploymentConfig, on_death: OnDeath) -> Result<Self, String> {
+    pub async fn start(
+        config: &DeploymentConfig,
+        batches: Arc<std::sync::Mutex<BatchFigures>>,
+        on_death: OnDeath,
+    ) -> Result<Self, String> {
         let capacity = config.max_ongoing_requests as usize;
         match &config.replica {
             ReplicaKind::Echo(opts) => Ok(Self::Echo {
@@ -138,7 +143,10 @@ impl Backend {
                                 })
                         }
                     },
-                    move |batch| tracing::debug!(deployment = %name, size = batch.size, requests = batch.requests, "Batch."),
+                    move |batch| {
+                        tracing::debug!(deployment = %name, size = batch.size, requests = batch.requests, "Batch.");
+                        batches.lock().unwrap().record(batch.size);
+                    },
                 );
                 let model_id = config
                     .replica

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rserve_protocol::config::DeploymentConfig;
-use rserve_protocol::status::ReplicaState;
+use rserve_protocol::status::{BatchFigures, ReplicaState};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -111,6 +111,8 @@ pub struct Replica {
     backend: Mutex<Option<Arc<Backend>>>,
     /// Wakes the supervisor when a request reports a crash.
     crashed: Notify,
+    /// Batches run by this replica (kinds with `batching`).
+    batches: Arc<Mutex<BatchFigures>>,
     stop: CancellationToken,
     start_time: SystemTime,
 }
@@ -157,6 +159,7 @@ impl Replica {
             phase: Mutex::new(Phase::Starting),
             backend: Mutex::new(None),
             crashed: Notify::new(),
+            batches: Arc::new(Mutex::new(BatchFigures::default())),
             stop: CancellationToken::new(),
             start_time: SystemTime::now(),
         });
@@ -190,6 +193,11 @@ impl Replica {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64()
+    }
+
+    /// Batches this replica has run.
+    pub fn batch_figures(&self) -> BatchFigures {
+        self.batches.lock().unwrap().clone()
     }
 
     /// Requests in flight.
@@ -277,7 +285,7 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Notify>) {
     let id = replica.id.clone();
     let backend = tokio::select! {
-        built = Backend::start(&config, {
+        built = Backend::start(&config, replica.batches.clone(), {
             let weak = Arc::downgrade(&replica);
             Arc::new(move |reason: String| {
                 if let Some(replica) = weak.upgrade() {
