@@ -80,16 +80,13 @@ impl DeploymentRuntime {
 
     /// Applies a new config: in place where Ray does (replica counts, limits,
     /// health and shutdown timing), with new replicas where the replica itself
-    /// changes (kind, options, resources, user_config).
+    /// changes (kind, options, resources, user_config, batching).
     pub(super) fn update(&mut self, config: DeploymentConfig) {
         self.retiring = false;
         let restart = config.replica != self.config.replica
             || config.resources != self.config.resources
             || config.user_config != self.config.user_config
-            || config.health_check_period_s != self.config.health_check_period_s
-            || config.health_check_timeout_s != self.config.health_check_timeout_s
-            || config.graceful_shutdown_timeout_s != self.config.graceful_shutdown_timeout_s
-            || config.graceful_shutdown_wait_loop_s != self.config.graceful_shutdown_wait_loop_s;
+            || config.batching != self.config.batching;
         if restart || self.deploy_failed {
             self.generation += 1;
             self.deploy_failed = false;
@@ -106,6 +103,7 @@ impl DeploymentRuntime {
         self.router.set_max_queued(config.max_queued_requests);
         for slot in &self.slots {
             slot.replica.set_max_ongoing(config.max_ongoing_requests);
+            slot.replica.set_timing(&config);
         }
         self.router.capacity_changed();
         self.config = config;

@@ -80,6 +80,20 @@ async fn scales_up_and_down_in_place() {
     assert_eq!(d.replicas.len(), 1);
     // Downscaling keeps an existing replica: no restart.
     assert!(ids.contains(&d.replicas[0].replica_id));
+
+    // Health and shutdown timing apply in place too (as in Ray).
+    let kept = d.replicas[0].replica_id.clone();
+    c.deploy(
+        "t.toml",
+        file("num_replicas = 1\nhealth_check_period_s = 2.5\ngraceful_shutdown_timeout_s = 5.0\nreplica = { kind = \"echo\" }"),
+    )
+    .await
+    .unwrap();
+    run_for(&c, Duration::from_millis(200)).await;
+    let d = deployment(&c).await;
+    assert_eq!(d.status, DeploymentStatus::Healthy);
+    assert_eq!(d.replicas.len(), 1);
+    assert_eq!(d.replicas[0].replica_id, kept);
 }
 
 #[tokio::test(start_paused = true)]

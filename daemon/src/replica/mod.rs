@@ -80,6 +80,26 @@ impl ReplicaResponse {
     }
 }
 
+/// The replica's timing settings (Ray updates these without a restart).
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    health_period: Duration,
+    health_timeout: Duration,
+    drain_poll: Duration,
+    drain_timeout: Duration,
+}
+
+impl Timing {
+    fn of(config: &DeploymentConfig) -> Self {
+        Self {
+            health_period: Duration::from_secs_f64(config.health_check_period_s),
+            health_timeout: Duration::from_secs_f64(config.health_check_timeout_s),
+            drain_poll: Duration::from_secs_f64(config.graceful_shutdown_wait_loop_s),
+            drain_timeout: Duration::from_secs_f64(config.graceful_shutdown_timeout_s),
+        }
+    }
+}
+
 /// Where a replica is in its life, as the controller sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Phase {
@@ -111,6 +131,8 @@ pub struct Replica {
     backend: Mutex<Option<Arc<Backend>>>,
     /// Wakes the supervisor when a request reports a crash.
     crashed: Notify,
+    /// Health-check and drain timing, updated in place.
+    timing: Mutex<Timing>,
     /// Batches run by this replica (kinds with `batching`).
     batches: Arc<Mutex<BatchFigures>>,
     stop: CancellationToken,
@@ -160,6 +182,7 @@ impl Replica {
             backend: Mutex::new(None),
             crashed: Notify::new(),
             batches: Arc::new(Mutex::new(BatchFigures::default())),
+            timing: Mutex::new(Timing::of(config)),
             stop: CancellationToken::new(),
             start_time: SystemTime::now(),
         });
@@ -193,6 +216,15 @@ impl Replica {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64()
+    }
+
+    /// Applies new health-check and graceful-shutdown settings in place.
+    pub fn set_timing(&self, config: &DeploymentConfig) {
+        *self.timing.lock().unwrap() = Timing::of(config);
+    }
+
+    fn timing(&self) -> Timing {
+        *self.timing.lock().unwrap()
     }
 
     /// Batches this replica has run.
@@ -311,11 +343,14 @@ async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc
     replica.set_phase(Phase::Running, &changed);
     info!(replica = %id, app = %replica.app, deployment = %replica.deployment, "Replica running.");
 
-    let period = Duration::from_secs_f64(config.health_check_period_s);
-    let timeout = Duration::from_secs_f64(config.health_check_timeout_s);
     let mut failures = 0;
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
+        // Read each round: health timing is updated in place (as in Ray).
+        let Timing {
+            health_period: period,
+            health_timeout: timeout,
+            ..
+        } = replica.timing();
         tokio::select! {
             () = replica.stop.cancelled() => break,
             () = replica.crashed.notified() => {
@@ -326,7 +361,7 @@ async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc
                 changed.notify_one();
                 return;
             }
-            _ = ticker.tick() => {
+            () = tokio::time::sleep(period) => {
                 let check = tokio::time::timeout(timeout, backend.check_health()).await;
                 let error = match check {
                     Ok(Ok(())) => { failures = 0; continue; }
@@ -350,9 +385,12 @@ async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc
     // Graceful stop: the router no longer picks this replica; wait for in-flight
     // requests, polling like Ray's graceful_shutdown_wait_loop_s.
     replica.set_phase(Phase::Stopping, &changed);
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs_f64(config.graceful_shutdown_timeout_s);
-    let poll = Duration::from_secs_f64(config.graceful_shutdown_wait_loop_s);
+    let Timing {
+        drain_poll: poll,
+        drain_timeout,
+        ..
+    } = replica.timing();
+    let deadline = tokio::time::Instant::now() + drain_timeout;
     while replica.ongoing() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(poll).await;
     }
