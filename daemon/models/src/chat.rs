@@ -188,6 +188,16 @@ impl ChatModel {
             .map_err(|e| ModelError::Input(format!("cannot render the chat template: {e}")))
     }
 
+    /// A decoder that turns generated tokens into text as they come.
+    pub fn incremental(&self) -> IncrementalDecoder<'_> {
+        IncrementalDecoder {
+            model: self,
+            tokens: Vec::new(),
+            prefix: 0,
+            read: 0,
+        }
+    }
+
     /// Whether `prompt` can be generated from (not empty, shorter than the context).
     pub fn check_prompt(&self, prompt: &[u32]) -> Result<(), ModelError> {
         if prompt.is_empty() {
@@ -227,6 +237,9 @@ impl ChatModel {
         let mut tokens = Vec::new();
         let mut emitted = 0; // bytes of `text` already handed out
         let mut text = String::new();
+        let mut decoder = self.incremental();
+        let mut stop_matched = false;
+        let longest_stop = sampling.stop.iter().map(String::len).max().unwrap_or(0);
         let room = self.config.context_length - prompt.len();
         let finish = loop {
             if tokens.len() >= sampling.max_tokens.min(room) {
@@ -237,14 +250,21 @@ impl ChatModel {
                 break FinishReason::Stop;
             }
             tokens.push(next);
-            text = self.detokenize(&tokens);
+            let before = text.len();
+            text.push_str(&decoder.push(next));
+            // A new stop match must end in the new text.
+            let mut from = before.saturating_sub(longest_stop.saturating_sub(1));
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
             if let Some(at) = sampling
                 .stop
                 .iter()
-                .filter_map(|s| text.find(s.as_str()))
+                .filter_map(|s| text[from..].find(s.as_str()).map(|i| i + from))
                 .min()
             {
                 text.truncate(at);
+                stop_matched = true;
                 if at > emitted {
                     if !on_text(&text[emitted..]) {
                         break FinishReason::Cancelled;
@@ -253,8 +273,7 @@ impl ChatModel {
                 }
                 break FinishReason::Stop;
             }
-            // Hold back what could still become a stop sequence or an incomplete
-            // UTF-8 character.
+            // Hold back what could still become a stop sequence.
             let holdback = sampling
                 .stop
                 .iter()
@@ -262,9 +281,6 @@ impl ChatModel {
                 .max()
                 .unwrap_or(0);
             let mut ready = text.len() - holdback;
-            if text.ends_with('\u{fffd}') {
-                ready = ready.min(text.len() - '\u{fffd}'.len_utf8());
-            }
             while !text.is_char_boundary(ready) {
                 ready -= 1;
             }
@@ -276,9 +292,15 @@ impl ChatModel {
             }
             logits = self.decoder.forward(&mut cache, &[next]);
         };
-        if finish != FinishReason::Cancelled && text.len() > emitted && !text.ends_with('\u{fffd}')
-        {
-            on_text(&text[emitted..]);
+        if finish != FinishReason::Cancelled {
+            // An unfinished character at the very end decodes lossily, as a full
+            // decode of the tokens would.
+            if !stop_matched {
+                text.push_str(&decoder.finish());
+            }
+            if text.len() > emitted {
+                on_text(&text[emitted..]);
+            }
         }
         Ok(Generation {
             tokens,
@@ -286,6 +308,53 @@ impl ChatModel {
             prompt_tokens: prompt.len(),
             finish,
         })
+    }
+}
+
+/// Turns tokens into text as they come, in O(1) work per token: byte-level BPE
+/// decodes by concatenation, so the new text is decode(window) minus
+/// decode(prefix) over a short window. The bytes of an unfinished UTF-8
+/// character stay pending until it completes.
+pub struct IncrementalDecoder<'a> {
+    model: &'a ChatModel,
+    tokens: Vec<u32>,
+    prefix: usize,
+    read: usize,
+}
+
+impl std::fmt::Debug for IncrementalDecoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncrementalDecoder")
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
+}
+
+impl IncrementalDecoder<'_> {
+    /// Adds a token; returns the text it completes (often empty mid-character).
+    pub fn push(&mut self, token: u32) -> String {
+        self.tokens.push(token);
+        let prefix = self.model.detokenize(&self.tokens[self.prefix..self.read]);
+        let window = self.model.detokenize(&self.tokens[self.prefix..]);
+        match window.strip_prefix(prefix.as_str()) {
+            Some(new) if !new.is_empty() && !new.ends_with('\u{fffd}') => {
+                let new = new.to_owned();
+                self.prefix = self.read;
+                self.read = self.tokens.len();
+                new
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// The pending text (an unfinished character decodes as U+FFFD).
+    pub fn finish(&self) -> String {
+        let prefix = self.model.detokenize(&self.tokens[self.prefix..self.read]);
+        let window = self.model.detokenize(&self.tokens[self.prefix..]);
+        window
+            .strip_prefix(prefix.as_str())
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 

@@ -14,7 +14,9 @@ mod llama;
 mod weights;
 
 pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
-pub use chat::{ChatModel, FinishReason, Generation, Message, Sampling, sample};
+pub use chat::{
+    ChatModel, FinishReason, Generation, IncrementalDecoder, Message, Sampling, sample,
+};
 pub use device::{Device, DeviceError};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};
 pub use llama::LlamaConfig;

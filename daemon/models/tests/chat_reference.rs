@@ -49,6 +49,24 @@ fn matches_transformers() {
             case["decoded"].as_str().unwrap(),
             "decode {name}"
         );
+        // Token by token (emoji and CJK split across tokens): complete characters
+        // only, adding up to the whole.
+        let mut decoder = model.incremental();
+        let mut streamed = String::new();
+        for id in &expected {
+            let piece = decoder.push(*id);
+            assert!(
+                !piece.contains('\u{fffd}'),
+                "{name}: partial character streamed"
+            );
+            streamed.push_str(&piece);
+        }
+        streamed.push_str(&decoder.finish());
+        assert_eq!(
+            streamed,
+            case["decoded"].as_str().unwrap(),
+            "incremental decode {name}"
+        );
     }
 
     for prompt in fixture["prompts"].as_array().unwrap() {

@@ -75,7 +75,10 @@ impl Backend {
         batches: Arc<std::sync::Mutex<BatchFigures>>,
         on_death: OnDeath,
     ) -> Result<Self, String> {
-        let capacity = config.max_ongoing_requests as usize;
+        // The router already keeps in-flight requests at or below
+        // max_ongoing_requests; the queue is sized with room for that limit to be
+        // raised in place (up to MIN_QUEUE) without a restart, and stays bounded.
+        let capacity = (config.max_ongoing_requests as usize).max(MIN_QUEUE);
         match &config.replica {
             ReplicaKind::Echo(opts) => Ok(Self::Echo {
                 fault_injection: opts.fault_injection,
@@ -337,6 +340,9 @@ fn embed_in_chunks(
     }
     out
 }
+
+/// Smallest compute/batch queue of a model replica.
+const MIN_QUEUE: usize = 1024;
 
 /// Batch failures that are a full compute queue.
 const BUSY: &str = "replica compute queue is full";
