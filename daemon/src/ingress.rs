@@ -352,14 +352,13 @@ impl Ingress {
     fn not_found(&self, path: &str) -> Response<IngressBody> {
         let table = self.routes.load();
         let routes: Vec<&str> = table.routes().iter().map(|r| r.prefix.as_str()).collect();
-        let body = serde_json::json!({
-            "error": {
-                "message": format!("no application is served at {path}"),
-                "type": "not_found",
-                "code": 404,
-            },
-            "routes": routes,
-        });
+        let mut body = crate::replica::openai::error_object(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+            format!("no application is served at {path}"),
+        );
+        body["routes"] = routes.into();
         plain(
             StatusCode::NOT_FOUND,
             "application/json",

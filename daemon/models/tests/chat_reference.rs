@@ -7,22 +7,6 @@ mod support;
 
 use rserve_models::{ChatModel, Device, FinishReason, Message, Sampling};
 
-fn fixture() -> serde_json::Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/chat_reference.json"
-    );
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 fn model() -> ChatModel {
     let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     ChatModel::load(&path, Device::Cpu).unwrap()
@@ -31,14 +15,14 @@ fn model() -> ChatModel {
 #[test]
 fn matches_transformers() {
     let model = model();
-    let fixture = fixture();
+    let fixture = support::fixture("chat_reference.json");
     assert_eq!(model.config().layers, 30);
     assert_eq!(model.config().kv_heads, 3);
 
     for case in fixture["tokenizer_cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let text = case["text"].as_str().unwrap();
-        let expected = ids(&case["token_ids"]);
+        let expected = support::ids(&case["token_ids"]);
         assert_eq!(
             model.tokenize(text).unwrap(),
             expected,
@@ -81,7 +65,7 @@ fn matches_transformers() {
         let tokens = model.tokenize(&rendered).unwrap();
         assert_eq!(
             tokens,
-            ids(&prompt["prompt_token_ids"]),
+            support::ids(&prompt["prompt_token_ids"]),
             "{name}: prompt ids"
         );
 
@@ -103,7 +87,7 @@ fn matches_transformers() {
         }
 
         let greedy = &prompt["greedy"];
-        let expected = ids(&greedy["generated_ids"]);
+        let expected = support::ids(&greedy["generated_ids"]);
         let sampling = Sampling {
             max_tokens: greedy["max_new_tokens"].as_u64().unwrap() as usize,
             ..Sampling::default()

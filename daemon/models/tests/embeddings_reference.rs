@@ -6,28 +6,12 @@ mod support;
 
 use rserve_models::{Device, EmbeddingModel};
 
-fn fixture() -> serde_json::Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/embeddings_reference.json"
-    );
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 #[test]
 fn matches_sentence_transformers() {
     let model =
         EmbeddingModel::load(&support::models_dir().join("all-minilm-l6-v2"), Device::Cpu).unwrap();
     assert_eq!((model.dimensions(), model.max_seq_length()), (384, 256));
-    let fixture = fixture();
+    let fixture = support::fixture("embeddings_reference.json");
     let cases = fixture["cases"].as_array().unwrap();
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
 
@@ -38,12 +22,12 @@ fn matches_sentence_transformers() {
         let text = case["text"].as_str().unwrap();
         assert_eq!(
             model.tokenize(text).unwrap(),
-            ids(&case["token_ids_full"]),
+            support::ids(&case["token_ids_full"]),
             "{name}: token ids"
         );
         assert_eq!(
             got.tokens,
-            ids(&case["token_ids_truncated"]).len(),
+            support::ids(&case["token_ids_truncated"]).len(),
             "{name}: tokens after truncation"
         );
         assert_eq!(

@@ -17,7 +17,7 @@ use super::ReplicaResponse;
 use super::backend::Crash;
 use super::backend::job_failed;
 use super::compute::{ComputeThread, JobError};
-use super::openai::invalid;
+use super::openai::{error_object, invalid};
 
 /// Chunks buffered between the model thread and the HTTP connection.
 const STREAM_BUFFER: usize = 64;
@@ -365,7 +365,7 @@ pub async fn complete(
             }
             Ok(Ok(None)) => {} // the client went away
             Ok(Err(e)) => {
-                let error = serde_json::json!({"error": {"message": e.to_string(), "type": "invalid_request_error", "param": null, "code": 400}});
+                let error = error_object(StatusCode::BAD_REQUEST, "invalid_request_error", None, e);
                 let _ = tx.send(sse(&error)).await;
             }
             Err(e) => {
@@ -373,7 +373,12 @@ pub async fn complete(
                     JobError::Busy => "replica compute queue is full".to_owned(),
                     JobError::Crashed(Crash(reason)) => format!("replica crashed: {reason}"),
                 };
-                let error = serde_json::json!({"error": {"message": message, "type": "replica_error", "param": null, "code": 500}});
+                let error = error_object(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "replica_error",
+                    None,
+                    message,
+                );
                 let _ = tx.send(sse(&error)).await;
             }
         }

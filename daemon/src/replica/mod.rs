@@ -71,12 +71,9 @@ impl ReplicaResponse {
         }
     }
 
-    /// A JSON error object `{"error": {"message", "type", "code"}}` (OpenAI's shape).
+    /// An error response with OpenAI's error object (no `param`).
     pub fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> Self {
-        let body = serde_json::json!({
-            "error": { "message": message.to_string(), "type": kind, "code": status.as_u16() }
-        });
-        Self::json(status, body.to_string())
+        openai::error(status, kind, None, message)
     }
 }
 

@@ -10,22 +10,35 @@ use super::ReplicaResponse;
 /// Most inputs in one embeddings request (OpenAI's limit).
 pub const MAX_EMBEDDING_INPUTS: usize = 2048;
 
-/// An OpenAI error object `{"error": {"message", "type", "param", "code"}}`.
-pub fn error(
+/// OpenAI's error object `{"error": {"message", "type", "param", "code"}}`: the one
+/// shape of every error rserve returns, over HTTP or inside an event stream.
+pub fn error_object(
     status: StatusCode,
     kind: &str,
     param: Option<&str>,
     message: impl std::fmt::Display,
-) -> ReplicaResponse {
-    let body = serde_json::json!({
+) -> serde_json::Value {
+    serde_json::json!({
         "error": {
             "message": message.to_string(),
             "type": kind,
             "param": param,
             "code": status.as_u16(),
         }
-    });
-    ReplicaResponse::json(status, body.to_string())
+    })
+}
+
+/// An error response with OpenAI's error object.
+pub fn error(
+    status: StatusCode,
+    kind: &str,
+    param: Option<&str>,
+    message: impl std::fmt::Display,
+) -> ReplicaResponse {
+    ReplicaResponse::json(
+        status,
+        error_object(status, kind, param, message).to_string(),
+    )
 }
 
 /// An OpenAI-style 400 naming the offending parameter.

@@ -23,3 +23,19 @@ pub fn models_dir() -> PathBuf {
         })
         .clone()
 }
+
+/// A fixture written by `scripts/reference.py` (`tests/fixtures/<name>`).
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")).join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A JSON array of token ids.
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
