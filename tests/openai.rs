@@ -326,3 +326,85 @@ fn batched_embeddings_give_each_request_its_own_result() {
         }
     }
 }
+
+/// Reads an SSE chat stream to its end and returns the concatenated content.
+fn streamed_content(node: &TestNode, body: &serde_json::Value) -> String {
+    let r = node.http(
+        "POST",
+        "/v1/chat/completions",
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|l| *l != "[DONE]")
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_chat_streams_share_decode_steps_and_keep_their_own_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    prerequisites();
+    let node = TestNode::start(&tmp.path().join("state"), &[]);
+    deploy_example(&node, tmp.path(), "chat.toml");
+    let body = |i: usize, stream: bool| {
+        serde_json::json!({"model": "SmolLM2-135M-Instruct", "stream": stream, "temperature": 0,
+            "max_tokens": 10 + i % 4 * 4,
+            "messages": [{"role": "user", "content": format!("Name {} animals that live in {}.",
+                i + 2, ["the sea", "the desert", "forests", "the arctic"][i % 4])}]})
+    };
+    // One at a time (each runs alone), whole responses.
+    let alone: Vec<String> = (0..8)
+        .map(|i| {
+            let r = node.http(
+                "POST",
+                "/v1/chat/completions",
+                &[("content-type", "application/json")],
+                body(i, false).to_string().as_bytes(),
+            );
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            r.json()["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let before = node.status()["applications"]["chat"]["deployments"]["llm"]["batching"].clone();
+    // All at once, streamed: they decode in shared steps.
+    let together: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (node, body) = (&node, &body);
+                s.spawn(move || streamed_content(node, &body(i, true)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (a, t)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(
+            t, a,
+            "request {i}: batched stream differs from its lone run"
+        );
+    }
+    let after = node.status()["applications"]["chat"]["deployments"]["llm"]["batching"].clone();
+    let shared: u64 = after["size_histogram"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.parse::<u32>().unwrap() >= 4)
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    assert!(
+        shared > 0,
+        "no step held 4 or more sequences: {before} → {after}"
+    );
+}

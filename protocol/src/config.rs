@@ -222,6 +222,18 @@ pub struct ChatOptions {
     /// `max_tokens` when a request gives none.
     #[serde(default = "defaults::chat_max_tokens")]
     pub default_max_tokens: u32,
+    /// Most sequences decoded together by one replica (continuous batching);
+    /// more wait in the replica's queue.
+    #[serde(default = "defaults::max_num_seqs")]
+    pub max_num_seqs: u32,
+    /// Most tokens fed in one step: one per decoding sequence plus prefill
+    /// chunks of new prompts (a long prompt is prefilled over several steps).
+    #[serde(default = "defaults::max_num_batched_tokens")]
+    pub max_num_batched_tokens: u32,
+    /// KV-cache budget in tokens: a sequence reserves its prompt plus
+    /// `max_tokens` at admission; one that does not fit waits.
+    #[serde(default = "defaults::max_kv_cache_tokens")]
+    pub max_kv_cache_tokens: u32,
 }
 
 impl Default for DigitsOptions {
@@ -283,6 +295,15 @@ pub mod defaults {
     }
     pub fn chat_max_tokens() -> u32 {
         256
+    }
+    pub fn max_num_seqs() -> u32 {
+        16
+    }
+    pub fn max_num_batched_tokens() -> u32 {
+        512
+    }
+    pub fn max_kv_cache_tokens() -> u32 {
+        16384
     }
     pub fn embeddings_model_dir() -> String {
         "models/all-minilm-l6-v2".to_owned()
@@ -570,6 +591,23 @@ impl DeploymentConfig {
                         self.replica.name()
                     ),
                 ));
+            }
+        }
+        if let ReplicaKind::Chat(c) = &self.replica {
+            if c.max_num_seqs == 0 {
+                out.push(("replica.max_num_seqs", "must be at least 1".into()));
+            }
+            if c.max_num_batched_tokens < c.max_num_seqs {
+                out.push((
+                    "replica.max_num_batched_tokens",
+                    format!(
+                        "is {}; must be at least max_num_seqs ({}), one token per decoding sequence",
+                        c.max_num_batched_tokens, c.max_num_seqs
+                    ),
+                ));
+            }
+            if c.max_kv_cache_tokens == 0 {
+                out.push(("replica.max_kv_cache_tokens", "must be at least 1".into()));
             }
         }
         let device = match &self.replica {

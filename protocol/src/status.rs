@@ -149,7 +149,8 @@ pub struct DeploymentDetails {
     pub replica_failures: u64,
     /// Requests waiting for a replica on this node.
     pub queued_requests: u64,
-    /// Batches run by the current replicas, for deployments with `batching`.
+    /// Batches run by the current replicas, for deployments with `batching`
+    /// and for `chat` (each decode step is a batch of sequences).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batching: Option<BatchFigures>,
     /// Each replica.

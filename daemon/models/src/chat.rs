@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::path::Path;
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -81,21 +82,83 @@ pub struct Generation {
     pub finish: FinishReason,
 }
 
-/// A loaded chat model; the backend is erased.
-pub struct ChatModel {
-    decoder: Box<dyn Decode>,
+/// The text side of a chat model: tokenizer, chat template and stop tokens.
+/// Shared (`Arc`) so requests can be rendered and tokenized on any thread while
+/// the model thread only runs the decoder.
+pub struct ChatText {
     tokenizer: Tokenizer,
     /// The chat template, parsed once at load.
     template: minijinja::Environment<'static>,
     config: LlamaConfig,
     eos: Vec<u32>,
+}
+
+impl std::fmt::Debug for ChatText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatText")
+            .field("eos", &self.eos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatText {
+    /// Token ids of `text` (special-token text such as `<|im_start|>` included).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| ModelError::Input(format!("cannot tokenize: {e}")))
+    }
+
+    /// Text of `ids`.
+    pub fn detokenize(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids, false).unwrap_or_default()
+    }
+
+    /// The prompt for `messages` through the model's chat template.
+    pub fn render(&self, messages: &[Message]) -> Result<String, ModelError> {
+        self.template
+            .get_template("chat")
+            .and_then(|t| {
+                t.render(
+                    minijinja::context! { messages => messages, add_generation_prompt => true },
+                )
+            })
+            .map_err(|e| ModelError::Input(format!("cannot render the chat template: {e}")))
+    }
+
+    /// Whether `prompt` can be generated from (not empty, shorter than the context).
+    pub fn check_prompt(&self, prompt: &[u32]) -> Result<(), ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::Input("the prompt is empty".to_owned()));
+        }
+        if prompt.len() >= self.config.context_length {
+            return Err(ModelError::Input(format!(
+                "the prompt has {} tokens; the model's context is {}",
+                prompt.len(),
+                self.config.context_length
+            )));
+        }
+        Ok(())
+    }
+
+    /// Hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+}
+
+/// A loaded chat model; the backend is erased.
+pub struct ChatModel {
+    decoder: Box<dyn Decode>,
+    text: Arc<ChatText>,
     device: Device,
 }
 
 impl std::fmt::Debug for ChatModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatModel")
-            .field("config", &self.config)
+            .field("config", &self.text.config)
             .field("device", &self.device)
             .finish_non_exhaustive()
     }
@@ -150,164 +213,274 @@ impl ChatModel {
         })?;
         Ok(Self {
             decoder,
-            tokenizer,
-            template,
-            config,
-            eos,
+            text: Arc::new(ChatText {
+                tokenizer,
+                template,
+                config,
+                eos,
+            }),
             device,
         })
     }
 
-    /// Hyper-parameters.
-    pub fn config(&self) -> &LlamaConfig {
-        &self.config
+    /// The tokenizer and template, shareable across threads.
+    pub fn text(&self) -> Arc<ChatText> {
+        self.text.clone()
     }
 
-    /// Token ids of `text` (special-token text such as `<|im_start|>` included).
+    /// Hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.text.config
+    }
+
+    /// Token ids of `text`.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| ModelError::Input(format!("cannot tokenize: {e}")))
+        self.text.tokenize(text)
     }
 
     /// Text of `ids`.
     pub fn detokenize(&self, ids: &[u32]) -> String {
-        self.tokenizer.decode(ids, false).unwrap_or_default()
+        self.text.detokenize(ids)
     }
 
     /// The prompt for `messages` through the model's chat template.
     pub fn render(&self, messages: &[Message]) -> Result<String, ModelError> {
-        self.template
-            .get_template("chat")
-            .and_then(|t| {
-                t.render(
-                    minijinja::context! { messages => messages, add_generation_prompt => true },
-                )
-            })
-            .map_err(|e| ModelError::Input(format!("cannot render the chat template: {e}")))
+        self.text.render(messages)
     }
 
     /// A decoder that turns generated tokens into text as they come.
-    pub fn incremental(&self) -> IncrementalDecoder<'_> {
-        IncrementalDecoder {
-            model: self,
-            tokens: Vec::new(),
-            prefix: 0,
-            read: 0,
-        }
-    }
-
-    /// Whether `prompt` can be generated from (not empty, shorter than the context).
-    pub fn check_prompt(&self, prompt: &[u32]) -> Result<(), ModelError> {
-        if prompt.is_empty() {
-            return Err(ModelError::Input("the prompt is empty".to_owned()));
-        }
-        if prompt.len() >= self.config.context_length {
-            return Err(ModelError::Input(format!(
-                "the prompt has {} tokens; the model's context is {}",
-                prompt.len(),
-                self.config.context_length
-            )));
-        }
-        Ok(())
+    pub fn incremental(&self) -> IncrementalDecoder {
+        IncrementalDecoder::new(self.text.clone())
     }
 
     /// Logits for the next token after `prompt` (for tests against a reference).
     pub fn next_logits(&self, prompt: &[u32]) -> Vec<f32> {
         let mut cache = self.decoder.new_cache();
-        self.decoder.forward(&mut cache, prompt)
+        self.decoder
+            .forward_batch(&mut [(&mut cache, prompt)])
+            .pop()
+            .expect("one item")
     }
 
-    /// Generates from prompt tokens. `on_text` receives each new piece of text
-    /// as soon as it is final; returning `false` cancels.
+    /// A new sequence for `prompt`, ready to be stepped.
+    pub fn start(&self, prompt: Vec<u32>, sampling: Sampling) -> Result<Sequence, ModelError> {
+        self.text.check_prompt(&prompt)?;
+        let rng = match sampling.seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::rngs::StdRng::from_os_rng(),
+        };
+        let limit = sampling
+            .max_tokens
+            .min(self.text.config.context_length - prompt.len());
+        let longest_stop = sampling.stop.iter().map(String::len).max().unwrap_or(0);
+        Ok(Sequence {
+            cache: self.decoder.new_cache(),
+            fed: 0,
+            pending: None,
+            limit,
+            longest_stop,
+            rng,
+            tokens: Vec::new(),
+            text: String::new(),
+            emitted: 0,
+            decoder: self.incremental(),
+            finish: (limit == 0).then_some(FinishReason::Length),
+            prompt,
+            sampling,
+        })
+    }
+
+    /// One decoding step for several sequences (continuous batching): each item
+    /// feeds `n` tokens — up to `n` of its remaining prompt while prefilling
+    /// (chunked prefill), or its last sampled token (`n` = 1) once decoding. A
+    /// sequence whose prompt is complete samples its next token; the returned
+    /// piece is the new text it makes final (often empty). Finished sequences
+    /// must not be stepped.
+    pub fn step(&self, items: &mut [(&mut Sequence, usize)]) -> Vec<String> {
+        let inputs: Vec<Vec<u32>> = items
+            .iter()
+            .map(|(seq, n)| {
+                assert!(seq.finish.is_none(), "a finished sequence was stepped");
+                match seq.pending {
+                    Some(token) => vec![token],
+                    None => {
+                        let end = (seq.fed + (*n).max(1)).min(seq.prompt.len());
+                        seq.prompt[seq.fed..end].to_vec()
+                    }
+                }
+            })
+            .collect();
+        let mut batch: Vec<(&mut Box<dyn Any + Send>, &[u32])> = items
+            .iter_mut()
+            .zip(&inputs)
+            .map(|((seq, _), input)| (&mut seq.cache, input.as_slice()))
+            .collect();
+        let logits = self.decoder.forward_batch(&mut batch);
+        items
+            .iter_mut()
+            .zip(inputs)
+            .zip(logits)
+            .map(|(((seq, _), input), mut logits)| {
+                if seq.pending.take().is_none() {
+                    seq.fed += input.len();
+                    if seq.fed < seq.prompt.len() {
+                        return String::new(); // more prompt to prefill
+                    }
+                }
+                seq.accept(&self.text, &mut logits)
+            })
+            .collect()
+    }
+
+    /// Generates from prompt tokens, one sequence alone. `on_text` receives
+    /// each new piece of text as soon as it is final; returning `false` cancels.
     pub fn generate(
         &self,
         prompt: &[u32],
         sampling: &Sampling,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<Generation, ModelError> {
-        self.check_prompt(prompt)?;
-        let mut rng = match sampling.seed {
-            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
-            None => rand::rngs::StdRng::from_os_rng(),
-        };
-        let mut cache: Box<dyn Any + Send> = self.decoder.new_cache();
-        let mut logits = self.decoder.forward(&mut cache, prompt);
-        let mut tokens = Vec::new();
-        let mut emitted = 0; // bytes of `text` already handed out
-        let mut text = String::new();
-        let mut decoder = self.incremental();
-        let mut stop_matched = false;
-        let longest_stop = sampling.stop.iter().map(String::len).max().unwrap_or(0);
-        let room = self.config.context_length - prompt.len();
-        let finish = loop {
-            if tokens.len() >= sampling.max_tokens.min(room) {
-                break FinishReason::Length;
-            }
-            let next = sample(&mut logits, sampling, &mut rng);
-            if self.eos.contains(&next) {
-                break FinishReason::Stop;
-            }
-            tokens.push(next);
-            let before = text.len();
-            text.push_str(&decoder.push(next));
-            // A new stop match must end in the new text.
-            let mut from = before.saturating_sub(longest_stop.saturating_sub(1));
-            while !text.is_char_boundary(from) {
-                from -= 1;
-            }
-            if let Some(at) = sampling
-                .stop
-                .iter()
-                .filter_map(|s| text[from..].find(s.as_str()).map(|i| i + from))
-                .min()
-            {
-                text.truncate(at);
-                stop_matched = true;
-                if at > emitted {
-                    if !on_text(&text[emitted..]) {
-                        break FinishReason::Cancelled;
-                    }
-                    emitted = at;
-                }
-                break FinishReason::Stop;
-            }
-            // Hold back what could still become a stop sequence.
-            let holdback = sampling
-                .stop
-                .iter()
-                .map(|s| longest_suffix_prefix(&text, s))
-                .max()
-                .unwrap_or(0);
-            let mut ready = text.len() - holdback;
-            while !text.is_char_boundary(ready) {
-                ready -= 1;
-            }
-            if ready > emitted {
-                if !on_text(&text[emitted..ready]) {
-                    break FinishReason::Cancelled;
-                }
-                emitted = ready;
-            }
-            logits = self.decoder.forward(&mut cache, &[next]);
-        };
-        if finish != FinishReason::Cancelled {
-            // An unfinished character at the very end decodes lossily, as a full
-            // decode of the tokens would.
-            if !stop_matched {
-                text.push_str(&decoder.finish());
-            }
-            if text.len() > emitted {
-                on_text(&text[emitted..]);
+        let mut seq = self.start(prompt.to_vec(), sampling.clone())?;
+        while !seq.is_finished() {
+            let n = seq.remaining_prompt();
+            let piece = self.step(&mut [(&mut seq, n)]).pop().expect("one item");
+            if !piece.is_empty() && !on_text(&piece) {
+                seq.cancel();
             }
         }
-        Ok(Generation {
-            tokens,
-            text,
-            prompt_tokens: prompt.len(),
-            finish,
-        })
+        Ok(seq.into_generation())
+    }
+}
+
+/// One generation in progress: its KV cache, sampling state and text so far.
+/// Stepped by [`ChatModel::step`], alone or with others.
+pub struct Sequence {
+    cache: Box<dyn Any + Send>,
+    prompt: Vec<u32>,
+    /// Prompt tokens already in the cache.
+    fed: usize,
+    /// The last sampled token, not yet fed.
+    pending: Option<u32>,
+    sampling: Sampling,
+    /// Most tokens to generate (`max_tokens`, capped by the context).
+    limit: usize,
+    longest_stop: usize,
+    rng: rand::rngs::StdRng,
+    tokens: Vec<u32>,
+    text: String,
+    /// Bytes of `text` already handed out.
+    emitted: usize,
+    decoder: IncrementalDecoder,
+    finish: Option<FinishReason>,
+}
+
+impl std::fmt::Debug for Sequence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequence")
+            .field("prompt", &self.prompt.len())
+            .field("fed", &self.fed)
+            .field("tokens", &self.tokens.len())
+            .field("finish", &self.finish)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sequence {
+    /// Prompt tokens not yet prefilled (0 once decoding).
+    pub fn remaining_prompt(&self) -> usize {
+        self.prompt.len() - self.fed
+    }
+
+    /// Prompt length in tokens.
+    pub fn prompt_len(&self) -> usize {
+        self.prompt.len()
+    }
+
+    /// Most tokens this sequence can hold in its cache (prompt + generation).
+    pub fn max_len(&self) -> usize {
+        self.prompt.len() + self.limit
+    }
+
+    /// Whether it has ended (then [`Sequence::into_generation`]).
+    pub fn is_finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
+    /// Ends it now (client gone).
+    pub fn cancel(&mut self) {
+        self.finish.get_or_insert(FinishReason::Cancelled);
+    }
+
+    /// The outcome.
+    pub fn into_generation(self) -> Generation {
+        Generation {
+            tokens: self.tokens,
+            text: self.text,
+            prompt_tokens: self.prompt.len(),
+            finish: self.finish.unwrap_or(FinishReason::Cancelled),
+        }
+    }
+
+    /// Samples the next token from `logits` and returns the text it makes final.
+    fn accept(&mut self, text: &ChatText, logits: &mut [f32]) -> String {
+        let next = sample(logits, &self.sampling, &mut self.rng);
+        if text.eos.contains(&next) {
+            self.finish = Some(FinishReason::Stop);
+            return self.flush();
+        }
+        self.tokens.push(next);
+        let before = self.text.len();
+        self.text.push_str(&self.decoder.push(next));
+        // A new stop match must end in the new text.
+        let mut from = before.saturating_sub(self.longest_stop.saturating_sub(1));
+        while !self.text.is_char_boundary(from) {
+            from -= 1;
+        }
+        if let Some(at) = self
+            .sampling
+            .stop
+            .iter()
+            .filter_map(|s| self.text[from..].find(s.as_str()).map(|i| i + from))
+            .min()
+        {
+            self.text.truncate(at);
+            self.finish = Some(FinishReason::Stop);
+            let piece = self.text.get(self.emitted..).unwrap_or_default().to_owned();
+            self.emitted = self.emitted.max(at);
+            return piece;
+        }
+        if self.tokens.len() >= self.limit {
+            self.finish = Some(FinishReason::Length);
+            return self.flush();
+        }
+        self.pending = Some(next);
+        // Hold back what could still become a stop sequence.
+        let holdback = self
+            .sampling
+            .stop
+            .iter()
+            .map(|s| longest_suffix_prefix(&self.text, s))
+            .max()
+            .unwrap_or(0);
+        let mut ready = self.text.len() - holdback;
+        while !self.text.is_char_boundary(ready) {
+            ready -= 1;
+        }
+        if ready <= self.emitted {
+            return String::new();
+        }
+        let piece = self.text[self.emitted..ready].to_owned();
+        self.emitted = ready;
+        piece
+    }
+
+    /// At the end (EOS or length): the pending text, an unfinished character at
+    /// the very end decoded lossily, as a full decode of the tokens would.
+    fn flush(&mut self) -> String {
+        self.text.push_str(&self.decoder.finish());
+        let piece = self.text[self.emitted..].to_owned();
+        self.emitted = self.text.len();
+        piece
     }
 }
 
@@ -315,14 +488,14 @@ impl ChatModel {
 /// decodes by concatenation, so the new text is decode(window) minus
 /// decode(prefix) over a short window. The bytes of an unfinished UTF-8
 /// character stay pending until it completes.
-pub struct IncrementalDecoder<'a> {
-    model: &'a ChatModel,
+pub struct IncrementalDecoder {
+    text: Arc<ChatText>,
     tokens: Vec<u32>,
     prefix: usize,
     read: usize,
 }
 
-impl std::fmt::Debug for IncrementalDecoder<'_> {
+impl std::fmt::Debug for IncrementalDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IncrementalDecoder")
             .field("tokens", &self.tokens.len())
@@ -330,12 +503,21 @@ impl std::fmt::Debug for IncrementalDecoder<'_> {
     }
 }
 
-impl IncrementalDecoder<'_> {
+impl IncrementalDecoder {
+    fn new(text: Arc<ChatText>) -> Self {
+        Self {
+            text,
+            tokens: Vec::new(),
+            prefix: 0,
+            read: 0,
+        }
+    }
+
     /// Adds a token; returns the text it completes (often empty mid-character).
     pub fn push(&mut self, token: u32) -> String {
         self.tokens.push(token);
-        let prefix = self.model.detokenize(&self.tokens[self.prefix..self.read]);
-        let window = self.model.detokenize(&self.tokens[self.prefix..]);
+        let prefix = self.text.detokenize(&self.tokens[self.prefix..self.read]);
+        let window = self.text.detokenize(&self.tokens[self.prefix..]);
         match window.strip_prefix(prefix.as_str()) {
             Some(new) if !new.is_empty() && !new.ends_with('\u{fffd}') => {
                 let new = new.to_owned();
@@ -349,8 +531,8 @@ impl IncrementalDecoder<'_> {
 
     /// The pending text (an unfinished character decodes as U+FFFD).
     pub fn finish(&self) -> String {
-        let prefix = self.model.detokenize(&self.tokens[self.prefix..self.read]);
-        let window = self.model.detokenize(&self.tokens[self.prefix..]);
+        let prefix = self.text.detokenize(&self.tokens[self.prefix..self.read]);
+        let window = self.text.detokenize(&self.tokens[self.prefix..]);
         window
             .strip_prefix(prefix.as_str())
             .unwrap_or_default()

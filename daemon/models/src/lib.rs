@@ -15,7 +15,8 @@ mod weights;
 
 pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
 pub use chat::{
-    ChatModel, FinishReason, Generation, IncrementalDecoder, Message, Sampling, sample,
+    ChatModel, ChatText, FinishReason, Generation, IncrementalDecoder, Message, Sampling, Sequence,
+    sample,
 };
 pub use device::{Device, DeviceError};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};

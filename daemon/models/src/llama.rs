@@ -109,9 +109,12 @@ impl LlamaConfig {
 pub(crate) trait Decode: Send {
     /// An empty cache for a new sequence.
     fn new_cache(&self) -> Box<dyn Any + Send>;
-    /// Feeds `tokens` (at the cache's next positions) and returns the logits of
-    /// the last one.
-    fn forward(&self, cache: &mut Box<dyn Any + Send>, tokens: &[u32]) -> Vec<f32>;
+    /// One step for several sequences at once: each item feeds its tokens (at
+    /// its cache's next positions). Returns the logits of each item's last token.
+    /// The weight matmuls run once over all the items' tokens; attention runs per
+    /// sequence over its own cache, so a sequence's result does not depend on the
+    /// others in the step.
+    fn forward_batch(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>>;
 }
 
 /// Loads the decoder for `device`.
@@ -240,12 +243,13 @@ impl<B: Backend> Llama<B> {
         x / rms * weight.clone().unsqueeze::<3>()
     }
 
-    /// `(cos, sin)` tables `[1, 1, n, head_dim / 2]` for positions `start..start + n`.
-    fn rope_tables(&self, start: usize, n: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// `(cos, sin)` tables `[1, 1, n, head_dim / 2]` for the rows' positions.
+    fn rope_tables(&self, positions: &[usize]) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let half = self.inv_freq.len();
+        let n = positions.len();
         let mut cos = Vec::with_capacity(n * half);
         let mut sin = Vec::with_capacity(n * half);
-        for pos in start..start + n {
+        for &pos in positions {
             for f in &self.inv_freq {
                 let angle = pos as f32 * f;
                 cos.push(angle.cos());
@@ -279,55 +283,102 @@ impl<B: Backend> Decode for Llama<B> {
         })
     }
 
-    fn forward(&self, cache: &mut Box<dyn Any + Send>, tokens: &[u32]) -> Vec<f32> {
-        let cache = cache
-            .downcast_mut::<Cache<B>>()
-            .expect("a cache made by this model");
+    fn forward_batch(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>> {
+        if items.is_empty() {
+            return Vec::new();
+        }
         let c = &self.config;
-        let (n, start, hd) = (tokens.len(), cache.len, c.head_dim());
+        let hd = c.head_dim();
         let group = c.heads / c.kv_heads;
-        let ids: Vec<i64> = tokens.iter().map(|t| i64::from(*t)).collect();
-        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [n]), &self.device);
-        let mut x = self.embed.clone().select(0, ids).reshape([1, n, c.dim]);
-        let (cos, sin) = self.rope_tables(start, n);
-        let total = start + n;
-        // Causal mask for the new rows over all cached + new columns.
-        let mask = (n > 1).then(|| {
-            let mut m = vec![0f32; n * total];
-            for i in 0..n {
-                for j in start + i + 1..total {
-                    m[i * total + j] = f32::NEG_INFINITY;
-                }
-            }
-            Tensor::<B, 1>::from_data(TensorData::new(m, [n * total]), &self.device)
-                .reshape([1, 1, n, total])
-        });
-        for (block, kv) in self.blocks.iter().zip(cache.kv.iter_mut()) {
+        // Row offsets of each item in the packed `[1, rows, dim]` activations.
+        let mut spans = Vec::with_capacity(items.len());
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
+        for (cache, tokens) in items.iter() {
+            let start = cache
+                .downcast_ref::<Cache<B>>()
+                .expect("a cache made by this model")
+                .len;
+            assert!(!tokens.is_empty(), "a step feeds at least one token");
+            spans.push((ids.len(), tokens.len(), start));
+            ids.extend(tokens.iter().map(|t| i64::from(*t)));
+            positions.extend(start..start + tokens.len());
+        }
+        let rows = ids.len();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [rows]), &self.device);
+        let mut x = self.embed.clone().select(0, ids).reshape([1, rows, c.dim]);
+        let (cos, sin) = self.rope_tables(&positions);
+        // Causal masks for items that feed more than one token: new rows over all
+        // cached + new columns.
+        let masks: Vec<Option<Tensor<B, 4>>> = spans
+            .iter()
+            .map(|&(_, n, start)| {
+                let total = start + n;
+                (n > 1).then(|| {
+                    let mut m = vec![0f32; n * total];
+                    for i in 0..n {
+                        for j in start + i + 1..total {
+                            m[i * total + j] = f32::NEG_INFINITY;
+                        }
+                    }
+                    Tensor::<B, 1>::from_data(TensorData::new(m, [n * total]), &self.device)
+                        .reshape([1, 1, n, total])
+                })
+            })
+            .collect();
+        let mut caches: Vec<&mut Cache<B>> = items
+            .iter_mut()
+            .map(|(cache, _)| cache.downcast_mut::<Cache<B>>().expect("checked above"))
+            .collect();
+        for (layer, block) in self.blocks.iter().enumerate() {
             let h = self.rms_norm(x.clone(), &block.attn_norm);
             let split =
-                |t: Tensor<B, 3>, heads: usize| t.reshape([1, n, heads, hd]).swap_dims(1, 2);
+                |t: Tensor<B, 3>, heads: usize| t.reshape([1, rows, heads, hd]).swap_dims(1, 2);
             let q = Self::rope(split(block.q.forward(h.clone()), c.heads), &cos, &sin);
             let k = Self::rope(split(block.k.forward(h.clone()), c.kv_heads), &cos, &sin);
             let v = split(block.v.forward(h), c.kv_heads);
-            let (k, v) = match kv.take() {
-                Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
-                None => (k, v),
-            };
-            *kv = Some((k.clone(), v.clone()));
-            // Each key/value head serves `group` consecutive query heads.
-            let expand = |t: Tensor<B, 4>| {
-                t.unsqueeze_dim::<5>(2)
-                    .repeat_dim(2, group)
-                    .reshape([1, c.heads, total, hd])
-            };
-            let mut scores = q.matmul(expand(k).swap_dims(2, 3)) / (hd as f64).sqrt();
-            if let Some(mask) = &mask {
-                scores = scores + mask.clone();
+            let mut attended = Vec::with_capacity(spans.len());
+            for ((&(offset, n, start), cache), mask) in
+                spans.iter().zip(caches.iter_mut()).zip(&masks)
+            {
+                let total = start + n;
+                let (q, k, v) = if spans.len() == 1 {
+                    (q.clone(), k.clone(), v.clone())
+                } else {
+                    (
+                        q.clone().narrow(2, offset, n),
+                        k.clone().narrow(2, offset, n),
+                        v.clone().narrow(2, offset, n),
+                    )
+                };
+                let kv = &mut cache.kv[layer];
+                let (k, v) = match kv.take() {
+                    Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+                    None => (k, v),
+                };
+                *kv = Some((k.clone(), v.clone()));
+                // Each key/value head serves `group` consecutive query heads.
+                let expand = |t: Tensor<B, 4>| {
+                    t.unsqueeze_dim::<5>(2)
+                        .repeat_dim(2, group)
+                        .reshape([1, c.heads, total, hd])
+                };
+                let mut scores = q.matmul(expand(k).swap_dims(2, 3)) / (hd as f64).sqrt();
+                if let Some(mask) = mask {
+                    scores = scores + mask.clone();
+                }
+                attended.push(
+                    softmax(scores, 3)
+                        .matmul(expand(v))
+                        .swap_dims(1, 2)
+                        .reshape([1, n, c.dim]),
+                );
             }
-            let attended = softmax(scores, 3)
-                .matmul(expand(v))
-                .swap_dims(1, 2)
-                .reshape([1, n, c.dim]);
+            let attended = if attended.len() == 1 {
+                attended.pop().expect("one item")
+            } else {
+                Tensor::cat(attended, 1)
+            };
             x = x + block.o.forward(attended);
             let h = self.rms_norm(x.clone(), &block.ffn_norm);
             let ff = block
@@ -335,13 +386,22 @@ impl<B: Backend> Decode for Llama<B> {
                 .forward(silu(block.gate.forward(h.clone())) * block.up.forward(h));
             x = x + ff;
         }
-        cache.len = total;
-        let last = self
-            .rms_norm(x.narrow(1, n - 1, 1), &self.norm)
-            .reshape([1, c.dim]);
-        last.matmul(self.unembed.clone())
+        for (cache, &(_, n, start)) in caches.iter_mut().zip(&spans) {
+            cache.len = start + n;
+        }
+        let last: Vec<i64> = spans
+            .iter()
+            .map(|&(offset, n, _)| (offset + n - 1) as i64)
+            .collect();
+        let count = last.len();
+        let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [count]), &self.device);
+        let logits = self
+            .rms_norm(x.select(1, last), &self.norm)
+            .reshape([count, c.dim])
+            .matmul(self.unembed.clone())
             .into_data()
             .to_vec::<f32>()
-            .expect("f32 logits")
+            .expect("f32 logits");
+        logits.chunks(c.vocab).map(<[f32]>::to_vec).collect()
     }
 }

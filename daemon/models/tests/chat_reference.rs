@@ -229,3 +229,107 @@ fn corrupt_gguf_files_are_clear_errors() {
         "{err}"
     );
 }
+
+/// Continuous batching must not change results: each of 16 sequences, stepped
+/// together (joining at different steps, prompts prefilled in chunks next to
+/// others' decode steps, finishing at different times), yields exactly the
+/// tokens and text it yields alone.
+#[test]
+fn greedy_output_is_identical_alone_and_in_a_batch_of_16() {
+    let model = model();
+    let topics = [
+        "a robot",
+        "the sea",
+        "why the sky is blue",
+        "a cat who learns to code",
+        "bread",
+        "the moon landing, in two sentences",
+        "Paris",
+        "rust the programming language",
+        "a haiku about autumn",
+        "prime numbers",
+        "a dragon and a knight who become friends",
+        "coffee",
+        "the number 7",
+        "trees in winter",
+        "a short joke",
+        "how rain forms",
+    ];
+    let prompts: Vec<Vec<u32>> = topics
+        .iter()
+        .map(|t| {
+            model
+                .tokenize(
+                    &model
+                        .render(&[Message {
+                            role: "user".into(),
+                            content: format!("Tell me about {t}."),
+                        }])
+                        .unwrap(),
+                )
+                .unwrap()
+        })
+        .collect();
+    // Different lengths, so sequences finish at different steps.
+    let sampling = |i: usize| Sampling {
+        max_tokens: 12 + i % 5 * 3,
+        ..Sampling::default()
+    };
+    let alone: Vec<_> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| model.generate(p, &sampling(i), |_| true).unwrap())
+        .collect();
+
+    let mut waiting: Vec<_> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, model.start(p.clone(), sampling(i)).unwrap()))
+        .collect();
+    waiting.reverse();
+    let mut running: Vec<(usize, rserve_models::Sequence, String)> = Vec::new();
+    let mut done = vec![None; prompts.len()];
+    let mut step = 0;
+    let mut widest = 0;
+    while !(waiting.is_empty() && running.is_empty()) {
+        // Two new sequences join every step.
+        for _ in 0..2 {
+            if let Some((i, seq)) = waiting.pop() {
+                running.push((i, seq, String::new()));
+            }
+        }
+        widest = widest.max(running.len());
+        // Prefill in chunks of 7 tokens, next to the others' decode tokens.
+        let mut items: Vec<(&mut rserve_models::Sequence, usize)> = running
+            .iter_mut()
+            .map(|(_, seq, _)| {
+                let n = seq.remaining_prompt().clamp(1, 7);
+                (seq, n)
+            })
+            .collect();
+        let pieces = model.step(&mut items);
+        for ((_, _, streamed), piece) in running.iter_mut().zip(pieces) {
+            streamed.push_str(&piece);
+        }
+        let mut k = 0;
+        while k < running.len() {
+            if running[k].1.is_finished() {
+                let (i, seq, streamed) = running.swap_remove(k);
+                let g = seq.into_generation();
+                assert_eq!(streamed, g.text, "sequence {i}: pieces add up");
+                done[i] = Some(g);
+            } else {
+                k += 1;
+            }
+        }
+        step += 1;
+        assert!(step < 500, "the batch never drained");
+    }
+    assert_eq!(widest, 16, "all 16 ran together at some step");
+    for (i, (alone, batched)) in alone.iter().zip(&done).enumerate() {
+        let batched = batched.as_ref().unwrap();
+        assert_eq!(batched.tokens, alone.tokens, "sequence {i}: tokens");
+        assert_eq!(batched.text, alone.text, "sequence {i}: text");
+        assert_eq!(batched.finish, alone.finish, "sequence {i}: finish");
+    }
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rserve_protocol::config::DeploymentConfig;
+use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use rserve_protocol::status::{
     BatchFigures, DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger as Trigger,
     ReplicaDetails,
@@ -347,7 +347,10 @@ impl DeploymentRuntime {
             replica_states,
             replica_failures: self.total_failures,
             queued_requests: self.router.queued(),
-            batching: self.config.batching.as_ref().map(|_| {
+            // Chat replicas always batch (continuous batching: one "batch" per step).
+            batching: (self.config.batching.is_some()
+                || matches!(self.config.replica, ReplicaKind::Chat(_)))
+            .then(|| {
                 let mut figures = BatchFigures::default();
                 for slot in &self.slots {
                     figures.merge(&slot.replica.batch_figures());

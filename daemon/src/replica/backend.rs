@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use super::batcher::{BatchError, BatchLimits, Batcher};
 use super::compute::{ComputeThread, JobError, OnDeath};
+use super::engine::{ChatEngine, EngineLimits};
 use super::openai::{self, EmbeddingsCall};
 use super::{ReplicaRequest, ReplicaResponse};
 
@@ -57,10 +58,10 @@ pub enum Backend {
         /// Longest input in tokens.
         max_tokens: usize,
     },
-    /// A chat LLM on its compute thread.
+    /// A chat LLM on its engine thread (continuous batching).
     Chat {
-        /// The model (shared with the tasks that report on streams).
-        thread: Arc<ComputeThread<ChatModel>>,
+        /// The engine.
+        engine: ChatEngine,
         /// The OpenAI model name.
         model_id: String,
         /// `max_tokens` when a request gives none.
@@ -168,13 +169,22 @@ impl Backend {
             ReplicaKind::Chat(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
                 let path = PathBuf::from(&opts.model_path);
-                let thread =
-                    ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
-                        ChatModel::load(&path, device).map_err(|e| e.to_string())
-                    })
-                    .await?;
+                let limits = EngineLimits {
+                    max_num_seqs: opts.max_num_seqs as usize,
+                    max_num_batched_tokens: opts.max_num_batched_tokens as usize,
+                    max_kv_cache_tokens: opts.max_kv_cache_tokens as usize,
+                };
+                let engine = ChatEngine::start(
+                    &config.name,
+                    capacity,
+                    limits,
+                    batches,
+                    on_death.clone(),
+                    move || ChatModel::load(&path, device).map_err(|e| e.to_string()),
+                )
+                .await?;
                 Ok(Self::Chat {
-                    thread: Arc::new(thread),
+                    engine,
                     model_id: config
                         .replica
                         .openai_model(&config.name)
@@ -286,12 +296,12 @@ impl Backend {
                 ))
             }
             Self::Chat {
-                thread,
+                engine,
                 model_id,
                 default_max_tokens,
             } => {
                 let endpoint = super::chat::Endpoint::for_path(&req.path);
-                super::chat::complete(thread, &req.body, endpoint, model_id, *default_max_tokens)
+                super::chat::complete(engine, &req.body, endpoint, model_id, *default_max_tokens)
                     .await
             }
         }
@@ -306,7 +316,7 @@ impl Backend {
             Self::Echo { .. } | Self::Sleep(_) => Ok(()),
             Self::Digits(thread) => thread.ping().await,
             Self::Embeddings { thread, .. } => thread.ping().await,
-            Self::Chat { thread, .. } => thread.ping().await,
+            Self::Chat { engine, .. } => engine.ping().await,
         }
     }
 }

@@ -1,28 +1,23 @@
 //! The `chat` kind: OpenAI `/v1/chat/completions` and `/v1/completions` over a
-//! [`ChatModel`] on the replica's compute thread, whole or streamed as
-//! server-sent events. A client that goes away stops its generation: the stream's
-//! receiver is dropped, the next token cannot be sent, and the model is told to
-//! stop.
+//! the replica's [`ChatEngine`] (continuous batching), whole or streamed as
+//! server-sent events. A client that goes away stops its generation: its event
+//! receiver is dropped and the engine drops the sequence at the next step.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use rserve_models::{ChatModel, FinishReason, Generation, Message, Sampling};
+use rserve_models::{ChatText, FinishReason, Generation, Message, Sampling};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::ReplicaResponse;
 use super::backend::Crash;
-use super::backend::job_failed;
-use super::compute::{ComputeThread, JobError};
+use super::engine::{ChatEngine, SeqEvent, SubmitError};
 use super::openai::{error_object, invalid};
 
-/// Chunks buffered between the model thread and the HTTP connection.
-const STREAM_BUFFER: usize = 64;
-/// How long a stream's buffer may stay full before its generation is cancelled.
-const SLOW_READER_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Chunks buffered between the engine's events and the HTTP connection.
+const STREAM_BUFFER: usize = 16;
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -259,9 +254,9 @@ fn parse(
     })
 }
 
-/// Handles one completion request on `thread`.
+/// Handles one completion request on the replica's engine.
 pub async fn complete(
-    thread: &Arc<ComputeThread<ChatModel>>,
+    engine: &ChatEngine,
     body: &Bytes,
     endpoint: Endpoint,
     model_id: &str,
@@ -298,88 +293,98 @@ pub async fn complete(
         ..
     } = call;
 
-    // Render and tokenize first, so a bad prompt is a 400 even when streaming.
-    let prepared = thread
-        .run(move |model| {
-            let tokens = prompt_tokens(model, &prompt)?;
-            model.check_prompt(&tokens)?;
-            Ok::<_, rserve_models::ModelError>(tokens)
-        })
-        .await;
+    // Render and tokenize off the async workers and off the engine thread, so a
+    // bad prompt is a 400 even when streaming.
+    let text = engine.text().clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let tokens = prompt_tokens(&text, &prompt)?;
+        text.check_prompt(&tokens)?;
+        Ok::<_, rserve_models::ModelError>(tokens)
+    })
+    .await
+    .map_err(|e| Crash(format!("tokenizer task failed: {e}")))?;
     let tokens = match prepared {
-        Ok(Ok(tokens)) => tokens,
-        Ok(Err(e)) => return Ok(invalid(prompt_param(endpoint), e)),
-        Err(e) => return job_failed(e),
+        Ok(tokens) => tokens,
+        Err(e) => return Ok(invalid(prompt_param(endpoint), e)),
+    };
+    let mut events = match engine.submit(tokens, sampling) {
+        Ok(events) => events,
+        Err(SubmitError::Busy) => {
+            return Ok(ReplicaResponse::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "replica engine queue is full",
+            ));
+        }
+        Err(SubmitError::Crashed(reason)) => return Err(Crash(reason)),
     };
 
     if !stream {
-        // Dropped (client gone) → the flag drops → the generation stops.
-        let wanted = Arc::new(());
-        let watch = Arc::downgrade(&wanted);
-        let result = thread
-            .run(move |model| model.generate(&tokens, &sampling, |_| watch.strong_count() > 0))
-            .await;
-        drop(wanted);
-        return match result {
-            Ok(Ok(generation)) => Ok(ReplicaResponse::json(
-                StatusCode::OK,
-                meta.whole(&generation).to_string(),
-            )),
-            Ok(Err(e)) => Ok(invalid(prompt_param(endpoint), e)),
-            Err(e) => job_failed(e),
-        };
+        // Dropped (client gone) → the receiver drops → the sequence is cancelled.
+        loop {
+            match events.recv().await {
+                Some(SeqEvent::Text(_)) => {}
+                Some(SeqEvent::Done(generation)) => {
+                    return Ok(ReplicaResponse::json(
+                        StatusCode::OK,
+                        meta.whole(&generation).to_string(),
+                    ));
+                }
+                Some(SeqEvent::Failed(e)) => return Ok(invalid(prompt_param(endpoint), e)),
+                None => return Err(Crash(engine.crash())),
+            }
+        }
     }
 
+    // The HTTP side: events become server-sent events; a client that leaves
+    // drops `rx`, this task ends, and the engine sees the sequence is gone.
     let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
-    let thread = thread.clone();
-    let events = tx.clone();
-    let chunk_meta = meta.clone();
-    // The job runs on the model thread; this task only reports how it ended.
+    let crash = engine.crash_reporter();
     tokio::spawn(async move {
-        let result = thread
-            .run(
-                move |model| -> Result<Option<Generation>, rserve_models::ModelError> {
-                    let send = |event: serde_json::Value| send_event(&events, sse(&event));
-                    if chunk_meta.endpoint == Endpoint::Chat
-                        && !send(chunk_meta.chunk(Some("assistant"), "", None))
+        let send = |event: serde_json::Value| tx.send(sse(&event));
+        if meta.endpoint == Endpoint::Chat
+            && send(meta.chunk(Some("assistant"), "", None)).await.is_err()
+        {
+            return;
+        }
+        loop {
+            let event = events.recv().await;
+            let sent = match event {
+                Some(SeqEvent::Text(piece)) => send(meta.chunk(None, &piece, None)).await,
+                Some(SeqEvent::Done(generation)) => {
+                    if send(meta.chunk(None, "", Some(generation.finish)))
+                        .await
+                        .is_err()
                     {
-                        return Ok(None);
+                        return;
                     }
-                    let generation = model.generate(&tokens, &sampling, |piece| {
-                        send(chunk_meta.chunk(None, piece, None))
-                    })?;
-                    if generation.finish == FinishReason::Cancelled {
-                        return Ok(None);
+                    if include_usage {
+                        let _ = send(meta.usage_chunk(&generation)).await;
                     }
-                    send(chunk_meta.chunk(None, "", Some(generation.finish)));
-                    Ok(Some(generation))
-                },
-            )
-            .await;
-        match result {
-            Ok(Ok(Some(generation))) => {
-                if include_usage {
-                    let _ = tx.send(sse(&meta.usage_chunk(&generation))).await;
+                    let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+                    return;
                 }
-                let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
-            }
-            Ok(Ok(None)) => {} // the client went away
-            Ok(Err(e)) => {
-                let error = error_object(StatusCode::BAD_REQUEST, "invalid_request_error", None, e);
-                let _ = tx.send(sse(&error)).await;
-            }
-            Err(e) => {
-                let message = match e {
-                    JobError::Busy => "replica compute queue is full".to_owned(),
-                    JobError::Crashed(Crash(reason)) => format!("replica crashed: {reason}"),
-                };
-                let error = error_object(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "replica_error",
-                    None,
-                    message,
-                );
-                let _ = tx.send(sse(&error)).await;
+                Some(SeqEvent::Failed(e)) => {
+                    let error =
+                        error_object(StatusCode::BAD_REQUEST, "invalid_request_error", None, e);
+                    let _ = send(error).await;
+                    return;
+                }
+                None => {
+                    // Cancelled by the engine (a reader too slow), or a crash.
+                    let Some(reason) = crash() else { return };
+                    let error = error_object(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "replica_error",
+                        None,
+                        format!("replica crashed: {reason}"),
+                    );
+                    let _ = send(error).await;
+                    return;
+                }
+            };
+            if sent.is_err() {
+                return;
             }
         }
     });
@@ -400,34 +405,10 @@ fn prompt_param(endpoint: Endpoint) -> &'static str {
     }
 }
 
-fn prompt_tokens(
-    model: &ChatModel,
-    prompt: &Prompt,
-) -> Result<Vec<u32>, rserve_models::ModelError> {
+fn prompt_tokens(text: &ChatText, prompt: &Prompt) -> Result<Vec<u32>, rserve_models::ModelError> {
     match prompt {
-        Prompt::Messages(messages) => model.tokenize(&model.render(messages)?),
-        Prompt::Text(text) => model.tokenize(text),
-    }
-}
-
-/// Sends one event from the model thread. A client that stops reading (the
-/// buffer stays full for [`SLOW_READER_LIMIT`]) or disconnects cancels the
-/// generation, so it can never stall the model thread.
-fn send_event(events: &mpsc::Sender<Bytes>, event: Bytes) -> bool {
-    let deadline = std::time::Instant::now() + SLOW_READER_LIMIT;
-    let mut event = event;
-    loop {
-        match events.try_send(event) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(back)) => {
-                if std::time::Instant::now() >= deadline {
-                    return false;
-                }
-                event = back;
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
+        Prompt::Messages(messages) => text.tokenize(&text.render(messages)?),
+        Prompt::Text(t) => text.tokenize(t),
     }
 }
 

@@ -10,6 +10,7 @@ mod backend;
 pub mod batcher;
 mod chat;
 mod compute;
+pub mod engine;
 pub mod openai;
 
 use std::sync::Arc;

@@ -1,0 +1,444 @@
+//! Continuous batching for the `chat` kind: one engine thread owns the model and
+//! steps every running sequence together, iteration by iteration.
+//!
+//! Each step, every decoding sequence feeds its last token and sequences still
+//! prefilling feed a chunk of their prompt, all under one token budget
+//! (`max_num_batched_tokens`); the weight matmuls run once over all of them.
+//! New sequences join at the next step, finished or cancelled ones leave at
+//! once. Admission is bounded by `max_num_seqs` and by a KV-cache budget
+//! (`max_kv_cache_tokens`, reserved as prompt + `max_tokens` per sequence);
+//! the rest wait in FIFO order. A sequence whose client reads slowly pauses
+//! (its event buffer is full) without holding up the others, and is cancelled
+//! after [`SLOW_READER_LIMIT`]; one whose client is gone leaves at once.
+
+use std::collections::VecDeque;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rserve_models::{ChatModel, ChatText, Generation, Sampling, Sequence};
+use rserve_protocol::status::BatchFigures;
+use tokio::sync::{mpsc, oneshot};
+
+use super::compute::OnDeath;
+use super::panic_message;
+
+/// How long a sequence may stay paused on a full event buffer before it is
+/// cancelled.
+pub const SLOW_READER_LIMIT: Duration = Duration::from_secs(30);
+
+/// Events buffered per sequence between the engine and the HTTP connection.
+pub const EVENT_BUFFER: usize = 64;
+
+/// Admission and step limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// Most sequences decoding together.
+    pub max_num_seqs: usize,
+    /// Most tokens fed in one step (decode tokens + prefill chunks).
+    pub max_num_batched_tokens: usize,
+    /// Most tokens reserved in KV caches (prompt + max_tokens per sequence).
+    pub max_kv_cache_tokens: usize,
+}
+
+/// What the engine tells a request about its sequence.
+#[derive(Debug)]
+pub enum SeqEvent {
+    /// New final text.
+    Text(String),
+    /// The sequence ended (stop, length).
+    Done(Generation),
+    /// It could not start (e.g. the prompt does not fit the context).
+    Failed(String),
+}
+
+struct Admission {
+    prompt: Vec<u32>,
+    sampling: Sampling,
+    events: mpsc::Sender<SeqEvent>,
+}
+
+enum Command {
+    Admit(Admission),
+    Ping(oneshot::Sender<()>),
+}
+
+/// Why a sequence could not be submitted.
+#[derive(Debug)]
+pub enum SubmitError {
+    /// The engine's queue is full.
+    Busy,
+    /// The engine thread is gone; the string says why.
+    Crashed(String),
+}
+
+/// Handle to a chat engine thread.
+pub struct ChatEngine {
+    commands: std_mpsc::SyncSender<Command>,
+    death: Arc<Mutex<Option<String>>>,
+    text: Arc<ChatText>,
+}
+
+impl ChatEngine {
+    /// Spawns the engine thread, loads the model on it with `load` and waits
+    /// until it is ready. `capacity` bounds the queue of commands.
+    pub async fn start(
+        name: &str,
+        capacity: usize,
+        limits: EngineLimits,
+        figures: Arc<Mutex<BatchFigures>>,
+        on_death: OnDeath,
+        load: impl FnOnce() -> Result<ChatModel, String> + Send + 'static,
+    ) -> Result<Self, String> {
+        let (commands, rx) = std_mpsc::sync_channel::<Command>(capacity + 1);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let death = Arc::new(Mutex::new(None));
+        let thread_death = death.clone();
+        std::thread::Builder::new()
+            .name(format!("rserve-{name}"))
+            .spawn(move || {
+                let model = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
+                    Ok(Ok(model)) => model,
+                    Ok(Err(e)) => return drop(ready_tx.send(Err(e))),
+                    Err(panic) => return drop(ready_tx.send(Err(panic_message(&panic)))),
+                };
+                let _ = ready_tx.send(Ok(model.text()));
+                let mut engine = Engine {
+                    model,
+                    limits,
+                    figures,
+                    waiting: VecDeque::new(),
+                    running: Vec::new(),
+                    reserved: 0,
+                };
+                if let Err(reason) = engine.run(&rx) {
+                    // The model may be in any state now: fail the replica so the
+                    // controller replaces it. Dropping the engine drops every
+                    // sequence's sender, so their requests see the crash.
+                    *thread_death.lock().unwrap() = Some(reason.clone());
+                    on_death(reason);
+                }
+            })
+            .map_err(|e| format!("cannot spawn the engine thread: {e}"))?;
+        match ready_rx.await {
+            Ok(Ok(text)) => Ok(Self {
+                commands,
+                death,
+                text,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("engine thread exited while loading the model".to_owned()),
+        }
+    }
+
+    /// The tokenizer and chat template (for use off the engine thread).
+    pub fn text(&self) -> &Arc<ChatText> {
+        &self.text
+    }
+
+    /// Queues a sequence; its events arrive on the returned receiver. Dropping
+    /// the receiver cancels the sequence.
+    pub fn submit(
+        &self,
+        prompt: Vec<u32>,
+        sampling: Sampling,
+    ) -> Result<mpsc::Receiver<SeqEvent>, SubmitError> {
+        let (events, rx) = mpsc::channel(EVENT_BUFFER);
+        let admission = Admission {
+            prompt,
+            sampling,
+            events,
+        };
+        self.commands
+            .try_send(Command::Admit(admission))
+            .map_err(|e| match e {
+                std_mpsc::TrySendError::Full(_) => SubmitError::Busy,
+                std_mpsc::TrySendError::Disconnected(_) => SubmitError::Crashed(self.crash()),
+            })?;
+        Ok(rx)
+    }
+
+    /// Why the engine is gone.
+    pub fn crash(&self) -> String {
+        self.death
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| "engine thread exited".to_owned())
+    }
+
+    /// Tells, later and from any thread, why the engine died (`None` while it runs).
+    pub fn crash_reporter(&self) -> impl Fn() -> Option<String> + Send + 'static {
+        let death = self.death.clone();
+        move || death.lock().unwrap().clone()
+    }
+
+    /// A health check: the engine answers between steps.
+    pub async fn ping(&self) -> Result<(), String> {
+        if let Some(reason) = self.death.lock().unwrap().clone() {
+            return Err(reason);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .try_send(Command::Ping(tx))
+            .map_err(|e| match e {
+                std_mpsc::TrySendError::Full(_) => "engine queue is full".to_owned(),
+                std_mpsc::TrySendError::Disconnected(_) => self.crash(),
+            })?;
+        rx.await.map_err(|_| self.crash())
+    }
+}
+
+struct Running {
+    seq: Sequence,
+    events: mpsc::Sender<SeqEvent>,
+    /// KV-cache tokens reserved for it.
+    reserved: usize,
+    /// Since when its event buffer has been full.
+    paused_since: Option<Instant>,
+}
+
+struct Engine {
+    model: ChatModel,
+    limits: EngineLimits,
+    figures: Arc<Mutex<BatchFigures>>,
+    waiting: VecDeque<Admission>,
+    running: Vec<Running>,
+    /// KV-cache tokens reserved by the running sequences.
+    reserved: usize,
+}
+
+impl Engine {
+    /// The loop; `Err` with the panic message if a step panicked.
+    fn run(&mut self, rx: &std_mpsc::Receiver<Command>) -> Result<(), String> {
+        loop {
+            if self.running.is_empty() && self.waiting.is_empty() {
+                match rx.recv() {
+                    Ok(command) => self.handle(command),
+                    Err(_) => return Ok(()), // the replica is gone
+                }
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(command) => self.handle(command),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => return Ok(()),
+                }
+            }
+            self.admit();
+            let now = Instant::now();
+            let slots: Vec<Slot> = self
+                .running
+                .iter_mut()
+                .map(|r| Slot {
+                    remaining_prompt: r.seq.remaining_prompt(),
+                    ready: r.ready(now),
+                })
+                .collect();
+            let plan = plan_step(&slots, self.limits.max_num_batched_tokens);
+            // Cancelled (client gone or too slow) sequences leave now.
+            let mut plan_iter = plan.into_iter();
+            let mut kept_plan = Vec::with_capacity(self.running.len());
+            let reserved = &mut self.reserved;
+            self.running.retain(|r| {
+                let n = plan_iter.next().unwrap_or(0);
+                let gone = r.events.is_closed()
+                    || r.paused_since
+                        .is_some_and(|t| now.duration_since(t) >= SLOW_READER_LIMIT);
+                if gone {
+                    *reserved -= r.reserved;
+                } else {
+                    kept_plan.push(n);
+                }
+                !gone
+            });
+            if kept_plan.iter().all(|&n| n == 0) {
+                // Nothing can run (all paused on slow readers): wait a little
+                // for a command rather than spin.
+                if let Ok(command) = rx.recv_timeout(Duration::from_millis(5)) {
+                    self.handle(command);
+                }
+                continue;
+            }
+            self.step(&kept_plan)?;
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Admit(admission) => self.waiting.push_back(admission),
+            Command::Ping(tx) => drop(tx.send(())),
+        }
+    }
+
+    /// Moves waiting sequences into the running set while the limits allow.
+    fn admit(&mut self) {
+        self.waiting.retain(|a| !a.events.is_closed());
+        let context = self.model.config().context_length;
+        while self.running.len() < self.limits.max_num_seqs {
+            let Some(front) = self.waiting.front() else {
+                break;
+            };
+            let need = front.prompt.len()
+                + front
+                    .sampling
+                    .max_tokens
+                    .min(context.saturating_sub(front.prompt.len()));
+            // One sequence always runs, even one larger than the whole budget.
+            if !self.running.is_empty() && self.reserved + need > self.limits.max_kv_cache_tokens {
+                break;
+            }
+            let admission = self.waiting.pop_front().expect("front exists");
+            match self.model.start(admission.prompt, admission.sampling) {
+                Ok(seq) => {
+                    self.reserved += need;
+                    self.running.push(Running {
+                        seq,
+                        events: admission.events,
+                        reserved: need,
+                        paused_since: None,
+                    });
+                }
+                Err(e) => {
+                    let _ = admission.events.try_send(SeqEvent::Failed(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Runs one step over the planned sequences and delivers their text.
+    fn step(&mut self, plan: &[usize]) -> Result<(), String> {
+        let model = &self.model;
+        let mut items: Vec<(&mut Sequence, usize)> = self
+            .running
+            .iter_mut()
+            .zip(plan)
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| (&mut r.seq, *n))
+            .collect();
+        let stepped = items.len();
+        let pieces =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.step(&mut items)))
+                .map_err(|panic| panic_message(&panic))?;
+        drop(items);
+        self.figures.lock().unwrap().record(stepped);
+        let mut pieces = pieces.into_iter();
+        let mut finished = Vec::new();
+        for (i, (r, n)) in self.running.iter_mut().zip(plan).enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            let piece = pieces.next().expect("one piece per stepped sequence");
+            // `ready` checked room for two events.
+            if !piece.is_empty() {
+                let _ = r.events.try_send(SeqEvent::Text(piece));
+            }
+            if r.seq.is_finished() {
+                finished.push(i);
+            }
+        }
+        for i in finished.into_iter().rev() {
+            let r = self.running.swap_remove(i);
+            self.reserved -= r.reserved;
+            let _ = r.events.try_send(SeqEvent::Done(r.seq.into_generation()));
+        }
+        Ok(())
+    }
+}
+
+impl Running {
+    /// Whether its event buffer has room for a step's events (a text piece and
+    /// the final event); tracks how long it has been paused.
+    fn ready(&mut self, now: Instant) -> bool {
+        if self.events.capacity() >= 2 {
+            self.paused_since = None;
+            true
+        } else {
+            self.paused_since.get_or_insert(now);
+            false
+        }
+    }
+}
+
+/// A running sequence as the step planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Prompt tokens still to prefill (0 = decoding).
+    pub remaining_prompt: usize,
+    /// Whether it may be stepped now (not paused on a slow reader).
+    pub ready: bool,
+}
+
+/// Tokens each slot feeds this step (0 = not stepped): every ready decoding
+/// sequence feeds its one token; the rest of the budget goes to prefill chunks
+/// in admission order, so decoding never stalls behind a long prompt and a
+/// long prompt is prefilled across several steps.
+pub fn plan_step(slots: &[Slot], max_batched_tokens: usize) -> Vec<usize> {
+    let decoding = slots
+        .iter()
+        .filter(|s| s.ready && s.remaining_prompt == 0)
+        .count();
+    let mut budget = max_batched_tokens.saturating_sub(decoding);
+    slots
+        .iter()
+        .map(|s| {
+            if !s.ready {
+                0
+            } else if s.remaining_prompt == 0 {
+                1
+            } else {
+                let chunk = s.remaining_prompt.min(budget);
+                budget -= chunk;
+                chunk
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(remaining_prompt: usize) -> Slot {
+        Slot {
+            remaining_prompt,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn decoding_sequences_always_step_and_prefill_takes_the_rest() {
+        let plan = plan_step(&[slot(0), slot(300), slot(0), slot(300)], 256);
+        assert_eq!(plan, vec![1, 254, 1, 0]);
+        // The long prompt finishes over the next steps, the second one follows.
+        let plan = plan_step(&[slot(0), slot(46), slot(0), slot(300)], 256);
+        assert_eq!(plan, vec![1, 46, 1, 208]);
+        assert!(plan.iter().sum::<usize>() <= 256);
+    }
+
+    #[test]
+    fn paused_sequences_are_skipped_and_cost_nothing() {
+        let paused = Slot {
+            remaining_prompt: 0,
+            ready: false,
+        };
+        let plan = plan_step(&[paused, slot(10), paused], 4);
+        assert_eq!(plan, vec![0, 4, 0]);
+        assert_eq!(plan_step(&[paused], 4), vec![0]);
+    }
+
+    #[test]
+    fn budget_never_exceeded() {
+        for budget in [1, 2, 7, 64] {
+            for n in 1..12 {
+                let slots: Vec<Slot> = (0..n).map(|i| slot((i * 37) % 50)).collect();
+                let plan = plan_step(&slots, budget);
+                let decoding = slots.iter().filter(|s| s.remaining_prompt == 0).count();
+                assert!(plan.iter().sum::<usize>() <= budget.max(decoding));
+                for (s, p) in slots.iter().zip(&plan) {
+                    assert!(*p <= s.remaining_prompt.max(1));
+                }
+            }
+        }
+    }
+}
