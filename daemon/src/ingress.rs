@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::replica::multiplex::MODEL_ID_HEADER;
 use crate::replica::{ReplicaRequest, ReplicaResponse};
 use crate::router::{RouteError, Routes};
 
@@ -293,7 +294,12 @@ impl Ingress {
         body: Bytes,
         request_id: &HeaderValue,
     ) -> Response<IngressBody> {
-        let permit = match router.acquire().await {
+        let model = parts
+            .headers
+            .get(MODEL_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && router.multiplexed());
+        let permit = match router.acquire(model).await {
             Ok(permit) => permit,
             Err(e @ RouteError::Overloaded { .. }) => {
                 debug!(request_id = ?request_id, error = %e, "Request refused.");

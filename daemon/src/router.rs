@@ -7,7 +7,7 @@
 //! full, requests wait in a per-deployment queue bounded by `max_queued_requests`;
 //! past the bound they are refused (503), so overload never turns into memory.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,9 +46,25 @@ pub enum RouteError {
     },
 }
 
+/// How long a request for a multiplexed model waits for a replica that holds
+/// the model (or may load it under the model's replica target) before any
+/// replica will do (Ray waits 1–2 s).
+pub const MODEL_MATCH_WINDOW: Duration = Duration::from_secs(1);
+
 /// A queued request: it is handed a replica whose slot is already reserved for
 /// it, or told why not.
-type Waiter = oneshot::Sender<Result<Arc<Replica>, RouteError>>;
+#[derive(Debug)]
+struct Waiter {
+    tx: oneshot::Sender<Result<Arc<Replica>, RouteError>>,
+    /// The multiplexed model it asks for.
+    model: Option<Arc<str>>,
+    /// Past the matching window: any replica will do.
+    relaxed: Arc<AtomicBool>,
+}
+
+/// How far `dispatch` looks past the head of the queue for a request whose
+/// model has a free replica (requests for other models may be waiting for theirs).
+const DISPATCH_SCAN: usize = 64;
 
 /// Request routing for one deployment, shared by every ingress connection.
 #[derive(Debug)]
@@ -63,6 +79,11 @@ pub struct DeploymentRouter {
     max_queued: AtomicI64,
     /// Set while the deployment is DEPLOY_FAILED: requests are refused at once.
     failed: AtomicBool,
+    /// Multiplexing: replicas each model may be loaded on before its requests
+    /// wait for one of them (absent = 1).
+    model_targets: ArcSwap<BTreeMap<String, u32>>,
+    /// Whether the deployment is multiplexed.
+    multiplexed: AtomicBool,
 }
 
 /// A reserved slot on a replica; released when dropped.
@@ -70,6 +91,8 @@ pub struct DeploymentRouter {
 pub struct Permit {
     replica: Arc<Replica>,
     router: Arc<DeploymentRouter>,
+    /// The multiplexed model the request asked for.
+    model: Option<Arc<str>>,
 }
 
 impl Permit {
@@ -81,6 +104,9 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        if let Some(model) = &self.model {
+            self.replica.models().finished(model);
+        }
         self.replica.release();
         // SeqCst pairs with the enqueue in `acquire` (push, then re-dispatch):
         // either the waiter sees this release, or we see the waiter.
@@ -100,7 +126,23 @@ impl DeploymentRouter {
             queued: AtomicU64::new(0),
             max_queued: AtomicI64::new(max_queued_requests),
             failed: AtomicBool::new(false),
+            model_targets: ArcSwap::from_pointee(BTreeMap::new()),
+            multiplexed: AtomicBool::new(false),
         }
+    }
+
+    /// Turns multiplexed routing on (with per-model replica targets) or off,
+    /// in place.
+    pub fn set_multiplexing(&self, targets: Option<BTreeMap<String, u32>>) {
+        self.multiplexed.store(targets.is_some(), Ordering::SeqCst);
+        self.model_targets
+            .store(Arc::new(targets.unwrap_or_default()));
+        self.dispatch();
+    }
+
+    /// Whether requests are routed by multiplexed model id.
+    pub fn multiplexed(&self) -> bool {
+        self.multiplexed.load(Ordering::Relaxed)
     }
 
     /// `app/deployment`.
@@ -136,7 +178,7 @@ impl DeploymentRouter {
         if failed {
             let mut waiters = self.waiters.lock().unwrap();
             for w in waiters.drain(..) {
-                let _ = w.send(Err(self.unavailable("its deployment failed")));
+                let _ = w.tx.send(Err(self.unavailable("its deployment failed")));
             }
             self.queued.store(0, Ordering::SeqCst);
         }
@@ -145,28 +187,31 @@ impl DeploymentRouter {
     /// Requests waiting for a replica (those whose client left are not counted).
     pub fn queued(&self) -> u64 {
         let mut waiters = self.waiters.lock().unwrap();
-        waiters.retain(|w| !w.is_closed());
+        waiters.retain(|w| !w.tx.is_closed());
         let n = waiters.len() as u64;
         self.queued.store(n, Ordering::SeqCst);
         n
     }
 
     /// Reserves a slot on a replica, waiting in the bounded FIFO queue if all are
-    /// busy (or none is running yet).
-    pub async fn acquire(self: &Arc<Self>) -> Result<Permit, RouteError> {
+    /// busy (or none is running yet). With a multiplexed `model`, replicas that
+    /// hold it come first (see [`DeploymentRouter::try_reserve`]).
+    pub async fn acquire(self: &Arc<Self>, model: Option<&str>) -> Result<Permit, RouteError> {
         if self.failed.load(Ordering::SeqCst) {
             return Err(self.unavailable("its deployment failed"));
         }
+        let model: Option<Arc<str>> = model.map(Arc::from);
         if self.queued.load(Ordering::SeqCst) == 0
-            && let Some(replica) = self.try_reserve()
+            && let Some(replica) = self.try_reserve(model.as_deref(), false)
         {
-            return Ok(self.permit(replica));
+            return Ok(self.permit(replica, model));
         }
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
+        let relaxed = Arc::new(AtomicBool::new(false));
         {
             let mut waiters = self.waiters.lock().unwrap();
             // Requests whose client left still sit in the queue: drop them first.
-            waiters.retain(|w| !w.is_closed());
+            waiters.retain(|w| !w.tx.is_closed());
             let max = self.max_queued.load(Ordering::SeqCst);
             let queued = waiters.len() as u64;
             if max >= 0 && queued >= max as u64 {
@@ -177,11 +222,25 @@ impl DeploymentRouter {
                     max,
                 });
             }
-            waiters.push_back(tx);
+            waiters.push_back(Waiter {
+                tx,
+                model: model.clone(),
+                relaxed: relaxed.clone(),
+            });
             self.queued.store(waiters.len() as u64, Ordering::SeqCst);
         }
         // A slot may have been freed between the fast path and the push.
         self.dispatch();
+        if model.is_some() {
+            // Past the matching window any replica will do: look again then.
+            tokio::select! {
+                handed = &mut rx => return self.handed(handed, model),
+                () = tokio::time::sleep(MODEL_MATCH_WINDOW) => {
+                    relaxed.store(true, Ordering::SeqCst);
+                    self.dispatch();
+                }
+            }
+        }
         let handed = if self.replicas.load().is_empty() {
             // Nothing is running (starting, or recovering): bound the wait.
             match tokio::time::timeout(NO_REPLICA_WAIT, rx).await {
@@ -191,37 +250,59 @@ impl DeploymentRouter {
         } else {
             rx.await
         };
+        self.handed(handed, model)
+    }
+
+    fn handed(
+        self: &Arc<Self>,
+        handed: Result<Result<Arc<Replica>, RouteError>, oneshot::error::RecvError>,
+        model: Option<Arc<str>>,
+    ) -> Result<Permit, RouteError> {
         match handed {
-            Ok(Ok(replica)) => Ok(self.permit(replica)),
+            Ok(Ok(replica)) => Ok(self.permit(replica, model)),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(self.unavailable("the router was reset")),
         }
     }
 
-    /// Gives free slots to the oldest waiting requests.
+    /// Gives free slots to the oldest waiting requests. A request for a model
+    /// whose replicas are all busy is passed over (up to [`DISPATCH_SCAN`] deep)
+    /// so requests behind it for other models are not held up.
     fn dispatch(&self) {
         let mut waiters = self.waiters.lock().unwrap();
-        while let Some(front) = waiters.front() {
-            if front.is_closed() {
-                waiters.pop_front();
+        let mut i = 0;
+        while i < waiters.len() && i < DISPATCH_SCAN {
+            if waiters[i].tx.is_closed() {
+                waiters.remove(i);
                 continue;
             }
-            let Some(replica) = self.try_reserve() else {
-                break;
+            let w = &waiters[i];
+            let relaxed = w.relaxed.load(Ordering::SeqCst);
+            let Some(replica) = self.try_reserve(w.model.as_deref(), relaxed) else {
+                if w.model.is_none() || relaxed {
+                    break; // no free slot anywhere
+                }
+                i += 1;
+                continue;
             };
-            let waiter = waiters.pop_front().expect("front exists");
-            if let Err(Ok(replica)) = waiter.send(Ok(replica)) {
+            let waiter = waiters.remove(i).expect("index in range");
+            if let Err(Ok(replica)) = waiter.tx.send(Ok(replica)) {
                 // The waiter left just now: give the slot back.
+                if let Some(model) = &waiter.model {
+                    replica.models().finished(model);
+                }
                 replica.release();
             }
         }
         self.queued.store(waiters.len() as u64, Ordering::SeqCst);
     }
 
-    fn permit(self: &Arc<Self>, replica: Arc<Replica>) -> Permit {
+    /// A permit for a reserved slot (already counted against its model).
+    fn permit(self: &Arc<Self>, replica: Arc<Replica>, model: Option<Arc<str>>) -> Permit {
         Permit {
             replica,
             router: self.clone(),
+            model,
         }
     }
 
@@ -232,13 +313,54 @@ impl DeploymentRouter {
         }
     }
 
-    /// Power of two choices: the less loaded of two random replicas, falling back
-    /// to a scan when both are full. The returned replica's slot is reserved.
-    fn try_reserve(&self) -> Option<Arc<Replica>> {
+    /// Reserves a slot for a request, the replica chosen by power of two choices
+    /// within the first candidate tier that has a free slot:
+    ///
+    /// - no model: all replicas;
+    /// - a multiplexed model: the replicas that hold it (loaded or being
+    ///   loaded); then, if fewer replicas hold it than its target (default 1)
+    ///   or the request is `relaxed` (waited past [`MODEL_MATCH_WINDOW`]), the
+    ///   replicas with the fewest models, then all (Ray's rule). Otherwise it
+    ///   waits for a holder, so a hot model does not spread over every
+    ///   replica's cache.
+    ///
+    /// A reservation for a model is counted on the replica's [`ModelSet`]
+    /// (released with the permit).
+    ///
+    /// [`ModelSet`]: crate::replica::ModelSet
+    fn try_reserve(&self, model: Option<&str>, relaxed: bool) -> Option<Arc<Replica>> {
         if self.failed.load(Ordering::Relaxed) {
             return None;
         }
         let replicas = self.replicas.load();
+        let Some(model) = model else {
+            return Self::two_choices(&replicas);
+        };
+        let (holders, others): (Vec<_>, Vec<_>) = replicas
+            .iter()
+            .cloned()
+            .partition(|r| r.models().holds(model));
+        let chosen = Self::two_choices(&holders).or_else(|| {
+            let target = self.model_targets.load().get(model).copied().unwrap_or(1) as usize;
+            if !(relaxed || holders.len() < target) {
+                return None;
+            }
+            let fewest = others.iter().map(|r| r.models().count()).min()?;
+            let least_loaded: Vec<_> = others
+                .iter()
+                .filter(|r| r.models().count() == fewest)
+                .cloned()
+                .collect();
+            Self::two_choices(&least_loaded).or_else(|| Self::two_choices(&others))
+        })?;
+        // Counted at once, so the next request for the model sees a holder.
+        chosen.models().routed(model);
+        Some(chosen)
+    }
+
+    /// Power of two choices: the less loaded of two random replicas, falling back
+    /// to a scan when both are full. The returned replica's slot is reserved.
+    fn two_choices(replicas: &[Arc<Replica>]) -> Option<Arc<Replica>> {
         let n = replicas.len();
         match n {
             0 => None,
@@ -387,8 +509,8 @@ mod tests {
     }
 
     fn take(router: &Arc<DeploymentRouter>) -> Permit {
-        let replica = router.try_reserve().expect("capacity left");
-        router.permit(replica)
+        let replica = router.try_reserve(None, false).expect("capacity left");
+        router.permit(replica, None)
     }
 
     #[tokio::test(start_paused = true)]
@@ -401,7 +523,7 @@ mod tests {
         for i in 0..4 {
             let (router, tx) = (router.clone(), tx.clone());
             tasks.push(tokio::spawn(async move {
-                let permit = router.acquire().await.unwrap();
+                let permit = router.acquire(None).await.unwrap();
                 tx.send(i).unwrap();
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 drop(permit);
@@ -416,7 +538,7 @@ mod tests {
         let late = tokio::spawn({
             let (router, tx) = (router.clone(), tx.clone());
             async move {
-                let _permit = router.acquire().await.unwrap();
+                let _permit = router.acquire(None).await.unwrap();
                 tx.send(99).unwrap();
             }
         });
@@ -444,19 +566,24 @@ mod tests {
         let router = router(&replicas, 1);
         let mut permits = Vec::new();
         for _ in 0..6 {
-            permits.push(router.try_reserve().expect("capacity left"));
+            permits.push(router.try_reserve(None, false).expect("capacity left"));
         }
         assert!(replicas.iter().all(|r| r.ongoing() == 2));
-        assert!(router.try_reserve().is_none());
+        assert!(router.try_reserve(None, false).is_none());
 
         // The 7th waits in the queue; the 8th finds the queue (bound 1) full.
         let waiting = tokio::spawn({
             let router = router.clone();
-            async move { router.acquire().await.map(|p| p.replica().id().to_owned()) }
+            async move {
+                router
+                    .acquire(None)
+                    .await
+                    .map(|p| p.replica().id().to_owned())
+            }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(router.queued(), 1);
-        let err = router.acquire().await.unwrap_err();
+        let err = router.acquire(None).await.unwrap_err();
         assert_eq!(
             err,
             RouteError::Overloaded {
@@ -493,7 +620,12 @@ mod tests {
         let router = Arc::new(DeploymentRouter::new("a/d".into(), -1));
         let waiting = tokio::spawn({
             let router = router.clone();
-            async move { router.acquire().await.map(|p| p.replica().id().to_owned()) }
+            async move {
+                router
+                    .acquire(None)
+                    .await
+                    .map(|p| p.replica().id().to_owned())
+            }
         });
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(router.queued(), 1);
@@ -506,7 +638,7 @@ mod tests {
     async fn no_replica_at_all_is_refused_after_the_bounded_wait() {
         let router = Arc::new(DeploymentRouter::new("a/d".into(), -1));
         let start = tokio::time::Instant::now();
-        let err = router.acquire().await.unwrap_err();
+        let err = router.acquire(None).await.unwrap_err();
         assert!(matches!(err, RouteError::Unavailable { .. }), "{err}");
         assert_eq!(start.elapsed(), NO_REPLICA_WAIT);
         assert_eq!(router.queued(), 0);
@@ -517,7 +649,7 @@ mod tests {
         let router = Arc::new(DeploymentRouter::new("a/d".into(), -1));
         let waiting = tokio::spawn({
             let router = router.clone();
-            async move { router.acquire().await.map(|_| ()) }
+            async move { router.acquire(None).await.map(|_| ()) }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         router.set_failed(true);
@@ -530,11 +662,122 @@ mod tests {
         let replicas = running_replicas(1, 1).await;
         let router = router(&replicas, -1);
         let held = take(&router);
-        let gave_up = tokio::time::timeout(Duration::from_millis(50), router.acquire()).await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), router.acquire(None)).await;
         assert!(gave_up.is_err());
         assert_eq!(router.queued(), 0);
         drop(held);
-        assert!(router.acquire().await.is_ok());
+        assert!(router.acquire(None).await.is_ok());
+    }
+
+    /// A multiplexed router over `replicas` with per-model `targets`.
+    fn multiplexed(replicas: &[Arc<Replica>], targets: &[(&str, u32)]) -> Arc<DeploymentRouter> {
+        let router = router(replicas, -1);
+        router.set_multiplexing(Some(
+            targets.iter().map(|(m, n)| ((*m).to_owned(), *n)).collect(),
+        ));
+        router
+    }
+
+    fn index_of(replicas: &[Arc<Replica>], permit: &Permit) -> usize {
+        replicas
+            .iter()
+            .position(|r| Arc::ptr_eq(r, permit.replica()))
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_go_to_the_replica_that_holds_their_model() {
+        let replicas = running_replicas(3, 8).await;
+        replicas[1].models().set_loaded(vec!["m".into()]);
+        let router = multiplexed(&replicas, &[]);
+        let mut permits = Vec::new();
+        for _ in 0..8 {
+            let p = router.acquire(Some("m")).await.unwrap();
+            assert_eq!(index_of(&replicas, &p), 1);
+            permits.push(p);
+        }
+        // Requests without a model id still spread by two choices.
+        let other = router.acquire(None).await.unwrap();
+        assert_ne!(index_of(&replicas, &other), 1, "replica 1 is full");
+        drop(permits);
+        assert!(!replicas[0].models().holds("m"));
+        assert_eq!(replicas[1].models().count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_model_goes_to_the_replica_with_fewest_models_and_stays_there() {
+        let replicas = running_replicas(3, 8).await;
+        replicas[0]
+            .models()
+            .set_loaded(vec!["a".into(), "b".into()]);
+        replicas[1].models().set_loaded(vec!["c".into()]);
+        let router = multiplexed(&replicas, &[]);
+        let first = router.acquire(Some("x")).await.unwrap();
+        assert_eq!(index_of(&replicas, &first), 2, "replica 2 holds no model");
+        // Before the load finishes, the next request for x follows the first.
+        let second = router.acquire(Some("x")).await.unwrap();
+        assert_eq!(index_of(&replicas, &second), 2);
+        // A second new model now goes to the replica with one model... or the
+        // other with one: replica 1 (c) or replica 2 (x), never replica 0.
+        let y = router.acquire(Some("y")).await.unwrap();
+        assert_ne!(index_of(&replicas, &y), 0);
+        drop((first, second));
+        assert!(
+            !replicas[2].models().holds("x"),
+            "released with its permits"
+        );
+        drop(y);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_holder_is_waited_for_within_the_window_then_any_replica_serves() {
+        let replicas = running_replicas(2, 1).await;
+        replicas[0].models().set_loaded(vec!["hot".into()]);
+        let router = multiplexed(&replicas, &[]);
+        let held = router.acquire(Some("hot")).await.unwrap();
+        assert_eq!(index_of(&replicas, &held), 0);
+        // Replica 1 is free but does not hold "hot": the request waits for the
+        // holder rather than load the model on a second replica...
+        let waiting = tokio::spawn({
+            let router = router.clone();
+            async move {
+                let started = tokio::time::Instant::now();
+                let p = router.acquire(Some("hot")).await.unwrap();
+                (p.replica().id().to_owned(), started.elapsed())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(router.queued(), 1);
+        // ...while a request for another model passes it and takes replica 1.
+        let cold = router.acquire(Some("cold")).await.unwrap();
+        assert_eq!(index_of(&replicas, &cold), 1);
+        drop(cold);
+        // Past the matching window, the free replica serves it.
+        let (id, waited) = waiting.await.unwrap();
+        assert_eq!(id, replicas[1].id());
+        assert!(
+            waited >= MODEL_MATCH_WINDOW && waited < MODEL_MATCH_WINDOW + Duration::from_millis(50),
+            "{waited:?}"
+        );
+        drop(held);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_per_model_target_lets_a_hot_model_spread_at_once() {
+        let replicas = running_replicas(3, 1).await;
+        replicas[0].models().set_loaded(vec!["hot".into()]);
+        let router = multiplexed(&replicas, &[("hot", 3)]);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut permits = Vec::new();
+        for _ in 0..3 {
+            let p = tokio::time::timeout(Duration::from_millis(10), router.acquire(Some("hot")))
+                .await
+                .expect("no wait: the target allows 3 holders")
+                .unwrap();
+            seen.insert(index_of(&replicas, &p));
+            permits.push(p);
+        }
+        assert_eq!(seen.len(), 3);
     }
 
     fn route(prefix: &str) -> Route {

@@ -72,6 +72,10 @@ pub struct DeploymentConfig {
     /// (`embeddings`); absent = every request runs alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batching: Option<BatchingConfig>,
+    /// Model multiplexing (Ray's `@serve.multiplexed`), for kinds that support it
+    /// (`digits`); absent = one model per deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplexing: Option<MultiplexingConfig>,
     /// What the replicas run, with the kind's own options.
     pub replica: ReplicaKind,
 }
@@ -92,6 +96,39 @@ pub struct BatchingConfig {
     /// Most tokens in a batch, padding included (longest input × inputs); none = no budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch_tokens: Option<u32>,
+}
+
+/// Ray's `@serve.multiplexed` options, a model repository, and per-model
+/// replica targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiplexingConfig {
+    /// Models one replica keeps loaded (LRU eviction past it); 0 or -1 = no limit.
+    #[serde(default = "defaults::max_num_models_per_replica")]
+    pub max_num_models_per_replica: i64,
+    /// A directory whose `<id>.safetensors` files are the models, looked up on
+    /// first use (files added later are found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<String>,
+    /// Model ids mapped to weight files (checked before `models_dir`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub models: std::collections::BTreeMap<String, String>,
+    /// Replicas a model may be loaded on at once before its requests wait for
+    /// one of them (default 1, then spill after the matching window as in Ray);
+    /// a hot model may be given more.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub model_replicas: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for MultiplexingConfig {
+    fn default() -> Self {
+        Self {
+            max_num_models_per_replica: defaults::max_num_models_per_replica(),
+            models_dir: None,
+            models: Default::default(),
+            model_replicas: Default::default(),
+        }
+    }
 }
 
 /// Resources one replica reserves on its node.
@@ -295,6 +332,9 @@ pub mod defaults {
     }
     pub fn chat_max_tokens() -> u32 {
         256
+    }
+    pub fn max_num_models_per_replica() -> i64 {
+        3
     }
     pub fn max_num_seqs() -> u32 {
         16
@@ -583,14 +623,56 @@ impl DeploymentConfig {
             if b.max_batch_tokens == Some(0) {
                 out.push(("batching.max_batch_tokens", "must be at least 1".into()));
             }
-            if !matches!(self.replica, ReplicaKind::Embeddings(_)) {
+            if !matches!(
+                self.replica,
+                ReplicaKind::Embeddings(_) | ReplicaKind::Digits(_)
+            ) {
                 out.push((
                     "batching",
                     format!(
-                        "the `{}` kind does not support batching (embeddings does)",
+                        "the `{}` kind does not support batching (embeddings and digits do)",
                         self.replica.name()
                     ),
                 ));
+            }
+        }
+        if let Some(m) = &self.multiplexing {
+            if !matches!(self.replica, ReplicaKind::Digits(_)) {
+                out.push((
+                    "multiplexing",
+                    format!(
+                        "the `{}` kind does not support multiplexing (digits does)",
+                        self.replica.name()
+                    ),
+                ));
+            }
+            if m.models_dir.is_none() && m.models.is_empty() {
+                out.push((
+                    "multiplexing",
+                    "needs a model repository: `models_dir` or `models`".into(),
+                ));
+            }
+            if m.max_num_models_per_replica < -1 {
+                out.push((
+                    "multiplexing.max_num_models_per_replica",
+                    format!(
+                        "is {}; use -1 or 0 for no limit, or a limit >= 1",
+                        m.max_num_models_per_replica
+                    ),
+                ));
+            }
+            for (id, n) in &m.model_replicas {
+                if *n == 0 {
+                    out.push((
+                        "multiplexing.model_replicas",
+                        format!("`{id}` = 0; each target must be at least 1"),
+                    ));
+                }
+            }
+            for id in m.models.keys().chain(m.model_replicas.keys()) {
+                if let Err(reason) = check_name(id) {
+                    out.push(("multiplexing.models", format!("model id {reason}")));
+                }
             }
         }
         if let ReplicaKind::Chat(c) = &self.replica {

@@ -199,4 +199,8 @@ pub struct ReplicaDetails {
     pub ongoing_requests: u32,
     /// Unix time the replica was started.
     pub start_time_s: f64,
+    /// Multiplexed models loaded, least recently used first (multiplexed
+    /// deployments only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multiplexed_models: Vec<String>,
 }

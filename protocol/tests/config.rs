@@ -172,6 +172,62 @@ replica = { kind = "digits", device = "tpu" }
 }
 
 #[test]
+fn batching_multiplexing_and_chat_limits_are_checked() {
+    let text = r#"
+[[applications]]
+name = "a"
+[[applications.deployments]]
+name = "c"
+batching = {}
+replica = { kind = "chat", max_num_seqs = 32, max_num_batched_tokens = 16, max_kv_cache_tokens = 0 }
+[[applications.deployments]]
+name = "e"
+multiplexing = { models_dir = "m" }
+replica = { kind = "echo" }
+[[applications.deployments]]
+name = "d"
+multiplexing = { max_num_models_per_replica = -2, model_replicas = { hot = 0 }, models = { "bad id" = "x" } }
+replica = { kind = "digits" }
+"#;
+    let err = parse(text).unwrap_err();
+    let ConfigError::Invalid { issues, .. } = &err else {
+        panic!("{err}")
+    };
+    let found: Vec<(&str, &str)> = issues
+        .iter()
+        .map(|i| (i.path.as_str(), i.reason.as_str()))
+        .collect();
+    let at = |d: usize, key: &str| format!("applications[0].deployments[{d}].{key}");
+    for (path, needle) in [
+        (at(0, "batching"), "does not support batching"),
+        (
+            at(0, "replica.max_num_batched_tokens"),
+            "at least max_num_seqs (32)",
+        ),
+        (at(0, "replica.max_kv_cache_tokens"), "at least 1"),
+        (at(1, "multiplexing"), "does not support multiplexing"),
+        (at(2, "multiplexing.max_num_models_per_replica"), "is -2"),
+        (at(2, "multiplexing.model_replicas"), "`hot` = 0"),
+        (at(2, "multiplexing.models"), "model id"),
+    ] {
+        assert!(
+            found.iter().any(|(p, r)| *p == path && r.contains(needle)),
+            "{path}: {needle} not in {found:?}"
+        );
+    }
+    // A digits deployment without a repository.
+    let err = parse(
+        "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+         multiplexing = {}\nreplica = { kind = \"digits\" }\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("needs a model repository"),
+        "{err}"
+    );
+}
+
+#[test]
 fn duplicates_and_dangling_ingress_are_rejected() {
     let text = format!(
         "{MINIMAL}\n[[applications]]\nname = \"demo\"\ningress = \"nope\"\n\
@@ -250,6 +306,7 @@ fn deployment() -> impl Strategy<Value = DeploymentConfig> {
                         memory: u64::from(mem),
                     },
                     batching: None,
+                    multiplexing: None,
                     replica,
                 }
             },
@@ -311,10 +368,11 @@ fn the_configuration_reference_lists_every_key_and_default() {
         .iter()
         .enumerate()
     {
-        let batching = if *kind == "embeddings" {
-            "batching = {}\n"
-        } else {
-            ""
+        let batching = match *kind {
+            "embeddings" => "batching = {}\n",
+            // `models_dir` has no default: the probe value is exempt below.
+            "digits" => "multiplexing = { models_dir = \"probe\" }\n",
+            _ => "",
         };
         file.push_str(&format!(
             "[[applications.deployments]]\nname = \"d{i}\"\n{batching}replica = {{ kind = \"{kind}\" }}\n"
@@ -331,7 +389,9 @@ fn the_configuration_reference_lists_every_key_and_default() {
         };
         match (row, shown) {
             (None, _) => missing.push(format!("no row for `{key}`")),
-            (Some(row), Some(shown)) if key != "name" && key != "kind" && !row.contains(&shown) => {
+            (Some(row), Some(shown))
+                if !["name", "kind", "models_dir"].contains(&key) && !row.contains(&shown) =>
+            {
                 missing.push(format!("`{key}` row lacks its default {shown}"))
             }
             _ => {}

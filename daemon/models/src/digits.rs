@@ -92,9 +92,8 @@ impl DigitsClassifier {
         self.device
     }
 
-    /// Classifies a batch of images given as raw pixel values in `0..=16`.
-    pub fn predict(&self, images: &[Vec<f32>]) -> Result<Vec<DigitsPrediction>, ModelError> {
-        let mut scaled = Vec::with_capacity(images.len() * DIGITS_INPUTS);
+    /// Checks images before they join a batch: 64 pixel values in `0..=16` each.
+    pub fn check_images(images: &[Vec<f32>]) -> Result<(), ModelError> {
         for (i, image) in images.iter().enumerate() {
             if image.len() != DIGITS_INPUTS {
                 return Err(ModelError::Input(format!(
@@ -107,8 +106,17 @@ impl DigitsClassifier {
                     "image {i} has pixel value {p}, expected 0..=16"
                 )));
             }
-            scaled.extend(image.iter().map(|p| p / PIXEL_MAX));
         }
+        Ok(())
+    }
+
+    /// Classifies a batch of images given as raw pixel values in `0..=16`.
+    pub fn predict(&self, images: &[Vec<f32>]) -> Result<Vec<DigitsPrediction>, ModelError> {
+        Self::check_images(images)?;
+        let scaled: Vec<f32> = images
+            .iter()
+            .flat_map(|image| image.iter().map(|p| p / PIXEL_MAX))
+            .collect();
         if images.is_empty() {
             return Ok(Vec::new());
         }

@@ -56,11 +56,18 @@ pub(super) struct DeploymentRuntime {
 
 impl DeploymentRuntime {
     pub(super) fn new(app: &str, config: DeploymentConfig) -> Self {
+        let router = Arc::new(DeploymentRouter::new(
+            format!("{app}/{}", config.name),
+            config.max_queued_requests,
+        ));
+        router.set_multiplexing(
+            config
+                .multiplexing
+                .as_ref()
+                .map(|m| m.model_replicas.clone()),
+        );
         Self {
-            router: Arc::new(DeploymentRouter::new(
-                format!("{app}/{}", config.name),
-                config.max_queued_requests,
-            )),
+            router,
             app: app.to_owned(),
             config,
             generation: 0,
@@ -86,7 +93,16 @@ impl DeploymentRuntime {
         let restart = config.replica != self.config.replica
             || config.resources != self.config.resources
             || config.user_config != self.config.user_config
-            || config.batching != self.config.batching;
+            || config.batching != self.config.batching
+            || config
+                .multiplexing
+                .as_ref()
+                .map(|m| (m.max_num_models_per_replica, &m.models_dir, &m.models))
+                != self
+                    .config
+                    .multiplexing
+                    .as_ref()
+                    .map(|m| (m.max_num_models_per_replica, &m.models_dir, &m.models));
         if restart || self.deploy_failed {
             self.generation += 1;
             self.deploy_failed = false;
@@ -101,6 +117,12 @@ impl DeploymentRuntime {
             self.goal = DeploymentStatus::Downscaling;
         }
         self.router.set_max_queued(config.max_queued_requests);
+        self.router.set_multiplexing(
+            config
+                .multiplexing
+                .as_ref()
+                .map(|m| m.model_replicas.clone()),
+        );
         for slot in &self.slots {
             slot.replica.set_max_ongoing(config.max_ongoing_requests);
             slot.replica.set_timing(&config);
@@ -320,6 +342,7 @@ impl DeploymentRuntime {
                 state,
                 ongoing_requests: slot.replica.ongoing(),
                 start_time_s: slot.replica.start_time_s(),
+                multiplexed_models: slot.replica.models().loaded(),
             });
         }
         let message = match (&self.status, &self.last_failure) {

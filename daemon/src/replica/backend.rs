@@ -5,16 +5,17 @@
 //! run on the replica's own compute thread ([`ComputeThread`]), never on a tokio
 //! worker.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use std::sync::Arc;
 
 use rserve_models::{
-    ChatModel, DigitsClassifier, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder,
+    ChatModel, DigitsClassifier, DigitsPrediction, EmbeddingModel, EncodedText, SentenceEmbedding,
+    TextEncoder,
 };
 use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use rserve_protocol::status::BatchFigures;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 use super::batcher::{BatchError, BatchLimits, Batcher};
 use super::compute::{ComputeThread, JobError, OnDeath};
 use super::engine::{ChatEngine, EngineLimits};
+use super::multiplex::{MODEL_ID_HEADER, ModelCache, ModelLoadError, ModelRepository, ModelSet};
 use super::openai::{self, EmbeddingsCall};
 use super::{ReplicaRequest, ReplicaResponse};
 
@@ -41,12 +43,20 @@ pub enum Backend {
     },
     /// Waits, then answers.
     Sleep(Duration),
-    /// The digits classifier on its compute thread.
-    Digits(ComputeThread<DigitsClassifier>),
+    /// The digits classifier (or, multiplexed, a cache of them) on its compute
+    /// thread; requests go through the batcher (batches of one without `batching`).
+    Digits {
+        /// Groups requests for the same model into one call.
+        batcher: Batcher<String, Vec<f32>, DigitsPrediction>,
+        /// The models (health checks).
+        thread: Arc<ComputeThread<DigitsModels>>,
+        /// The model repository when multiplexed.
+        repository: Option<ModelRepository>,
+    },
     /// A sentence-embedding model on its compute thread.
     Embeddings {
         /// Groups requests into model calls on the compute thread.
-        batcher: Batcher<EncodedText, SentenceEmbedding>,
+        batcher: Batcher<(), EncodedText, SentenceEmbedding>,
         /// Tokenizes on the blocking pool, off the model thread.
         encoder: TextEncoder,
         /// The model (health checks).
@@ -74,6 +84,7 @@ impl Backend {
     pub async fn start(
         config: &DeploymentConfig,
         batches: Arc<std::sync::Mutex<BatchFigures>>,
+        models: Arc<ModelSet>,
         on_death: OnDeath,
     ) -> Result<Self, String> {
         // The router already keeps in-flight requests at or below
@@ -89,16 +100,60 @@ impl Backend {
             ReplicaKind::Digits(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
                 let weights = opts.weights.clone();
-                let thread =
+                let repository = config.multiplexing.as_ref().map(ModelRepository::new);
+                let cap = config
+                    .multiplexing
+                    .as_ref()
+                    .map_or(0, |m| m.max_num_models_per_replica);
+                let published = models.clone();
+                let thread = Arc::new(
                     ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
-                        match &weights {
+                        let own = match &weights {
                             Some(path) => DigitsClassifier::from_file(path.as_ref(), device),
                             None => DigitsClassifier::bundled(device),
                         }
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| e.to_string())?;
+                        Ok(DigitsModels {
+                            own,
+                            cache: RefCell::new(ModelCache::new(cap)),
+                            device,
+                            published,
+                        })
                     })
-                    .await?;
-                Ok(Self::Digits(thread))
+                    .await?,
+                );
+                let model = thread.clone();
+                let name = config.name.clone();
+                let resolver = repository.clone();
+                let batcher = Batcher::spawn(
+                    batch_limits(config),
+                    capacity,
+                    move |key: String, images: Vec<Vec<f32>>| {
+                        let model = model.clone();
+                        // Resolved here (a file lookup), loaded on the model thread.
+                        let path = resolver.as_ref().and_then(|r| r.resolve(&key));
+                        async move {
+                            model
+                                .run(move |m| m.predict(&key, path.as_deref(), &images))
+                                .await
+                                .map_err(|e| match e {
+                                    JobError::Busy => BUSY.to_owned(),
+                                    JobError::Crashed(Crash(reason)) => {
+                                        format!("{CRASHED}{reason}")
+                                    }
+                                })?
+                        }
+                    },
+                    move |batch| {
+                        tracing::debug!(deployment = %name, size = batch.size, requests = batch.requests, "Batch.");
+                        batches.lock().unwrap().record(batch.size);
+                    },
+                );
+                Ok(Self::Digits {
+                    batcher,
+                    thread,
+                    repository,
+                })
             }
             ReplicaKind::Embeddings(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
@@ -113,15 +168,7 @@ impl Backend {
                     .await
                     .map_err(|_| "compute thread exited after loading".to_owned())?;
                 let thread = Arc::new(thread);
-                let limits = config
-                    .batching
-                    .as_ref()
-                    .map_or_else(BatchLimits::unbatched, |b| BatchLimits {
-                        max_batch_size: b.max_batch_size as usize,
-                        wait: Duration::from_secs_f64(b.batch_wait_timeout_s),
-                        max_concurrent: b.max_concurrent_batches as usize,
-                        max_tokens: b.max_batch_tokens.map(|t| t as usize),
-                    });
+                let limits = batch_limits(config);
                 let model = thread.clone();
                 let name = config.name.clone();
                 // One request may carry up to 2048 inputs: the model call is split
@@ -131,7 +178,7 @@ impl Backend {
                 let batcher = Batcher::spawn(
                     limits,
                     capacity,
-                    move |inputs: Vec<EncodedText>| {
+                    move |(), inputs: Vec<EncodedText>| {
                         let model = model.clone();
                         async move {
                             model
@@ -230,7 +277,11 @@ impl Backend {
                     format!("{{\"slept_ms\":{}}}", duration.as_millis()),
                 ))
             }
-            Self::Digits(thread) => classify(thread, &req.body).await,
+            Self::Digits {
+                batcher,
+                repository,
+                ..
+            } => classify(batcher, repository.as_ref(), &req).await,
             Self::Embeddings {
                 batcher,
                 encoder,
@@ -259,25 +310,9 @@ impl Backend {
                     Err(e) => return Ok(openai::invalid("input", e)),
                 };
                 let longest = encoded.iter().map(|e| e.ids.len()).max().unwrap_or(0);
-                let embeddings = match batcher.submit(encoded, longest).await {
+                let embeddings = match batcher.submit((), encoded, longest).await {
                     Ok(embeddings) => embeddings,
-                    Err(BatchError::Failed(e)) if e.starts_with(CRASHED) => {
-                        return Err(Crash(e[CRASHED.len()..].to_owned()));
-                    }
-                    Err(BatchError::Failed(e)) => {
-                        return Ok(ReplicaResponse::error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "overloaded",
-                            e,
-                        ));
-                    }
-                    Err(BatchError::Closed) => {
-                        return Ok(ReplicaResponse::error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "unavailable",
-                            BatchError::Closed,
-                        ));
-                    }
+                    Err(e) => return batch_failed(e),
                 };
                 let tokens = embeddings.iter().map(|e| e.tokens).sum();
                 let truncated: Vec<usize> = embeddings
@@ -314,7 +349,7 @@ impl Backend {
                 Err("marked unhealthy by x-rserve-fault: unhealthy".to_owned())
             }
             Self::Echo { .. } | Self::Sleep(_) => Ok(()),
-            Self::Digits(thread) => thread.ping().await,
+            Self::Digits { thread, .. } => thread.ping().await,
             Self::Embeddings { thread, .. } => thread.ping().await,
             Self::Chat { engine, .. } => engine.ping().await,
         }
@@ -359,19 +394,6 @@ const BUSY: &str = "replica compute queue is full";
 /// Prefix of batch failures that are a crash of the model thread.
 const CRASHED: &str = "crashed: ";
 
-/// Maps a job that did not run to a response (busy) or a crash.
-pub(super) fn job_failed(e: JobError) -> Result<ReplicaResponse, Crash> {
-    match e {
-        // Only possible after max_ongoing_requests was raised in place.
-        JobError::Busy => Ok(ReplicaResponse::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "replica compute queue is full",
-        )),
-        JobError::Crashed(crash) => Err(crash),
-    }
-}
-
 /// What a digits request may look like: one image or a batch.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -382,11 +404,59 @@ struct DigitsInput {
     instances: Option<Vec<Vec<f32>>>,
 }
 
+/// The digits models of one replica, on its compute thread: the deployment's
+/// own weights, and when multiplexed an LRU cache of models from the repository.
+pub struct DigitsModels {
+    own: DigitsClassifier,
+    cache: RefCell<ModelCache<DigitsClassifier>>,
+    device: rserve_models::Device,
+    /// Where the loaded ids are published for the router and status.
+    published: Arc<ModelSet>,
+}
+
+impl DigitsModels {
+    /// Runs a batch on model `key` (`""` = the deployment's own weights),
+    /// loading it from `path` first if it is not in the cache.
+    fn predict(
+        &self,
+        key: &str,
+        path: Option<&std::path::Path>,
+        images: &[Vec<f32>],
+    ) -> Result<Vec<DigitsPrediction>, String> {
+        if key.is_empty() {
+            return self.own.predict(images).map_err(|e| e.to_string());
+        }
+        let mut cache = self.cache.borrow_mut();
+        let result = cache
+            .get_or_load(key, || {
+                let path = path.ok_or_else(|| ModelLoadError::Unknown(key.to_owned()))?;
+                let started = std::time::Instant::now();
+                let model = DigitsClassifier::from_file(path, self.device).map_err(|e| {
+                    ModelLoadError::Failed {
+                        id: key.to_owned(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                tracing::info!(
+                    model = key,
+                    load_ms = started.elapsed().as_millis() as u64,
+                    "Model loaded."
+                );
+                Ok(model)
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|model| model.predict(images).map_err(|e| e.to_string()));
+        self.published.set_loaded(cache.ids());
+        result
+    }
+}
+
 async fn classify(
-    thread: &ComputeThread<DigitsClassifier>,
-    body: &Bytes,
+    batcher: &Batcher<String, Vec<f32>, DigitsPrediction>,
+    repository: Option<&ModelRepository>,
+    req: &ReplicaRequest,
 ) -> Result<ReplicaResponse, Crash> {
-    let input: DigitsInput = match serde_json::from_slice(body) {
+    let input: DigitsInput = match serde_json::from_slice(&req.body) {
         Ok(input) => input,
         Err(e) => return Ok(bad_request(format!("invalid JSON body: {e}"))),
     };
@@ -399,10 +469,36 @@ async fn classify(
             ));
         }
     };
-    let predictions = match thread.run(move |model| model.predict(&images)).await {
-        Ok(Ok(predictions)) => predictions,
-        Ok(Err(e)) => return Ok(bad_request(e)),
-        Err(e) => return job_failed(e),
+    // Checked before batching, so a bad request never fails a batch.
+    if let Err(e) = DigitsClassifier::check_images(&images) {
+        return Ok(bad_request(e));
+    }
+    let key = match repository {
+        None => String::new(),
+        Some(repository) => {
+            let Some(id) = req
+                .headers
+                .get(MODEL_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+            else {
+                return Ok(bad_request(format!(
+                    "this deployment is multiplexed: name the model in the `{MODEL_ID_HEADER}` header"
+                )));
+            };
+            if repository.resolve(id).is_none() {
+                return Ok(ReplicaResponse::error(
+                    StatusCode::NOT_FOUND,
+                    "model_not_found",
+                    ModelLoadError::Unknown(id.to_owned()),
+                ));
+            }
+            id.to_owned()
+        }
+    };
+    let predictions = match batcher.submit(key, images, 0).await {
+        Ok(predictions) => predictions,
+        Err(e) => return batch_failed(e),
     };
     let body = if single {
         serde_json::to_vec(&predictions[0])
@@ -411,6 +507,43 @@ async fn classify(
     }
     .expect("predictions serialise");
     Ok(ReplicaResponse::json(StatusCode::OK, body))
+}
+
+/// Maps a batch that gave no result to a response (busy, model error) or a crash.
+fn batch_failed(e: BatchError) -> Result<ReplicaResponse, Crash> {
+    match e {
+        BatchError::Failed(e) if e.starts_with(CRASHED) => {
+            Err(Crash(e[CRASHED.len()..].to_owned()))
+        }
+        BatchError::Failed(e) if e == BUSY => Ok(ReplicaResponse::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            e,
+        )),
+        BatchError::Failed(e) => Ok(ReplicaResponse::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "model_error",
+            e,
+        )),
+        BatchError::Closed => Ok(ReplicaResponse::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            BatchError::Closed,
+        )),
+    }
+}
+
+/// The batching limits of a deployment (batches of one without `batching`).
+fn batch_limits(config: &DeploymentConfig) -> BatchLimits {
+    config
+        .batching
+        .as_ref()
+        .map_or_else(BatchLimits::unbatched, |b| BatchLimits {
+            max_batch_size: b.max_batch_size as usize,
+            wait: Duration::from_secs_f64(b.batch_wait_timeout_s),
+            max_concurrent: b.max_concurrent_batches as usize,
+            max_tokens: b.max_batch_tokens.map(|t| t as usize),
+        })
 }
 
 fn bad_request(message: impl std::fmt::Display) -> ReplicaResponse {

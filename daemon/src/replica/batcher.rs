@@ -5,6 +5,8 @@
 //! requests queue and form the next batch, so a busy replica batches naturally
 //! and an idle one never waits longer than the timeout. Requests whose client has
 //! gone are dropped before compute; each request gets exactly its own results.
+//! Every request carries a key (the multiplexed model id, as in Ray): a batch
+//! only ever holds one key, and a request with another key starts the next batch.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,7 +40,8 @@ impl BatchLimits {
     }
 }
 
-struct Pending<I, O> {
+struct Pending<K, I, O> {
+    key: K,
     items: Vec<I>,
     /// Longest item in tokens (for the padded token budget).
     longest: usize,
@@ -55,8 +58,8 @@ pub struct BatchRecord {
 }
 
 /// Handle to a batching task.
-pub struct Batcher<I, O> {
-    tx: mpsc::Sender<Pending<I, O>>,
+pub struct Batcher<K, I, O> {
+    tx: mpsc::Sender<Pending<K, I, O>>,
 }
 
 /// Why a submitted request got no result.
@@ -70,9 +73,15 @@ pub enum BatchError {
     Closed,
 }
 
-impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// Starts the batching task. `run` executes one batch and must return one
-    /// output per input, in order. `observe` sees every batch that runs.
+impl<K, I, O> Batcher<K, I, O>
+where
+    K: PartialEq + Clone + Send + 'static,
+    I: Send + 'static,
+    O: Send + 'static,
+{
+    /// Starts the batching task. `run` executes one batch (all of one key) and
+    /// must return one output per input, in order. `observe` sees every batch
+    /// that runs.
     pub fn spawn<F, Fut>(
         limits: BatchLimits,
         queue: usize,
@@ -80,7 +89,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         observe: impl Fn(BatchRecord) + Send + Sync + 'static,
     ) -> Self
     where
-        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        F: Fn(K, Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<O>, String>> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(queue.max(1));
@@ -88,11 +97,17 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         Self { tx }
     }
 
-    /// Submits one request's inputs; resolves to its outputs, in order.
-    pub async fn submit(&self, items: Vec<I>, longest: usize) -> Result<Vec<O>, BatchError> {
+    /// Submits one request's inputs under `key`; resolves to its outputs, in order.
+    pub async fn submit(
+        &self,
+        key: K,
+        items: Vec<I>,
+        longest: usize,
+    ) -> Result<Vec<O>, BatchError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending {
+                key,
                 items,
                 longest,
                 reply,
@@ -105,19 +120,20 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
-async fn form_batches<I, O, F, Fut>(
+async fn form_batches<K, I, O, F, Fut>(
     limits: BatchLimits,
-    mut rx: mpsc::Receiver<Pending<I, O>>,
+    mut rx: mpsc::Receiver<Pending<K, I, O>>,
     run: Arc<F>,
     observe: Arc<dyn Fn(BatchRecord) + Send + Sync>,
 ) where
+    K: PartialEq + Clone + Send + 'static,
     I: Send + 'static,
     O: Send + 'static,
-    F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+    F: Fn(K, Vec<I>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Vec<O>, String>> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_concurrent));
-    let mut carried: Option<Pending<I, O>> = None;
+    let mut carried: Option<Pending<K, I, O>> = None;
     loop {
         let first = match carried.take() {
             Some(p) => p,
@@ -153,7 +169,10 @@ async fn form_batches<I, O, F, Fut>(
             }
             let grown = size + next.items.len();
             let padded = longest.max(next.longest) * grown;
-            if grown > limits.max_batch_size || limits.max_tokens.is_some_and(|max| padded > max) {
+            if next.key != batch[0].key
+                || grown > limits.max_batch_size
+                || limits.max_tokens.is_some_and(|max| padded > max)
+            {
                 carried = Some(next);
                 break;
             }
@@ -169,6 +188,7 @@ async fn form_batches<I, O, F, Fut>(
         let run = run.clone();
         let observe = observe.clone();
         tokio::spawn(async move {
+            let key = batch[0].key.clone();
             let counts: Vec<usize> = batch.iter().map(|p| p.items.len()).collect();
             let (items, replies): (Vec<Vec<I>>, Vec<_>) =
                 batch.into_iter().map(|p| (p.items, p.reply)).unzip();
@@ -178,7 +198,7 @@ async fn form_batches<I, O, F, Fut>(
                 size: total,
                 requests: counts.len(),
             });
-            let result = run(items).await;
+            let result = run(key, items).await;
             drop(slot);
             match result {
                 Ok(outputs) if outputs.len() == total => {
@@ -213,13 +233,13 @@ mod tests {
     type Log = Arc<Mutex<Vec<(Instant, BatchRecord)>>>;
 
     /// A batcher whose "model" doubles numbers after `cost` of (paused) time.
-    fn doubler(limits: BatchLimits, cost: Duration) -> (Arc<Batcher<u32, u32>>, Log) {
+    fn doubler(limits: BatchLimits, cost: Duration) -> (Arc<Batcher<(), u32, u32>>, Log) {
         let log: Log = Arc::new(Mutex::new(Vec::new()));
         let seen = log.clone();
         let batcher = Batcher::spawn(
             limits,
             1024,
-            move |items: Vec<u32>| async move {
+            move |(), items: Vec<u32>| async move {
                 tokio::time::sleep(cost).await;
                 if items.contains(&13) {
                     return Err("unlucky input".to_owned());
@@ -248,7 +268,7 @@ mod tests {
                 let b = b.clone();
                 // Varied request sizes, interleaved.
                 let items: Vec<u32> = (0..(i % 4) + 1).map(|k| i * 100 + k).collect();
-                tokio::spawn(async move { (items.clone(), b.submit(items, 1).await) })
+                tokio::spawn(async move { (items.clone(), b.submit((), items, 1).await) })
             })
             .collect();
         for t in tasks {
@@ -272,7 +292,7 @@ mod tests {
     async fn a_lone_request_waits_exactly_the_timeout() {
         let (b, log) = doubler(limits(10, 10), Duration::ZERO);
         let start = Instant::now();
-        assert_eq!(b.submit(vec![1], 1).await.unwrap(), vec![2]);
+        assert_eq!(b.submit((), vec![1], 1).await.unwrap(), vec![2]);
         let log = log.lock().unwrap();
         assert_eq!(log[0].0 - start, Duration::from_millis(10));
         assert_eq!(
@@ -288,7 +308,7 @@ mod tests {
     async fn a_full_batch_runs_without_waiting() {
         let (b, log) = doubler(limits(3, 1000), Duration::ZERO);
         let start = Instant::now();
-        let all = futures_util::future::join_all((0..3).map(|i| b.submit(vec![i], 1))).await;
+        let all = futures_util::future::join_all((0..3).map(|i| b.submit((), vec![i], 1))).await;
         assert!(all.iter().all(Result::is_ok));
         let log = log.lock().unwrap();
         assert_eq!(
@@ -307,8 +327,8 @@ mod tests {
         l.max_tokens = Some(100);
         let (b, log) = doubler(l, Duration::ZERO);
         // 4 × 10 tokens fit; a 60-token input would make 5 × 60 = 300 > 100.
-        let mut calls: Vec<_> = (0..4).map(|i| b.submit(vec![i], 10)).collect();
-        calls.push(b.submit(vec![99], 60));
+        let mut calls: Vec<_> = (0..4).map(|i| b.submit((), vec![i], 10)).collect();
+        calls.push(b.submit((), vec![99], 60));
         let all = futures_util::future::join_all(calls).await;
         assert!(all.iter().all(Result::is_ok));
         let sizes: Vec<usize> = log.lock().unwrap().iter().map(|(_, r)| r.size).collect();
@@ -319,10 +339,13 @@ mod tests {
     async fn a_failed_batch_fails_only_its_requests() {
         let (b, _) = doubler(limits(2, 10), Duration::ZERO);
         let (bad, good) = tokio::join!(
-            async { futures_util::future::join(b.submit(vec![13], 1), b.submit(vec![1], 1)).await },
+            async {
+                futures_util::future::join(b.submit((), vec![13], 1), b.submit((), vec![1], 1))
+                    .await
+            },
             async {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                b.submit(vec![2], 1).await
+                b.submit((), vec![2], 1).await
             }
         );
         assert_eq!(bad.0, Err(BatchError::Failed("unlucky input".into())));
@@ -333,9 +356,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn requests_whose_client_left_are_dropped_before_compute() {
         let (b, log) = doubler(limits(10, 10), Duration::ZERO);
-        let gone = tokio::time::timeout(Duration::from_millis(5), b.submit(vec![7], 1)).await;
+        let gone = tokio::time::timeout(Duration::from_millis(5), b.submit((), vec![7], 1)).await;
         assert!(gone.is_err());
-        assert_eq!(b.submit(vec![1], 1).await.unwrap(), vec![2]);
+        assert_eq!(b.submit((), vec![1], 1).await.unwrap(), vec![2]);
         let log = log.lock().unwrap();
         assert_eq!(log.iter().map(|(_, r)| r.size).sum::<usize>(), 1, "{log:?}");
     }
@@ -346,13 +369,74 @@ mod tests {
         let (b, log) = doubler(limits(16, 0), Duration::from_millis(100));
         let first = tokio::spawn({
             let b = b.clone();
-            async move { b.submit(vec![0], 1).await }
+            async move { b.submit((), vec![0], 1).await }
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let rest = futures_util::future::join_all((1..9).map(|i| b.submit(vec![i], 1))).await;
+        let rest = futures_util::future::join_all((1..9).map(|i| b.submit((), vec![i], 1))).await;
         assert!(rest.iter().all(Result::is_ok));
         assert!(first.await.unwrap().is_ok());
         let sizes: Vec<usize> = log.lock().unwrap().iter().map(|(_, r)| r.size).collect();
         assert_eq!(sizes, vec![1, 8]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_only_ever_holds_one_model_id() {
+        // Multiplexing: requests for three models, interleaved, while one slow
+        // batch runs. Every batch holds one key, stays within the size bound,
+        // and every request gets its own model's result.
+        type Run = (String, Vec<u32>, Instant);
+        let runs: Arc<Mutex<Vec<Run>>> = Arc::default();
+        let seen = runs.clone();
+        let b = Arc::new(Batcher::spawn(
+            limits(4, 10),
+            1024,
+            move |key: String, items: Vec<u32>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock()
+                        .unwrap()
+                        .push((key.clone(), items.clone(), Instant::now()));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let offset = key.trim_start_matches('m').parse::<u32>().unwrap() * 1000;
+                    Ok(items.into_iter().map(|x| x + offset).collect())
+                }
+            },
+            |_| {},
+        ));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..30u32)
+            .map(|i| {
+                let b = b.clone();
+                let key = format!("m{}", [1, 2, 1, 3, 1, 2][i as usize % 6]);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(u64::from(i % 7))).await;
+                    let out = b.submit(key.clone(), vec![i], 1).await.unwrap();
+                    (key, i, out)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (key, i, out) = t.await.unwrap();
+            let offset = key[1..].parse::<u32>().unwrap() * 1000;
+            assert_eq!(out, vec![i + offset], "request {i} for {key}");
+        }
+        let runs = runs.lock().unwrap();
+        let total: usize = runs.iter().map(|(_, items, _)| items.len()).sum();
+        assert_eq!(total, 30);
+        for (key, items, at) in runs.iter() {
+            assert!(items.len() <= 4, "{key}: {items:?}");
+            for i in items {
+                let want = format!("m{}", [1, 2, 1, 3, 1, 2][*i as usize % 6]);
+                assert_eq!(&want, key, "request {i} ran in a batch of {key}");
+            }
+            // The first batch waited at most the timeout after the first arrival.
+            assert!(*at - start <= Duration::from_secs(2));
+        }
+        let first = &runs[0];
+        assert!(
+            first.2 - start <= Duration::from_millis(10),
+            "waited past the timeout"
+        );
+        assert!(runs.len() < 30, "requests shared batches");
     }
 }

@@ -11,6 +11,7 @@ pub mod batcher;
 mod chat;
 mod compute;
 pub mod engine;
+pub mod multiplex;
 pub mod openai;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use backend::Backend;
+pub use multiplex::ModelSet;
 
 /// Consecutive failed health checks after which a replica is replaced (Ray's threshold).
 pub const HEALTH_CHECK_FAILURE_THRESHOLD: u32 = 3;
@@ -133,6 +135,8 @@ pub struct Replica {
     timing: Mutex<Timing>,
     /// Batches run by this replica (kinds with `batching`).
     batches: Arc<Mutex<BatchFigures>>,
+    /// Multiplexed models held (router view; published by the backend).
+    models: Arc<ModelSet>,
     stop: CancellationToken,
     start_time: SystemTime,
 }
@@ -180,6 +184,7 @@ impl Replica {
             backend: Mutex::new(None),
             crashed: Notify::new(),
             batches: Arc::new(Mutex::new(BatchFigures::default())),
+            models: Arc::new(ModelSet::default()),
             timing: Mutex::new(Timing::of(config)),
             stop: CancellationToken::new(),
             start_time: SystemTime::now(),
@@ -228,6 +233,11 @@ impl Replica {
     /// Batches this replica has run.
     pub fn batch_figures(&self) -> BatchFigures {
         self.batches.lock().unwrap().clone()
+    }
+
+    /// Multiplexed models this replica holds (or is about to load).
+    pub fn models(&self) -> &ModelSet {
+        &self.models
     }
 
     /// Requests in flight.
@@ -315,7 +325,7 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 async fn supervise(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Notify>) {
     let id = replica.id.clone();
     let backend = tokio::select! {
-        built = Backend::start(&config, replica.batches.clone(), {
+        built = Backend::start(&config, replica.batches.clone(), replica.models.clone(), {
             let weak = Arc::downgrade(&replica);
             Arc::new(move |reason: String| {
                 if let Some(replica) = weak.upgrade() {
