@@ -147,4 +147,51 @@ fn each_model_id_gets_its_own_model_with_lru_and_affinity() {
     // A model added to the directory later is found on first use.
     variants(&models, 7);
     assert_eq!(ask("shift-6"), 3);
+
+    // Prometheus metrics: loaded models per replica, batch sizes, requests.
+    let r = node.http("GET", "/-/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let labels = "application=\"mux\",deployment=\"digits\"";
+    let held: usize = loaded(&node).iter().map(Vec::len).sum();
+    assert_eq!(
+        value(&format!("rserve_multiplexed_model_loaded{{{labels}")) as usize,
+        held,
+        "{text}"
+    );
+    assert_eq!(
+        value(&format!("rserve_multiplexed_models{{{labels}")) as usize,
+        held
+    );
+    assert!(
+        value(&format!(
+            "rserve_multiplexed_model_evictions_total{{{labels}"
+        )) >= 1.0
+    );
+    assert!(value(&format!("rserve_multiplexed_model_loads_total{{{labels}")) >= 6.0);
+    let batches = value(&format!("rserve_batch_size_count{{{labels}"));
+    assert_eq!(
+        value(&format!("rserve_batch_size_bucket{{{labels},le=\"+Inf\"")),
+        batches
+    );
+    assert!(batches >= 1.0 && value(&format!("rserve_batch_size_sum{{{labels}")) >= 93.0);
+    assert!(
+        value(&format!("rserve_batch_size_bucket{{{labels},le=\"8\"")) == batches,
+        "max_batch_size 8"
+    );
+    assert!(value(&format!("rserve_requests_total{{{labels},code=\"2xx\"")) >= 94.0);
+    assert_eq!(
+        value(&format!("rserve_requests_total{{{labels},code=\"4xx\"")),
+        4.0
+    );
+    assert_eq!(
+        value(&format!("rserve_request_latency_ms_count{{{labels}")),
+        value(&format!("rserve_requests_total{{{labels}"))
+    );
 }

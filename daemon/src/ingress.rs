@@ -3,7 +3,8 @@
 //!
 //! Built on hyper directly (no framework) because this is the hot path: a request
 //! costs one route-table load (an atomic), one replica reservation (an atomic CAS)
-//! and the replica call. Built-in paths: `/-/healthz` and `/-/routes`, as in Ray.
+//! and the replica call. Built-in paths: `/-/healthz` and `/-/routes`, as in Ray,
+//! and `/-/metrics` (Prometheus).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -286,8 +287,24 @@ impl Ingress {
         }
     }
 
-    /// Reserves a replica of `router`'s deployment and calls it.
+    /// Reserves a replica of `router`'s deployment and calls it; counts the
+    /// answer in the deployment's metrics.
     async fn dispatch(
+        &self,
+        router: &Arc<crate::router::DeploymentRouter>,
+        parts: http::request::Parts,
+        body: Bytes,
+        request_id: &HeaderValue,
+    ) -> Response<IngressBody> {
+        let start = std::time::Instant::now();
+        let response = self.call(router, parts, body, request_id).await;
+        router
+            .stats()
+            .record(response.status().as_u16(), start.elapsed());
+        response
+    }
+
+    async fn call(
         &self,
         router: &Arc<crate::router::DeploymentRouter>,
         parts: http::request::Parts,
@@ -338,6 +355,11 @@ impl Ingress {
     fn builtin(&self, path: &str) -> Response<IngressBody> {
         match path {
             "/-/healthz" => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
+            "/-/metrics" => plain(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                crate::metrics::render(&self.routes.load()).into(),
+            ),
             "/-/routes" => {
                 let table = self.routes.load();
                 let routes: serde_json::Map<String, serde_json::Value> = table

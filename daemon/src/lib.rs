@@ -12,6 +12,7 @@
 pub mod control;
 pub mod controller;
 pub mod ingress;
+pub mod metrics;
 pub mod node;
 pub mod replica;
 pub mod router;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
+use crate::metrics::RequestStats;
 use crate::replica::Replica;
 
 /// How long a request waits for a deployment that has no replica at all (while
@@ -84,6 +85,8 @@ pub struct DeploymentRouter {
     model_targets: ArcSwap<BTreeMap<String, u32>>,
     /// Whether the deployment is multiplexed.
     multiplexed: AtomicBool,
+    /// Requests answered, for metrics.
+    stats: RequestStats,
 }
 
 /// A reserved slot on a replica; released when dropped.
@@ -128,6 +131,7 @@ impl DeploymentRouter {
             failed: AtomicBool::new(false),
             model_targets: ArcSwap::from_pointee(BTreeMap::new()),
             multiplexed: AtomicBool::new(false),
+            stats: RequestStats::default(),
         }
     }
 
@@ -138,6 +142,11 @@ impl DeploymentRouter {
         self.model_targets
             .store(Arc::new(targets.unwrap_or_default()));
         self.dispatch();
+    }
+
+    /// Request counters (metrics).
+    pub fn stats(&self) -> &RequestStats {
+        &self.stats
     }
 
     /// Whether requests are routed by multiplexed model id.

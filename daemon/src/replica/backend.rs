@@ -446,7 +446,7 @@ impl DigitsModels {
             })
             .map_err(|e| e.to_string())
             .and_then(|model| model.predict(images).map_err(|e| e.to_string()));
-        self.published.set_loaded(cache.ids());
+        self.published.publish(&cache);
         result
     }
 }

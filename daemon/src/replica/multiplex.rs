@@ -24,6 +24,8 @@ pub struct ModelSet {
 struct ModelSetInner {
     loaded: Vec<String>,
     routed: HashMap<String, u32>,
+    loads: u64,
+    evictions: u64,
 }
 
 impl ModelSet {
@@ -69,6 +71,20 @@ impl ModelSet {
     /// Publishes the models loaded now, least recently used first.
     pub fn set_loaded(&self, ids: Vec<String>) {
         self.inner.lock().unwrap().loaded = ids;
+    }
+
+    /// Publishes a cache's state: loaded ids, loads and evictions so far.
+    pub fn publish<M>(&self, cache: &ModelCache<M>) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.loaded = cache.ids();
+        inner.loads = cache.loads;
+        inner.evictions = cache.evictions;
+    }
+
+    /// Model loads and evictions so far.
+    pub fn load_counts(&self) -> (u64, u64) {
+        let inner = self.inner.lock().unwrap();
+        (inner.loads, inner.evictions)
     }
 
     /// The models loaded now, least recently used first.
