@@ -1,11 +1,13 @@
 """Writes N variants of the bundled digits model, for multiplexing tests and benchmarks.
 
-    python3 scripts/digits_variants.py OUT_DIR N
+    python3 scripts/digits_variants.py OUT_DIR N [PAD_MB]
 
 Variant `shift-K` (K = 0..N-1) is the bundled MLP with the rows of its output layer
 rotated by K, so it answers (true digit + K) mod 10: every model id gives a
 different, checkable answer. Standard library only (safetensors is a JSON header
-plus raw little-endian data).
+plus raw little-endian data). PAD_MB > 0 adds an unused tensor of that size, so
+that loading a variant costs what loading a real model's weights costs (reading
+and parsing megabytes), for benchmarks.
 """
 
 import json
@@ -16,6 +18,7 @@ import sys
 here = os.path.dirname(os.path.abspath(__file__))
 src = os.path.join(here, "..", "daemon", "models", "weights", "digits.safetensors")
 out_dir, n = sys.argv[1], int(sys.argv[2])
+pad_mb = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 raw = open(src, "rb").read()
 header_len = struct.unpack("<Q", raw[:8])[0]
 header = json.loads(raw[8 : 8 + header_len])
@@ -40,6 +43,10 @@ for k in range(n):
         body[start:end] = rotated(name, k % 10)
     meta = dict(header)
     meta["__metadata__"] = dict(header.get("__metadata__", {}), variant=f"shift-{k}")
+    if pad_mb:
+        floats = pad_mb * 1024 * 1024 // 4
+        meta["padding"] = {"dtype": "F32", "shape": [floats], "data_offsets": [len(body), len(body) + floats * 4]}
+        body += bytes([k % 251]) * (floats * 4)
     encoded = json.dumps(meta, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)
     path = os.path.join(out_dir, f"shift-{k}.safetensors")

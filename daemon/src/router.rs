@@ -63,6 +63,13 @@ struct Waiter {
     relaxed: Arc<AtomicBool>,
 }
 
+/// `RSERVE_MULTIPLEX_ROUTING=random` turns model affinity off (requests for a
+/// model go to any replica by two choices), to measure what affinity buys
+/// (scripts/bench-multiplex.sh). Read once.
+static RANDOM_MODEL_ROUTING: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var("RSERVE_MULTIPLEX_ROUTING").is_ok_and(|v| v == "random")
+});
+
 /// How far `dispatch` looks past the head of the queue for a request whose
 /// model has a free replica (requests for other models may be waiting for theirs).
 const DISPATCH_SCAN: usize = 64;
@@ -345,6 +352,11 @@ impl DeploymentRouter {
         let Some(model) = model else {
             return Self::two_choices(&replicas);
         };
+        if *RANDOM_MODEL_ROUTING {
+            let chosen = Self::two_choices(&replicas)?;
+            chosen.models().routed(model);
+            return Some(chosen);
+        }
         let (holders, others): (Vec<_>, Vec<_>) = replicas
             .iter()
             .cloned()

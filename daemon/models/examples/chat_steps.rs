@@ -24,7 +24,16 @@ fn main() {
                 .unwrap(),
         )
         .unwrap();
-    for batch in [1, 2, 4, 8, 16] {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("batch sizes"))
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1, 2, 4, 8, 16]
+    } else {
+        sizes
+    };
+    for batch in sizes {
         let mut seqs: Vec<_> = (0..batch)
             .map(|_| {
                 chat.start(
@@ -42,7 +51,11 @@ fn main() {
             let n = s.remaining_prompt();
             chat.step(&mut [(s, n)]);
         }
-        let steps = 16;
+        let steps = if std::env::var("STEPS").is_ok() {
+            64
+        } else {
+            16
+        };
         let start = Instant::now();
         for _ in 0..steps {
             let mut items: Vec<_> = seqs.iter_mut().map(|s| (s, 1)).collect();
