@@ -359,31 +359,51 @@ impl Backend {
 /// Token budget of one forward pass when the deployment sets none (TEI's default).
 const DEFAULT_CHUNK_TOKENS: usize = 16_384;
 
-/// Embeds `inputs` in consecutive forward passes of at most `max_inputs` inputs
-/// and `max_tokens` padded tokens each, so memory stays bounded.
+/// Runs a batch as model calls over length buckets: inputs are sorted by length
+/// and cut into chunks of at most `max_inputs` inputs and `max_tokens` padded
+/// tokens, and a chunk also ends where the next input is more than twice as long
+/// as the chunk's shortest (once the chunk has 8 inputs), so short inputs are not
+/// padded to a long one's length. Results come back in input order.
 fn embed_in_chunks(
     model: &EmbeddingModel,
     inputs: &[EncodedText],
     max_inputs: usize,
     max_tokens: usize,
 ) -> Vec<SentenceEmbedding> {
-    let mut out = Vec::with_capacity(inputs.len());
-    let mut start = 0;
-    while start < inputs.len() {
-        let mut end = start + 1;
-        let mut longest = inputs[start].ids.len();
-        while end < inputs.len() && end - start < max_inputs {
-            let grown = longest.max(inputs[end].ids.len());
-            if grown * (end - start + 1) > max_tokens {
-                break;
-            }
-            longest = grown;
-            end += 1;
+    let lengths: Vec<usize> = inputs.iter().map(|e| e.ids.len()).collect();
+    let mut out: Vec<Option<SentenceEmbedding>> = (0..inputs.len()).map(|_| None).collect();
+    for chunk in plan_chunks(&lengths, max_inputs, max_tokens) {
+        let batch: Vec<EncodedText> = chunk.iter().map(|&i| inputs[i].clone()).collect();
+        for (i, e) in chunk.into_iter().zip(model.embed_encoded(&batch)) {
+            out[i] = Some(e);
         }
-        out.extend(model.embed_encoded(&inputs[start..end]));
-        start = end;
     }
-    out
+    out.into_iter()
+        .map(|e| e.expect("every input is in one chunk"))
+        .collect()
+}
+
+/// Length buckets for [`embed_in_chunks`]: input indices per model call.
+fn plan_chunks(lengths: &[usize], max_inputs: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        if let Some(&first) = current.first() {
+            let shortest = lengths[first].max(1);
+            let padded = lengths[i] * (current.len() + 1);
+            let wasteful = current.len() >= 8 && lengths[i] > 2 * shortest;
+            if current.len() >= max_inputs || padded > max_tokens || wasteful {
+                chunks.push(std::mem::take(&mut current));
+            }
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 /// Smallest compute/batch queue of a model replica.
@@ -548,4 +568,30 @@ fn batch_limits(config: &DeploymentConfig) -> BatchLimits {
 
 fn bad_request(message: impl std::fmt::Display) -> ReplicaResponse {
     ReplicaResponse::error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_chunks;
+
+    #[test]
+    fn chunks_respect_bounds_cover_every_input_once_and_bucket_by_length() {
+        let lengths = [5, 300, 7, 6, 5, 8, 9, 5, 6, 7, 5, 6, 250, 9];
+        let chunks = plan_chunks(&lengths, 32, 16384);
+        let mut seen: Vec<usize> = chunks.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
+        // The two long inputs do not pad the twelve short ones.
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        assert_eq!(chunks[1], vec![12, 1]);
+        // Bounds: inputs per call and padded tokens per call.
+        for (max_inputs, max_tokens) in [(4, 16384), (32, 40), (1, 1)] {
+            for chunk in plan_chunks(&lengths, max_inputs, max_tokens) {
+                let longest = chunk.iter().map(|&i| lengths[i]).max().unwrap();
+                assert!(chunk.len() <= max_inputs);
+                assert!(chunk.len() == 1 || longest * chunk.len() <= max_tokens);
+            }
+        }
+        assert!(plan_chunks(&[], 8, 100).is_empty());
+    }
 }

@@ -275,17 +275,13 @@ impl Engine {
     fn admit(&mut self) {
         self.waiting.retain(|a| !a.events.is_closed());
         let context = self.model.config().context_length;
-        while self.running.len() < self.limits.max_num_seqs {
-            let Some(front) = self.waiting.front() else {
-                break;
-            };
+        while let Some(front) = self.waiting.front() {
             let need = front.prompt.len()
                 + front
                     .sampling
                     .max_tokens
                     .min(context.saturating_sub(front.prompt.len()));
-            // One sequence always runs, even one larger than the whole budget.
-            if !self.running.is_empty() && self.reserved + need > self.limits.max_kv_cache_tokens {
+            if !admissible(self.running.len(), self.reserved, need, &self.limits) {
                 break;
             }
             let admission = self.waiting.pop_front().expect("front exists");
@@ -360,6 +356,14 @@ impl Running {
     }
 }
 
+/// Whether a sequence that reserves `need` KV-cache tokens may join `running`
+/// sequences that reserve `reserved`: under `max_num_seqs` and within
+/// `max_kv_cache_tokens`. One sequence always runs, even one larger than the
+/// whole budget (it could never run otherwise).
+pub fn admissible(running: usize, reserved: usize, need: usize, limits: &EngineLimits) -> bool {
+    running < limits.max_num_seqs && (running == 0 || reserved + need <= limits.max_kv_cache_tokens)
+}
+
 /// A running sequence as the step planner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
@@ -425,6 +429,39 @@ mod tests {
         let plan = plan_step(&[paused, slot(10), paused], 4);
         assert_eq!(plan, vec![0, 4, 0]);
         assert_eq!(plan_step(&[paused], 4), vec![0]);
+    }
+
+    #[test]
+    fn admission_is_bounded_by_sequences_and_kv_tokens() {
+        let limits = EngineLimits {
+            max_num_seqs: 3,
+            max_num_batched_tokens: 64,
+            max_kv_cache_tokens: 1000,
+        };
+        // Admit a queue of needs in FIFO order, as the engine does.
+        let admit = |needs: &[usize]| {
+            let (mut running, mut reserved) = (0, 0);
+            for &need in needs {
+                if !admissible(running, reserved, need, &limits) {
+                    break;
+                }
+                running += 1;
+                reserved += need;
+            }
+            (running, reserved)
+        };
+        assert_eq!(admit(&[100, 100, 100, 100]), (3, 300), "max_num_seqs");
+        assert_eq!(
+            admit(&[600, 300, 200]),
+            (2, 900),
+            "KV budget, FIFO (no skipping)"
+        );
+        assert_eq!(
+            admit(&[5000, 10]),
+            (1, 5000),
+            "an oversized sequence runs alone"
+        );
+        assert!(!admissible(1, 5000, 10, &limits));
     }
 
     #[test]
