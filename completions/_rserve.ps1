@@ -33,6 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an application')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show applications, deployments and replicas with Ray Serve''s status names')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the deployed configuration')
+            [CompletionResult]::new('nodes', 'nodes', [CompletionResultType]::ParameterValue, 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Manage join tokens for adding nodes to the cluster (on the head)')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('generate-man', 'generate-man', [CompletionResultType]::ParameterValue, 'Write man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -45,6 +47,13 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Largest request body the ingress accepts, in bytes (larger: 413)')
             [CompletionResult]::new('--drain-timeout-s', '--drain-timeout-s', [CompletionResultType]::ParameterName, 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
+            [CompletionResult]::new('--join', '--join', [CompletionResultType]::ParameterName, 'Join the cluster whose head''s control endpoint is here (first time: with --token)')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Join token from `rserve token create` on the head (prefer the environment variable)')
+            [CompletionResult]::new('--num-cpus', '--num-cpus', [CompletionResultType]::ParameterName, 'CPU cores this node offers [default: discovered]')
+            [CompletionResult]::new('--num-gpus', '--num-gpus', [CompletionResultType]::ParameterName, 'GPUs this node offers [default: discovered from the NVIDIA driver]')
+            [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Memory this node offers, in bytes [default: discovered]')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label for scheduling constraints, KEY=VALUE (repeatable)')
+            [CompletionResult]::new('--node-timeout-s', '--node-timeout-s', [CompletionResultType]::ParameterName, 'Head: seconds without a heartbeat after which a node is declared dead')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
             [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
             [CompletionResult]::new('--demo', '--demo', [CompletionResultType]::ParameterName, 'Deploy the bundled digits demo at /digits once the node is up')
@@ -112,6 +121,51 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rserve;nodes' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;token' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rserve;token;create' {
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Seconds the token stays valid')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;token;help' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rserve;token;help;create' {
+            break
+        }
+        'rserve;token;help;help' {
+            break
+        }
         'rserve;completion' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
             [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
@@ -138,6 +192,8 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete an application')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show applications, deployments and replicas with Ray Serve''s status names')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the deployed configuration')
+            [CompletionResult]::new('nodes', 'nodes', [CompletionResultType]::ParameterValue, 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Manage join tokens for adding nodes to the cluster (on the head)')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('generate-man', 'generate-man', [CompletionResultType]::ParameterValue, 'Write man pages (one per command) into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -159,6 +215,16 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             break
         }
         'rserve;help;config' {
+            break
+        }
+        'rserve;help;nodes' {
+            break
+        }
+        'rserve;help;token' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node')
+            break
+        }
+        'rserve;help;token;create' {
             break
         }
         'rserve;help;completion' {

@@ -30,6 +30,8 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand delete 'Delete an application'
             cand status 'Show applications, deployments and replicas with Ray Serve''s status names'
             cand config 'Print the deployed configuration'
+            cand nodes 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)'
+            cand token 'Manage join tokens for adding nodes to the cluster (on the head)'
             cand completion 'Print a shell completion script'
             cand generate-man 'Write man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -41,6 +43,13 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --max-body-bytes 'Largest request body the ingress accepts, in bytes (larger: 413)'
             cand --drain-timeout-s 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT'
             cand --log-format 'Log format'
+            cand --join 'Join the cluster whose head''s control endpoint is here (first time: with --token)'
+            cand --token 'Join token from `rserve token create` on the head (prefer the environment variable)'
+            cand --num-cpus 'CPU cores this node offers [default: discovered]'
+            cand --num-gpus 'GPUs this node offers [default: discovered from the NVIDIA driver]'
+            cand --memory 'Memory this node offers, in bytes [default: discovered]'
+            cand --label 'A label for scheduling constraints, KEY=VALUE (repeatable)'
+            cand --node-timeout-s 'Head: seconds without a heartbeat after which a node is declared dead'
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
             cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
             cand --demo 'Deploy the bundled digits demo at /digits once the node is up'
@@ -102,6 +111,45 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rserve;nodes'= {
+            cand -o 'o'
+            cand --output 'output'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;token'= {
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand create 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rserve;token;create'= {
+            cand --ttl 'Seconds the token stays valid'
+            cand -o 'o'
+            cand --output 'output'
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;token;help'= {
+            cand create 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rserve;token;help;create'= {
+        }
+        &'rserve;token;help;help'= {
+        }
         &'rserve;completion'= {
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
             cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
@@ -126,6 +174,8 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand delete 'Delete an application'
             cand status 'Show applications, deployments and replicas with Ray Serve''s status names'
             cand config 'Print the deployed configuration'
+            cand nodes 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)'
+            cand token 'Manage join tokens for adding nodes to the cluster (on the head)'
             cand completion 'Print a shell completion script'
             cand generate-man 'Write man pages (one per command) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -141,6 +191,13 @@ set edit:completion:arg-completer[rserve] = {|@words|
         &'rserve;help;status'= {
         }
         &'rserve;help;config'= {
+        }
+        &'rserve;help;nodes'= {
+        }
+        &'rserve;help;token'= {
+            cand create 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
+        }
+        &'rserve;help;token;create'= {
         }
         &'rserve;help;completion'= {
         }

@@ -34,6 +34,8 @@ complete -c rserve -n "__fish_rserve_needs_command" -f -a "deploy" -d 'Create or
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "delete" -d 'Delete an application'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "completion" -d 'Print a shell completion script'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -44,6 +46,13 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-body-bytes -d '
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l drain-timeout-s -d 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log format' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l join -d 'Join the cluster whose head\'s control endpoint is here (first time: with --token)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l token -d 'Join token from `rserve token create` on the head (prefer the environment variable)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-cpus -d 'CPU cores this node offers [default: discovered]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-gpus -d 'GPUs this node offers [default: discovered from the NVIDIA driver]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l memory -d 'Memory this node offers, in bytes [default: discovered]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label for scheduling constraints, KEY=VALUE (repeatable)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-timeout-s -d 'Head: seconds without a heartbeat after which a node is declared dead' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l demo -d 'Deploy the bundled digits demo at /digits once the node is up'
@@ -84,6 +93,29 @@ complete -c rserve -n "__fish_rserve_using_subcommand config" -l state-dir -d 'N
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -r -f -a "table\t'Aligned columns for people'
+json\t'The stable JSON schema (docs/api.md)'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l ttl -d 'Seconds the token stays valid' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s o -l output -r -f -a "table\t'Aligned columns for people'
+json\t'The stable JSON schema (docs/api.md)'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s h -l help -d 'Print help'
@@ -93,12 +125,15 @@ complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l state-dir
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "delete" -d 'Delete an application'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'

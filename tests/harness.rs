@@ -27,6 +27,18 @@ pub struct TestNode {
 
 /// Runs `rserve --state-dir DIR up ...` in the background.
 pub fn spawn_up(state_dir: &Path, extra: &[&str]) -> (Child, PathBuf) {
+    spawn_up_on(state_dir, "127.0.0.1", "0", extra)
+}
+
+/// Runs `rserve up` with both endpoints on loopback address `host` (127.0.0.x:
+/// one address per node, as separate machines would have), the control
+/// endpoint on `control_port` (0 = ephemeral).
+pub fn spawn_up_on(
+    state_dir: &Path,
+    host: &str,
+    control_port: &str,
+    extra: &[&str],
+) -> (Child, PathBuf) {
     std::fs::create_dir_all(state_dir).unwrap();
     let log = state_dir.with_extension("log");
     let child = Command::new(BIN)
@@ -35,9 +47,9 @@ pub fn spawn_up(state_dir: &Path, extra: &[&str]) -> (Child, PathBuf) {
         .args([
             "up",
             "--http-addr",
-            "127.0.0.1:0",
+            &format!("{host}:0"),
             "--control-addr",
-            "127.0.0.1:0",
+            &format!("{host}:{control_port}"),
         ])
         .args(extra)
         .env("RSERVE_LOG", "info,rserve_daemon=debug")
@@ -51,7 +63,12 @@ pub fn spawn_up(state_dir: &Path, extra: &[&str]) -> (Child, PathBuf) {
 impl TestNode {
     /// Starts a node on `state_dir` and waits until it has bound its ports.
     pub fn start(state_dir: &Path, extra: &[&str]) -> Self {
-        let (mut child, log) = spawn_up(state_dir, extra);
+        Self::start_on(state_dir, "127.0.0.1", "0", extra)
+    }
+
+    /// [`TestNode::start`] on loopback address `host`, control port `control_port`.
+    pub fn start_on(state_dir: &Path, host: &str, control_port: &str, extra: &[&str]) -> Self {
+        let (mut child, log) = spawn_up_on(state_dir, host, control_port, extra);
         let deadline = Instant::now() + Duration::from_secs(30);
         let file = state_dir.join("node.json");
         loop {

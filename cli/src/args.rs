@@ -57,6 +57,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Print the deployed configuration.
     Config(ConfigArgs),
+    /// List the cluster's nodes: resources, labels, alive or dead (ask the head).
+    Nodes(NodesArgs),
+    /// Manage join tokens for adding nodes to the cluster (on the head).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Write man pages (one per command) into a directory.
@@ -93,6 +98,51 @@ pub struct UpArgs {
     /// Log format
     #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Join the cluster whose head's control endpoint is here (first time: with --token)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<SocketAddr>,
+
+    /// Join token from `rserve token create` on the head (prefer the environment variable)
+    #[arg(long, env = env::JOIN_TOKEN, value_name = "TOKEN", hide_env_values = true, requires = "join")]
+    pub token: Option<String>,
+
+    /// CPU cores this node offers [default: discovered]
+    #[arg(long, value_name = "N")]
+    pub num_cpus: Option<f64>,
+
+    /// GPUs this node offers [default: discovered from the NVIDIA driver]
+    #[arg(long, value_name = "N")]
+    pub num_gpus: Option<f64>,
+
+    /// Memory this node offers, in bytes [default: discovered]
+    #[arg(long, value_name = "BYTES")]
+    pub memory: Option<u64>,
+
+    /// A label for scheduling constraints, KEY=VALUE (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
+    pub labels: Vec<(String, String)>,
+
+    /// Head: seconds without a heartbeat after which a node is declared dead
+    #[arg(long, env = env::NODE_TIMEOUT_S, default_value_t = 5.0, value_name = "SECONDS", value_parser = seconds)]
+    pub node_timeout_s: f64,
+}
+
+/// `KEY=VALUE` with a plain key.
+fn label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    if k.is_empty()
+        || !k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        return Err(format!(
+            "label key `{k}` may only hold letters, digits, `-`, `_`, `.`, `/`"
+        ));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,6 +216,28 @@ pub struct ConfigArgs {
     pub app: Option<String>,
 
     /// Output format; `table` prints TOML, the file format
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a join token: `rserve up --join HEAD --token TOKEN` on a new node
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Seconds the token stays valid
+    #[arg(long, default_value_t = 86400.0, value_name = "SECONDS", value_parser = seconds)]
+    pub ttl: f64,
+
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }

@@ -11,7 +11,10 @@ use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
 use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
 
-use crate::args::{ConfigArgs, DeleteArgs, DeployArgs, DownArgs, Global, Output, StatusArgs};
+use crate::args::{
+    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, Global, NodesArgs, Output, StatusArgs,
+    TokenCommand,
+};
 use crate::env;
 use crate::exit::{Exit, ExitContext, Failure, fail};
 use crate::output;
@@ -287,6 +290,43 @@ pub async fn config(global: &Global, args: ConfigArgs) -> Result<Exit, Failure> 
             .write_all(file.to_toml().as_bytes())
             .exit(Exit::Failed)?,
         format => output::document(&mut stdout, format, &file)?,
+    }
+    Ok(Exit::Ok)
+}
+
+pub async fn nodes(global: &Global, args: NodesArgs) -> Result<Exit, Failure> {
+    let client = connect(global).await?;
+    let nodes = match call(&client, Request::Nodes).await? {
+        Response::Nodes { nodes } => nodes,
+        other => return Err(unexpected(&other)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Output::Table => output::nodes_table(&mut stdout, &nodes).exit(Exit::Failed)?,
+        format => output::document(&mut stdout, format, &serde_json::json!({ "nodes": nodes }))?,
+    }
+    Ok(Exit::Ok)
+}
+
+pub async fn token(global: &Global, command: TokenCommand) -> Result<Exit, Failure> {
+    let TokenCommand::Create(args) = command;
+    let client = connect(global).await?;
+    let (token, expires_at_s) =
+        match call(&client, Request::CreateJoinToken { ttl_s: args.ttl }).await? {
+            Response::JoinToken {
+                token,
+                expires_at_s,
+            } => (token, expires_at_s),
+            other => return Err(unexpected(&other)),
+        };
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Output::Table => writeln!(stdout, "{token}").exit(Exit::Failed)?,
+        format => output::document(
+            &mut stdout,
+            format,
+            &serde_json::json!({ "token": token, "expires_at_s": expires_at_s }),
+        )?,
     }
     Ok(Exit::Ok)
 }

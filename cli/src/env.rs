@@ -25,6 +25,10 @@ pub const DRAIN_TIMEOUT_S: &str = "RSERVE_DRAIN_TIMEOUT_S";
 pub const LOG_FORMAT: &str = "RSERVE_LOG_FORMAT";
 /// Log filter (tracing `EnvFilter` syntax), default `info`.
 pub const LOG: &str = "RSERVE_LOG";
+/// Join token of `rserve up --join`.
+pub const JOIN_TOKEN: &str = "RSERVE_JOIN_TOKEN";
+/// Node timeout of the head (`rserve up --node-timeout-s`).
+pub const NODE_TIMEOUT_S: &str = "RSERVE_NODE_TIMEOUT_S";
 
 /// `(name, meaning)` of every variable, for docs and the man page.
 pub const ALL: &[(&str, &str)] = &[
@@ -66,5 +70,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         LOG,
         "log filter in tracing EnvFilter syntax [default: info]",
+    ),
+    (JOIN_TOKEN, "join token of `rserve up --join` (--token)"),
+    (
+        NODE_TIMEOUT_S,
+        "seconds without a heartbeat before the head declares a node dead (--node-timeout-s)",
     ),
 ];

@@ -52,6 +52,8 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Delete(args) => commands::delete(global, args).await,
         Command::Status(args) => commands::status(global, args).await,
         Command::Config(args) => commands::config(global, args).await,
+        Command::Nodes(args) => commands::nodes(global, args).await,
+        Command::Token(command) => commands::token(global, command).await,
         Command::Completion(args) => generate::completion(args),
         Command::GenerateMan(args) => generate::man(&args.out),
     }

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use rserve_protocol::status::{ReplicaState, ServeStatus};
+use rserve_protocol::wire::NodeStatus;
 use serde::Serialize;
 
 use crate::args::Output;
@@ -76,10 +77,19 @@ pub fn status_table<W: Write>(out: &mut W, status: &ServeStatus) -> std::io::Res
         )?;
         return Ok(());
     }
+    aligned(out, &rows)?;
+    for message in messages {
+        writeln!(out, "\n{message}")?;
+    }
+    Ok(())
+}
+
+/// Rows as left-aligned columns, two spaces apart.
+fn aligned<W: Write>(out: &mut W, rows: &[Vec<String>]) -> std::io::Result<()> {
     let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    for row in &rows {
+    for row in rows {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
@@ -87,10 +97,57 @@ pub fn status_table<W: Write>(out: &mut W, status: &ServeStatus) -> std::io::Res
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
     }
-    for message in messages {
-        writeln!(out, "\n{message}")?;
-    }
     Ok(())
+}
+
+/// One row per node, the head first.
+pub fn nodes_table<W: Write>(out: &mut W, nodes: &[NodeStatus]) -> std::io::Result<()> {
+    let mut rows = vec![
+        [
+            "NODE",
+            "STATE",
+            "ROLE",
+            "HTTP",
+            "CONTROL",
+            "CPUS",
+            "GPUS",
+            "MEMORY",
+            "LABELS",
+            "LAST HEARTBEAT",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for n in nodes {
+        let r = &n.advert.resources;
+        let labels: Vec<String> = n
+            .advert
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        rows.push(vec![
+            n.advert.node_id.clone(),
+            enum_name(&n.state),
+            if n.head { "head" } else { "member" }.to_owned(),
+            n.advert.http_address.clone(),
+            n.advert.control_address.clone(),
+            format!("{}", r.num_cpus),
+            format!("{}", r.num_gpus),
+            format!("{:.1}Gi", r.memory as f64 / (1u64 << 30) as f64),
+            if labels.is_empty() {
+                "-".to_owned()
+            } else {
+                labels.join(",")
+            },
+            if n.head {
+                "-".to_owned()
+            } else {
+                format!("{:.1}s ago", n.last_heartbeat_s)
+            },
+        ]);
+    }
+    aligned(out, &rows)
 }
 
 /// A one-line summary of `apps` for `--wait` progress.

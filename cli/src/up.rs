@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use rserve_daemon::cluster::resources::ResourceOverrides;
+use rserve_daemon::node::JoinOptions;
 use rserve_daemon::{Node, NodeConfig, StartError};
 use rserve_protocol::AppFile;
 use rserve_protocol::wire::Change;
@@ -44,11 +46,23 @@ pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
         control_addr: args.control_addr,
         max_body_bytes: args.max_body_bytes,
         drain_timeout: Duration::from_secs_f64(args.drain_timeout_s.max(0.0)),
+        join: args.join.map(|head| JoinOptions {
+            head,
+            token: args.token.clone(),
+        }),
+        resources: ResourceOverrides {
+            num_cpus: args.num_cpus,
+            num_gpus: args.num_gpus,
+            memory: args.memory,
+        },
+        labels: args.labels.iter().cloned().collect(),
+        node_timeout: Duration::from_secs_f64(args.node_timeout_s.max(0.1)),
     };
     let node = Node::start(config).await.map_err(|e| {
         let exit = match &e {
             StartError::Busy(_) => Exit::Unavailable,
             StartError::State(_) => Exit::Config,
+            StartError::JoinRefused(_) => Exit::Unreachable,
             StartError::Other(_) => Exit::Failed,
         };
         Failure {

@@ -9,6 +9,7 @@
 //!
 //! The `rserve` binary (crate `cli`) is a thin shell over this crate.
 
+pub mod cluster;
 pub mod control;
 pub mod controller;
 pub mod ingress;

@@ -1,6 +1,7 @@
 //! A node: wiring of the ingress, controller and control endpoint, and the
 //! shutdown sequence (stop accepting → drain in flight → stop replicas → exit).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,10 +10,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
+use rserve_protocol::wire::NodeAdvert;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::cluster::resources::{self, ResourceOverrides};
+use crate::cluster::{self, Cluster, ClusterFile};
 use crate::control::{self, ControlContext};
 use crate::controller::store::Store;
 use crate::controller::{Controller, NodeFacts};
@@ -37,6 +41,24 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// Join the cluster whose head is here (`--join`); absent = be a head, or
+    /// rejoin the cluster recorded in the state dir.
+    pub join: Option<JoinOptions>,
+    /// Resource overrides (`--num-cpus`, `--num-gpus`, `--memory`).
+    pub resources: ResourceOverrides,
+    /// Free-form labels (`--label key=value`).
+    pub labels: BTreeMap<String, String>,
+    /// Head: time without a heartbeat after which a node is declared dead.
+    pub node_timeout: Duration,
+}
+
+/// `rserve up --join HOST:PORT --token T`.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    /// The head's control address.
+    pub head: SocketAddr,
+    /// The join token (needed the first time only).
+    pub token: Option<String>,
 }
 
 /// What a running node advertises in `<state dir>/node.json`, so that a CLI
@@ -75,6 +97,9 @@ pub enum StartError {
     /// The persisted state cannot be used.
     #[error(transparent)]
     State(#[from] crate::controller::store::StoreError),
+    /// The cluster head refused this node (wrong or expired token, another cluster).
+    #[error("{0}")]
+    JoinRefused(String),
     /// Anything else (permissions, disk, TLS material).
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
@@ -90,6 +115,9 @@ pub struct Node {
     routes: Arc<crate::router::Routes>,
     token: Arc<str>,
     file: NodeFile,
+    cluster: Arc<Cluster>,
+    /// Member nodes: how to reach the head, and what to report.
+    heartbeat: Option<(SocketAddr, rustls::ClientConfig, NodeAdvert)>,
 }
 
 impl std::fmt::Debug for Node {
@@ -109,16 +137,79 @@ impl Node {
         let lock = lock_state_dir(dir).map_err(StartError::Busy)?;
         let node_id = load_or_create_node_id(dir)?;
         let token: Arc<str> = control::tls::load_or_create_token(dir)?.into();
-        let identity = control::tls::load_or_create(dir)?;
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
 
         let listener = ingress::bind(config.http_addr)
             .await
             .map_err(|e| StartError::Busy(e.into()))?;
-        let endpoint =
-            control::endpoint(config.control_addr, identity).map_err(StartError::Busy)?;
         let http_address = listener.local_addr().map_err(anyhow::Error::from)?;
+        let advert = |control_address: SocketAddr| NodeAdvert {
+            node_id: node_id.clone(),
+            http_address: http_address.to_string(),
+            control_address: control_address.to_string(),
+            resources: resources::discover(&config.resources),
+            labels: config.labels.clone(),
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        // A member's identity comes from the head: join before anything would
+        // create a CA of our own.
+        let mut member = ClusterFile::read(dir)?;
+        if let Some(join) = &config.join {
+            match (&mut member, &join.token) {
+                (Some(file), _) => {
+                    if file.head != join.head {
+                        info!(old = %file.head, new = %join.head, "The cluster head moved; using the new address.");
+                        file.head = join.head;
+                        file.write(dir)?;
+                    }
+                }
+                (None, _) if control::tls::TlsPaths::new(dir).node_cert.exists() => {
+                    return Err(StartError::Other(anyhow::anyhow!(
+                        "state dir {} already belongs to a cluster of its own (it was a head); \
+                         use a fresh --state-dir to join another cluster",
+                        dir.display()
+                    )));
+                }
+                (None, None) => {
+                    return Err(StartError::JoinRefused(
+                        "joining a cluster the first time needs a join token (--token or RSERVE_JOIN_TOKEN; \
+                         create one on the head with `rserve token create`)"
+                            .to_owned(),
+                    ));
+                }
+                (None, Some(token)) => {
+                    let joined = cluster::join(dir, join.head, token, advert(config.control_addr))
+                        .await
+                        .map_err(|e| match e {
+                            cluster::JoinError::Refused(reason) => StartError::JoinRefused(reason),
+                            cluster::JoinError::Other(e) => StartError::Other(e),
+                        })?;
+                    info!(head = %join.head, cluster = %joined.cluster_id, "Joined the cluster.");
+                    member = Some(joined);
+                }
+            }
+        }
+        let identity = control::tls::load_or_create(dir)?;
+        let ca_pem = std::fs::read(control::tls::TlsPaths::new(dir).ca_cert)
+            .context("cannot read the cluster CA certificate")?;
+        let mesh_identity = control::tls::load_or_create(dir)?;
+        let endpoint =
+            control::endpoint(config.control_addr, identity, &ca_pem).map_err(StartError::Busy)?;
         let control_address = endpoint.local_addr().map_err(anyhow::Error::from)?;
+        let (cluster, heartbeat) = match &member {
+            Some(file) => (
+                Cluster::member(file),
+                Some((
+                    file.head,
+                    cluster::mesh_client_config(dir, mesh_identity)?,
+                    advert(control_address),
+                )),
+            ),
+            None => (
+                Cluster::head(dir, advert(control_address), config.node_timeout)?,
+                None,
+            ),
+        };
         let controller = Controller::new(
             Store::new(dir),
             routes.clone(),
@@ -143,6 +234,8 @@ impl Node {
             routes,
             token,
             file,
+            cluster: Arc::new(cluster),
+            heartbeat,
         })
     }
 
@@ -167,6 +260,16 @@ impl Node {
             .with_context(|| format!("cannot write {}", node_file.display()))?;
         let controller_stop = CancellationToken::new();
         let controller = tokio::spawn(self.controller.clone().run(controller_stop.clone()));
+        let cluster_stop = CancellationToken::new();
+        let cluster_task = match self.heartbeat {
+            Some((head, crypto, advert)) => tokio::spawn(cluster::heartbeat_loop(
+                head,
+                crypto,
+                advert,
+                cluster_stop.clone(),
+            )),
+            None => tokio::spawn(self.cluster.clone().watch_members(cluster_stop.clone())),
+        };
         let control = tokio::spawn(control::serve(
             self.endpoint.clone(),
             ControlContext {
@@ -174,6 +277,7 @@ impl Node {
                 token: self.token.clone(),
                 node_id: self.file.node_id.clone(),
                 shutdown: shutdown.clone(),
+                cluster: self.cluster.clone(),
             },
         ));
         info!(
@@ -194,6 +298,8 @@ impl Node {
         .await;
         controller_stop.cancel();
         controller.await?;
+        cluster_stop.cancel();
+        let _ = cluster_task.await;
         // The control endpoint answered status calls during the drain; the reply
         // to a `Shutdown` call has long gone out.
         self.endpoint.close(0u32.into(), b"node stopped");

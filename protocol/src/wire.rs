@@ -86,6 +86,28 @@ pub enum Request {
     },
     /// Stop the node gracefully.
     Shutdown,
+    /// Create a join token (head only).
+    CreateJoinToken {
+        /// Seconds until it expires.
+        ttl_s: f64,
+    },
+    /// A new node asks to join: authenticated by a join token; answered with a
+    /// certificate for `public_key` signed by the cluster CA.
+    Join {
+        /// The join token.
+        token: String,
+        /// The joining node's ECDSA P-256 public key (raw point, hex).
+        public_key: String,
+        /// What the node offers.
+        advert: NodeAdvert,
+    },
+    /// A member node's periodic report (needs the node's cluster certificate).
+    Heartbeat {
+        /// What the node offers now.
+        advert: NodeAdvert,
+    },
+    /// The cluster's nodes (head only).
+    Nodes,
 }
 
 impl Request {
@@ -93,9 +115,69 @@ impl Request {
     pub fn is_mutating(&self) -> bool {
         matches!(
             self,
-            Self::Deploy { .. } | Self::Delete { .. } | Self::Shutdown
+            Self::Deploy { .. }
+                | Self::Delete { .. }
+                | Self::Shutdown
+                | Self::CreateJoinToken { .. }
         )
     }
+}
+
+/// What a node offers the cluster: addresses, resources, labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeAdvert {
+    /// Node id (stable across restarts: kept in the state dir).
+    pub node_id: String,
+    /// HTTP ingress address.
+    pub http_address: String,
+    /// Control endpoint address (UDP).
+    pub control_address: String,
+    /// Resources, discovered or set by flags.
+    pub resources: NodeResources,
+    /// Free-form labels (`--label key=value`).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// rserve version.
+    pub software_version: String,
+}
+
+/// A node's resources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeResources {
+    /// CPU cores.
+    pub num_cpus: f64,
+    /// GPUs.
+    pub num_gpus: f64,
+    /// Memory of each GPU in bytes (0 = unknown).
+    #[serde(default)]
+    pub gpu_memory: u64,
+    /// Memory in bytes.
+    pub memory: u64,
+}
+
+/// Whether the head hears from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NodeState {
+    /// Heartbeats arrive.
+    Alive,
+    /// No heartbeat within the node timeout.
+    Dead,
+}
+
+/// One node as the head sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// What the node last advertised.
+    pub advert: NodeAdvert,
+    /// Alive or dead.
+    pub state: NodeState,
+    /// Whether this is the head.
+    pub head: bool,
+    /// Seconds since the last heartbeat (0 for the head itself).
+    pub last_heartbeat_s: f64,
+    /// Unix time the node joined.
+    pub joined_at_s: f64,
 }
 
 /// What happened to one application in a deploy.
@@ -137,6 +219,32 @@ pub enum Response {
     Status(Box<ServeStatus>),
     /// Answer to [`Request::Config`].
     Config(AppFile),
+    /// Answer to [`Request::CreateJoinToken`].
+    JoinToken {
+        /// The token to pass to `rserve up --join`.
+        token: String,
+        /// Unix time it expires.
+        expires_at_s: f64,
+    },
+    /// Answer to [`Request::Join`].
+    Joined {
+        /// The node's certificate (PEM), signed by the cluster CA.
+        cert_pem: String,
+        /// The cluster CA certificate (PEM).
+        ca_pem: String,
+        /// The cluster id.
+        cluster_id: String,
+    },
+    /// Answer to [`Request::Heartbeat`].
+    HeartbeatAck {
+        /// Seconds without a heartbeat after which the head declares a node dead.
+        node_timeout_s: f64,
+    },
+    /// Answer to [`Request::Nodes`].
+    Nodes {
+        /// Every node, the head first.
+        nodes: Vec<NodeStatus>,
+    },
     /// Answer to [`Request::Shutdown`].
     ShuttingDown,
     /// The call failed.

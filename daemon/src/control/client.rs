@@ -64,10 +64,6 @@ pub struct ControlClient {
 impl ControlClient {
     /// Connects and performs the handshake.
     pub async fn connect(opts: ClientOptions) -> Result<Self, ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable {
-            addr: opts.addr,
-            reason,
-        };
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(&opts.ca_pem) {
             let cert = cert.map_err(|e| ClientError::Certificate(e.to_string()))?;
@@ -88,9 +84,39 @@ impl ControlClient {
         .with_root_certificates(roots)
         .with_no_client_auth();
         crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
+        Self::connect_with(
+            opts.addr,
+            &opts.server_name,
+            crypto,
+            opts.token,
+            opts.timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            ClientError::Rejected(reason) if reason.contains("certificate") => {
+                ClientError::Rejected(format!(
+                    "{reason} (the node's certificate is not signed by the CA you trust; check RSERVE_CACERT)"
+                ))
+            }
+            other => other,
+        })
+    }
+
+    /// Connects with a prepared TLS configuration (node-to-node connections:
+    /// client certificates, or the CA pinned by a join token) and performs the
+    /// handshake.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        server_name: &str,
+        mut crypto: rustls::ClientConfig,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable { addr, reason };
+        crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
         let quic = QuicClientConfig::try_from(crypto)
             .map_err(|e| ClientError::Certificate(e.to_string()))?;
-        let bind: SocketAddr = if opts.addr.is_ipv6() {
+        let bind: SocketAddr = if addr.is_ipv6() {
             "[::]:0"
         } else {
             "0.0.0.0:0"
@@ -101,20 +127,22 @@ impl ControlClient {
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
 
         let connecting = endpoint
-            .connect(opts.addr, &opts.server_name)
+            .connect(addr, server_name)
             .map_err(|e| unreachable(e.to_string()))?;
-        let conn = match tokio::time::timeout(opts.timeout, connecting).await {
+        let conn = match tokio::time::timeout(timeout, connecting).await {
             Err(_) => {
                 return Err(unreachable(format!(
-                    "no answer within {:?} (is `rserve up` running there?)",
-                    opts.timeout
+                    "no answer within {timeout:?} (is `rserve up` running there?)"
                 )));
             }
             Ok(Err(quinn::ConnectionError::TransportError(e)))
-                if e.to_string().contains("certificate") =>
+                if e.to_string().contains("certificate") || e.to_string().contains("CA") =>
             {
+                return Err(ClientError::Rejected(format!("TLS: {e}")));
+            }
+            Ok(Err(quinn::ConnectionError::ConnectionClosed(c))) => {
                 return Err(ClientError::Rejected(format!(
-                    "TLS: {e} (the node's certificate is not signed by the CA you trust; check RSERVE_CACERT)"
+                    "TLS: the node refused the connection ({c}); a node only accepts client certificates of its own cluster"
                 )));
             }
             Ok(Err(e)) => return Err(unreachable(e.to_string())),
@@ -123,15 +151,15 @@ impl ControlClient {
         let mut client = Self {
             endpoint,
             conn,
-            addr: opts.addr,
-            timeout: opts.timeout,
+            addr,
+            timeout,
             authorized: false,
             node_id: String::new(),
         };
         let hello = Hello {
             protocol_version: PROTOCOL_VERSION,
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
-            token: opts.token,
+            token,
         };
         match client.exchange::<_, HelloReply>(&hello).await? {
             HelloReply::Accepted {

@@ -20,14 +20,31 @@ use tracing::{debug, info, warn};
 
 use crate::controller::Controller;
 
-/// Creates the QUIC endpoint for the control protocol.
-pub fn endpoint(addr: SocketAddr, identity: tls::NodeIdentity) -> anyhow::Result<quinn::Endpoint> {
-    let mut crypto = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])?
-    .with_no_client_auth()
-    .with_single_cert(identity.chain, identity.key)?;
+/// Creates the QUIC endpoint for the control protocol. Client certificates are
+/// optional (the CLI and joining nodes have none) but, when presented, must be
+/// signed by the cluster CA (`ca_pem`); node-to-node calls require one.
+pub fn endpoint(
+    addr: SocketAddr,
+    identity: tls::NodeIdentity,
+    ca_pem: &[u8],
+) -> anyhow::Result<quinn::Endpoint> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert?)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain, identity.key)?;
     crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
     let config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(crypto)?));
     quinn::Endpoint::server(config, addr).map_err(|e| {
@@ -51,6 +68,8 @@ pub struct ControlContext {
     pub node_id: String,
     /// Cancelled by a `Shutdown` call.
     pub shutdown: CancellationToken,
+    /// The cluster this node belongs to.
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Accepts control connections until the endpoint is closed (by the node, once
@@ -76,6 +95,14 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: ControlContext) {
 
 async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Result<()> {
     let remote = conn.remote_address();
+    // The client certificate, if one was presented (and so verified against the CA).
+    let peer: Option<String> = conn
+        .peer_identity()
+        .and_then(|id| {
+            id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .and_then(|certs| certs.first().map(|c| crate::cluster::cert_fingerprint(c)));
     let (mut send, mut recv) = conn.accept_bi().await?;
     let hello: Hello = wire::decode(&read_frame(&mut recv).await?)?;
     let reply = match wire::negotiate(hello.protocol_version) {
@@ -136,16 +163,25 @@ async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Res
                     .to_owned(),
             })
         } else {
-            dispatch(&ctx, request).await
+            dispatch(&ctx, request, peer.as_deref(), remote).await
         };
         send.write_all(&wire::encode(&response)).await?;
         send.finish()?;
     }
 }
 
-async fn dispatch(ctx: &ControlContext, request: Request) -> Response {
+async fn dispatch(
+    ctx: &ControlContext,
+    request: Request,
+    peer: Option<&str>,
+    remote: SocketAddr,
+) -> Response {
     let controller = &ctx.controller;
     let result = match request {
+        request @ (Request::CreateJoinToken { .. }
+        | Request::Join { .. }
+        | Request::Heartbeat { .. }
+        | Request::Nodes) => Ok(ctx.cluster.handle(request, peer, remote)),
         Request::Deploy { file, config } => controller
             .deploy(&file, config)
             .await

@@ -74,25 +74,43 @@ pub fn load_or_create(state_dir: &Path) -> anyhow::Result<NodeIdentity> {
     Ok(NodeIdentity { chain, key })
 }
 
-fn create(paths: &TlsPaths) -> anyhow::Result<()> {
-    std::fs::create_dir_all(paths.ca_cert.parent().unwrap())?;
-    let ca_key = KeyPair::generate()?;
+/// The name every node certificate carries, verified on node-to-node connections
+/// (a node's identity is "signed by the cluster CA", not an address).
+pub const MESH_SERVER_NAME: &str = "rserve-node";
+
+/// The cluster CA's certificate parameters. Deterministic, so the head can
+/// rebuild the issuer from the CA key on disk to sign joining nodes' certificates
+/// (same subject, same key: certificates chain to the CA certificate on disk).
+fn ca_params() -> anyhow::Result<CertificateParams> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
         .push(DnType::CommonName, "rserve cluster CA");
-    let ca_cert = ca.self_signed(&ca_key)?;
+    Ok(ca)
+}
 
-    let node_key = KeyPair::generate()?;
-    let mut node =
-        CertificateParams::new(vec![NODE_SERVER_NAME.to_owned(), "rserve-node".to_owned()])?;
-    node.distinguished_name
-        .push(DnType::CommonName, "rserve node");
+/// A node certificate's parameters: usable as a server (the CLI verifies
+/// `localhost` or an IP by default, nodes verify `rserve-node`) and as a client.
+fn node_params(node_name: &str) -> anyhow::Result<CertificateParams> {
+    let mut node = CertificateParams::new(vec![
+        NODE_SERVER_NAME.to_owned(),
+        MESH_SERVER_NAME.to_owned(),
+    ])?;
+    node.distinguished_name.push(DnType::CommonName, node_name);
     node.subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     node.subject_alt_names
         .push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
-    let node_cert = node.signed_by(&node_key, &ca_cert, &ca_key)?;
+    Ok(node)
+}
+
+fn create(paths: &TlsPaths) -> anyhow::Result<()> {
+    std::fs::create_dir_all(paths.ca_cert.parent().unwrap())?;
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca_params()?.self_signed(&ca_key)?;
+
+    let node_key = KeyPair::generate()?;
+    let node_cert = node_params("rserve node")?.signed_by(&node_key, &ca_cert, &ca_key)?;
 
     write_file(&paths.ca_key, ca_key.serialize_pem().as_bytes(), 0o600)?;
     write_file(&paths.node_key, node_key.serialize_pem().as_bytes(), 0o600)?;
@@ -100,6 +118,80 @@ fn create(paths: &TlsPaths) -> anyhow::Result<()> {
     // Written last: its presence marks the material complete.
     write_file(&paths.node_cert, node_cert.pem().as_bytes(), 0o644)?;
     Ok(())
+}
+
+/// The head's ability to sign certificates for joining nodes (the CA key is only
+/// on the node that created the cluster).
+pub struct CaIssuer {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+    /// The CA certificate as stored (PEM).
+    pub ca_pem: String,
+    /// The CA fingerprint used in join tokens.
+    pub fingerprint: String,
+}
+
+impl std::fmt::Debug for CaIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaIssuer")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A joining node's public key: an ECDSA P-256 point, as `KeyPair::public_key_raw`.
+struct RawP256(Vec<u8>);
+
+impl rcgen::PublicKeyData for RawP256 {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl CaIssuer {
+    /// Loads the CA key and certificate, if this node holds the CA (the head).
+    pub fn load(state_dir: &Path) -> anyhow::Result<Option<Self>> {
+        use anyhow::Context as _;
+        let paths = TlsPaths::new(state_dir);
+        let key_pem = match std::fs::read_to_string(&paths.ca_key) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", paths.ca_key.display()));
+            }
+        };
+        let key = KeyPair::from_pem(&key_pem)
+            .with_context(|| format!("{} is not a key", paths.ca_key.display()))?;
+        let ca_pem = std::fs::read_to_string(&paths.ca_cert)
+            .with_context(|| format!("cannot read {}", paths.ca_cert.display()))?;
+        let der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
+            .with_context(|| format!("{} is not a certificate", paths.ca_cert.display()))?;
+        let cert = ca_params()?.self_signed(&key)?;
+        Ok(Some(Self {
+            cert,
+            key,
+            fingerprint: crate::cluster::tokens::ca_fingerprint(&der),
+            ca_pem,
+        }))
+    }
+
+    /// A certificate (PEM) for a joining node's public key (`public_key_raw`
+    /// of an ECDSA P-256 key pair).
+    pub fn sign_node(&self, node_id: &str, public_key_raw: &[u8]) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            public_key_raw.len() == 65 && public_key_raw[0] == 4,
+            "the public key is not an uncompressed ECDSA P-256 point"
+        );
+        let cert = node_params(node_id)?.signed_by(
+            &RawP256(public_key_raw.to_vec()),
+            &self.cert,
+            &self.key,
+        )?;
+        Ok(cert.pem())
+    }
 }
 
 /// Reads the admin token, creating a random one (0600) on first start.
@@ -125,7 +217,7 @@ pub fn token_path(state_dir: &Path) -> PathBuf {
     state_dir.join("admin.token")
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)

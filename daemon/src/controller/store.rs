@@ -110,18 +110,7 @@ impl Store {
             state: state.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&file).expect("state serialises");
-        let tmp = self.path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            if let Some(dir) = self.path.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| self.io(e))
+        write_durably(&self.path, &bytes).map_err(|e| self.io(e))
     }
 
     fn io(&self, source: std::io::Error) -> StoreError {
@@ -130,6 +119,26 @@ impl Store {
             source,
         }
     }
+}
+
+/// Replaces `path` with `bytes` atomically and durably: write a temporary file,
+/// fsync it, rename it over `path`, fsync the directory.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// [`write_durably`] with the path in the error.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    write_durably(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -161,7 +170,7 @@ mod tests {
         assert_eq!(store.load().unwrap(), DesiredState::default());
         store.save(&sample()).unwrap();
         assert_eq!(store.load().unwrap(), sample());
-        assert!(!dir.path().join("state.json.tmp").exists());
+        assert!(!dir.path().join("state.tmp").exists());
     }
 
     #[test]

@@ -1,0 +1,186 @@
+//! Join tokens: what a new node shows the head to be given a certificate.
+//!
+//! A token reads `rsj.<id>.<secret>.<ca>`: `id` names it, `secret` proves it, and
+//! `ca` is the first 16 bytes of the SHA-256 of the cluster CA certificate, so the
+//! joining node can check it is talking to the right cluster before it trusts
+//! anything (as kubeadm's `--discovery-token-ca-cert-hash`, folded into the
+//! token). The head keeps only the SHA-256 of each secret, with its expiry, in
+//! `<state dir>/join_tokens.json` (atomic writes).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a token was refused (said to the joining node and logged on the head).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TokenError {
+    /// Not of the `rsj.<id>.<secret>.<ca>` shape.
+    #[error(
+        "the join token is malformed (expected rsj.<id>.<secret>.<ca>, as `rserve token create` prints)"
+    )]
+    Malformed,
+    /// No such token, or the secret does not match.
+    #[error("the join token is not valid for this cluster (unknown or wrong secret)")]
+    Invalid,
+    /// It has expired.
+    #[error("the join token expired {0:.0} s ago; create a new one with `rserve token create`")]
+    Expired(f64),
+}
+
+/// A parsed token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinToken {
+    /// Token id.
+    pub id: String,
+    /// Secret.
+    pub secret: String,
+    /// CA fingerprint (16 bytes, hex).
+    pub ca: String,
+}
+
+impl JoinToken {
+    /// Parses `rsj.<id>.<secret>.<ca>`.
+    pub fn parse(text: &str) -> Result<Self, TokenError> {
+        let parts: Vec<&str> = text.trim().split('.').collect();
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        match parts.as_slice() {
+            ["rsj", id, secret, ca] if hex(id, 12) && hex(secret, 32) && hex(ca, 32) => Ok(Self {
+                id: (*id).to_owned(),
+                secret: (*secret).to_owned(),
+                ca: (*ca).to_owned(),
+            }),
+            _ => Err(TokenError::Malformed),
+        }
+    }
+
+    /// The printed form.
+    pub fn to_text(&self) -> String {
+        format!("rsj.{}.{}.{}", self.id, self.secret, self.ca)
+    }
+}
+
+/// The 16-byte SHA-256 prefix (hex) of a DER certificate: the CA fingerprint in tokens.
+pub fn ca_fingerprint(der: &[u8]) -> String {
+    hex(&ring::digest::digest(&ring::digest::SHA256, der).as_ref()[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn secret_hash(secret: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    id: String,
+    secret_sha256: String,
+    expires_at_s: f64,
+}
+
+/// The head's tokens.
+#[derive(Debug)]
+pub struct TokenStore {
+    path: PathBuf,
+    tokens: Vec<Stored>,
+}
+
+impl TokenStore {
+    /// Loads `<state dir>/join_tokens.json` (absent = none).
+    pub fn load(state_dir: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let path = state_dir.join("join_tokens.json");
+        let tokens = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a token list", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Ok(Self { path, tokens })
+    }
+
+    /// Creates a token valid for `ttl_s` seconds from `now_s` (unix time).
+    pub fn create(&mut self, ca: &str, ttl_s: f64, now_s: f64) -> anyhow::Result<JoinToken> {
+        let random = |n: usize| hex(&(0..n).map(|_| rand::random::<u8>()).collect::<Vec<_>>());
+        let token = JoinToken {
+            id: random(6),
+            secret: random(16),
+            ca: ca.to_owned(),
+        };
+        // Expired tokens are dropped whenever the list is written.
+        self.tokens.retain(|t| t.expires_at_s > now_s);
+        self.tokens.push(Stored {
+            id: token.id.clone(),
+            secret_sha256: secret_hash(&token.secret),
+            expires_at_s: now_s + ttl_s,
+        });
+        self.save()?;
+        Ok(token)
+    }
+
+    /// Checks a presented token at `now_s`.
+    pub fn verify(&self, text: &str, now_s: f64) -> Result<(), TokenError> {
+        let token = JoinToken::parse(text)?;
+        let stored = self
+            .tokens
+            .iter()
+            .find(|t| t.id == token.id)
+            .ok_or(TokenError::Invalid)?;
+        if !crate::control::tls::token_matches(&stored.secret_sha256, &secret_hash(&token.secret)) {
+            return Err(TokenError::Invalid);
+        }
+        if now_s >= stored.expires_at_s {
+            return Err(TokenError::Expired(now_s - stored.expires_at_s));
+        }
+        Ok(())
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        crate::controller::store::write_atomic(
+            &self.path,
+            &serde_json::to_vec_pretty(&self.tokens)?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_expire_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca_fingerprint(b"some CA");
+        let mut store = TokenStore::load(dir.path()).unwrap();
+        let token = store.create(&ca, 60.0, 1000.0).unwrap();
+        let text = token.to_text();
+        assert_eq!(JoinToken::parse(&text).unwrap(), token);
+        assert_eq!(store.verify(&text, 1030.0), Ok(()));
+        assert_eq!(store.verify(&text, 1070.0), Err(TokenError::Expired(10.0)));
+        let mut wrong = token.clone();
+        wrong.secret = "0".repeat(32);
+        assert_eq!(
+            store.verify(&wrong.to_text(), 1001.0),
+            Err(TokenError::Invalid)
+        );
+        let mut unknown = token.clone();
+        unknown.id = "0".repeat(12);
+        assert_eq!(
+            store.verify(&unknown.to_text(), 1001.0),
+            Err(TokenError::Invalid)
+        );
+        for bad in ["", "rsj.x.y.z", "abc", &text.replace("rsj", "xyz")] {
+            assert_eq!(
+                store.verify(bad, 1001.0),
+                Err(TokenError::Malformed),
+                "{bad}"
+            );
+        }
+        // Only the hash of the secret is on disk, and the token outlives a restart.
+        let on_disk = std::fs::read_to_string(dir.path().join("join_tokens.json")).unwrap();
+        assert!(!on_disk.contains(&token.secret));
+        let reloaded = TokenStore::load(dir.path()).unwrap();
+        assert_eq!(reloaded.verify(&text, 1030.0), Ok(()));
+    }
+}
