@@ -33,6 +33,8 @@ use crate::router::{RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Response header naming the replica that answered (`<deployment>-<hex>`).
+pub const REPLICA_ID: HeaderName = HeaderName::from_static("x-rserve-replica");
 
 /// How the ingress behaves.
 #[derive(Debug, Clone)]
@@ -332,19 +334,30 @@ impl Ingress {
             headers: parts.headers,
             body,
         };
+        let replica_id = HeaderValue::from_str(permit.replica().id()).ok();
         match permit.replica().call(request).await {
-            Ok(mut reply) => match reply.stream.take() {
-                // The replica slot stays taken until the stream ends or the
-                // client goes (dropping the body drops the permit).
-                Some(rx) => with_body(
-                    reply,
-                    IngressBody::Stream {
-                        rx,
-                        _permit: permit,
-                    },
-                ),
-                None => into_response(reply),
-            },
+            Ok(mut reply) => {
+                // Which replica answered (any node may have forwarded it).
+                if let Some(id) = replica_id {
+                    reply.headers.push((REPLICA_ID.clone(), id));
+                }
+                match reply.stream.take() {
+                    // The replica slot stays taken until the stream ends or the
+                    // client goes (dropping the body drops the permit).
+                    Some(rx) => with_body(
+                        reply,
+                        IngressBody::Stream {
+                            rx,
+                            _permit: permit,
+                        },
+                    ),
+                    None => into_response(reply),
+                }
+            }
+            Err(e @ crate::replica::CallError::Remote { .. }) => {
+                warn!(request_id = ?request_id, error = %e, "Forwarding to another node failed.");
+                error(StatusCode::BAD_GATEWAY, "node_unreachable", e)
+            }
             Err(e) => {
                 warn!(request_id = ?request_id, error = %e, "Replica call failed.");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)

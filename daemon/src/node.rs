@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::cluster::mesh::Mesh;
 use crate::cluster::resources::{self, ResourceOverrides};
 use crate::cluster::{self, Cluster, ClusterFile};
 use crate::control::{self, ControlContext};
@@ -196,17 +197,15 @@ impl Node {
         let endpoint =
             control::endpoint(config.control_addr, identity, &ca_pem).map_err(StartError::Busy)?;
         let control_address = endpoint.local_addr().map_err(anyhow::Error::from)?;
+        let mesh_crypto = cluster::mesh_client_config(dir, mesh_identity)?;
+        let mesh = Arc::new(Mesh::new(mesh_crypto.clone()));
         let (cluster, heartbeat) = match &member {
             Some(file) => (
-                Cluster::member(file),
-                Some((
-                    file.head,
-                    cluster::mesh_client_config(dir, mesh_identity)?,
-                    advert(control_address),
-                )),
+                Cluster::member(file, node_id.clone(), mesh, routes.clone()),
+                Some((file.head, mesh_crypto, advert(control_address))),
             ),
             None => (
-                Cluster::head(dir, advert(control_address), config.node_timeout)?,
+                Cluster::head(dir, advert(control_address), config.node_timeout, mesh)?,
                 None,
             ),
         };
@@ -218,6 +217,7 @@ impl Node {
                 http_address: http_address.to_string(),
                 control_address: control_address.to_string(),
             },
+            cluster.link.clone(),
         )?;
         let file = NodeFile {
             pid: std::process::id(),
@@ -266,6 +266,7 @@ impl Node {
                 head,
                 crypto,
                 advert,
+                self.cluster.host.clone().expect("members have a host"),
                 cluster_stop.clone(),
             )),
             None => tokio::spawn(self.cluster.clone().watch_members(cluster_stop.clone())),
@@ -300,6 +301,9 @@ impl Node {
         controller.await?;
         cluster_stop.cancel();
         let _ = cluster_task.await;
+        if let Some(host) = &self.cluster.host {
+            host.shutdown().await;
+        }
         // The control endpoint answered status calls during the drain; the reply
         // to a `Shutdown` call has long gone out.
         self.endpoint.close(0u32.into(), b"node stopped");

@@ -203,4 +203,7 @@ pub struct ReplicaDetails {
     /// deployments only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub multiplexed_models: Vec<String>,
+    /// The node that runs it, in a cluster (empty: the node answering).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_id: String,
 }

@@ -105,6 +105,40 @@ pub enum Request {
     Heartbeat {
         /// What the node offers now.
         advert: NodeAdvert,
+        /// The replicas it runs for the cluster.
+        #[serde(default)]
+        replicas: Vec<ReplicaReport>,
+        /// The version of the cluster route table it has.
+        #[serde(default)]
+        routes_version: u64,
+    },
+    /// Head → member: start a replica of a deployment (node certificate needed).
+    StartReplica {
+        /// Application.
+        app: String,
+        /// The replica's id, chosen by the head.
+        replica_id: String,
+        /// The deployment's config.
+        config: Box<crate::config::DeploymentConfig>,
+    },
+    /// Head → member: drain and stop a replica.
+    StopReplica {
+        /// The replica.
+        replica_id: String,
+    },
+    /// Node → node: one HTTP request for a replica hosted by the called node
+    /// (node certificate needed). The request body follows this frame on the
+    /// stream as raw bytes; the answer is a [`Response::Forwarded`] frame
+    /// followed by the raw response body, streamed.
+    Forward {
+        /// The replica.
+        replica_id: String,
+        /// HTTP method.
+        method: String,
+        /// Full request path.
+        path: String,
+        /// Request headers.
+        headers: Vec<(String, String)>,
     },
     /// The cluster's nodes (head only).
     Nodes,
@@ -153,6 +187,70 @@ pub struct NodeResources {
     pub gpu_memory: u64,
     /// Memory in bytes.
     pub memory: u64,
+}
+
+/// A replica a member runs, as reported to the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaReport {
+    /// The replica.
+    pub replica_id: String,
+    /// Where it is in its life.
+    pub phase: ReplicaPhase,
+    /// Why it failed, for `failed`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// A reported replica's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaPhase {
+    /// Loading.
+    Starting,
+    /// Serving.
+    Running,
+    /// Draining.
+    Stopping,
+    /// Gone after a stop.
+    Stopped,
+    /// Failed before it ever ran.
+    FailedStarting,
+    /// Failed while running.
+    Failed,
+}
+
+/// The cluster's route table as the head distributes it to members: every
+/// application's route and the replicas serving its ingress deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRoutes {
+    /// Bumped on every change.
+    pub version: u64,
+    /// One entry per application.
+    pub apps: Vec<AppRoute>,
+}
+
+/// One application's route in [`ClusterRoutes`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRoute {
+    /// Application.
+    pub app: String,
+    /// Route prefix.
+    pub route_prefix: String,
+    /// The ingress deployment's config (limits, kind, OpenAI model name).
+    pub deployment: Box<crate::config::DeploymentConfig>,
+    /// Its running replicas.
+    pub replicas: Vec<ReplicaLocation>,
+}
+
+/// Where a replica runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaLocation {
+    /// The replica.
+    pub replica_id: String,
+    /// Its node.
+    pub node_id: String,
+    /// The node's control address.
+    pub address: String,
 }
 
 /// Whether the head hears from a node.
@@ -239,6 +337,18 @@ pub enum Response {
     HeartbeatAck {
         /// Seconds without a heartbeat after which the head declares a node dead.
         node_timeout_s: f64,
+        /// The cluster route table, when the member's version is not current.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        routes: Option<Box<ClusterRoutes>>,
+    },
+    /// Answer to [`Request::StartReplica`] / [`Request::StopReplica`].
+    Accepted,
+    /// Head of the answer to [`Request::Forward`]; the body follows raw.
+    Forwarded {
+        /// HTTP status.
+        status: u16,
+        /// Response headers (content type included).
+        headers: Vec<(String, String)>,
     },
     /// Answer to [`Request::Nodes`].
     Nodes {
@@ -307,6 +417,11 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// Bytes pushed but not yet returned as a frame (what follows the last frame).
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
     /// Appends bytes read from the transport.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);

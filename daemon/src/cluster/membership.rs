@@ -138,6 +138,15 @@ impl Membership {
         events
     }
 
+    /// The adverts of the members alive now.
+    pub fn alive(&self) -> Vec<NodeAdvert> {
+        self.members
+            .values()
+            .filter(|m| m.state == NodeState::Alive)
+            .map(|m| m.advert.clone())
+            .collect()
+    }
+
     /// `(advert, certificate fingerprint, joined at)` of every member, to persist.
     pub fn records(&self) -> Vec<(NodeAdvert, String, f64)> {
         self.members

@@ -8,7 +8,10 @@
 //! proves the token, receives a certificate for its key, and from then on
 //! connects to the head with that certificate (mutual TLS) and heartbeats.
 
+pub mod host;
+pub mod link;
 pub mod membership;
+pub mod mesh;
 pub mod resources;
 pub mod tokens;
 
@@ -30,7 +33,12 @@ use tracing::{info, warn};
 
 use crate::control::client::{ClientError, ControlClient};
 use crate::control::tls::{self, CaIssuer, MESH_SERVER_NAME, NodeIdentity, TlsPaths};
+use crate::replica::LocalReplicas;
+use crate::router::Routes;
+use host::ReplicaHost;
+use link::{ClusterLink, NodeView};
 use membership::{Membership, MembershipEvent};
+use mesh::Mesh;
 use tokens::{JoinToken, TokenStore};
 
 /// How often a member node heartbeats the head.
@@ -103,6 +111,12 @@ pub struct Cluster {
     pub role: Role,
     /// The cluster id (the CA fingerprint).
     pub cluster_id: String,
+    /// Replicas hosted by this process (served to requests forwarded by others).
+    pub local: Arc<LocalReplicas>,
+    /// Head: placement, proxies, the cluster route table.
+    pub link: Option<Arc<ClusterLink>>,
+    /// Member: replicas run for the head, and the route table it serves.
+    pub host: Option<Arc<ReplicaHost>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -144,7 +158,12 @@ pub fn cert_fingerprint(der: &[u8]) -> String {
 impl Cluster {
     /// The cluster of a head: loads the CA key, join tokens and persisted members
     /// (who get one timeout from now to heartbeat again).
-    pub fn head(state_dir: &Path, advert: NodeAdvert, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn head(
+        state_dir: &Path,
+        advert: NodeAdvert,
+        timeout: Duration,
+        mesh: Arc<Mesh>,
+    ) -> anyhow::Result<Self> {
         let issuer = CaIssuer::load(state_dir)?.with_context(|| {
             format!(
                 "{} has no cluster CA key and no cluster.json: it is neither a head nor a member; use a fresh --state-dir",
@@ -152,6 +171,19 @@ impl Cluster {
             )
         })?;
         let nodes_file = state_dir.join("nodes.json");
+        let local = Arc::new(LocalReplicas::default());
+        let link = Arc::new(ClusterLink::new(
+            NodeView {
+                node_id: advert.node_id.clone(),
+                address: advert
+                    .control_address
+                    .parse()
+                    .context("the head's control address")?,
+                resources: advert.resources.clone(),
+            },
+            mesh,
+            local.clone(),
+        ));
         let mut membership = Membership::new(advert, timeout, now_s());
         if let Ok(bytes) = std::fs::read(&nodes_file) {
             let records: Vec<NodeRecord> = serde_json::from_slice(&bytes)
@@ -161,8 +193,12 @@ impl Cluster {
                 membership.admit(r.advert, r.cert_fingerprint, now, r.joined_at_s);
             }
         }
+        link.set_members(node_views(&membership));
         Ok(Self {
             cluster_id: issuer.fingerprint.clone(),
+            local,
+            link: Some(link),
+            host: None,
             role: Role::Head(Box::new(HeadState {
                 tokens: Mutex::new(TokenStore::load(state_dir)?),
                 issuer,
@@ -172,11 +208,33 @@ impl Cluster {
         })
     }
 
-    /// The cluster of a member node.
-    pub fn member(file: &ClusterFile) -> Self {
+    /// The cluster of a member node, serving the head's route table on `routes`.
+    pub fn member(
+        file: &ClusterFile,
+        node_id: String,
+        mesh: Arc<Mesh>,
+        routes: Arc<Routes>,
+    ) -> Self {
+        let local = Arc::new(LocalReplicas::default());
         Self {
             cluster_id: file.cluster_id.clone(),
             role: Role::Member { head: file.head },
+            host: Some(Arc::new(ReplicaHost::new(
+                node_id,
+                local.clone(),
+                mesh,
+                routes,
+            ))),
+            link: None,
+            local,
+        }
+    }
+
+    /// The head's address, on a member.
+    pub fn head_address(&self) -> Option<SocketAddr> {
+        match &self.role {
+            Role::Member { head } => Some(*head),
+            Role::Head(_) => None,
         }
     }
 
@@ -201,6 +259,30 @@ impl Cluster {
     /// Handles the cluster calls of the control protocol. `peer` is the SHA-256
     /// of the client certificate the connection was authenticated with, if any.
     pub fn handle(&self, request: Request, peer: Option<&str>, remote: SocketAddr) -> Response {
+        if let Request::StartReplica { .. } | Request::StopReplica { .. } = &request {
+            if peer.is_none() {
+                return Response::Error(WireError {
+                    code: rserve_protocol::wire::ErrorCode::Unauthorized,
+                    message: "replica commands need a node certificate of this cluster".to_owned(),
+                });
+            }
+            let Some(host) = &self.host else {
+                return Response::Error(WireError {
+                    code: rserve_protocol::wire::ErrorCode::BadRequest,
+                    message: "the head places replicas; it takes no replica commands".to_owned(),
+                });
+            };
+            match request {
+                Request::StartReplica {
+                    app,
+                    replica_id,
+                    config,
+                } => host.start(&app, replica_id, &config),
+                Request::StopReplica { replica_id } => host.stop(&replica_id),
+                _ => unreachable!("matched above"),
+            }
+            return Response::Accepted;
+        }
         let Role::Head(head) = &self.role else {
             return self.not_head();
         };
@@ -275,13 +357,18 @@ impl Cluster {
                     cluster_id: self.cluster_id.clone(),
                 }
             }
-            Request::Heartbeat { mut advert } => {
+            Request::Heartbeat {
+                mut advert,
+                replicas,
+                routes_version,
+            } => {
                 let Some(peer) = peer else {
                     return unauthorized(
                         "heartbeats need the node's cluster certificate (mutual TLS)".to_owned(),
                     );
                 };
                 fix_addresses(&mut advert, remote);
+                let node_id = advert.node_id.clone();
                 let mut membership = membership.lock().unwrap();
                 match membership.heartbeat(advert, peer, Instant::now()) {
                     Ok(Some(MembershipEvent::Alive(id))) => {
@@ -293,8 +380,14 @@ impl Cluster {
                         return unauthorized(e.to_string());
                     }
                 }
+                let link = self.link.as_ref().expect("the head has a link");
+                link.set_members(node_views(&membership));
+                link.report(&node_id, &replicas);
+                let routes =
+                    (routes_version != link.routes_version()).then(|| Box::new(link.routes()));
                 Response::HeartbeatAck {
                     node_timeout_s: membership.timeout().as_secs_f64(),
+                    routes,
                 }
             }
             Request::Nodes => Response::Nodes {
@@ -317,13 +410,35 @@ impl Cluster {
                 _ = tick.tick() => {}
             }
             let mut membership = membership.lock().unwrap();
-            for event in membership.sweep(Instant::now()) {
+            let events = membership.sweep(Instant::now());
+            if events.is_empty() {
+                continue;
+            }
+            let link = self.link.as_ref().expect("the head has a link");
+            link.set_members(node_views(&membership));
+            for event in events {
                 if let MembershipEvent::Dead(id) = event {
-                    warn!(node = %id, timeout_s = membership.timeout().as_secs_f64(), "Node declared dead: no heartbeat within the node timeout.");
+                    warn!(node = %id, timeout_s = membership.timeout().as_secs_f64(), "Node declared dead: no heartbeat within the node timeout; its replicas will be placed elsewhere.");
+                    link.node_died(&id);
                 }
             }
         }
     }
+}
+
+/// The alive members as placement candidates.
+fn node_views(membership: &Membership) -> Vec<NodeView> {
+    membership
+        .alive()
+        .into_iter()
+        .filter_map(|a| {
+            Some(NodeView {
+                address: a.control_address.parse().ok()?,
+                node_id: a.node_id,
+                resources: a.resources,
+            })
+        })
+        .collect()
 }
 
 /// A node bound to `0.0.0.0` advertises the address the head sees it from.
@@ -560,6 +675,7 @@ pub async fn heartbeat_loop(
     head: SocketAddr,
     crypto: rustls::ClientConfig,
     advert: NodeAdvert,
+    host: Arc<ReplicaHost>,
     stop: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(200);
@@ -609,10 +725,16 @@ pub async fn heartbeat_loop(
             match client
                 .call(&Request::Heartbeat {
                     advert: advert.clone(),
+                    replicas: host.reports(),
+                    routes_version: host.routes_version(),
                 })
                 .await
             {
-                Ok(Response::HeartbeatAck { .. }) => {}
+                Ok(Response::HeartbeatAck { routes, .. }) => {
+                    if let Some(routes) = routes {
+                        host.apply_routes(&routes);
+                    }
+                }
                 Ok(Response::Error(e)) => {
                     warn!(%head, reason = %e.message, "The head refused this node's heartbeat.");
                     break;

@@ -206,6 +206,49 @@ impl ControlClient {
             .map_err(|_| lost("the node stopped answering".to_owned()))?
     }
 
+    /// Sends `request` followed by `body` (raw bytes) on one stream and returns
+    /// the head frame of the answer and the stream with the rest (the body,
+    /// raw), plus body bytes already read past the head.
+    pub async fn call_with_body(
+        &self,
+        request: &Request,
+        body: &[u8],
+    ) -> Result<(Response, Vec<u8>, quinn::RecvStream), ClientError> {
+        let lost = |e: String| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e,
+        };
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
+        send.write_all(&wire::encode(request))
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        send.write_all(body)
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        send.finish().map_err(|e| lost(e.to_string()))?;
+        let mut decoder = wire::FrameDecoder::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        let head = loop {
+            if let Some(frame) = decoder
+                .next_frame()
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+            {
+                break frame;
+            }
+            match recv.read(&mut buf).await.map_err(|e| lost(e.to_string()))? {
+                Some(n) => decoder.push(&buf[..n]),
+                None => return Err(lost("stream ended before the answer".to_owned())),
+            }
+        };
+        let response = wire::decode(&head).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((response, decoder.take_rest(), recv))
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_open(&self) -> bool {
+        self.conn.close_reason().is_none()
+    }
+
     /// Closes the connection cleanly.
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"bye");

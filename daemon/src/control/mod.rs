@@ -127,8 +127,9 @@ async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Res
         conn.closed().await;
         return Ok(());
     };
+    let peer: Option<Arc<str>> = peer.map(Arc::from);
     loop {
-        let (mut send, mut recv) = match conn.accept_bi().await {
+        let (send, recv) = match conn.accept_bi().await {
             Ok(stream) => stream,
             Err(
                 quinn::ConnectionError::ApplicationClosed(_)
@@ -138,35 +139,213 @@ async fn connection(conn: quinn::Connection, ctx: ControlContext) -> anyhow::Res
             }
             Err(e) => return Err(e.into()),
         };
-        let request: Request = match read_frame(&mut recv)
-            .await
-            .and_then(|f| Ok(wire::decode(&f)?))
-        {
-            Ok(request) => request,
-            Err(e) => {
-                let error = WireError {
-                    code: ErrorCode::BadRequest,
-                    message: format!("malformed request: {e}"),
-                };
-                send.write_all(&wire::encode(&Response::Error(error)))
-                    .await?;
-                send.finish()?;
-                continue;
+        // Streams are served concurrently: a connection between nodes carries
+        // many forwarded requests at once.
+        let (ctx, peer) = (ctx.clone(), peer.clone());
+        tokio::spawn(async move {
+            if let Err(e) = stream(&ctx, send, recv, authorized, peer.as_deref(), remote).await {
+                debug!(%remote, error = %e, "Control stream ended with an error.");
             }
-        };
-        let response = if request.is_mutating() && !authorized {
-            warn!(%remote, call = ?std::mem::discriminant(&request), "Refused a state-changing call without a valid admin token.");
-            Response::Error(WireError {
-                code: ErrorCode::Unauthorized,
-                message: "this call needs the node's admin token (set RSERVE_TOKEN or RSERVE_TOKEN_FILE, \
-                          or run the CLI with the node's --state-dir)"
+        });
+    }
+}
+
+/// One request on one stream.
+async fn stream(
+    ctx: &ControlContext,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    authorized: bool,
+    peer: Option<&str>,
+    remote: SocketAddr,
+) -> anyhow::Result<()> {
+    let (frame, rest) = match read_frame_and_rest(&mut recv).await {
+        Ok(read) => read,
+        Err(e) => {
+            let error = WireError {
+                code: ErrorCode::BadRequest,
+                message: format!("malformed request: {e}"),
+            };
+            send.write_all(&wire::encode(&Response::Error(error)))
+                .await?;
+            send.finish()?;
+            return Ok(());
+        }
+    };
+    let request: Request = match wire::decode(&frame) {
+        Ok(request) => request,
+        Err(e) => {
+            let error = WireError {
+                code: ErrorCode::BadRequest,
+                message: format!("malformed request: {e}"),
+            };
+            send.write_all(&wire::encode(&Response::Error(error)))
+                .await?;
+            send.finish()?;
+            return Ok(());
+        }
+    };
+    if let Request::Forward {
+        replica_id,
+        method,
+        path,
+        headers,
+    } = request
+    {
+        let mut body = rest;
+        body.extend_from_slice(&recv.read_to_end(MAX_FORWARDED_BODY).await?);
+        return forward(ctx, send, peer, &replica_id, &method, path, headers, body).await;
+    }
+    let response = if request.is_mutating() && !authorized {
+        warn!(%remote, call = ?std::mem::discriminant(&request), "Refused a state-changing call without a valid admin token.");
+        Response::Error(WireError {
+            code: ErrorCode::Unauthorized,
+            message:
+                "this call needs the node's admin token (set RSERVE_TOKEN or RSERVE_TOKEN_FILE, \
+                      or run the CLI with the node's --state-dir)"
                     .to_owned(),
-            })
-        } else {
-            dispatch(&ctx, request, peer.as_deref(), remote).await
-        };
-        send.write_all(&wire::encode(&response)).await?;
+        })
+    } else {
+        dispatch(ctx, request, peer, remote).await
+    };
+    send.write_all(&wire::encode(&response)).await?;
+    send.finish()?;
+    Ok(())
+}
+
+/// Largest request body forwarded between nodes.
+const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;
+
+/// Serves a request forwarded by another node on a replica hosted here:
+/// the answer's head as a frame, then the body raw (streamed for SSE).
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    ctx: &ControlContext,
+    mut send: quinn::SendStream,
+    peer: Option<&str>,
+    replica_id: &str,
+    method: &str,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> anyhow::Result<()> {
+    let refuse = |status: u16, kind: &str, message: String| {
+        let body = crate::replica::openai::error_object(
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY),
+            kind,
+            None,
+            message,
+        )
+        .to_string();
+        (
+            Response::Forwarded {
+                status,
+                headers: vec![("content-type".into(), "application/json".into())],
+            },
+            body,
+        )
+    };
+    let answer = if peer.is_none() {
+        Some(refuse(
+            401,
+            "unauthorized",
+            "forwarding needs a node certificate of this cluster".into(),
+        ))
+    } else {
+        None
+    };
+    let replica = ctx.cluster.local.get(replica_id);
+    let answer = answer.or_else(|| match &replica {
+        None => Some(refuse(
+            503,
+            "unavailable",
+            format!("replica {replica_id} is not on this node"),
+        )),
+        Some(r) if r.phase() != crate::replica::Phase::Running => Some(refuse(
+            503,
+            "unavailable",
+            format!("replica {replica_id} is not running"),
+        )),
+        // The replica's own limit holds across every node that routes to it.
+        Some(r) if !r.try_reserve() => Some(refuse(
+            503,
+            "overloaded",
+            format!("replica {replica_id} is at max_ongoing_requests"),
+        )),
+        Some(_) => None,
+    });
+    if let Some((head, body)) = answer {
+        send.write_all(&wire::encode(&head)).await?;
+        send.write_all(body.as_bytes()).await?;
         send.finish()?;
+        return Ok(());
+    }
+    let replica = replica.expect("checked above");
+    let _slot = Release(replica.clone());
+    let mut header_map = http::HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) {
+            header_map.append(k, v);
+        }
+    }
+    let request = crate::replica::ReplicaRequest {
+        method: http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::POST),
+        path,
+        headers: header_map,
+        body: body.into(),
+    };
+    let mut reply = match replica.call(request).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            let (head, body) = refuse(500, "replica_error", e.to_string());
+            send.write_all(&wire::encode(&head)).await?;
+            send.write_all(body.as_bytes()).await?;
+            send.finish()?;
+            return Ok(());
+        }
+    };
+    let mut headers = vec![(
+        "content-type".to_owned(),
+        reply
+            .content_type
+            .to_str()
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
+    )];
+    headers.extend(
+        reply
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))),
+    );
+    let head = Response::Forwarded {
+        status: reply.status.as_u16(),
+        headers,
+    };
+    send.write_all(&wire::encode(&head)).await?;
+    match reply.stream.take() {
+        None => send.write_all(&reply.body).await?,
+        // Chunk by chunk; if the calling node drops the stream, the write fails,
+        // the receiver drops and the replica stops generating.
+        Some(mut rx) => {
+            while let Some(chunk) = rx.recv().await {
+                send.write_all(&chunk).await?;
+            }
+        }
+    }
+    send.finish()?;
+    Ok(())
+}
+
+/// Returns a replica slot taken for a forwarded request when dropped.
+struct Release(Arc<crate::replica::Replica>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -181,7 +360,23 @@ async fn dispatch(
         request @ (Request::CreateJoinToken { .. }
         | Request::Join { .. }
         | Request::Heartbeat { .. }
-        | Request::Nodes) => Ok(ctx.cluster.handle(request, peer, remote)),
+        | Request::Nodes
+        | Request::StartReplica { .. }
+        | Request::StopReplica { .. }) => Ok(ctx.cluster.handle(request, peer, remote)),
+        Request::Forward { .. } => unreachable!("forwards are served by `forward`"),
+        Request::Deploy { .. } | Request::Delete { .. } if !ctx.cluster.is_head() => {
+            Err(WireError {
+                code: ErrorCode::BadRequest,
+                message: format!(
+                    "this node is a member of cluster {}; deploy to the head: rserve --address {} deploy …",
+                    ctx.cluster.cluster_id,
+                    ctx.cluster
+                        .head_address()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                ),
+            })
+        }
         Request::Deploy { file, config } => controller
             .deploy(&file, config)
             .await
@@ -205,6 +400,21 @@ async fn dispatch(
         }
     };
     result.unwrap_or_else(Response::Error)
+}
+
+/// Reads one frame and returns it with the bytes that followed it so far.
+async fn read_frame_and_rest(recv: &mut quinn::RecvStream) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(frame) = decoder.next_frame()? {
+            return Ok((frame, decoder.take_rest()));
+        }
+        match recv.read(&mut buf).await? {
+            Some(n) => decoder.push(&buf[..n]),
+            None => anyhow::bail!("stream ended before a complete frame"),
+        }
+    }
 }
 
 /// Reads one frame from a stream that the peer finishes after sending it.

@@ -13,7 +13,12 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::replica::{Phase, Replica};
+use std::collections::HashMap;
+
+use rserve_protocol::wire::{ReplicaLocation, Request, Response};
+
+use crate::cluster::link::{ClusterLink, NodeView, Placer, Usage};
+use crate::replica::{Phase, RemoteTarget, Replica};
 use crate::router::DeploymentRouter;
 
 /// Ray's `max_constructor_retry_count` default.
@@ -48,6 +53,8 @@ pub(super) struct DeploymentRuntime {
     next_start_at: Instant,
     deploy_failed: bool,
     last_failure: Option<String>,
+    /// Why a replica could not be placed (no node has the resources).
+    pending: Option<String>,
     /// What the deployment is converging towards, for its status.
     goal: DeploymentStatus,
     status: DeploymentStatus,
@@ -79,6 +86,7 @@ impl DeploymentRuntime {
             next_start_at: Instant::now(),
             deploy_failed: false,
             last_failure: None,
+            pending: None,
             goal: DeploymentStatus::Updating,
             status: DeploymentStatus::Updating,
             trigger: Trigger::ConfigUpdateStarted,
@@ -146,7 +154,14 @@ impl DeploymentRuntime {
     }
 
     /// One reconcile step: reap, start, stop, publish, and derive the status.
-    pub(super) fn reconcile(&mut self, now: Instant, changed: &Arc<Notify>, tasks: &TaskTracker) {
+    /// In a cluster, `placement` chooses the node of each new replica.
+    pub(super) fn reconcile(
+        &mut self,
+        now: Instant,
+        changed: &Arc<Notify>,
+        tasks: &TaskTracker,
+        mut placement: Option<(&mut Placer, &ClusterLink)>,
+    ) {
         self.reap(now);
 
         let target = if self.retiring {
@@ -170,10 +185,20 @@ impl DeploymentRuntime {
             .iter()
             .filter(|s| current(s, self.generation))
             .count();
+        self.pending = None;
         if live < target && !self.deploy_failed && now >= self.next_start_at {
             for _ in live..target {
-                let replica = Replica::spawn(&self.app, &self.config, changed.clone(), tasks);
-                info!(replica = replica.id(), app = %self.app, "Replica starting.");
+                let replica = match placement.as_mut() {
+                    None => Replica::spawn(&self.app, &self.config, changed.clone(), tasks),
+                    Some((placer, link)) => match self.place(placer, link, changed, tasks) {
+                        Ok(replica) => replica,
+                        Err(reason) => {
+                            self.pending = Some(reason);
+                            break;
+                        }
+                    },
+                };
+                info!(replica = replica.id(), app = %self.app, node = replica.remote_target().map_or("local", |t| t.node_id.as_str()), "Replica starting.");
                 self.slots.push(Slot {
                     replica,
                     generation: self.generation,
@@ -260,6 +285,105 @@ impl DeploymentRuntime {
         }
     }
 
+    /// Starts a replica on the node the placer picks: here, or on a member
+    /// (a proxy here, `StartReplica` there).
+    fn place(
+        &self,
+        placer: &mut Placer,
+        link: &ClusterLink,
+        changed: &Arc<Notify>,
+        tasks: &TaskTracker,
+    ) -> Result<Arc<Replica>, String> {
+        let node = placer.place(&self.config, &self.per_node(&link.head.node_id))?;
+        if node.node_id == link.head.node_id {
+            let replica = Replica::spawn(&self.app, &self.config, changed.clone(), tasks);
+            link.local.insert(replica.clone());
+            return Ok(replica);
+        }
+        let id = format!("{}-{:08x}", self.config.name, rand::random::<u32>());
+        let replica = Replica::remote(
+            id.clone(),
+            &self.app,
+            &self.config,
+            RemoteTarget {
+                node_id: node.node_id.clone(),
+                address: node.address,
+                mesh: link.mesh.clone(),
+            },
+            Phase::Starting,
+            Some(changed.clone()),
+        );
+        link.register_proxy(&replica);
+        let request = Request::StartReplica {
+            app: self.app.clone(),
+            replica_id: id,
+            config: Box::new(self.config.clone()),
+        };
+        let proxy = replica.clone();
+        let mesh = link.mesh.clone();
+        tasks.spawn(async move {
+            match mesh.call(node.address, &request).await {
+                Ok(Response::Accepted) => {}
+                Ok(other) => proxy.apply_report(Phase::Failed {
+                    during_startup: true,
+                    reason: format!("node {} refused to start it: {other:?}", node.node_id),
+                }),
+                Err(e) => proxy.apply_report(Phase::Failed {
+                    during_startup: true,
+                    reason: format!("cannot reach node {}: {e}", node.node_id),
+                }),
+            }
+        });
+        Ok(replica)
+    }
+
+    /// Live replicas of this deployment per node.
+    fn per_node(&self, head_id: &str) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for slot in self.slots.iter().filter(|s| !s.stopping) {
+            let node = slot
+                .replica
+                .remote_target()
+                .map_or(head_id, |t| t.node_id.as_str());
+            *counts.entry(node.to_owned()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// What this deployment's live replicas take on each node.
+    pub(super) fn usage(&self, head_id: &str, usage: &mut HashMap<String, Usage>) {
+        for slot in self.slots.iter().filter(|s| !s.stopping) {
+            let node = slot
+                .replica
+                .remote_target()
+                .map_or(head_id, |t| t.node_id.as_str());
+            let u = usage.entry(node.to_owned()).or_default();
+            u.gpus += self.config.resources.num_gpus;
+            u.memory += self.config.resources.memory;
+            u.replicas += 1;
+        }
+    }
+
+    /// The running replicas and where they are, for the cluster route table.
+    pub(super) fn locations(&self, head: &NodeView) -> Vec<ReplicaLocation> {
+        self.slots
+            .iter()
+            .filter(|s| !s.stopping && s.replica.phase() == Phase::Running)
+            .map(|s| match s.replica.remote_target() {
+                Some(t) => ReplicaLocation {
+                    replica_id: s.replica.id().to_owned(),
+                    node_id: t.node_id.clone(),
+                    address: t.address.to_string(),
+                },
+                None => ReplicaLocation {
+                    replica_id: s.replica.id().to_owned(),
+                    node_id: head.node_id.clone(),
+                    address: head.address.to_string(),
+                },
+            })
+            .collect()
+    }
+
     fn stop_slot(&mut self, i: usize) {
         let slot = &mut self.slots[i];
         slot.stopping = true;
@@ -343,6 +467,11 @@ impl DeploymentRuntime {
                 ongoing_requests: slot.replica.ongoing(),
                 start_time_s: slot.replica.start_time_s(),
                 multiplexed_models: slot.replica.models().loaded(),
+                node_id: slot
+                    .replica
+                    .remote_target()
+                    .map(|t| t.node_id.clone())
+                    .unwrap_or_default(),
             });
         }
         let message = match (&self.status, &self.last_failure) {
@@ -356,6 +485,12 @@ impl DeploymentRuntime {
                 format!("{last}. Retrying in {:.1}s.", wait.as_secs_f64())
             }
             _ => String::new(),
+        };
+        let message = match &self.pending {
+            Some(reason) => format!("A replica is PENDING: {reason}. {message}")
+                .trim_end()
+                .to_owned(),
+            None => message,
         };
         DeploymentDetails {
             status: self.status,

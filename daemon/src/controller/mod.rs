@@ -8,7 +8,7 @@
 mod deployment;
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant, SystemTime};
 
@@ -17,7 +17,7 @@ use rserve_protocol::status::{
     ApplicationDetails, ApplicationStatus, DeploymentStatus, NodeInfo, STATUS_API_VERSION,
     ServeStatus,
 };
-use rserve_protocol::wire::{AppChange, Change, ErrorCode, WireError};
+use rserve_protocol::wire::{AppChange, AppRoute, Change, ErrorCode, WireError};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,6 +25,7 @@ use tracing::{info, warn};
 
 use self::deployment::DeploymentRuntime;
 use self::store::{AppRecord, DesiredState, Store, StoreError};
+use crate::cluster::link::{ClusterLink, Placer};
 use crate::router::{ModelRoute, Route, RouteTable, Routes};
 
 /// Ray's control loop interval.
@@ -63,6 +64,8 @@ pub struct Controller {
     tasks: TaskTracker,
     facts: NodeFacts,
     started: StdInstant,
+    /// In a cluster, on the head: placement on other nodes.
+    link: Option<Arc<ClusterLink>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -77,6 +80,7 @@ impl Controller {
         store: Store,
         routes: Arc<Routes>,
         facts: NodeFacts,
+        link: Option<Arc<ClusterLink>>,
     ) -> Result<Arc<Self>, StoreError> {
         let desired = store.load()?;
         let mut state = State {
@@ -100,6 +104,7 @@ impl Controller {
             tasks: TaskTracker::new(),
             facts,
             started: StdInstant::now(),
+            link,
         });
         // Serve the restored applications' routes from the start.
         controller.publish_routes(&mut state);
@@ -138,9 +143,19 @@ impl Controller {
         let now = tokio::time::Instant::now();
         let mut state = self.state.lock().await;
         let mut gone = Vec::new();
+        let mut placer = self.link.as_ref().map(|link| {
+            let mut usage = HashMap::new();
+            for app in state.apps.values() {
+                for dep in app.deployments.values() {
+                    dep.usage(&link.head.node_id, &mut usage);
+                }
+            }
+            Placer::new(link.nodes(), &usage)
+        });
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
-                dep.reconcile(now, &self.changed, &self.tasks);
+                let placement = placer.as_mut().zip(self.link.as_deref());
+                dep.reconcile(now, &self.changed, &self.tasks, placement);
                 !(dep.retiring && dep.is_empty())
             });
             if app.deleting && app.deployments.is_empty() {
@@ -150,6 +165,24 @@ impl Controller {
         for name in gone {
             state.apps.remove(&name);
             info!(app = %name, "Application deleted.");
+        }
+        if let Some(link) = &self.link {
+            link.local.prune();
+            let apps = state
+                .apps
+                .values()
+                .filter(|a| !a.deleting)
+                .map(|a| {
+                    let ingress = a.config.ingress_deployment();
+                    AppRoute {
+                        app: a.config.name.clone(),
+                        route_prefix: a.config.route_prefix.clone(),
+                        deployment: Box::new(ingress.clone()),
+                        replicas: a.deployments[&ingress.name].locations(&link.head),
+                    }
+                })
+                .collect();
+            link.set_routes(apps);
         }
     }
 

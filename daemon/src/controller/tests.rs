@@ -27,6 +27,7 @@ fn controller(dir: &std::path::Path) -> Arc<Controller> {
             http_address: "h".into(),
             control_address: "c".into(),
         },
+        None,
     )
     .unwrap()
 }

@@ -120,6 +120,52 @@ pub enum Phase {
     },
 }
 
+/// Where a replica that runs on another node is, and how to reach it.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    /// The node that runs it.
+    pub node_id: String,
+    /// That node's control address.
+    pub address: std::net::SocketAddr,
+    /// Connections to other nodes.
+    pub mesh: Arc<crate::cluster::mesh::Mesh>,
+}
+
+/// Replicas hosted by this process, by id: what requests forwarded from other
+/// nodes are served by.
+#[derive(Debug, Default)]
+pub struct LocalReplicas {
+    by_id: Mutex<std::collections::HashMap<String, Arc<Replica>>>,
+}
+
+impl LocalReplicas {
+    /// Registers a replica hosted here.
+    pub fn insert(&self, replica: Arc<Replica>) {
+        self.by_id
+            .lock()
+            .unwrap()
+            .insert(replica.id.clone(), replica);
+    }
+
+    /// The replica `id`, if hosted here.
+    pub fn get(&self, id: &str) -> Option<Arc<Replica>> {
+        self.by_id.lock().unwrap().get(id).cloned()
+    }
+
+    /// Forgets replicas that are gone.
+    pub fn prune(&self) {
+        self.by_id
+            .lock()
+            .unwrap()
+            .retain(|_, r| !matches!(r.phase(), Phase::Stopped | Phase::Failed { .. }));
+    }
+
+    /// Every replica hosted here.
+    pub fn all(&self) -> Vec<Arc<Replica>> {
+        self.by_id.lock().unwrap().values().cloned().collect()
+    }
+}
+
 /// One replica of a deployment.
 pub struct Replica {
     id: String,
@@ -137,6 +183,10 @@ pub struct Replica {
     batches: Arc<Mutex<BatchFigures>>,
     /// Multiplexed models held (router view; published by the backend).
     models: Arc<ModelSet>,
+    /// Set when the replica runs on another node (this is its proxy).
+    remote: Option<RemoteTarget>,
+    /// Notified when a proxy's phase changes (from its node's reports).
+    remote_changed: Option<Arc<Notify>>,
     stop: CancellationToken,
     start_time: SystemTime,
 }
@@ -163,6 +213,20 @@ pub enum CallError {
     /// The replica is not running (stopped between routing and the call).
     #[error("replica {0} is not running")]
     NotRunning(String),
+    /// The replica's node could not be reached, or the connection broke.
+    #[error("replica {replica} on node {node} could not be reached: {reason}")]
+    Remote {
+        /// The replica.
+        replica: String,
+        /// Its node.
+        node: String,
+        /// What happened.
+        reason: String,
+    },
+}
+
+fn new_id(config: &DeploymentConfig) -> String {
+    format!("{}-{:08x}", config.name, rand::random::<u32>())
 }
 
 impl Replica {
@@ -174,8 +238,46 @@ impl Replica {
         changed: Arc<Notify>,
         tasks: &tokio_util::task::TaskTracker,
     ) -> Arc<Self> {
-        let replica = Arc::new(Self {
-            id: format!("{}-{:08x}", config.name, rand::random::<u32>()),
+        Self::spawn_with_id(new_id(config), app, config, changed, tasks)
+    }
+
+    /// [`Replica::spawn`] with an id chosen elsewhere (by the cluster head).
+    pub fn spawn_with_id(
+        id: String,
+        app: &str,
+        config: &DeploymentConfig,
+        changed: Arc<Notify>,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Arc<Self> {
+        let replica = Arc::new(Self::new(id, app, config, None, None));
+        tasks.spawn(supervise(replica.clone(), config.clone(), changed));
+        replica
+    }
+
+    /// A proxy for a replica that runs on another node: requests are forwarded
+    /// there; its phase follows `phase` until the node reports (`apply_report`).
+    pub fn remote(
+        id: String,
+        app: &str,
+        config: &DeploymentConfig,
+        target: RemoteTarget,
+        phase: Phase,
+        changed: Option<Arc<Notify>>,
+    ) -> Arc<Self> {
+        let replica = Self::new(id, app, config, Some(target), changed);
+        *replica.phase.lock().unwrap() = phase;
+        Arc::new(replica)
+    }
+
+    fn new(
+        id: String,
+        app: &str,
+        config: &DeploymentConfig,
+        remote: Option<RemoteTarget>,
+        remote_changed: Option<Arc<Notify>>,
+    ) -> Self {
+        Self {
+            id,
             app: app.to_owned(),
             deployment: config.name.clone(),
             ongoing: AtomicU32::new(0),
@@ -185,12 +287,31 @@ impl Replica {
             crashed: Notify::new(),
             batches: Arc::new(Mutex::new(BatchFigures::default())),
             models: Arc::new(ModelSet::default()),
+            remote,
+            remote_changed,
             timing: Mutex::new(Timing::of(config)),
             stop: CancellationToken::new(),
             start_time: SystemTime::now(),
-        });
-        tasks.spawn(supervise(replica.clone(), config.clone(), changed));
-        replica
+        }
+    }
+
+    /// The node a proxy's replica runs on (`None`: this process).
+    pub fn remote_target(&self) -> Option<&RemoteTarget> {
+        self.remote.as_ref()
+    }
+
+    /// A proxy's phase as its node reported it.
+    pub fn apply_report(&self, phase: Phase) {
+        let mut current = self.phase.lock().unwrap();
+        // Failures and stops are final.
+        if matches!(*current, Phase::Stopped | Phase::Failed { .. }) || *current == phase {
+            return;
+        }
+        *current = phase;
+        drop(current);
+        if let Some(changed) = &self.remote_changed {
+            changed.notify_one();
+        }
     }
 
     /// The replica id, `<deployment>-<hex>`.
@@ -266,13 +387,41 @@ impl Replica {
         self.ongoing.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Asks the replica to drain and stop.
+    /// Asks the replica to drain and stop (a proxy asks its node).
     pub fn stop(&self) {
         self.stop.cancel();
+        if let Some(target) = self.remote.clone() {
+            {
+                let mut phase = self.phase.lock().unwrap();
+                if matches!(*phase, Phase::Starting | Phase::Running) {
+                    *phase = Phase::Stopping;
+                }
+            }
+            let id = self.id.clone();
+            tokio::spawn(async move {
+                let request = rserve_protocol::wire::Request::StopReplica {
+                    replica_id: id.clone(),
+                };
+                if let Err(e) = target.mesh.call(target.address, &request).await {
+                    warn!(replica = %id, node = %target.node_id, error = %e, "Cannot ask a node to stop a replica.");
+                }
+            });
+        }
     }
 
     /// Handles one request. The caller holds a reserved slot.
     pub async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, CallError> {
+        if let Some(target) = &self.remote {
+            return target
+                .mesh
+                .forward(target.address, &self.id, req)
+                .await
+                .map_err(|reason| CallError::Remote {
+                    replica: self.id.clone(),
+                    node: target.node_id.clone(),
+                    reason,
+                });
+        }
         let backend = self.backend.lock().unwrap().clone();
         let Some(backend) = backend else {
             return Err(CallError::NotRunning(self.id.clone()));

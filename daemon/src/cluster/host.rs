@@ -1,0 +1,174 @@
+//! A member node's side of running replicas for the head: start and stop on
+//! command, report phases in every heartbeat, and the route table the head
+//! distributes (local replicas served here, the others through the mesh).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rserve_protocol::config::DeploymentConfig;
+use rserve_protocol::wire::{ClusterRoutes, ReplicaReport};
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use super::link::report_of;
+use super::mesh::Mesh;
+use crate::replica::{LocalReplicas, Phase, RemoteTarget, Replica};
+use crate::router::{DeploymentRouter, ModelRoute, Route, RouteTable, Routes};
+
+/// Replicas this member runs, and the route table it serves.
+#[derive(Debug)]
+pub struct ReplicaHost {
+    node_id: String,
+    tasks: TaskTracker,
+    changed: Arc<Notify>,
+    /// Replicas hosted here.
+    pub local: Arc<LocalReplicas>,
+    mesh: Arc<Mesh>,
+    routes: Arc<Routes>,
+    routers: Mutex<HashMap<String, Arc<DeploymentRouter>>>,
+    proxies: Mutex<HashMap<String, Arc<Replica>>>,
+    routes_version: Mutex<u64>,
+}
+
+impl ReplicaHost {
+    /// A host for node `node_id` serving `routes`.
+    pub fn new(
+        node_id: String,
+        local: Arc<LocalReplicas>,
+        mesh: Arc<Mesh>,
+        routes: Arc<Routes>,
+    ) -> Self {
+        Self {
+            node_id,
+            tasks: TaskTracker::new(),
+            changed: Arc::new(Notify::new()),
+            local,
+            mesh,
+            routes,
+            routers: Mutex::new(HashMap::new()),
+            proxies: Mutex::new(HashMap::new()),
+            routes_version: Mutex::new(0),
+        }
+    }
+
+    /// Starts replica `id` of `config` (again: no-op).
+    pub fn start(&self, app: &str, id: String, config: &DeploymentConfig) {
+        if self.local.get(&id).is_some() {
+            return;
+        }
+        info!(replica = %id, app, "Replica starting (placed here by the head).");
+        let replica = Replica::spawn_with_id(id, app, config, self.changed.clone(), &self.tasks);
+        self.local.insert(replica);
+    }
+
+    /// Drains and stops replica `id`.
+    pub fn stop(&self, id: &str) {
+        if let Some(replica) = self.local.get(id) {
+            info!(replica = %id, "Replica stopping (asked by the head).");
+            replica.stop();
+        }
+    }
+
+    /// Every hosted replica's phase; replicas that are gone are reported one
+    /// last time, then forgotten.
+    pub fn reports(&self) -> Vec<ReplicaReport> {
+        let reports = self.local.all().iter().map(|r| report_of(r)).collect();
+        self.local.prune();
+        reports
+    }
+
+    /// The version of the route table applied.
+    pub fn routes_version(&self) -> u64 {
+        *self.routes_version.lock().unwrap()
+    }
+
+    /// Serves the cluster route table from the head: routers are kept across
+    /// updates (queues survive), replicas on this node are called directly, the
+    /// others through proxies.
+    pub fn apply_routes(&self, table: &ClusterRoutes) {
+        let mut routers = self.routers.lock().unwrap();
+        let mut proxies = self.proxies.lock().unwrap();
+        let mut used_proxies = HashMap::new();
+        let mut routes = Vec::new();
+        let mut models = Vec::new();
+        let mut live_routers = HashMap::new();
+        for app in &table.apps {
+            let key = format!("{}/{}", app.app, app.deployment.name);
+            let router = routers.remove(&key).unwrap_or_else(|| {
+                Arc::new(DeploymentRouter::new(
+                    key.clone(),
+                    app.deployment.max_queued_requests,
+                ))
+            });
+            router.set_max_queued(app.deployment.max_queued_requests);
+            router.set_multiplexing(
+                app.deployment
+                    .multiplexing
+                    .as_ref()
+                    .map(|m| m.model_replicas.clone()),
+            );
+            let mut replicas = Vec::new();
+            for location in &app.replicas {
+                if location.node_id == self.node_id {
+                    if let Some(local) = self.local.get(&location.replica_id)
+                        && local.phase() == Phase::Running
+                    {
+                        local.set_max_ongoing(app.deployment.max_ongoing_requests);
+                        replicas.push(local);
+                    }
+                    continue;
+                }
+                let Ok(address) = location.address.parse() else {
+                    continue;
+                };
+                let proxy = proxies.remove(&location.replica_id).unwrap_or_else(|| {
+                    Replica::remote(
+                        location.replica_id.clone(),
+                        &app.app,
+                        &app.deployment,
+                        RemoteTarget {
+                            node_id: location.node_id.clone(),
+                            address,
+                            mesh: self.mesh.clone(),
+                        },
+                        Phase::Running,
+                        None,
+                    )
+                });
+                proxy.set_max_ongoing(app.deployment.max_ongoing_requests);
+                used_proxies.insert(location.replica_id.clone(), proxy.clone());
+                replicas.push(proxy);
+            }
+            router.set_replicas(replicas);
+            routes.push(Route {
+                prefix: app.route_prefix.clone(),
+                app: app.app.clone(),
+                router: router.clone(),
+            });
+            if let Some(model) = app.deployment.replica.openai_model(&app.deployment.name) {
+                models.push(ModelRoute {
+                    model: model.to_owned(),
+                    app: app.app.clone(),
+                    kind: app.deployment.replica.name(),
+                    router: router.clone(),
+                });
+            }
+            live_routers.insert(key, router);
+        }
+        *routers = live_routers;
+        *proxies = used_proxies;
+        self.routes
+            .store(Arc::new(RouteTable::new(table.version, routes, models)));
+        *self.routes_version.lock().unwrap() = table.version;
+    }
+
+    /// Stops every hosted replica and waits for them to drain.
+    pub async fn shutdown(&self) {
+        for replica in self.local.all() {
+            replica.stop();
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}

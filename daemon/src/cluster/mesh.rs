@@ -1,0 +1,155 @@
+//! Connections from this node to the other nodes of its cluster: one pooled QUIC
+//! connection per node (mutual TLS with the node's certificate), one stream per
+//! call. Used for the head's replica commands and for forwarding HTTP requests to
+//! replicas on other nodes, bodies streamed both ways.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use rserve_protocol::wire::{Request, Response};
+use tokio::sync::mpsc;
+
+use crate::control::client::ControlClient;
+use crate::control::tls::MESH_SERVER_NAME;
+use crate::replica::{ReplicaRequest, ReplicaResponse};
+
+/// How long connecting to another node may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Chunks buffered per streamed response between the QUIC stream and HTTP.
+const STREAM_BUFFER: usize = 16;
+
+/// The pool of connections to other nodes.
+pub struct Mesh {
+    crypto: rustls::ClientConfig,
+    conns: Mutex<HashMap<SocketAddr, Arc<ControlClient>>>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh").finish_non_exhaustive()
+    }
+}
+
+impl Mesh {
+    /// A pool that connects with `crypto` (the node's certificate, the cluster CA).
+    pub fn new(crypto: rustls::ClientConfig) -> Self {
+        Self {
+            crypto,
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, addr: SocketAddr) -> Result<Arc<ControlClient>, String> {
+        if let Some(client) = self.conns.lock().unwrap().get(&addr)
+            && client.is_open()
+        {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(
+            ControlClient::connect_with(
+                addr,
+                MESH_SERVER_NAME,
+                self.crypto.clone(),
+                None,
+                CONNECT_TIMEOUT,
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+        );
+        self.conns.lock().unwrap().insert(addr, client.clone());
+        Ok(client)
+    }
+
+    fn forget(&self, addr: SocketAddr) {
+        self.conns.lock().unwrap().remove(&addr);
+    }
+
+    /// One control call to the node at `addr`.
+    pub async fn call(&self, addr: SocketAddr, request: &Request) -> Result<Response, String> {
+        let client = self.client(addr).await?;
+        client.call(request).await.map_err(|e| {
+            self.forget(addr);
+            e.to_string()
+        })
+    }
+
+    /// Forwards an HTTP request to replica `replica_id` on the node at `addr`.
+    /// Server-sent events are streamed chunk by chunk.
+    pub async fn forward(
+        &self,
+        addr: SocketAddr,
+        replica_id: &str,
+        req: ReplicaRequest,
+    ) -> Result<ReplicaResponse, String> {
+        let client = self.client(addr).await?;
+        let headers = req
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let call = Request::Forward {
+            replica_id: replica_id.to_owned(),
+            method: req.method.to_string(),
+            path: req.path,
+            headers,
+        };
+        let (head, first, mut recv) = match client.call_with_body(&call, &req.body).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.forget(addr);
+                return Err(e.to_string());
+            }
+        };
+        let (status, headers) = match head {
+            Response::Forwarded { status, headers } => (status, headers),
+            Response::Error(e) => return Err(e.message),
+            other => return Err(format!("unexpected answer to a forward: {other:?}")),
+        };
+        let mut response = ReplicaResponse::json(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            Bytes::new(),
+        );
+        let mut streaming = false;
+        for (k, v) in headers {
+            let Ok(value) = HeaderValue::from_str(&v) else {
+                continue;
+            };
+            if k.eq_ignore_ascii_case("content-type") {
+                streaming = v.starts_with("text/event-stream");
+                response.content_type = value;
+            } else if let Ok(name) = http::HeaderName::from_bytes(k.as_bytes()) {
+                response.headers.push((name, value));
+            }
+        }
+        if !streaming {
+            let mut body = first;
+            let rest = recv
+                .read_to_end(64 * 1024 * 1024)
+                .await
+                .map_err(|e| format!("the response body was cut off: {e}"))?;
+            body.extend_from_slice(&rest);
+            response.body = body.into();
+            return Ok(response);
+        }
+        let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+        tokio::spawn(async move {
+            if !first.is_empty() && tx.send(first.into()).await.is_err() {
+                return;
+            }
+            // A client that leaves drops `rx`: the send fails, the stream is
+            // dropped, and the serving node sees it stopped and cancels.
+            while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
+                if tx.send(chunk.bytes).await.is_err() {
+                    let _ = recv.stop(0u32.into());
+                    return;
+                }
+            }
+        });
+        response.stream = Some(rx);
+        Ok(response)
+    }
+}
