@@ -35,13 +35,33 @@ fn node_id(node: &TestNode) -> String {
         .to_owned()
 }
 
-/// A free UDP port on `host` (for a head that must come back on the same address).
+/// A free UDP port on `host` for a head that must come back on the same
+/// address: below the ephemeral range, so that no client socket (members bind
+/// ephemeral ports) can take it while the head is down.
 fn free_udp_port(host: &str) -> u16 {
-    std::net::UdpSocket::bind((host, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    // Distinct per test in this process (tests run in parallel), spread per process.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let port = 10_000 + (std::process::id() % 2000) as u16 * 8 + n;
+        assert!(port < low, "no free UDP port below the ephemeral range");
+        if std::net::UdpSocket::bind((host, port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Sets the flag when dropped, so a load thread stops even if the test panics.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[test]
@@ -267,4 +287,260 @@ fn wrong_expired_and_foreign_credentials_are_refused_on_both_sides() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
+}
+
+/// A head on a fixed port and two members, with an app of three echo replicas.
+struct Cluster {
+    head: TestNode,
+    members: Vec<TestNode>,
+    port: String,
+}
+
+fn echo_cluster(tmp: &std::path::Path, timeout_s: &str) -> Cluster {
+    let port = free_udp_port("127.0.0.1").to_string();
+    let head = TestNode::start_on(
+        &tmp.join("head"),
+        "127.0.0.1",
+        &port,
+        &["--node-timeout-s", timeout_s],
+    );
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let join = head.control.to_string();
+    let members: Vec<TestNode> = ["127.0.0.2", "127.0.0.3"]
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            TestNode::start_on(
+                &tmp.join(format!("m{i}")),
+                host,
+                "0",
+                &["--join", &join, "--token", &token],
+            )
+        })
+        .collect();
+    wait_for("three alive nodes", 10, || nodes(&head).len() == 3);
+    let file = harness::app_file(
+        tmp,
+        "echo.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
+         name = \"e\"\nnum_replicas = 3\nreplica = { kind = \"echo\" }\n",
+    );
+    head.ok(&[
+        "deploy",
+        file.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
+    Cluster {
+        head,
+        members,
+        port,
+    }
+}
+
+/// `(replica id, node id)` of the echo app's replicas ("" = the head).
+fn placements(head: &TestNode) -> Vec<(String, String)> {
+    head.status()["applications"]["echo"]["deployments"]["e"]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "RUNNING")
+        .map(|r| {
+            (
+                r["replica_id"].as_str().unwrap().to_owned(),
+                r["node_id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until requests entering `node` have been served by every running
+/// replica (its route table is complete).
+fn reaches_all_replicas(head: &TestNode, node: &TestNode) {
+    let ids: std::collections::BTreeSet<String> =
+        placements(head).into_iter().map(|(id, _)| id).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    wait_for(
+        &format!("node {} to reach all replicas", node.http),
+        10,
+        || {
+            let r = harness::http(node.http, "POST", "/echo", &[], b"hello");
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+            seen.insert(r.header("x-rserve-replica").unwrap().to_owned());
+            seen == ids
+        },
+    );
+}
+
+/// Sends echo requests to `node` until `stop`; returns (sent, failures with their time).
+fn load(
+    node: std::net::SocketAddr,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (usize, Vec<(Instant, u16, String)>) {
+    let mut sent = 0;
+    let mut failures = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let started = Instant::now();
+        sent += 1;
+        match echo_once(node) {
+            Ok(body) if body.starts_with("HTTP/1.1 200") && body.ends_with("ping") => {}
+            Ok(body) => failures.push((started, 0, body)),
+            Err(e) => failures.push((started, 0, format!("after {:?}: {e}", started.elapsed()))),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (sent, failures)
+}
+
+/// One echo request with a 10 s bound; the raw response.
+fn echo_once(node: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&node, Duration::from_secs(10))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 4\r\n\r\nping",
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn replicas_spread_and_requests_cross_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = echo_cluster(tmp.path(), "2");
+    // One replica per node.
+    wait_for("three running replicas", 10, || {
+        placements(&c.head).len() == 3
+    });
+    let mut on: Vec<String> = placements(&c.head).into_iter().map(|(_, n)| n).collect();
+    on.sort();
+    let mut expected = vec![
+        String::new(),
+        node_id(&c.members[0]),
+        node_id(&c.members[1]),
+    ];
+    expected.sort();
+    assert_eq!(on, expected, "spread over the three nodes");
+    // Every node's ingress serves the app, with replicas on other nodes too.
+    wait_for("members to get the route table", 10, || {
+        c.members
+            .iter()
+            .all(|m| harness::http(m.http, "POST", "/echo", &[], b"x").status == 200)
+    });
+    // The route table reaches every node within a heartbeat or two.
+    for node in std::iter::once(&c.head).chain(&c.members) {
+        reaches_all_replicas(&c.head, node);
+    }
+    // Members refuse deploys and point at the head.
+    let out = c.members[0].cli(&["delete", "echo"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&c.head.control.to_string()));
+}
+
+#[test]
+fn a_killed_member_s_replicas_come_back_elsewhere_and_requests_keep_succeeding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = echo_cluster(tmp.path(), "2");
+    wait_for("three running replicas", 10, || {
+        placements(&c.head).len() == 3
+    });
+    let entry = c.members[0].http;
+    reaches_all_replicas(&c.head, &c.members[0]);
+    let victim = node_id(&c.members[1]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (sent, failures, killed) = std::thread::scope(|s| {
+        let loader = s.spawn(|| load(entry, &stop));
+        let _stop = StopOnDrop(&stop);
+        std::thread::sleep(Duration::from_millis(500));
+        c.members[1].signal_and_wait("KILL");
+        let killed = Instant::now();
+        wait_for("the victim's replica placed elsewhere", 15, || {
+            let p = placements(&c.head);
+            p.len() == 3 && p.iter().all(|(_, n)| *n != victim)
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (sent, failures) = loader.join().unwrap();
+        (sent, failures, killed)
+    });
+    assert!(sent > 20, "{sent} requests");
+    // Only requests in flight to the dead node fail, within the detection
+    // window (node timeout 2 s, connection idle timeout 3 s); none after.
+    for (at, status, body) in &failures {
+        assert!(
+            at.duration_since(killed) < Duration::from_secs(5),
+            "a request failed {:?} after the kill: {status} {body}",
+            at.duration_since(killed)
+        );
+    }
+    assert!(
+        failures.len() <= 3,
+        "{} of {sent} failed: {failures:?}",
+        failures.len()
+    );
+}
+
+#[test]
+fn a_head_restart_under_load_fails_no_request_to_member_replicas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = echo_cluster(tmp.path(), "2");
+    wait_for("three running replicas", 10, || {
+        placements(&c.head).len() == 3
+    });
+    let entry = c.members[0].http;
+    reaches_all_replicas(&c.head, &c.members[0]);
+    let before: std::collections::BTreeSet<(String, String)> = placements(&c.head)
+        .into_iter()
+        .filter(|(_, n)| !n.is_empty())
+        .collect();
+    assert_eq!(before.len(), 2);
+    let head_id = node_id(&c.head);
+    let head_replica = placements(&c.head)
+        .into_iter()
+        .find(|(_, n)| n.is_empty())
+        .map(|(id, _)| id)
+        .unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (sent, failures) = std::thread::scope(|s| {
+        let loader = s.spawn(|| load(entry, &stop));
+        let _stop = StopOnDrop(&stop);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(c.head.signal_and_wait("TERM").success());
+        std::thread::sleep(Duration::from_secs(1));
+        let head = TestNode::start_on(
+            &tmp.path().join("head"),
+            "127.0.0.1",
+            &c.port,
+            &["--node-timeout-s", "2"],
+        );
+        wait_for("three running replicas again", 20, || {
+            placements(&head).len() == 3
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        c.head = head;
+        loader.join().unwrap()
+    });
+    assert!(sent > 20, "{sent} requests");
+    // A request in flight to the head's own replica when the head stops may
+    // fail (it names that replica or node); none to the members' replicas.
+    let to_members: Vec<_> = failures
+        .iter()
+        .filter(|(_, _, body)| !body.contains(&head_id) && !body.contains(&head_replica))
+        .collect();
+    assert!(
+        to_members.is_empty() && failures.len() <= 2,
+        "{} of {sent} failed: {failures:?}\nmember log:\n{}",
+        failures.len(),
+        c.members[0].log()
+    );
+    // The members' replicas were re-adopted, not replaced.
+    let after: std::collections::BTreeSet<(String, String)> = placements(&c.head)
+        .into_iter()
+        .filter(|(_, n)| !n.is_empty())
+        .collect();
+    assert_eq!(after, before);
+    assert!(c.head.log().contains("re-adopted"));
 }

@@ -318,24 +318,38 @@ impl Ingress {
             .get(MODEL_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && router.multiplexed());
-        let permit = match router.acquire(model).await {
-            Ok(permit) => permit,
-            Err(e @ RouteError::Overloaded { .. }) => {
-                debug!(request_id = ?request_id, error = %e, "Request refused.");
-                return error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e);
+        // A request that could not even be sent to another node (connection
+        // refused or lost) is routed again, to another replica: at most twice.
+        let mut attempts = 0;
+        let (permit, result) = loop {
+            let permit = match router.acquire(model).await {
+                Ok(permit) => permit,
+                Err(e @ RouteError::Overloaded { .. }) => {
+                    debug!(request_id = ?request_id, error = %e, "Request refused.");
+                    return error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e);
+                }
+                Err(e @ RouteError::Unavailable { .. }) => {
+                    return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
+                }
+            };
+            let request = ReplicaRequest {
+                method: parts.method.clone(),
+                path: parts.uri.path().to_owned(),
+                headers: parts.headers.clone(),
+                body: body.clone(),
+            };
+            debug!(request_id = ?request_id, replica = permit.replica().id(), attempt = attempts + 1, "Calling a replica.");
+            let result = permit.replica().call(request).await;
+            attempts += 1;
+            match &result {
+                Err(e @ crate::replica::CallError::Remote { sent: false, .. }) if attempts < 3 => {
+                    debug!(request_id = ?request_id, error = %e, "Not sent to another node; routing again.");
+                }
+                _ => break (permit, result),
             }
-            Err(e @ RouteError::Unavailable { .. }) => {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
-            }
-        };
-        let request = ReplicaRequest {
-            method: parts.method,
-            path: parts.uri.path().to_owned(),
-            headers: parts.headers,
-            body,
         };
         let replica_id = HeaderValue::from_str(permit.replica().id()).ok();
-        match permit.replica().call(request).await {
+        match result {
             Ok(mut reply) => {
                 // Which replica answered (any node may have forwarded it).
                 if let Some(id) = replica_id {
@@ -353,6 +367,10 @@ impl Ingress {
                     ),
                     None => into_response(reply),
                 }
+            }
+            Err(e @ crate::replica::CallError::Remote { sent: false, .. }) => {
+                warn!(request_id = ?request_id, error = %e, "No replica took the request.");
+                error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
             }
             Err(e @ crate::replica::CallError::Remote { .. }) => {
                 warn!(request_id = ?request_id, error = %e, "Forwarding to another node failed.");

@@ -70,6 +70,10 @@ static RANDOM_MODEL_ROUTING: std::sync::LazyLock<bool> = std::sync::LazyLock::ne
     std::env::var("RSERVE_MULTIPLEX_ROUTING").is_ok_and(|v| v == "random")
 });
 
+/// How often a waiting request looks again for capacity that appeared without
+/// a release (a paused proxy's pause ending).
+const REDISPATCH: Duration = Duration::from_millis(250);
+
 /// How far `dispatch` looks past the head of the queue for a request whose
 /// model has a free replica (requests for other models may be waiting for theirs).
 const DISPATCH_SCAN: usize = 64;
@@ -257,16 +261,27 @@ impl DeploymentRouter {
                 }
             }
         }
-        let handed = if self.replicas.load().is_empty() {
-            // Nothing is running (starting, or recovering): bound the wait.
-            match tokio::time::timeout(NO_REPLICA_WAIT, rx).await {
-                Ok(handed) => handed,
-                Err(_) => return Err(self.unavailable("none became ready in time")),
+        let deadline = self
+            .replicas
+            .load()
+            .is_empty()
+            .then(|| tokio::time::Instant::now() + NO_REPLICA_WAIT);
+        loop {
+            tokio::select! {
+                handed = &mut rx => return self.handed(handed, model),
+                // Capacity can also come back without a release: a proxy whose
+                // node was unreachable is tried again after its pause.
+                () = tokio::time::sleep(REDISPATCH) => self.dispatch(),
             }
-        } else {
-            rx.await
-        };
-        self.handed(handed, model)
+            // Nothing is running (starting, or recovering): bound the wait.
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                rx.close();
+                return match rx.try_recv() {
+                    Ok(handed) => self.handed(Ok(handed), model),
+                    Err(_) => Err(self.unavailable("none became ready in time")),
+                };
+            }
+        }
     }
 
     fn handed(

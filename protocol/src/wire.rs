@@ -194,6 +194,16 @@ pub struct NodeResources {
 pub struct ReplicaReport {
     /// The replica.
     pub replica_id: String,
+    /// Its application.
+    #[serde(default)]
+    pub app: String,
+    /// Its deployment.
+    #[serde(default)]
+    pub deployment: String,
+    /// Fingerprint of the config parts that need new replicas when they
+    /// change: a restarted head re-adopts a replica whose fingerprint matches.
+    #[serde(default)]
+    pub fingerprint: String,
     /// Where it is in its life.
     pub phase: ReplicaPhase,
     /// Why it failed, for `failed`.

@@ -29,6 +29,8 @@ pub struct ReplicaHost {
     routers: Mutex<HashMap<String, Arc<DeploymentRouter>>>,
     proxies: Mutex<HashMap<String, Arc<Replica>>>,
     routes_version: Mutex<u64>,
+    /// Config fingerprint of each hosted replica.
+    fingerprints: Mutex<HashMap<String, String>>,
 }
 
 impl ReplicaHost {
@@ -49,6 +51,7 @@ impl ReplicaHost {
             routers: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             routes_version: Mutex::new(0),
+            fingerprints: Mutex::new(HashMap::new()),
         }
     }
 
@@ -58,6 +61,10 @@ impl ReplicaHost {
             return;
         }
         info!(replica = %id, app, "Replica starting (placed here by the head).");
+        self.fingerprints
+            .lock()
+            .unwrap()
+            .insert(id.clone(), super::link::fingerprint(config));
         let replica = Replica::spawn_with_id(id, app, config, self.changed.clone(), &self.tasks);
         self.local.insert(replica);
     }
@@ -73,8 +80,15 @@ impl ReplicaHost {
     /// Every hosted replica's phase; replicas that are gone are reported one
     /// last time, then forgotten.
     pub fn reports(&self) -> Vec<ReplicaReport> {
-        let reports = self.local.all().iter().map(|r| report_of(r)).collect();
+        let mut fingerprints = self.fingerprints.lock().unwrap();
+        let reports = self
+            .local
+            .all()
+            .iter()
+            .map(|r| report_of(r, fingerprints.get(r.id()).map_or("", String::as_str)))
+            .collect();
         self.local.prune();
+        fingerprints.retain(|id, _| self.local.get(id).is_some());
         reports
     }
 
@@ -161,6 +175,11 @@ impl ReplicaHost {
         self.routes
             .store(Arc::new(RouteTable::new(table.version, routes, models)));
         *self.routes_version.lock().unwrap() = table.version;
+        tracing::debug!(
+            version = table.version,
+            apps = table.apps.len(),
+            "Applied the cluster route table from the head."
+        );
     }
 
     /// Stops every hosted replica and waits for them to drain.

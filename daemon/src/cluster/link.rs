@@ -35,6 +35,11 @@ pub struct ClusterLink {
     members: Mutex<Vec<NodeView>>,
     proxies: Mutex<HashMap<String, Weak<Replica>>>,
     routes: Mutex<ClusterRoutes>,
+    /// Replicas members report that the head has no proxy for (it restarted).
+    adoptable: Mutex<Vec<(String, ReplicaReport)>>,
+    /// After a restart, no new replica is placed before this: members first
+    /// report what they still run, to be re-adopted rather than replaced.
+    hold_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl ClusterLink {
@@ -47,7 +52,42 @@ impl ClusterLink {
             members: Mutex::new(Vec::new()),
             proxies: Mutex::new(HashMap::new()),
             routes: Mutex::new(ClusterRoutes::default()),
+            adoptable: Mutex::new(Vec::new()),
+            hold_until: Mutex::new(None),
         }
+    }
+
+    /// Holds placement (and the route table) until `until`.
+    pub fn hold_until(&self, until: std::time::Instant) {
+        *self.hold_until.lock().unwrap() = Some(until);
+    }
+
+    /// Whether placement is on hold (just after a restart).
+    pub fn holding(&self) -> bool {
+        let mut hold = self.hold_until.lock().unwrap();
+        match *hold {
+            Some(until) if std::time::Instant::now() < until => true,
+            Some(_) => {
+                *hold = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the reported replicas that have no proxy here: `(node id, report)`.
+    pub fn take_adoptable(&self) -> Vec<(String, ReplicaReport)> {
+        std::mem::take(&mut *self.adoptable.lock().unwrap())
+    }
+
+    /// The alive member `node_id`.
+    pub fn member(&self, node_id: &str) -> Option<NodeView> {
+        self.members
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|n| n.node_id == node_id)
+            .cloned()
     }
 
     /// Sets the members that are alive now.
@@ -84,6 +124,24 @@ impl ClusterLink {
     pub fn report(&self, node_id: &str, reports: &[ReplicaReport]) {
         let by_id: HashMap<&str, &ReplicaReport> =
             reports.iter().map(|r| (r.replica_id.as_str(), r)).collect();
+        {
+            let proxies = self.proxies.lock().unwrap();
+            let mut adoptable = self.adoptable.lock().unwrap();
+            for report in reports {
+                let known = proxies
+                    .get(&report.replica_id)
+                    .is_some_and(|p| p.strong_count() > 0);
+                let alive = matches!(report.phase, ReplicaPhase::Starting | ReplicaPhase::Running);
+                if !known
+                    && alive
+                    && !adoptable
+                        .iter()
+                        .any(|(_, r)| r.replica_id == report.replica_id)
+                {
+                    adoptable.push((node_id.to_owned(), report.clone()));
+                }
+            }
+        }
         for proxy in self.proxies_on(node_id) {
             match by_id.get(proxy.id()) {
                 Some(report) => proxy.apply_report(phase_of(report)),
@@ -135,7 +193,24 @@ impl ClusterLink {
     }
 }
 
-fn phase_of(report: &ReplicaReport) -> Phase {
+/// The fingerprint of what makes a replica what it is (kind and options,
+/// resources, user_config, batching, multiplexing): a change needs new replicas.
+pub fn fingerprint(config: &DeploymentConfig) -> String {
+    let parts = serde_json::json!([
+        config.replica,
+        config.resources,
+        config.user_config,
+        config.batching,
+        config.multiplexing,
+    ]);
+    ring::digest::digest(&ring::digest::SHA256, parts.to_string().as_bytes()).as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The phase a report describes.
+pub fn phase_of(report: &ReplicaReport) -> Phase {
     match report.phase {
         ReplicaPhase::Starting => Phase::Starting,
         ReplicaPhase::Running => Phase::Running,
@@ -149,7 +224,7 @@ fn phase_of(report: &ReplicaReport) -> Phase {
 }
 
 /// The report of a local replica's phase.
-pub fn report_of(replica: &Replica) -> ReplicaReport {
+pub fn report_of(replica: &Replica, fingerprint: &str) -> ReplicaReport {
     let (phase, reason) = match replica.phase() {
         Phase::Starting => (ReplicaPhase::Starting, String::new()),
         Phase::Running => (ReplicaPhase::Running, String::new()),
@@ -169,6 +244,9 @@ pub fn report_of(replica: &Replica) -> ReplicaReport {
     };
     ReplicaReport {
         replica_id: replica.id().to_owned(),
+        app: replica.app().to_owned(),
+        deployment: replica.deployment().to_owned(),
+        fingerprint: fingerprint.to_owned(),
         phase,
         reason,
     }

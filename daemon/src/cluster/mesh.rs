@@ -13,7 +13,7 @@ use http::{HeaderValue, StatusCode};
 use rserve_protocol::wire::{Request, Response};
 use tokio::sync::mpsc;
 
-use crate::control::client::ControlClient;
+use crate::control::client::{ClientError, ControlClient};
 use crate::control::tls::MESH_SERVER_NAME;
 use crate::replica::{ReplicaRequest, ReplicaResponse};
 
@@ -21,6 +21,19 @@ use crate::replica::{ReplicaRequest, ReplicaResponse};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Chunks buffered per streamed response between the QUIC stream and HTTP.
 const STREAM_BUFFER: usize = 16;
+
+/// Why a forward failed.
+#[derive(Debug, Clone)]
+pub struct ForwardError {
+    /// Whether the other node may have acted on the request (if not, it may
+    /// go to another replica).
+    pub sent: bool,
+    /// Whether the replica should take no requests for a while (its node is
+    /// unreachable or no longer has it).
+    pub suspend: bool,
+    /// What happened.
+    pub reason: String,
+}
 
 /// The pool of connections to other nodes.
 pub struct Mesh {
@@ -84,8 +97,18 @@ impl Mesh {
         addr: SocketAddr,
         replica_id: &str,
         req: ReplicaRequest,
-    ) -> Result<ReplicaResponse, String> {
-        let client = self.client(addr).await?;
+    ) -> Result<ReplicaResponse, ForwardError> {
+        let not_sent = |reason: String| ForwardError {
+            sent: false,
+            suspend: true,
+            reason,
+        };
+        let failed = |reason: String| ForwardError {
+            sent: true,
+            suspend: false,
+            reason,
+        };
+        let client = self.client(addr).await.map_err(not_sent)?;
         let headers = req
             .headers
             .iter()
@@ -101,13 +124,25 @@ impl Mesh {
             Ok(answer) => answer,
             Err(e) => {
                 self.forget(addr);
-                return Err(e.to_string());
+                let sent = !matches!(e, ClientError::NotSent { .. });
+                return Err(ForwardError {
+                    sent,
+                    suspend: !sent,
+                    reason: e.to_string(),
+                });
             }
         };
         let (status, headers) = match head {
             Response::Forwarded { status, headers } => (status, headers),
-            Response::Error(e) => return Err(e.message),
-            other => return Err(format!("unexpected answer to a forward: {other:?}")),
+            // Declined without acting: gone from that node, or at capacity.
+            Response::Error(e) => {
+                return Err(ForwardError {
+                    sent: false,
+                    suspend: e.code == rserve_protocol::wire::ErrorCode::NotFound,
+                    reason: e.message,
+                });
+            }
+            other => return Err(failed(format!("unexpected answer to a forward: {other:?}"))),
         };
         let mut response = ReplicaResponse::json(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
@@ -130,7 +165,7 @@ impl Mesh {
             let rest = recv
                 .read_to_end(64 * 1024 * 1024)
                 .await
-                .map_err(|e| format!("the response body was cut off: {e}"))?;
+                .map_err(|e| failed(format!("the response body was cut off: {e}")))?;
             body.extend_from_slice(&rest);
             response.body = body.into();
             return Ok(response);

@@ -189,6 +189,10 @@ impl Cluster {
             let records: Vec<NodeRecord> = serde_json::from_slice(&bytes)
                 .with_context(|| format!("{} is not a node list", nodes_file.display()))?;
             let now = Instant::now();
+            if !records.is_empty() {
+                // Members report what they still run before anything is placed.
+                link.hold_until(now + timeout + HEARTBEAT_PERIOD * 2);
+            }
             for r in records {
                 membership.admit(r.advert, r.cert_fingerprint, now, r.joined_at_s);
             }
@@ -383,8 +387,11 @@ impl Cluster {
                 let link = self.link.as_ref().expect("the head has a link");
                 link.set_members(node_views(&membership));
                 link.report(&node_id, &replicas);
-                let routes =
-                    (routes_version != link.routes_version()).then(|| Box::new(link.routes()));
+                // Just after a restart the table is not yet authoritative (members
+                // keep serving with the one they have), nor before it was ever set.
+                let current = link.routes_version();
+                let routes = (routes_version != current && current > 0 && !link.holding())
+                    .then(|| Box::new(link.routes()));
                 Response::HeartbeatAck {
                     node_timeout_s: membership.timeout().as_secs_f64(),
                     routes,

@@ -11,6 +11,11 @@ use rustls::pki_types::pem::PemObject;
 
 use super::read_frame;
 
+/// How often an idle connection proves it is alive.
+const KEEP_ALIVE: Duration = Duration::from_millis(500);
+/// How long a silent connection lives.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How to reach a node.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -46,6 +51,14 @@ pub enum ClientError {
     /// The node answered with something that is not the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The request could not be sent whole (so the node did not act on it).
+    #[error("cannot send to {addr}: {reason}")]
+    NotSent {
+        /// The address.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
 }
 
 /// An open, handshaken connection to a node.
@@ -124,7 +137,14 @@ impl ControlClient {
         .parse()
         .unwrap();
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| unreachable(e.to_string()))?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+        let mut config = quinn::ClientConfig::new(Arc::new(quic));
+        // A peer that vanishes (SIGKILL, a pulled cable) is noticed in seconds:
+        // requests in flight to it fail instead of hanging.
+        let mut transport = quinn::TransportConfig::default();
+        transport.keep_alive_interval(Some(KEEP_ALIVE));
+        transport.max_idle_timeout(Some(IDLE_TIMEOUT.try_into().expect("a small duration")));
+        config.transport_config(Arc::new(transport));
+        endpoint.set_default_client_config(config);
 
         let connecting = endpoint
             .connect(addr, server_name)
@@ -161,7 +181,16 @@ impl ControlClient {
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
             token,
         };
-        match client.exchange::<_, HelloReply>(&hello).await? {
+        // A node that accepts the connection but does not answer (shutting
+        // down) is as unreachable as one that does not accept it.
+        let reply = tokio::time::timeout(timeout, client.exchange::<_, HelloReply>(&hello))
+            .await
+            .map_err(|_| {
+                unreachable(format!(
+                    "no answer to the handshake within {timeout:?} (is the node shutting down?)"
+                ))
+            })??;
+        match reply {
             HelloReply::Accepted {
                 node_id,
                 authorized,

@@ -255,25 +255,32 @@ async fn forward(
         None
     };
     let replica = ctx.cluster.local.get(replica_id);
-    let answer = answer.or_else(|| match &replica {
-        None => Some(refuse(
-            503,
-            "unavailable",
+    // Refusals that did nothing: the calling node may route the request to
+    // another replica (as Ray's router does when a replica rejects).
+    let declined = match &replica {
+        None => Some((
+            ErrorCode::NotFound,
             format!("replica {replica_id} is not on this node"),
         )),
-        Some(r) if r.phase() != crate::replica::Phase::Running => Some(refuse(
-            503,
-            "unavailable",
+        Some(r) if r.phase() != crate::replica::Phase::Running => Some((
+            ErrorCode::NotFound,
             format!("replica {replica_id} is not running"),
         )),
         // The replica's own limit holds across every node that routes to it.
-        Some(r) if !r.try_reserve() => Some(refuse(
-            503,
-            "overloaded",
+        Some(r) if answer.is_none() && !r.try_reserve() => Some((
+            ErrorCode::BadRequest,
             format!("replica {replica_id} is at max_ongoing_requests"),
         )),
         Some(_) => None,
-    });
+    };
+    if answer.is_none()
+        && let Some((code, message)) = declined
+    {
+        send.write_all(&wire::encode(&Response::Error(WireError { code, message })))
+            .await?;
+        send.finish()?;
+        return Ok(());
+    }
     if let Some((head, body)) = answer {
         send.write_all(&wire::encode(&head)).await?;
         send.write_all(body.as_bytes()).await?;

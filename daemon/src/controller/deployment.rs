@@ -15,9 +15,9 @@ use tracing::{info, warn};
 
 use std::collections::HashMap;
 
-use rserve_protocol::wire::{ReplicaLocation, Request, Response};
+use rserve_protocol::wire::{ReplicaLocation, ReplicaReport, Request, Response};
 
-use crate::cluster::link::{ClusterLink, NodeView, Placer, Usage};
+use crate::cluster::link::{ClusterLink, NodeView, Placer, Usage, fingerprint, phase_of};
 use crate::replica::{Phase, RemoteTarget, Replica};
 use crate::router::DeploymentRouter;
 
@@ -145,10 +145,14 @@ impl DeploymentRuntime {
     }
 
     /// Asks every replica to stop now (node shutdown).
-    pub(super) fn stop_all(&mut self) {
+    /// The node is shutting down: stops the replicas it runs itself; those on
+    /// other nodes keep serving (a restarted head re-adopts them).
+    pub(super) fn stop_local(&mut self) {
         for slot in &mut self.slots {
-            slot.stopping = true;
-            slot.replica.stop();
+            if slot.replica.remote_target().is_none() {
+                slot.stopping = true;
+                slot.replica.stop();
+            }
         }
         self.router.set_replicas(Vec::new());
     }
@@ -161,6 +165,7 @@ impl DeploymentRuntime {
         changed: &Arc<Notify>,
         tasks: &TaskTracker,
         mut placement: Option<(&mut Placer, &ClusterLink)>,
+        holding: bool,
     ) {
         self.reap(now);
 
@@ -186,7 +191,7 @@ impl DeploymentRuntime {
             .filter(|s| current(s, self.generation))
             .count();
         self.pending = None;
-        if live < target && !self.deploy_failed && now >= self.next_start_at {
+        if live < target && !self.deploy_failed && now >= self.next_start_at && !holding {
             for _ in live..target {
                 let replica = match placement.as_mut() {
                     None => Replica::spawn(&self.app, &self.config, changed.clone(), tasks),
@@ -335,6 +340,48 @@ impl DeploymentRuntime {
             }
         });
         Ok(replica)
+    }
+
+    /// Takes over a replica a member still runs after the head restarted, if
+    /// it is of the current config and one is missing. `false`: not wanted.
+    pub(super) fn adopt(
+        &mut self,
+        node: NodeView,
+        report: &ReplicaReport,
+        link: &ClusterLink,
+        changed: &Arc<Notify>,
+    ) -> bool {
+        let live = self
+            .slots
+            .iter()
+            .filter(|s| s.generation == self.generation && !s.stopping)
+            .count();
+        if self.retiring
+            || live >= self.config.num_replicas as usize
+            || fingerprint(&self.config) != report.fingerprint
+        {
+            return false;
+        }
+        let replica = Replica::remote(
+            report.replica_id.clone(),
+            &self.app,
+            &self.config,
+            RemoteTarget {
+                node_id: node.node_id.clone(),
+                address: node.address,
+                mesh: link.mesh.clone(),
+            },
+            phase_of(report),
+            Some(changed.clone()),
+        );
+        link.register_proxy(&replica);
+        info!(replica = replica.id(), node = %node.node_id, app = %self.app, "Replica re-adopted after a head restart.");
+        self.slots.push(Slot {
+            replica,
+            generation: self.generation,
+            stopping: false,
+        });
+        true
     }
 
     /// Live replicas of this deployment per node.

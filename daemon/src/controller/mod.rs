@@ -129,7 +129,7 @@ impl Controller {
         let mut state = self.state.lock().await;
         for app in state.apps.values_mut() {
             for dep in app.deployments.values_mut() {
-                dep.stop_all();
+                dep.stop_local();
             }
         }
         drop(state);
@@ -143,6 +143,31 @@ impl Controller {
         let now = tokio::time::Instant::now();
         let mut state = self.state.lock().await;
         let mut gone = Vec::new();
+        let holding = self.link.as_ref().is_some_and(|l| l.holding());
+        if let Some(link) = &self.link {
+            for (node_id, report) in link.take_adoptable() {
+                let Some(node) = link.member(&node_id) else {
+                    continue;
+                };
+                let adopted = state
+                    .apps
+                    .get_mut(&report.app)
+                    .filter(|a| !a.deleting)
+                    .and_then(|a| a.deployments.get_mut(&report.deployment))
+                    .is_some_and(|d| d.adopt(node.clone(), &report, link, &self.changed));
+                if !adopted {
+                    // Not wanted any more (deleted, changed, or enough replicas).
+                    info!(replica = %report.replica_id, node = %node_id, "Stopping a replica the cluster no longer wants.");
+                    let mesh = link.mesh.clone();
+                    let request = rserve_protocol::wire::Request::StopReplica {
+                        replica_id: report.replica_id.clone(),
+                    };
+                    self.tasks.spawn(async move {
+                        let _ = mesh.call(node.address, &request).await;
+                    });
+                }
+            }
+        }
         let mut placer = self.link.as_ref().map(|link| {
             let mut usage = HashMap::new();
             for app in state.apps.values() {
@@ -155,7 +180,7 @@ impl Controller {
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
                 let placement = placer.as_mut().zip(self.link.as_deref());
-                dep.reconcile(now, &self.changed, &self.tasks, placement);
+                dep.reconcile(now, &self.changed, &self.tasks, placement, holding);
                 !(dep.retiring && dep.is_empty())
             });
             if app.deleting && app.deployments.is_empty() {
@@ -166,7 +191,7 @@ impl Controller {
             state.apps.remove(&name);
             info!(app = %name, "Application deleted.");
         }
-        if let Some(link) = &self.link {
+        if let Some(link) = self.link.as_ref().filter(|_| !holding) {
             link.local.prune();
             let apps = state
                 .apps

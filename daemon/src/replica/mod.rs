@@ -185,6 +185,8 @@ pub struct Replica {
     models: Arc<ModelSet>,
     /// Set when the replica runs on another node (this is its proxy).
     remote: Option<RemoteTarget>,
+    /// A proxy takes no requests before this (ms since [`EPOCH`]).
+    suspended_until_ms: std::sync::atomic::AtomicU64,
     /// Notified when a proxy's phase changes (from its node's reports).
     remote_changed: Option<Arc<Notify>>,
     stop: CancellationToken,
@@ -216,6 +218,8 @@ pub enum CallError {
     /// The replica's node could not be reached, or the connection broke.
     #[error("replica {replica} on node {node} could not be reached: {reason}")]
     Remote {
+        /// Whether the request reached the node (if not, it may go elsewhere).
+        sent: bool,
         /// The replica.
         replica: String,
         /// Its node.
@@ -224,6 +228,13 @@ pub enum CallError {
         reason: String,
     },
 }
+
+/// How long a proxy whose node did not answer takes no requests.
+const SUSPEND_UNREACHABLE: Duration = Duration::from_secs(1);
+
+/// The process's clock origin for suspensions.
+static EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
 
 fn new_id(config: &DeploymentConfig) -> String {
     format!("{}-{:08x}", config.name, rand::random::<u32>())
@@ -289,6 +300,7 @@ impl Replica {
             models: Arc::new(ModelSet::default()),
             remote,
             remote_changed,
+            suspended_until_ms: std::sync::atomic::AtomicU64::new(0),
             timing: Mutex::new(Timing::of(config)),
             stop: CancellationToken::new(),
             start_time: SystemTime::now(),
@@ -317,6 +329,16 @@ impl Replica {
     /// The replica id, `<deployment>-<hex>`.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Its application.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Its deployment.
+    pub fn deployment(&self) -> &str {
+        &self.deployment
     }
 
     /// The current phase.
@@ -371,9 +393,22 @@ impl Replica {
         self.max_ongoing.store(max, Ordering::SeqCst);
     }
 
+    /// Takes no requests for `how_long` (a proxy whose node is unreachable).
+    fn suspend(&self, how_long: Duration) {
+        let until = EPOCH.elapsed() + how_long;
+        self.suspended_until_ms
+            .store(until.as_millis() as u64, Ordering::SeqCst);
+    }
+
     /// Takes one request slot if the replica is below `max_ongoing_requests`.
     /// The caller must [`release`](Self::release) it.
     pub(crate) fn try_reserve(&self) -> bool {
+        if self.remote.is_some()
+            && (EPOCH.elapsed().as_millis() as u64)
+                < self.suspended_until_ms.load(Ordering::Relaxed)
+        {
+            return false;
+        }
         let max = self.max_ongoing.load(Ordering::SeqCst);
         self.ongoing
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -416,10 +451,17 @@ impl Replica {
                 .mesh
                 .forward(target.address, &self.id, req)
                 .await
-                .map_err(|reason| CallError::Remote {
-                    replica: self.id.clone(),
-                    node: target.node_id.clone(),
-                    reason,
+                .map_err(|e| {
+                    if e.suspend {
+                        // Unreachable or gone: route around it until the head decides.
+                        self.suspend(SUSPEND_UNREACHABLE);
+                    }
+                    CallError::Remote {
+                        sent: e.sent,
+                        replica: self.id.clone(),
+                        node: target.node_id.clone(),
+                        reason: e.reason,
+                    }
                 });
         }
         let backend = self.backend.lock().unwrap().clone();
