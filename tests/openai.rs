@@ -408,3 +408,64 @@ fn concurrent_chat_streams_share_decode_steps_and_keep_their_own_answers() {
         "no step held 4 or more sequences: {before} → {after}"
     );
 }
+
+#[test]
+fn chat_streams_token_by_token_across_a_node_hop() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    prerequisites();
+    let head = TestNode::start(&tmp.path().join("head"), &[]);
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let member = TestNode::start_on(
+        &tmp.path().join("member"),
+        "127.0.0.2",
+        "0",
+        &["--join", &head.control.to_string(), "--token", &token],
+    );
+    deploy_example(&head, tmp.path(), "chat.toml");
+    // One replica, on the head (placement breaks ties towards the head): the
+    // member has none, so its requests cross a hop.
+    let replicas = head.status()["applications"]["chat"]["deployments"]["llm"]["replicas"].clone();
+    assert_eq!(replicas.as_array().unwrap().len(), 1);
+    assert!(replicas[0]["node_id"].is_null(), "{replicas}");
+    let body = r#"{"model": "SmolLM2-135M-Instruct", "stream": true, "max_tokens": 24, "temperature": 0,
+                   "messages": [{"role": "user", "content": "Count from one to twenty in words."}]}"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (arrivals, text) = loop {
+        let mut stream = std::net::TcpStream::connect(member.http).unwrap();
+        write!(stream, "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut text = String::new();
+        let mut arrivals = Vec::new();
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+            arrivals.push((std::time::Instant::now(), chunk.matches("data: ").count()));
+            text.push_str(&chunk);
+        }
+        // The member gets the route table with its next heartbeat.
+        if text.starts_with("HTTP/1.1 200") || std::time::Instant::now() > deadline {
+            break (arrivals, text);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("text/event-stream") && text.contains("x-rserve-replica: llm-"),
+        "{text}"
+    );
+    assert!(text.contains("data: [DONE]"), "{text}");
+    // Token by token: the events came in many reads spread over the generation,
+    // not in one piece at the end.
+    let reads_with_events = arrivals.iter().filter(|(_, n)| *n > 0).count();
+    assert!(reads_with_events >= 8, "{reads_with_events} reads: {text}");
+    let first = arrivals.iter().find(|(_, n)| *n > 0).unwrap().0;
+    let last = arrivals.last().unwrap().0;
+    assert!(
+        last.duration_since(first) > std::time::Duration::from_millis(100),
+        "the events arrived together"
+    );
+}
