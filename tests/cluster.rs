@@ -544,3 +544,53 @@ fn a_head_restart_under_load_fails_no_request_to_member_replicas() {
     assert_eq!(after, before);
     assert!(c.head.log().contains("re-adopted"));
 }
+
+#[test]
+fn a_frozen_member_is_replaced_and_stands_down_when_it_thaws() {
+    // A partition as the head sees it: a member stops answering (SIGSTOP) but
+    // keeps its replicas. The head declares it dead and re-places them; when
+    // the member answers again, its stale replica is stopped, not doubled.
+    let tmp = tempfile::tempdir().unwrap();
+    let c = echo_cluster(tmp.path(), "2");
+    wait_for("three running replicas", 10, || {
+        placements(&c.head).len() == 3
+    });
+    let frozen = &c.members[1];
+    let frozen_id = node_id(frozen);
+    let stale: Vec<String> = placements(&c.head)
+        .into_iter()
+        .filter(|(_, n)| *n == frozen_id)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(stale.len(), 1);
+    let pid = frozen.child.as_ref().unwrap().id().to_string();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    wait_for("the frozen member's replica placed elsewhere", 15, || {
+        let p = placements(&c.head);
+        p.len() == 3 && p.iter().all(|(_, n)| *n != frozen_id)
+    });
+    signal("-CONT");
+    wait_for("the member alive again", 10, || {
+        state_of(&c.head, &frozen_id).as_deref() == Some("ALIVE")
+    });
+    // Its old replica is stopped (it reports it gone), and the deployment keeps
+    // exactly three replicas.
+    wait_for("the stale replica to stop", 10, || {
+        frozen
+            .log()
+            .contains("Replica stopping (asked by the head)")
+    });
+    assert!(c.head.log().contains("no longer wants"));
+    let p = placements(&c.head);
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(p.iter().all(|(id, _)| !stale.contains(id)), "{p:?}");
+}
