@@ -159,21 +159,11 @@ async fn stream(
     peer: Option<&str>,
     remote: SocketAddr,
 ) -> anyhow::Result<()> {
-    let (frame, rest) = match read_frame_and_rest(&mut recv).await {
+    let read = read_frame_and_rest(&mut recv)
+        .await
+        .and_then(|(frame, rest)| Ok((wire::decode::<Request>(&frame)?, rest)));
+    let (request, rest) = match read {
         Ok(read) => read,
-        Err(e) => {
-            let error = WireError {
-                code: ErrorCode::BadRequest,
-                message: format!("malformed request: {e}"),
-            };
-            send.write_all(&wire::encode(&Response::Error(error)))
-                .await?;
-            send.finish()?;
-            return Ok(());
-        }
-    };
-    let request: Request = match wire::decode(&frame) {
-        Ok(request) => request,
         Err(e) => {
             let error = WireError {
                 code: ErrorCode::BadRequest,

@@ -306,19 +306,7 @@ impl DeploymentRuntime {
             return Ok(replica);
         }
         let id = format!("{}-{:08x}", self.config.name, rand::random::<u32>());
-        let replica = Replica::remote(
-            id.clone(),
-            &self.app,
-            &self.config,
-            RemoteTarget {
-                node_id: node.node_id.clone(),
-                address: node.address,
-                mesh: link.mesh.clone(),
-            },
-            Phase::Starting,
-            Some(changed.clone()),
-        );
-        link.register_proxy(&replica);
+        let replica = self.proxy(id.clone(), &node, link, Phase::Starting, changed);
         let request = Request::StartReplica {
             app: self.app.clone(),
             replica_id: id,
@@ -362,19 +350,13 @@ impl DeploymentRuntime {
         {
             return false;
         }
-        let replica = Replica::remote(
+        let replica = self.proxy(
             report.replica_id.clone(),
-            &self.app,
-            &self.config,
-            RemoteTarget {
-                node_id: node.node_id.clone(),
-                address: node.address,
-                mesh: link.mesh.clone(),
-            },
+            &node,
+            link,
             phase_of(report),
-            Some(changed.clone()),
+            changed,
         );
-        link.register_proxy(&replica);
         info!(replica = replica.id(), node = %node.node_id, app = %self.app, "Replica re-adopted after a head restart.");
         self.slots.push(Slot {
             replica,
@@ -382,6 +364,31 @@ impl DeploymentRuntime {
             stopping: false,
         });
         true
+    }
+
+    /// A proxy for replica `id` on `node`, known to the link (for reports).
+    fn proxy(
+        &self,
+        id: String,
+        node: &NodeView,
+        link: &ClusterLink,
+        phase: Phase,
+        changed: &Arc<Notify>,
+    ) -> Arc<Replica> {
+        let replica = Replica::remote(
+            id,
+            &self.app,
+            &self.config,
+            RemoteTarget {
+                node_id: node.node_id.clone(),
+                address: node.address,
+                mesh: link.mesh.clone(),
+            },
+            phase,
+            Some(changed.clone()),
+        );
+        link.register_proxy(&replica);
+        replica
     }
 
     /// Live replicas of this deployment per node.
