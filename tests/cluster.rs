@@ -314,7 +314,14 @@ fn echo_cluster(tmp: &std::path::Path, timeout_s: &str) -> Cluster {
                 &tmp.join(format!("m{i}")),
                 host,
                 "0",
-                &["--join", &join, "--token", &token],
+                &[
+                    "--join",
+                    &join,
+                    "--token",
+                    &token,
+                    "--label",
+                    &format!("zone=z{i}"),
+                ],
             )
         })
         .collect();
@@ -433,6 +440,37 @@ fn replicas_spread_and_requests_cross_nodes() {
     for node in std::iter::once(&c.head).chain(&c.members) {
         reaches_all_replicas(&c.head, node);
     }
+    // Label selectors: only the node labelled zone=z1 takes these; a label no
+    // node has leaves the replica pending, with the reason in status.
+    let file = harness::app_file(
+        tmp.path(),
+        "labels.toml",
+        "[[applications]]\nname = \"pinned\"\nroute_prefix = \"/pinned\"\n[[applications.deployments]]\n\
+         name = \"p\"\nnum_replicas = 2\nresources = { label_selector = { zone = \"z1\" } }\nreplica = { kind = \"echo\" }\n\
+         [[applications]]\nname = \"nowhere\"\nroute_prefix = \"/nowhere\"\n[[applications.deployments]]\n\
+         name = \"n\"\nresources = { label_selector = { zone = \"mars\" } }\nreplica = { kind = \"echo\" }\n",
+    );
+    c.head.ok(&["deploy", file.to_str().unwrap()]);
+    let z1 = node_id(&c.members[1]);
+    wait_for("both pinned replicas on zone z1", 10, || {
+        let s = c.head.status();
+        let r = s["applications"]["pinned"]["deployments"]["p"]["replicas"]
+            .as_array()
+            .unwrap()
+            .clone();
+        r.len() == 2
+            && r.iter()
+                .all(|r| r["node_id"] == z1.as_str() && r["state"] == "RUNNING")
+    });
+    let s = c.head.status();
+    let message = s["applications"]["nowhere"]["deployments"]["n"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("PENDING") && message.contains("zone=mars"),
+        "{message}"
+    );
     // Members refuse deploys and point at the head.
     let out = c.members[0].cli(&["delete", "echo"]);
     assert!(!out.status.success());

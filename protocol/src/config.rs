@@ -144,6 +144,10 @@ pub struct Resources {
     /// Memory in bytes (0 = not accounted).
     #[serde(default)]
     pub memory: u64,
+    /// Node labels a replica's node must have (`rserve up --label key=value`);
+    /// Ray's `label_selector`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub label_selector: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Resources {
@@ -152,6 +156,7 @@ impl Default for Resources {
             num_cpus: defaults::num_cpus(),
             num_gpus: 0.0,
             memory: 0,
+            label_selector: Default::default(),
         }
     }
 }

@@ -37,7 +37,8 @@ fn defaults_are_ray_serves() {
         Resources {
             num_cpus: 1.0,
             num_gpus: 0.0,
-            memory: 0
+            memory: 0,
+            label_selector: Default::default(),
         }
     );
     assert_eq!(d.user_config, None);
@@ -304,6 +305,7 @@ fn deployment() -> impl Strategy<Value = DeploymentConfig> {
                         num_cpus: f64::from(cpus) / 2.0,
                         num_gpus: f64::from(gpus) / 4.0,
                         memory: u64::from(mem),
+                        label_selector: Default::default(),
                     },
                     batching: None,
                     multiplexing: None,

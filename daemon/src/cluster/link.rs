@@ -21,6 +21,8 @@ pub struct NodeView {
     pub address: SocketAddr,
     /// What it offers.
     pub resources: NodeResources,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Shared by the head's cluster state and its controller.
@@ -297,6 +299,10 @@ impl Placer {
         let fits = |n: &NodeView, u: &Usage| {
             u.gpus + need.num_gpus <= n.resources.num_gpus + 1e-9
                 && (need.memory == 0 || u.memory + need.memory <= n.resources.memory)
+                && need
+                    .label_selector
+                    .iter()
+                    .all(|(k, v)| n.labels.get(k) == Some(v))
         };
         let best = self
             .nodes
@@ -318,6 +324,14 @@ impl Placer {
                 if need.memory > 0 {
                     wants.push(format!("{} bytes of memory", need.memory));
                 }
+                if !need.label_selector.is_empty() {
+                    let labels: Vec<String> = need
+                        .label_selector
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    wants.push(format!("a node labelled {}", labels.join(",")));
+                }
                 Err(format!(
                     "needs {}, no node has it free ({} node(s) alive)",
                     wants.join(" and "),
@@ -337,6 +351,7 @@ mod tests {
     fn node(id: &str, gpus: f64) -> NodeView {
         NodeView {
             node_id: id.into(),
+            labels: [("zone".to_owned(), format!("z-{id}"))].into(),
             address: "127.0.0.1:1".parse().unwrap(),
             resources: NodeResources {
                 num_cpus: 2.0,
@@ -376,6 +391,25 @@ mod tests {
             per_node.values().copied().collect::<Vec<_>>(),
             vec![2, 2, 2]
         );
+    }
+
+    #[test]
+    fn label_selectors_pick_matching_nodes_only() {
+        let mut placer = Placer::new(
+            vec![node("h", 0.0), node("a", 0.0), node("b", 0.0)],
+            &HashMap::new(),
+        );
+        let zone_a = deployment("resources = { label_selector = { zone = \"z-a\" } }");
+        let mut per_node = HashMap::new();
+        for _ in 0..3 {
+            let n = placer.place(&zone_a, &per_node).unwrap();
+            assert_eq!(n.node_id, "a");
+            *per_node.entry(n.node_id).or_insert(0) += 1;
+        }
+        let nowhere =
+            deployment("resources = { label_selector = { zone = \"z-x\", gpu = \"h100\" } }");
+        let err = placer.place(&nowhere, &HashMap::new()).unwrap_err();
+        assert!(err.contains("a node labelled gpu=h100,zone=z-x"), "{err}");
     }
 
     #[test]

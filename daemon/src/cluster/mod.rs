@@ -180,6 +180,7 @@ impl Cluster {
                     .parse()
                     .context("the head's control address")?,
                 resources: advert.resources.clone(),
+                labels: advert.labels.clone(),
             },
             mesh,
             local.clone(),
@@ -443,6 +444,7 @@ fn node_views(membership: &Membership) -> Vec<NodeView> {
                 address: a.control_address.parse().ok()?,
                 node_id: a.node_id,
                 resources: a.resources,
+                labels: a.labels,
             })
         })
         .collect()
