@@ -278,15 +278,38 @@ fn wrong_expired_and_foreign_credentials_are_refused_on_both_sides() {
             && head.log().contains("Control connection refused")
     });
     assert_eq!(nodes(&head).len(), 1);
-    // Creating tokens needs the admin token.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rserve"))
-        .args(["--address", &join, "token", "create"])
-        .env("RSERVE_CACERT", tmp.path().join("head/tls/ca.crt"))
-        .env("RSERVE_STATE_DIR", tmp.path().join("nowhere"))
-        .env("RSERVE_TOKEN", "wrong")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(4));
+    // Every CLI connection is mutual TLS: the right admin token without a
+    // client certificate is refused; with the head's admin certificate (what a
+    // remote operator copies) it works; a wrong token still cannot mutate.
+    let admin_token = std::fs::read_to_string(tmp.path().join("head/admin.token")).unwrap();
+    let remote = |token: &str, cert: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rserve"));
+        cmd.args(["--address", &join, "token", "create"])
+            .env("RSERVE_CACERT", tmp.path().join("head/tls/ca.crt"))
+            .env("RSERVE_STATE_DIR", tmp.path().join("nowhere"))
+            .env("RSERVE_TOKEN", token.trim());
+        if cert {
+            cmd.env("RSERVE_CLIENT_CERT", tmp.path().join("head/tls/admin.crt"))
+                .env("RSERVE_CLIENT_KEY", tmp.path().join("head/tls/admin.key"));
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = remote(&admin_token, false);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("mutual TLS"), "{err}");
+    assert!(
+        head.log()
+            .contains("Refused a call without a client certificate")
+    );
+    let (code, err) = remote(&admin_token, true);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = remote("wrong", true);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("admin token"), "{err}");
 }
 
 /// A head on a fixed port and two members, with an app of three echo replicas.

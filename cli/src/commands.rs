@@ -79,15 +79,58 @@ async fn connect(global: &Global) -> Result<ControlClient, Failure> {
             .ok()
             .map(|t| t.trim().to_owned()),
     };
+    let client_cert = client_certificate(&dir)?;
     let opts = ClientOptions {
         addr,
         ca_pem,
+        client_cert,
         server_name: std::env::var(env::TLS_SERVER_NAME)
             .unwrap_or_else(|_| tls::NODE_SERVER_NAME.to_owned()),
         token,
         timeout: CONNECT_TIMEOUT,
     };
     ControlClient::connect(opts).await.map_err(client_failure)
+}
+
+/// The client certificate to present: RSERVE_CLIENT_CERT/KEY, else the state
+/// dir's admin certificate (a head's), else its node certificate (a member's).
+/// A certificate chain and its key, PEM.
+type CertAndKey = (Vec<u8>, Vec<u8>);
+
+fn client_certificate(dir: &Path) -> Result<Option<CertAndKey>, Failure> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| {
+            fail(
+                Exit::Unreachable,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })
+    };
+    match (
+        std::env::var_os(env::CLIENT_CERT),
+        std::env::var_os(env::CLIENT_KEY),
+    ) {
+        (Some(cert), Some(key)) => {
+            return Ok(Some((read(Path::new(&cert))?, read(Path::new(&key))?)));
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(fail(
+                Exit::Unreachable,
+                format!("set both {} and {}", env::CLIENT_CERT, env::CLIENT_KEY),
+            ));
+        }
+        (None, None) => {}
+    }
+    let paths = tls::TlsPaths::new(dir);
+    for (cert, key) in [
+        (&paths.admin_cert, &paths.admin_key),
+        (&paths.node_cert, &paths.node_key),
+    ] {
+        if let (Ok(cert), Ok(key)) = (std::fs::read(cert), std::fs::read(key)) {
+            return Ok(Some((cert, key)));
+        }
+    }
+    Ok(None)
 }
 
 fn read_token(path: &Path) -> Result<String, Failure> {

@@ -11,6 +11,10 @@ pub const TOKEN: &str = "RSERVE_TOKEN";
 pub const TOKEN_FILE: &str = "RSERVE_TOKEN_FILE";
 /// CA certificate (PEM) the CLI trusts.
 pub const CACERT: &str = "RSERVE_CACERT";
+/// Client certificate (PEM) the CLI presents.
+pub const CLIENT_CERT: &str = "RSERVE_CLIENT_CERT";
+/// Its key (PEM).
+pub const CLIENT_KEY: &str = "RSERVE_CLIENT_KEY";
 /// Name verified in the node's certificate.
 pub const TLS_SERVER_NAME: &str = "RSERVE_TLS_SERVER_NAME";
 /// HTTP ingress address of `rserve up`.
@@ -42,6 +46,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         CACERT,
         "CA certificate (PEM) the CLI trusts [default: <state dir>/tls/ca.crt]",
+    ),
+    (
+        CLIENT_CERT,
+        "client certificate (PEM) the CLI presents [default: <state dir>/tls/admin.crt, else node.crt]",
+    ),
+    (
+        CLIENT_KEY,
+        "key of the client certificate [default: beside it in the state dir]",
     ),
     (
         TLS_SERVER_NAME,

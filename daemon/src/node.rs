@@ -191,6 +191,7 @@ impl Node {
             }
         }
         let identity = control::tls::load_or_create(dir)?;
+        control::tls::ensure_admin_cert(dir)?;
         let ca_pem = std::fs::read(control::tls::TlsPaths::new(dir).ca_cert)
             .context("cannot read the cluster CA certificate")?;
         let mesh_identity = control::tls::load_or_create(dir)?;

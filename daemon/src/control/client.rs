@@ -27,6 +27,9 @@ pub struct ClientOptions {
     pub server_name: String,
     /// Admin token, for calls that change state.
     pub token: Option<String>,
+    /// Client certificate chain and key (PEM) signed by the cluster CA: nodes
+    /// accept no call without one.
+    pub client_cert: Option<(Vec<u8>, Vec<u8>)>,
     /// How long to wait for the node to answer.
     pub timeout: Duration,
 }
@@ -89,13 +92,25 @@ impl ControlClient {
                 "no certificate in the CA file".to_owned(),
             ));
         }
-        let mut crypto = rustls::ClientConfig::builder_with_provider(Arc::new(
+        let crypto = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ClientError::Certificate(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+        let mut crypto = match &opts.client_cert {
+            None => crypto.with_no_client_auth(),
+            Some((cert_pem, key_pem)) => {
+                let chain = CertificateDer::pem_slice_iter(cert_pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ClientError::Certificate(format!("client certificate: {e}")))?;
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem)
+                    .map_err(|e| ClientError::Certificate(format!("client key: {e}")))?;
+                crypto
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| ClientError::Certificate(format!("client certificate: {e}")))?
+            }
+        };
         crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
         Self::connect_with(
             opts.addr,

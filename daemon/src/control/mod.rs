@@ -186,7 +186,16 @@ async fn stream(
         body.extend_from_slice(&recv.read_to_end(MAX_FORWARDED_BODY).await?);
         return forward(ctx, send, peer, &replica_id, &method, path, headers, body).await;
     }
-    let response = if request.is_mutating() && !authorized {
+    let response = if peer.is_none() && !matches!(request, Request::Join { .. }) {
+        warn!(%remote, "Refused a call without a client certificate.");
+        Response::Error(WireError {
+            code: ErrorCode::Unauthorized,
+            message: "this node accepts calls only over mutual TLS: present a client certificate \
+                      of its cluster (run the CLI with the node's --state-dir, which holds \
+                      tls/admin.crt, or set RSERVE_CLIENT_CERT and RSERVE_CLIENT_KEY)"
+                .to_owned(),
+        })
+    } else if request.is_mutating() && !authorized {
         warn!(%remote, call = ?std::mem::discriminant(&request), "Refused a state-changing call without a valid admin token.");
         Response::Error(WireError {
             code: ErrorCode::Unauthorized,

@@ -26,6 +26,10 @@ pub struct TlsPaths {
     pub node_cert: PathBuf,
     /// This node's key (0600).
     pub node_key: PathBuf,
+    /// The operators' client certificate (head only).
+    pub admin_cert: PathBuf,
+    /// Its key (0600).
+    pub admin_key: PathBuf,
 }
 
 impl TlsPaths {
@@ -37,6 +41,8 @@ impl TlsPaths {
             ca_key: dir.join("ca.key"),
             node_cert: dir.join("node.crt"),
             node_key: dir.join("node.key"),
+            admin_cert: dir.join("admin.crt"),
+            admin_key: dir.join("admin.key"),
         }
     }
 }
@@ -137,6 +143,30 @@ impl std::fmt::Debug for CaIssuer {
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
+}
+
+/// Creates the operators' client certificate (`tls/admin.crt`, `tls/admin.key`)
+/// if this node holds the CA and it is missing: the CLI presents it (mutual TLS).
+pub fn ensure_admin_cert(state_dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let paths = TlsPaths::new(state_dir);
+    if paths.admin_cert.exists() {
+        return Ok(());
+    }
+    let Some(issuer) = CaIssuer::load(state_dir)? else {
+        return Ok(());
+    };
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "rserve admin");
+    let cert = params.signed_by(&key, &issuer.cert, &issuer.key)?;
+    write_file(&paths.admin_key, key.serialize_pem().as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", paths.admin_key.display()))?;
+    write_file(&paths.admin_cert, cert.pem().as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", paths.admin_cert.display()))?;
+    Ok(())
 }
 
 /// A joining node's public key: an ECDSA P-256 point, as `KeyPair::public_key_raw`.
