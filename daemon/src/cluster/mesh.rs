@@ -162,11 +162,18 @@ impl Mesh {
         }
         if !streaming {
             let mut body = first;
-            let rest = recv
-                .read_to_end(64 * 1024 * 1024)
+            while let Some(chunk) = recv
+                .read_chunk(usize::MAX, true)
                 .await
-                .map_err(|e| failed(format!("the response body was cut off: {e}")))?;
-            body.extend_from_slice(&rest);
+                .map_err(|e| failed(format!("the response body was cut off: {e}")))?
+            {
+                if body.is_empty() {
+                    // The common case, one chunk: no copy.
+                    body = chunk.bytes.into();
+                } else {
+                    body.extend_from_slice(&chunk.bytes);
+                }
+            }
             response.body = body.into();
             return Ok(response);
         }

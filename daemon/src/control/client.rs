@@ -271,7 +271,6 @@ impl ControlClient {
             .map_err(|e| lost(e.to_string()))?;
         send.finish().map_err(|e| lost(e.to_string()))?;
         let mut decoder = wire::FrameDecoder::default();
-        let mut buf = vec![0u8; 16 * 1024];
         let head = loop {
             if let Some(frame) = decoder
                 .next_frame()
@@ -279,8 +278,12 @@ impl ControlClient {
             {
                 break frame;
             }
-            match recv.read(&mut buf).await.map_err(|e| lost(e.to_string()))? {
-                Some(n) => decoder.push(&buf[..n]),
+            match recv
+                .read_chunk(usize::MAX, true)
+                .await
+                .map_err(|e| lost(e.to_string()))?
+            {
+                Some(chunk) => decoder.push(&chunk.bytes),
                 None => return Err(lost("stream ended before the answer".to_owned())),
             }
         };

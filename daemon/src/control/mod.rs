@@ -411,13 +411,13 @@ async fn dispatch(
 /// Reads one frame and returns it with the bytes that followed it so far.
 async fn read_frame_and_rest(recv: &mut quinn::RecvStream) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let mut decoder = FrameDecoder::default();
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
         if let Some(frame) = decoder.next_frame()? {
             return Ok((frame, decoder.take_rest()));
         }
-        match recv.read(&mut buf).await? {
-            Some(n) => decoder.push(&buf[..n]),
+        // Chunks as quinn holds them: no scratch buffer to allocate and zero.
+        match recv.read_chunk(usize::MAX, true).await? {
+            Some(chunk) => decoder.push(&chunk.bytes),
             None => anyhow::bail!("stream ended before a complete frame"),
         }
     }
