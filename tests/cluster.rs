@@ -655,3 +655,141 @@ fn a_frozen_member_is_replaced_and_stands_down_when_it_thaws() {
     assert_eq!(p.len(), 3, "{p:?}");
     assert!(p.iter().all(|(id, _)| !stale.contains(id)), "{p:?}");
 }
+
+/// A UDP relay between a member and the head, for partitions: the member joins
+/// through it, and `cut` drops every packet both ways until it is restored.
+struct Relay {
+    addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(upstream: std::net::SocketAddr) -> Self {
+        use std::net::UdpSocket;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = front.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        // One upstream socket per client address, each with a thread relaying
+        // the head's answers back.
+        let backs: Arc<Mutex<std::collections::HashMap<std::net::SocketAddr, Arc<UdpSocket>>>> =
+            Arc::default();
+        let front = Arc::new(front);
+        let (f, c) = (front.clone(), cut.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let Ok((n, client)) = f.recv_from(&mut buf) else {
+                    return;
+                };
+                if c.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let back = backs
+                    .lock()
+                    .unwrap()
+                    .entry(client)
+                    .or_insert_with(|| {
+                        let s = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+                        s.connect(upstream).unwrap();
+                        let (s2, f2, c2) = (s.clone(), f.clone(), c.clone());
+                        std::thread::spawn(move || {
+                            let mut buf = vec![0u8; 65536];
+                            while let Ok(n) = s2.recv(&mut buf) {
+                                if !c2.load(Ordering::SeqCst) {
+                                    let _ = f2.send_to(&buf[..n], client);
+                                }
+                            }
+                        });
+                        s
+                    })
+                    .clone();
+                let _ = back.send(&buf[..n]);
+            }
+        });
+        Self { addr, cut }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_partitioned_member_keeps_serving_decides_nothing_and_stands_down_after() {
+    // The member reaches the head only through a relay; cutting it is a network
+    // partition between them (the member stays up and keeps its replica).
+    let tmp = tempfile::tempdir().unwrap();
+    let head = TestNode::start(&tmp.path().join("head"), &["--node-timeout-s", "2"]);
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let relay = Relay::start(head.control);
+    let member = TestNode::start_on(
+        &tmp.path().join("m"),
+        "127.0.0.2",
+        "0",
+        &["--join", &relay.addr.to_string(), "--token", &token],
+    );
+    let member_id = node_id(&member);
+    wait_for("two alive nodes", 10, || nodes(&head).len() == 2);
+    let file = harness::app_file(
+        tmp.path(),
+        "echo.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
+         name = \"e\"\nnum_replicas = 2\nreplica = { kind = \"echo\" }\n",
+    );
+    head.ok(&[
+        "deploy",
+        file.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
+    wait_for("one replica on each node", 10, || {
+        let p = placements(&head);
+        p.len() == 2 && p.iter().any(|(_, n)| *n == member_id)
+    });
+    reaches_all_replicas(&head, &member);
+    let stale: String = placements(&head)
+        .into_iter()
+        .find(|(_, n)| *n == member_id)
+        .unwrap()
+        .0;
+
+    relay.set_cut(true);
+    // The head's side: the member is dead, its replica placed on the head.
+    wait_for("the member declared dead", 10, || {
+        state_of(&head, &member_id).as_deref() == Some("DEAD")
+    });
+    wait_for("two replicas on the head's side", 10, || {
+        let p = placements(&head);
+        p.len() == 2 && p.iter().all(|(_, n)| n.is_empty())
+    });
+    // The member's side: it decides nothing (no replica started, none stopped)
+    // and keeps serving requests with its own replica.
+    for _ in 0..20 {
+        let r = harness::http(member.http, "POST", "/echo", &[], b"still here");
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(
+        member
+            .log()
+            .matches("Replica starting (placed here")
+            .count(),
+        1,
+        "the member started nothing on its own"
+    );
+
+    relay.set_cut(false);
+    wait_for("the member alive again", 15, || {
+        state_of(&head, &member_id).as_deref() == Some("ALIVE")
+    });
+    wait_for("its stale replica stopped", 10, || {
+        member
+            .log()
+            .contains("Replica stopping (asked by the head)")
+    });
+    let p = placements(&head);
+    assert_eq!(p.len(), 2, "no doubled replicas: {p:?}");
+    assert!(p.iter().all(|(id, _)| *id != stale));
+}
