@@ -365,7 +365,7 @@ impl DeploymentRouter {
         }
         let replicas = self.replicas.load();
         let Some(model) = model else {
-            return Self::two_choices(&replicas);
+            return Self::local_first(&replicas);
         };
         if *RANDOM_MODEL_ROUTING {
             let chosen = Self::two_choices(&replicas)?;
@@ -392,6 +392,22 @@ impl DeploymentRouter {
         // Counted at once, so the next request for the model sees a holder.
         chosen.models().routed(model);
         Some(chosen)
+    }
+
+    /// Replicas on this node first (no hop), then any (Ray's locality
+    /// preference): two choices within each set.
+    fn local_first(replicas: &[Arc<Replica>]) -> Option<Arc<Replica>> {
+        if replicas.iter().all(|r| r.remote_target().is_none())
+            || replicas.iter().all(|r| r.remote_target().is_some())
+        {
+            return Self::two_choices(replicas);
+        }
+        let local: Vec<Arc<Replica>> = replicas
+            .iter()
+            .filter(|r| r.remote_target().is_none())
+            .cloned()
+            .collect();
+        Self::two_choices(&local).or_else(|| Self::two_choices(replicas))
     }
 
     /// Power of two choices: the less loaded of two random replicas, falling back
