@@ -543,6 +543,13 @@ fn replicas_spread_and_requests_cross_nodes() {
         message.contains("PENDING") && message.contains("zone=mars"),
         "{message}"
     );
+    // `rserve nodes` lists each node's replicas.
+    let listed: Vec<usize> = nodes(&c.head)
+        .iter()
+        .map(|n| n["replicas"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(listed.iter().sum::<usize>(), 3 + 2, "{listed:?}");
+    assert!(c.head.ok(&["nodes"]).contains("REPLICAS"));
     // Members refuse deploys and point at the head.
     let out = c.members[0].cli(&["delete", "echo"]);
     assert!(!out.status.success());

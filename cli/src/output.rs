@@ -113,6 +113,7 @@ pub fn nodes_table<W: Write>(out: &mut W, nodes: &[NodeStatus]) -> std::io::Resu
             "GPUS",
             "MEMORY",
             "LABELS",
+            "REPLICAS",
             "LAST HEARTBEAT",
         ]
         .map(str::to_owned)
@@ -140,6 +141,7 @@ pub fn nodes_table<W: Write>(out: &mut W, nodes: &[NodeStatus]) -> std::io::Resu
             } else {
                 labels.join(",")
             },
+            n.replicas.len().to_string(),
             if n.head {
                 "-".to_owned()
             } else {

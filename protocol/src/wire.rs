@@ -286,6 +286,9 @@ pub struct NodeStatus {
     pub last_heartbeat_s: f64,
     /// Unix time the node joined.
     pub joined_at_s: f64,
+    /// The replicas it runs (ids).
+    #[serde(default)]
+    pub replicas: Vec<String>,
 }
 
 /// What happened to one application in a deploy.

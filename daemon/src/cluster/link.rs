@@ -121,6 +121,27 @@ impl ClusterLink {
             .collect()
     }
 
+    /// The live replicas on `node_id` (the head's own, or a member's proxies).
+    pub fn replicas_on(&self, node_id: &str) -> Vec<String> {
+        let replicas = if node_id == self.head.node_id {
+            self.local.all()
+        } else {
+            self.proxies_on(node_id)
+        };
+        let mut ids: Vec<String> = replicas
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.phase(),
+                    Phase::Starting | Phase::Running | Phase::Stopping
+                )
+            })
+            .map(|r| r.id().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// A member's report of the replicas it runs. A proxy that was running and
     /// is no longer reported is gone (its node restarted).
     pub fn report(&self, node_id: &str, reports: &[ReplicaReport]) {

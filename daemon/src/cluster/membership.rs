@@ -163,6 +163,7 @@ impl Membership {
             head: true,
             last_heartbeat_s: 0.0,
             joined_at_s: self.head_joined_at_s,
+            replicas: Vec::new(),
         }];
         out.extend(self.members.values().map(|m| NodeStatus {
             advert: m.advert.clone(),
@@ -172,6 +173,7 @@ impl Membership {
                 now.saturating_duration_since(t).as_secs_f64()
             }),
             joined_at_s: m.joined_at_s,
+            replicas: Vec::new(),
         }));
         out
     }

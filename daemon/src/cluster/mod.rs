@@ -398,9 +398,14 @@ impl Cluster {
                     routes,
                 }
             }
-            Request::Nodes => Response::Nodes {
-                nodes: membership.lock().unwrap().list(Instant::now()),
-            },
+            Request::Nodes => {
+                let mut nodes = membership.lock().unwrap().list(Instant::now());
+                let link = self.link.as_ref().expect("the head has a link");
+                for node in &mut nodes {
+                    node.replicas = link.replicas_on(&node.advert.node_id);
+                }
+                Response::Nodes { nodes }
+            }
             other => unreachable!("not a cluster call: {other:?}"),
         }
     }
