@@ -197,6 +197,16 @@ fn three_nodes_form_a_cluster_detect_failures_and_survive_a_head_restart() {
         nodes(&head).iter().all(|n| n["state"] == "ALIVE")
     });
     drop((a, b));
+    // A corrupt member list stops the head like a corrupt state file: exit 78,
+    // the file left as it is.
+    let mut head = head;
+    assert!(head.signal_and_wait("TERM").success());
+    let nodes_file = tmp.path().join("head/nodes.json");
+    std::fs::write(&nodes_file, b"[{\"advert\": ").unwrap();
+    let (mut again, log) = harness::spawn_up(&tmp.path().join("head"), &[]);
+    let code = again.wait().unwrap().code();
+    assert_eq!(code, Some(78), "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(std::fs::read(&nodes_file).unwrap(), b"[{\"advert\": ");
 }
 
 #[test]

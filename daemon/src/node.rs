@@ -206,7 +206,12 @@ impl Node {
                 Some((file.head, mesh_crypto, advert(control_address))),
             ),
             None => (
-                Cluster::head(dir, advert(control_address), config.node_timeout, mesh)?,
+                Cluster::head(dir, advert(control_address), config.node_timeout, mesh).map_err(
+                    |e| match e.downcast::<crate::controller::store::StoreError>() {
+                        Ok(corrupt) => StartError::State(corrupt),
+                        Err(e) => StartError::Other(e),
+                    },
+                )?,
                 None,
             ),
         };

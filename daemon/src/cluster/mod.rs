@@ -187,8 +187,12 @@ impl Cluster {
         ));
         let mut membership = Membership::new(advert, timeout, now_s());
         if let Ok(bytes) = std::fs::read(&nodes_file) {
-            let records: Vec<NodeRecord> = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a node list", nodes_file.display()))?;
+            let records: Vec<NodeRecord> = serde_json::from_slice(&bytes).map_err(|e| {
+                crate::controller::store::StoreError::Corrupt {
+                    path: nodes_file.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
             let now = Instant::now();
             if !records.is_empty() {
                 // Members report what they still run before anything is placed.
