@@ -438,6 +438,24 @@ fn load(
     (sent, failures)
 }
 
+/// [`load`] from `clients` threads at once, summed.
+fn load_concurrently(
+    node: std::net::SocketAddr,
+    clients: usize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (usize, Vec<(Instant, u16, String)>) {
+    std::thread::scope(|s| {
+        let loaders: Vec<_> = (0..clients).map(|_| s.spawn(|| load(node, stop))).collect();
+        loaders.into_iter().map(|l| l.join().unwrap()).fold(
+            (0, Vec::new()),
+            |(n, mut f), (sent, failed)| {
+                f.extend(failed);
+                (n + sent, f)
+            },
+        )
+    })
+}
+
 /// One echo request with a 10 s bound; the raw response.
 fn echo_once(node: std::net::SocketAddr) -> std::io::Result<String> {
     use std::io::{Read, Write};
@@ -580,16 +598,7 @@ fn a_killed_member_s_replicas_come_back_elsewhere_and_requests_keep_succeeding()
     let victim = node_id(&c.members[1]);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (sent, failures, killed) = std::thread::scope(|s| {
-        let loaders: Vec<_> = (0..6).map(|_| s.spawn(|| load(entry, &stop))).collect();
-        let loader = s.spawn(|| {
-            loaders.into_iter().map(|l| l.join().unwrap()).fold(
-                (0, Vec::new()),
-                |(n, mut f), (sent, failed)| {
-                    f.extend(failed);
-                    (n + sent, f)
-                },
-            )
-        });
+        let loader = s.spawn(|| load_concurrently(entry, 6, &stop));
         let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(500));
         c.members[1].signal_and_wait("KILL");
@@ -644,16 +653,7 @@ fn a_head_restart_under_load_fails_no_request_to_member_replicas() {
         .unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (sent, failures) = std::thread::scope(|s| {
-        let loaders: Vec<_> = (0..4).map(|_| s.spawn(|| load(entry, &stop))).collect();
-        let loader = s.spawn(|| {
-            loaders.into_iter().map(|l| l.join().unwrap()).fold(
-                (0, Vec::new()),
-                |(n, mut f), (sent, failed)| {
-                    f.extend(failed);
-                    (n + sent, f)
-                },
-            )
-        });
+        let loader = s.spawn(|| load_concurrently(entry, 4, &stop));
         let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(500));
         assert!(c.head.signal_and_wait("TERM").success());
