@@ -92,6 +92,15 @@ impl ReplicaHost {
         reports
     }
 
+    /// One call to another node (the head) over the mesh.
+    pub async fn ask(
+        &self,
+        addr: std::net::SocketAddr,
+        request: &rserve_protocol::wire::Request,
+    ) -> Result<rserve_protocol::wire::Response, String> {
+        self.mesh.call(addr, request).await
+    }
+
     /// The version of the route table applied.
     pub fn routes_version(&self) -> u64 {
         *self.routes_version.lock().unwrap()

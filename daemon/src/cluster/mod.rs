@@ -239,6 +239,18 @@ impl Cluster {
         }
     }
 
+    /// On a member: asks the head (read-only calls: status, config, nodes), so
+    /// the CLI gets the cluster's answer whichever node it talks to.
+    pub async fn ask_head(&self, request: &Request) -> Result<Response, String> {
+        match (&self.role, &self.host) {
+            (Role::Member { head }, Some(host)) => host
+                .ask(*head, request)
+                .await
+                .map_err(|e| format!("cannot reach the cluster head at {head}: {e}")),
+            _ => Err("this node is the head".to_owned()),
+        }
+    }
+
     /// The head's address, on a member.
     pub fn head_address(&self) -> Option<SocketAddr> {
         match &self.role {

@@ -363,6 +363,17 @@ async fn dispatch(
 ) -> Response {
     let controller = &ctx.controller;
     let result = match request {
+        request @ (Request::Status { .. } | Request::Config { .. } | Request::Nodes)
+            if !ctx.cluster.is_head() =>
+        {
+            ctx.cluster
+                .ask_head(&request)
+                .await
+                .map_err(|message| WireError {
+                    code: ErrorCode::Internal,
+                    message,
+                })
+        }
         request @ (Request::CreateJoinToken { .. }
         | Request::Join { .. }
         | Request::Heartbeat { .. }
