@@ -309,20 +309,22 @@ impl Ingress {
     async fn call(
         &self,
         router: &Arc<crate::router::DeploymentRouter>,
-        parts: http::request::Parts,
+        mut parts: http::request::Parts,
         body: Bytes,
         request_id: &HeaderValue,
     ) -> Response<IngressBody> {
-        let model = parts
-            .headers
-            .get(MODEL_ID_HEADER)
+        let model: Option<String> = router
+            .multiplexed()
+            .then(|| parts.headers.get(MODEL_ID_HEADER))
+            .flatten()
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && router.multiplexed());
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         // A request that could not even be sent to another node (connection
         // refused or lost) is routed again, to another replica: at most twice.
         let mut attempts = 0;
         let (permit, result) = loop {
-            let permit = match router.acquire(model).await {
+            let permit = match router.acquire(model.as_deref()).await {
                 Ok(permit) => permit,
                 Err(e @ RouteError::Overloaded { .. }) => {
                     debug!(request_id = ?request_id, error = %e, "Request refused.");
@@ -332,13 +334,19 @@ impl Ingress {
                     return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
                 }
             };
+            // Only a forward can come back unsent: a local call takes the
+            // headers, a remote one keeps them for another try.
+            let headers = if permit.replica().remote_target().is_some() {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
+            };
             let request = ReplicaRequest {
                 method: parts.method.clone(),
                 path: parts.uri.path().to_owned(),
-                headers: parts.headers.clone(),
+                headers,
                 body: body.clone(),
             };
-            debug!(request_id = ?request_id, replica = permit.replica().id(), attempt = attempts + 1, "Calling a replica.");
             let result = permit.replica().call(request).await;
             attempts += 1;
             match &result {

@@ -16,6 +16,40 @@ type Job<M> = Box<dyn FnOnce(&M) + Send>;
 /// fails at once (not only when a request or health check notices).
 pub type OnDeath = Arc<dyn Fn(String) + Send + Sync>;
 
+/// Spawns a model's OS thread: builds the model there with `load` (an error or
+/// a panic is a failed start), answers with `ready(&model)`, then runs
+/// `serve(model)`. If `serve` ends with a panic message, it is recorded in
+/// `death` and `on_death` fails the replica so the controller replaces it.
+pub(super) async fn spawn_model_thread<M, R: Send + 'static>(
+    name: &str,
+    load: impl FnOnce() -> Result<M, String> + Send + 'static,
+    ready: impl FnOnce(&M) -> R + Send + 'static,
+    death: Arc<Mutex<Option<String>>>,
+    on_death: OnDeath,
+    serve: impl FnOnce(M) -> Result<(), String> + Send + 'static,
+) -> Result<R, String> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("rserve-{name}"))
+        .spawn(move || {
+            let model = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
+                Ok(Ok(model)) => model,
+                Ok(Err(e)) => return drop(ready_tx.send(Err(e))),
+                Err(panic) => return drop(ready_tx.send(Err(panic_message(&panic)))),
+            };
+            let _ = ready_tx.send(Ok(ready(&model)));
+            if let Err(reason) = serve(model) {
+                *death.lock().unwrap() = Some(reason.clone());
+                on_death(reason);
+            }
+        })
+        .map_err(|e| format!("cannot spawn the model thread: {e}"))?;
+    match ready_rx.await {
+        Ok(result) => result,
+        Err(_) => Err("the model thread exited while loading the model".to_owned()),
+    }
+}
+
 /// Why a job did not run.
 #[derive(Debug)]
 pub enum JobError {
@@ -45,41 +79,29 @@ impl<M: 'static> ComputeThread<M> {
         load: impl FnOnce() -> Result<M, String> + Send + 'static,
     ) -> Result<Self, String> {
         let (jobs, rx) = mpsc::sync_channel::<Job<M>>(capacity + 1);
-        let (ready_tx, ready_rx) = oneshot::channel();
         let death = Arc::new(Mutex::new(None));
-        let thread_death = death.clone();
         let busy = Arc::new(AtomicBool::new(false));
         let thread_busy = busy.clone();
-        std::thread::Builder::new()
-            .name(format!("rserve-{name}"))
-            .spawn(move || {
-                let model = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
-                    Ok(Ok(model)) => model,
-                    Ok(Err(e)) => return drop(ready_tx.send(Err(e))),
-                    Err(panic) => return drop(ready_tx.send(Err(panic_message(&panic)))),
-                };
-                let _ = ready_tx.send(Ok(()));
+        spawn_model_thread(
+            name,
+            load,
+            |_| (),
+            death.clone(),
+            on_death,
+            move |model| {
                 while let Ok(job) = rx.recv() {
                     thread_busy.store(true, Ordering::SeqCst);
                     let outcome =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&model)));
                     thread_busy.store(false, Ordering::SeqCst);
-                    if let Err(panic) = outcome {
-                        // The model may be in any state now: stop taking jobs and
-                        // fail the replica so the controller replaces it.
-                        let reason = panic_message(&panic);
-                        *thread_death.lock().unwrap() = Some(reason.clone());
-                        on_death(reason);
-                        return;
-                    }
+                    // The model may be in any state after a panic: stop taking jobs.
+                    outcome.map_err(|panic| panic_message(&panic))?;
                 }
-            })
-            .map_err(|e| format!("cannot spawn compute thread: {e}"))?;
-        match ready_rx.await {
-            Ok(Ok(())) => Ok(Self { jobs, death, busy }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err("compute thread exited while loading the model".to_owned()),
-        }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Self { jobs, death, busy })
     }
 
     /// Runs `f` on the model and returns its result. If the caller stops waiting

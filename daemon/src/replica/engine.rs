@@ -20,7 +20,7 @@ use rserve_models::{ChatModel, ChatText, Generation, Sampling, Sequence};
 use rserve_protocol::status::BatchFigures;
 use tokio::sync::{mpsc, oneshot};
 
-use super::compute::OnDeath;
+use super::compute::{OnDeath, spawn_model_thread};
 use super::panic_message;
 
 /// How long a sequence may stay paused on a full event buffer before it is
@@ -91,44 +91,33 @@ impl ChatEngine {
         load: impl FnOnce() -> Result<ChatModel, String> + Send + 'static,
     ) -> Result<Self, String> {
         let (commands, rx) = std_mpsc::sync_channel::<Command>(capacity + 1);
-        let (ready_tx, ready_rx) = oneshot::channel();
         let death = Arc::new(Mutex::new(None));
-        let thread_death = death.clone();
-        std::thread::Builder::new()
-            .name(format!("rserve-{name}"))
-            .spawn(move || {
-                let model = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
-                    Ok(Ok(model)) => model,
-                    Ok(Err(e)) => return drop(ready_tx.send(Err(e))),
-                    Err(panic) => return drop(ready_tx.send(Err(panic_message(&panic)))),
-                };
-                let _ = ready_tx.send(Ok(model.text()));
-                let mut engine = Engine {
+        let text = spawn_model_thread(
+            name,
+            load,
+            ChatModel::text,
+            death.clone(),
+            on_death,
+            move |model| {
+                // A panic in a step ends the loop with its message; dropping the
+                // engine drops every sequence's sender, so their requests see it.
+                Engine {
                     model,
                     limits,
                     figures,
                     waiting: VecDeque::new(),
                     running: Vec::new(),
                     reserved: 0,
-                };
-                if let Err(reason) = engine.run(&rx) {
-                    // The model may be in any state now: fail the replica so the
-                    // controller replaces it. Dropping the engine drops every
-                    // sequence's sender, so their requests see the crash.
-                    *thread_death.lock().unwrap() = Some(reason.clone());
-                    on_death(reason);
                 }
-            })
-            .map_err(|e| format!("cannot spawn the engine thread: {e}"))?;
-        match ready_rx.await {
-            Ok(Ok(text)) => Ok(Self {
-                commands,
-                death,
-                text,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err("engine thread exited while loading the model".to_owned()),
-        }
+                .run(&rx)
+            },
+        )
+        .await?;
+        Ok(Self {
+            commands,
+            death,
+            text,
+        })
     }
 
     /// The tokenizer and chat template (for use off the engine thread).
