@@ -8,13 +8,11 @@
 
 use std::path::Path;
 
-use burn::module::Param;
-use burn::nn::{Embedding, Linear};
 use burn::prelude::Backend;
-use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Deserialize;
 
+use crate::kernels::{Activation, Dense, Kernels};
 use crate::weights::{Weights, WeightsError};
 use crate::{Device, ModelError};
 
@@ -84,8 +82,9 @@ impl std::fmt::Debug for EmbeddingModel {
 }
 
 trait Encode {
-    /// Pooled, normalised embeddings `[batch, hidden]` for padded token ids.
-    fn encode(&self, ids: Vec<i64>, mask: Vec<f32>, batch: usize, len: usize) -> Vec<f32>;
+    /// Pooled, normalised embeddings `[batch, hidden]` for the token ids of every
+    /// input one after the other (`lengths` says where each ends).
+    fn encode(&self, ids: Vec<i64>, lengths: &[usize]) -> Vec<f32>;
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WeightsError> {
@@ -210,7 +209,7 @@ impl EmbeddingModel {
         self.encoder.clone()
     }
 
-    /// Embeds a batch of texts (one padded forward pass).
+    /// Embeds a batch of texts (one forward pass).
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<SentenceEmbedding>, ModelError> {
         let inputs = texts
             .iter()
@@ -219,22 +218,17 @@ impl EmbeddingModel {
         Ok(self.embed_encoded(&inputs))
     }
 
-    /// Embeds already tokenized inputs (one padded forward pass).
+    /// Embeds already tokenized inputs (one forward pass over their packed rows).
     pub fn embed_encoded(&self, inputs: &[EncodedText]) -> Vec<SentenceEmbedding> {
         if inputs.is_empty() {
             return Vec::new();
         }
-        let len = inputs.iter().map(|e| e.ids.len()).max().unwrap_or(0);
-        let batch = inputs.len();
-        let mut ids = vec![0i64; batch * len];
-        let mut mask = vec![0f32; batch * len];
-        for (row, input) in inputs.iter().enumerate() {
-            for (col, id) in input.ids.iter().enumerate() {
-                ids[row * len + col] = i64::from(*id);
-                mask[row * len + col] = 1.0;
-            }
-        }
-        let vectors = self.inner.encode(ids, mask, batch, len);
+        let ids: Vec<i64> = inputs
+            .iter()
+            .flat_map(|input| input.ids.iter().map(|&id| i64::from(id)))
+            .collect();
+        let lengths: Vec<usize> = inputs.iter().map(|input| input.ids.len()).collect();
+        let vectors = self.inner.encode(ids, &lengths);
         vectors
             .chunks_exact(self.config.hidden_size)
             .zip(inputs)
@@ -302,44 +296,24 @@ fn truncate(mut ids: Vec<u32>, max: usize) -> Vec<u32> {
     ids
 }
 
-/// A linear layer over `[batch, seq, d]` as one 2-D matmul: Burn's batched
-/// (broadcast) matmul path is several times slower on the CPU backends.
-fn flat<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [b, s, d] = x.dims();
-    let y = layer.forward(x.reshape([b * s, d]));
-    let out = y.dims()[1];
-    y.reshape([b, s, out])
-}
-
 struct Norm<B: Backend> {
     gamma: Tensor<B, 1>,
     beta: Tensor<B, 1>,
     eps: f64,
 }
 
-impl<B: Backend> Norm<B> {
-    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let mean = x.clone().mean_dim(2);
-        let centered = x - mean;
-        let var = centered.clone().powi_scalar(2).mean_dim(2);
-        let normed = centered / (var + self.eps).sqrt();
-        normed * self.gamma.clone().unsqueeze::<3>() + self.beta.clone().unsqueeze::<3>()
-    }
-}
-
 struct Layer<B: Backend> {
-    query: Linear<B>,
-    key: Linear<B>,
-    value: Linear<B>,
-    output: Linear<B>,
+    /// Query, key and value projections side by side: `[hidden, 3 * hidden]`.
+    qkv: Dense<B>,
+    output: Dense<B>,
     norm1: Norm<B>,
-    up: Linear<B>,
-    down: Linear<B>,
+    up: Dense<B>,
+    down: Dense<B>,
     norm2: Norm<B>,
 }
 
 struct Bert<B: Backend> {
-    words: Embedding<B>,
+    words: Tensor<B, 2>,
     positions: Tensor<B, 2>,
     token_type: Tensor<B, 1>,
     norm: Norm<B>,
@@ -363,19 +337,30 @@ impl<B: Backend> Loader<'_, '_, B> {
         Ok(Tensor::from_data(TensorData::new(data, shape), self.device))
     }
 
-    fn linear(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear<B>, WeightsError> {
-        let w = self
-            .weights
-            .f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
-        let w = crate::weights::transpose(&w, d_out, d_in);
-        Ok(Linear {
-            weight: Param::from_tensor(Tensor::from_data(
+    /// Several linear layers over the same input as one, their outputs side by
+    /// side (one product instead of several).
+    fn dense(
+        &self,
+        prefixes: &[&str],
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Dense<B>, WeightsError> {
+        let mut weights = Vec::with_capacity(prefixes.len());
+        let mut biases = Vec::with_capacity(prefixes.len());
+        for prefix in prefixes {
+            let w = self
+                .weights
+                .f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
+            let w = crate::weights::transpose(&w, d_out, d_in);
+            weights.push(Tensor::from_data(
                 TensorData::new(w, [d_in, d_out]),
                 self.device,
-            )),
-            bias: Some(Param::from_tensor(
-                self.tensor(&format!("{prefix}.bias"), [d_out])?,
-            )),
+            ));
+            biases.push(self.tensor(&format!("{prefix}.bias"), [d_out])?);
+        }
+        Ok(Dense {
+            weight: Tensor::cat(weights, 1),
+            bias: Some(Tensor::cat(biases, 0)),
         })
     }
 
@@ -403,27 +388,34 @@ impl<B: Backend> Bert<B> {
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
+            let attn = format!("{p}.attention.self");
             layers.push(Layer {
-                query: l.linear(&format!("{p}.attention.self.query"), h, h)?,
-                key: l.linear(&format!("{p}.attention.self.key"), h, h)?,
-                value: l.linear(&format!("{p}.attention.self.value"), h, h)?,
-                output: l.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                qkv: l.dense(
+                    &[
+                        &format!("{attn}.query"),
+                        &format!("{attn}.key"),
+                        &format!("{attn}.value"),
+                    ],
+                    h,
+                    h,
+                )?,
+                output: l.dense(&[&format!("{p}.attention.output.dense")], h, h)?,
                 norm1: l.norm(
                     &format!("{p}.attention.output.LayerNorm"),
                     h,
                     c.layer_norm_eps,
                 )?,
-                up: l.linear(&format!("{p}.intermediate.dense"), h, c.intermediate_size)?,
-                down: l.linear(&format!("{p}.output.dense"), c.intermediate_size, h)?,
+                up: l.dense(
+                    &[&format!("{p}.intermediate.dense")],
+                    h,
+                    c.intermediate_size,
+                )?,
+                down: l.dense(&[&format!("{p}.output.dense")], c.intermediate_size, h)?,
                 norm2: l.norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
             });
         }
         Ok(Self {
-            words: Embedding {
-                weight: Param::from_tensor(
-                    l.tensor("embeddings.word_embeddings.weight", [c.vocab_size, h])?,
-                ),
-            },
+            words: l.tensor("embeddings.word_embeddings.weight", [c.vocab_size, h])?,
             positions: l.tensor(
                 "embeddings.position_embeddings.weight",
                 [c.max_position_embeddings, h],
@@ -436,56 +428,52 @@ impl<B: Backend> Bert<B> {
             device: device.clone(),
         })
     }
-
-    fn attention(&self, layer: &Layer<B>, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [b, s, h] = x.dims();
-        let d = h / self.heads;
-        let split = |t: Tensor<B, 3>| t.reshape([b, s, self.heads, d]).swap_dims(1, 2);
-        let q = split(flat(&layer.query, x.clone()));
-        let k = split(flat(&layer.key, x.clone()));
-        let v = split(flat(&layer.value, x));
-        let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + bias;
-        let context = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, s, h]);
-        flat(&layer.output, context)
-    }
 }
 
-impl<B: Backend> Encode for Bert<B> {
-    fn encode(&self, ids: Vec<i64>, mask: Vec<f32>, batch: usize, len: usize) -> Vec<f32> {
-        let ids: Tensor<B, 2, Int> =
-            Tensor::from_data(TensorData::new(ids, [batch, len]), &self.device);
-        let mask: Tensor<B, 2> =
-            Tensor::from_data(TensorData::new(mask, [batch, len]), &self.device);
+impl<B: Kernels> Encode for Bert<B> {
+    fn encode(&self, ids: Vec<i64>, lengths: &[usize]) -> Vec<f32> {
+        let tokens = ids.len();
+        let batch = lengths.len();
         let h = self.positions.dims()[1];
-        let positions = self
-            .positions
-            .clone()
-            .slice([0..len, 0..h])
-            .unsqueeze::<3>();
-        let mut x = self.words.forward(ids) + positions + self.token_type.clone().unsqueeze::<3>();
-        x = self.norm.forward(x);
-        // Padding gets a large negative score so softmax gives it no weight.
-        let bias = ((mask.clone() - 1.0) * 1e9).reshape([batch, 1, 1, len]);
+        let index = |v: Vec<i64>| {
+            let n = v.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(v, [n]), &self.device)
+        };
+        let positions: Vec<i64> = lengths.iter().flat_map(|&n| 0..n as i64).collect();
+        // Packed rows: every sequence's tokens one after the other, no padding.
+        let words = self.words.clone().select(0, index(ids));
+        let extra = self.positions.clone().select(0, index(positions))
+            + self.token_type.clone().unsqueeze::<2>();
+        let norm = &self.norm;
+        let mut x = B::add_layer_norm(words, extra, &norm.gamma, &norm.beta, norm.eps);
         for layer in &self.layers {
-            let attended = self.attention(layer, x.clone(), bias.clone());
-            x = layer.norm1.forward(x + attended);
-            let ff = flat(&layer.down, gelu(flat(&layer.up, x.clone())));
-            x = layer.norm2.forward(x + ff);
+            let qkv = B::dense(x.clone(), &layer.qkv, Activation::Identity);
+            let context = B::packed_attention(qkv, lengths, self.heads);
+            let attended = B::dense(context, &layer.output, Activation::Identity);
+            let n = &layer.norm1;
+            x = B::add_layer_norm(attended, x, &n.gamma, &n.beta, n.eps);
+            let up = B::dense(x.clone(), &layer.up, Activation::Gelu);
+            let ff = B::dense(up, &layer.down, Activation::Identity);
+            let n = &layer.norm2;
+            x = B::add_layer_norm(ff, x, &n.gamma, &n.beta, n.eps);
         }
-        // Mean pooling over real tokens, then L2 normalisation.
-        let mask3 = mask.reshape([batch, len, 1]);
-        let summed = (x * mask3.clone()).sum_dim(1).reshape([batch, h]);
-        let counts = mask3.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
-        let pooled = summed / counts;
+        // Mean pooling over each sequence's rows (one product with a
+        // `[batch, tokens]` averaging matrix), then L2 normalisation.
+        let mut pool = vec![0f32; batch * tokens];
+        let mut offset = 0;
+        for (b, &n) in lengths.iter().enumerate() {
+            pool[b * tokens + offset..b * tokens + offset + n].fill(1.0 / n.max(1) as f32);
+            offset += n;
+        }
+        let pool = Tensor::<B, 2>::from_data(TensorData::new(pool, [batch, tokens]), &self.device);
+        let pooled = pool.matmul(x);
         let norms = pooled
             .clone()
             .powi_scalar(2)
             .sum_dim(1)
             .sqrt()
             .clamp_min(1e-12);
+        debug_assert_eq!(pooled.dims(), [batch, h]);
         (pooled / norms)
             .into_data()
             .to_vec::<f32>()

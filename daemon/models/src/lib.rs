@@ -10,6 +10,7 @@ mod chat;
 mod device;
 mod digits;
 pub mod gguf;
+mod kernels;
 mod llama;
 mod weights;
 

@@ -15,7 +15,7 @@ fn matches_sentence_transformers() {
     let cases = fixture["cases"].as_array().unwrap();
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
 
-    // One padded batch of every case (varied lengths), and each case alone.
+    // One batch of every case (varied lengths), and each case alone.
     let batched = model.embed(&texts).unwrap();
     for (case, got) in cases.iter().zip(&batched) {
         let name = case["name"].as_str().unwrap();
