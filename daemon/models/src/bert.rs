@@ -327,7 +327,7 @@ struct Loader<'a, 'w, B: Backend> {
     device: &'a B::Device,
 }
 
-impl<B: Backend> Loader<'_, '_, B> {
+impl<B: Kernels> Loader<'_, '_, B> {
     fn tensor<const D: usize>(
         &self,
         name: &str,
@@ -345,23 +345,24 @@ impl<B: Backend> Loader<'_, '_, B> {
         d_in: usize,
         d_out: usize,
     ) -> Result<Dense<B>, WeightsError> {
-        let mut weights = Vec::with_capacity(prefixes.len());
-        let mut biases = Vec::with_capacity(prefixes.len());
-        for prefix in prefixes {
+        let width = d_out * prefixes.len();
+        let mut weight = vec![0f32; d_in * width];
+        let mut biases = Vec::with_capacity(width);
+        for (i, prefix) in prefixes.iter().enumerate() {
             let w = self
                 .weights
                 .f32(&format!("{prefix}.weight"), &[d_out, d_in])?;
-            let w = crate::weights::transpose(&w, d_out, d_in);
-            weights.push(Tensor::from_data(
-                TensorData::new(w, [d_in, d_out]),
-                self.device,
-            ));
-            biases.push(self.tensor(&format!("{prefix}.bias"), [d_out])?);
+            // Stored [d_out, d_in]; the fused weight is row-major [d_in, width]
+            // with this layer's outputs in columns i * d_out ..
+            for (o, row) in w.chunks_exact(d_in).enumerate() {
+                for (r, v) in row.iter().enumerate() {
+                    weight[r * width + i * d_out + o] = *v;
+                }
+            }
+            biases.extend(self.weights.f32(&format!("{prefix}.bias"), &[d_out])?);
         }
-        Ok(Dense {
-            weight: Tensor::cat(weights, 1),
-            bias: Some(Tensor::cat(biases, 0)),
-        })
+        let bias = Tensor::from_data(TensorData::new(biases, [width]), self.device);
+        Ok(Dense::new(&weight, d_in, width, Some(bias), self.device))
     }
 
     fn norm(&self, prefix: &str, d: usize, eps: f64) -> Result<Norm<B>, WeightsError> {
@@ -373,7 +374,7 @@ impl<B: Backend> Loader<'_, '_, B> {
     }
 }
 
-impl<B: Backend> Bert<B> {
+impl<B: Kernels> Bert<B> {
     fn load(
         weights: &Weights<'_>,
         c: &BertConfig,

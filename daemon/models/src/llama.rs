@@ -9,13 +9,11 @@
 
 use std::any::Any;
 
-use burn::module::Param;
-use burn::nn::Linear;
 use burn::prelude::Backend;
-use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::gguf::{Gguf, GgufError};
+use crate::kernels::{Activation, Dense, Heads, Kernels, Rope, Span};
 use crate::{Device, ModelError};
 
 /// Hyper-parameters read from the GGUF metadata.
@@ -142,14 +140,14 @@ pub(crate) fn load(
 
 struct Block<B: Backend> {
     attn_norm: Tensor<B, 1>,
-    q: Linear<B>,
-    k: Linear<B>,
-    v: Linear<B>,
-    o: Linear<B>,
+    q: Dense<B>,
+    k: Dense<B>,
+    v: Dense<B>,
+    o: Dense<B>,
     ffn_norm: Tensor<B, 1>,
-    gate: Linear<B>,
-    up: Linear<B>,
-    down: Linear<B>,
+    gate: Dense<B>,
+    up: Dense<B>,
+    down: Dense<B>,
 }
 
 struct Llama<B: Backend> {
@@ -164,13 +162,12 @@ struct Llama<B: Backend> {
     device: B::Device,
 }
 
-struct Cache<B: Backend> {
-    /// Per block: keys and values `[1, kv_heads, t, head_dim]`.
-    kv: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+struct Cache<B: Kernels> {
+    kv: B::KvCache,
     len: usize,
 }
 
-impl<B: Backend> Llama<B> {
+impl<B: Kernels> Llama<B> {
     fn load(g: &Gguf<'_>, c: &LlamaConfig, device: &B::Device) -> Result<Self, GgufError> {
         let tensor2 = |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
             // GGUF dims are [cols, rows] (fastest first); the data is row-major [rows][cols].
@@ -195,11 +192,9 @@ impl<B: Backend> Llama<B> {
                     device,
                 ))
             };
-        let linear = |name: &str, d_in: usize, d_out: usize| -> Result<Linear<B>, GgufError> {
-            Ok(Linear {
-                weight: Param::from_tensor(transposed(name, d_out, d_in)?),
-                bias: None,
-            })
+        let linear = |name: &str, d_in: usize, d_out: usize| -> Result<Dense<B>, GgufError> {
+            let weight = crate::weights::transpose(&g.f32(name, &[d_in, d_out])?, d_out, d_in);
+            Ok(Dense::new(&weight, d_in, d_out, None, device))
         };
         let hd = c.head_dim();
         let mut blocks = Vec::with_capacity(c.layers);
@@ -237,48 +232,12 @@ impl<B: Backend> Llama<B> {
             device: device.clone(),
         })
     }
-
-    fn rms_norm(&self, x: Tensor<B, 3>, weight: &Tensor<B, 1>) -> Tensor<B, 3> {
-        let rms = (x.clone().powi_scalar(2).mean_dim(2) + self.config.rms_eps).sqrt();
-        x / rms * weight.clone().unsqueeze::<3>()
-    }
-
-    /// `(cos, sin)` tables `[1, 1, n, head_dim / 2]` for the rows' positions.
-    fn rope_tables(&self, positions: &[usize]) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let half = self.inv_freq.len();
-        let n = positions.len();
-        let mut cos = Vec::with_capacity(n * half);
-        let mut sin = Vec::with_capacity(n * half);
-        for &pos in positions {
-            for f in &self.inv_freq {
-                let angle = pos as f32 * f;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
-            }
-        }
-        let t = |v: Vec<f32>| {
-            Tensor::<B, 1>::from_data(TensorData::new(v, [n * half]), &self.device)
-                .reshape([1, 1, n, half])
-        };
-        (t(cos), t(sin))
-    }
-
-    /// Rotates adjacent pairs of `x` `[1, h, n, d]`.
-    fn rope(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, h, n, d] = x.dims();
-        let pairs = x.reshape([b, h, n, d / 2, 2]);
-        let x0 = pairs.clone().narrow(4, 0, 1).reshape([b, h, n, d / 2]);
-        let x1 = pairs.narrow(4, 1, 1).reshape([b, h, n, d / 2]);
-        let r0 = x0.clone() * cos.clone() - x1.clone() * sin.clone();
-        let r1 = x0 * sin.clone() + x1 * cos.clone();
-        Tensor::stack::<5>(vec![r0, r1], 4).reshape([b, h, n, d])
-    }
 }
 
-impl<B: Backend> Decode for Llama<B> {
+impl<B: Kernels> Decode for Llama<B> {
     fn new_cache(&self) -> Box<dyn Any + Send> {
         Box::new(Cache::<B> {
-            kv: (0..self.config.layers).map(|_| None).collect(),
+            kv: B::new_kv_cache(self.config.layers),
             len: 0,
         })
     }
@@ -288,9 +247,13 @@ impl<B: Backend> Decode for Llama<B> {
             return Vec::new();
         }
         let c = &self.config;
-        let hd = c.head_dim();
-        let group = c.heads / c.kv_heads;
-        // Row offsets of each item in the packed `[1, rows, dim]` activations.
+        let eps = c.rms_eps;
+        let heads = Heads {
+            heads: c.heads,
+            kv_heads: c.kv_heads,
+            head_dim: c.head_dim(),
+        };
+        // Each item's rows in the packed `[rows, dim]` activations.
         let mut spans = Vec::with_capacity(items.len());
         let mut ids = Vec::new();
         let mut positions = Vec::new();
@@ -300,104 +263,46 @@ impl<B: Backend> Decode for Llama<B> {
                 .expect("a cache made by this model")
                 .len;
             assert!(!tokens.is_empty(), "a step feeds at least one token");
-            spans.push((ids.len(), tokens.len(), start));
+            spans.push(Span {
+                offset: ids.len(),
+                len: tokens.len(),
+                start,
+            });
             ids.extend(tokens.iter().map(|t| i64::from(*t)));
             positions.extend(start..start + tokens.len());
         }
         let rows = ids.len();
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [rows]), &self.device);
-        let mut x = self.embed.clone().select(0, ids).reshape([1, rows, c.dim]);
-        let (cos, sin) = self.rope_tables(&positions);
-        // Causal masks for items that feed more than one token: new rows over all
-        // cached + new columns.
-        let masks: Vec<Option<Tensor<B, 4>>> = spans
-            .iter()
-            .map(|&(_, n, start)| {
-                let total = start + n;
-                (n > 1).then(|| {
-                    let mut m = vec![0f32; n * total];
-                    for i in 0..n {
-                        for j in start + i + 1..total {
-                            m[i * total + j] = f32::NEG_INFINITY;
-                        }
-                    }
-                    Tensor::<B, 1>::from_data(TensorData::new(m, [n * total]), &self.device)
-                        .reshape([1, 1, n, total])
-                })
-            })
-            .collect();
-        let mut caches: Vec<&mut Cache<B>> = items
+        let mut x = self.embed.clone().select(0, ids);
+        let rope = Rope::new(&positions, &self.inv_freq);
+        let mut caches: Vec<&mut B::KvCache> = items
             .iter_mut()
-            .map(|(cache, _)| cache.downcast_mut::<Cache<B>>().expect("checked above"))
+            .map(|(cache, _)| &mut cache.downcast_mut::<Cache<B>>().expect("checked above").kv)
             .collect();
+        let plain = Activation::Identity;
         for (layer, block) in self.blocks.iter().enumerate() {
-            let h = self.rms_norm(x.clone(), &block.attn_norm);
-            let split =
-                |t: Tensor<B, 3>, heads: usize| t.reshape([1, rows, heads, hd]).swap_dims(1, 2);
-            let q = Self::rope(split(block.q.forward(h.clone()), c.heads), &cos, &sin);
-            let k = Self::rope(split(block.k.forward(h.clone()), c.kv_heads), &cos, &sin);
-            let v = split(block.v.forward(h), c.kv_heads);
-            let mut attended = Vec::with_capacity(spans.len());
-            for ((&(offset, n, start), cache), mask) in
-                spans.iter().zip(caches.iter_mut()).zip(&masks)
-            {
-                let total = start + n;
-                let (q, k, v) = if spans.len() == 1 {
-                    (q.clone(), k.clone(), v.clone())
-                } else {
-                    (
-                        q.clone().narrow(2, offset, n),
-                        k.clone().narrow(2, offset, n),
-                        v.clone().narrow(2, offset, n),
-                    )
-                };
-                let kv = &mut cache.kv[layer];
-                let (k, v) = match kv.take() {
-                    Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
-                    None => (k, v),
-                };
-                *kv = Some((k.clone(), v.clone()));
-                // Each key/value head serves `group` consecutive query heads.
-                let expand = |t: Tensor<B, 4>| {
-                    t.unsqueeze_dim::<5>(2)
-                        .repeat_dim(2, group)
-                        .reshape([1, c.heads, total, hd])
-                };
-                let mut scores = q.matmul(expand(k).swap_dims(2, 3)) / (hd as f64).sqrt();
-                if let Some(mask) = mask {
-                    scores = scores + mask.clone();
-                }
-                attended.push(
-                    softmax(scores, 3)
-                        .matmul(expand(v))
-                        .swap_dims(1, 2)
-                        .reshape([1, n, c.dim]),
-                );
-            }
-            let attended = if attended.len() == 1 {
-                attended.pop().expect("one item")
-            } else {
-                Tensor::cat(attended, 1)
-            };
-            x = x + block.o.forward(attended);
-            let h = self.rms_norm(x.clone(), &block.ffn_norm);
-            let ff = block
-                .down
-                .forward(silu(block.gate.forward(h.clone())) * block.up.forward(h));
-            x = x + ff;
+            let h = B::rms_norm(&x, &block.attn_norm, eps);
+            let q = B::dense(h.clone(), &block.q, plain);
+            let k = B::dense(h.clone(), &block.k, plain);
+            let v = B::dense(h, &block.v, plain);
+            let attended = B::decoder_attention(q, k, v, &mut caches, layer, &spans, &rope, heads);
+            x = x + B::dense(attended, &block.o, plain);
+            let h = B::rms_norm(&x, &block.ffn_norm, eps);
+            let gate = B::dense(h.clone(), &block.gate, plain);
+            let up = B::dense(h, &block.up, plain);
+            x = x + B::dense(B::swiglu(gate, up), &block.down, plain);
         }
-        for (cache, &(_, n, start)) in caches.iter_mut().zip(&spans) {
-            cache.len = start + n;
+        drop(caches);
+        for ((cache, _), span) in items.iter_mut().zip(&spans) {
+            cache.downcast_mut::<Cache<B>>().expect("checked above").len = span.start + span.len;
         }
         let last: Vec<i64> = spans
             .iter()
-            .map(|&(offset, n, _)| (offset + n - 1) as i64)
+            .map(|span| (span.offset + span.len - 1) as i64)
             .collect();
         let count = last.len();
         let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [count]), &self.device);
-        let logits = self
-            .rms_norm(x.select(1, last), &self.norm)
-            .reshape([count, c.dim])
+        let logits = B::rms_norm(&x.select(0, last), &self.norm, eps)
             .matmul(self.unembed.clone())
             .into_data()
             .to_vec::<f32>()

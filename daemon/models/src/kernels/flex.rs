@@ -1,0 +1,578 @@
+//! The kernels as single passes over burn-flex buffers (f32; another dtype falls
+//! back to the generic composition).
+
+use burn::backend::Flex;
+use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::{Activation, Dense, Heads, Rope, Span, exp, gelu_erf, generic, silu};
+
+/// Below this many elements a pass stays on the calling thread.
+const PARALLEL_ELEMENTS: usize = 32 * 1024;
+
+/// The tensor's buffer, contiguous, exactly its size and not shared, so it
+/// can be written in place.
+fn owned<const D: usize>(t: Tensor<Flex, D>) -> FlexTensor {
+    let t = t.into_primitive().tensor();
+    let exact = t.is_contiguous()
+        && t.layout().start_offset() == 0
+        && t.bytes().len() == t.layout().num_elements() * 4;
+    if exact && t.is_unique() {
+        t
+    } else {
+        // A copy: contiguous, exact and unique by construction.
+        FlexTensor::from_data(t.into_data())
+    }
+}
+
+/// Contiguous f32 values of a (possibly shared) tensor, without a copy when
+/// it already is contiguous.
+fn values<const D: usize>(t: &Tensor<Flex, D>) -> FlexTensor {
+    let t = t.clone().into_primitive().tensor();
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn wrap<const D: usize>(t: FlexTensor) -> Tensor<Flex, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+/// Runs `f` on each row of `data` (rows of `width`), in parallel when large.
+fn rows_mut(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if data.len() >= PARALLEL_ELEMENTS {
+        data.par_chunks_mut(width)
+            .with_min_len((PARALLEL_ELEMENTS / 4 / width).max(1))
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
+    } else {
+        data.chunks_mut(width)
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
+    }
+}
+
+/// burn-flex threads a product only from 192³ multiply-adds; a decode step's
+/// products (a few rows) are smaller and would run on one core. Weights are
+/// stored in one column panel per thread instead, and the panels' products run
+/// in parallel (each a contiguous GEMV or GEMM).
+const MIN_PANEL: usize = 64;
+/// Multiply-adds below which the panels run one after the other.
+const PARALLEL_PRODUCT: usize = 64 * 1024;
+
+pub(crate) fn weight_panels(_d_in: usize, d_out: usize) -> usize {
+    rayon::current_num_threads().min(d_out / MIN_PANEL).max(1)
+}
+
+pub(crate) fn linear(x: Tensor<Flex, 2>, dense: &Dense<Flex>, act: Activation) -> Tensor<Flex, 2> {
+    if x.dtype() != DType::F32 {
+        return generic::linear(x, dense, act);
+    }
+    let [m, k] = x.dims();
+    let n = dense.d_out();
+    let bias = dense.bias.as_ref().map(values);
+    let bias: Option<&[f32]> = bias.as_ref().map(|b| b.storage::<f32>());
+    // Bias and activation, in the same pass that writes the output.
+    let finish = |row: &mut [f32]| {
+        if let Some(bias) = bias {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        if act == Activation::Gelu {
+            for v in row.iter_mut() {
+                *v = gelu_erf(*v);
+            }
+        }
+    };
+    if let [weight] = dense.panels.as_slice() {
+        let mut y = owned(x.matmul(weight.clone()));
+        rows_mut(y.storage_mut::<f32>(), n, |_, row| finish(row));
+        return wrap(y);
+    }
+    let product = |w: &Tensor<Flex, 2>| values(&x.clone().matmul(w.clone()));
+    let pieces: Vec<FlexTensor> = if m * n * k >= PARALLEL_PRODUCT {
+        dense.panels.par_iter().map(product).collect()
+    } else {
+        dense.panels.iter().map(product).collect()
+    };
+    let pieces: Vec<&[f32]> = pieces.iter().map(|p| p.storage::<f32>()).collect();
+    let mut out = vec![0f32; m * n];
+    rows_mut(&mut out, n, |i, row| {
+        let mut start = 0;
+        for piece in &pieces {
+            let w = piece.len() / m;
+            row[start..start + w].copy_from_slice(&piece[i * w..(i + 1) * w]);
+            start += w;
+        }
+        finish(row);
+    });
+    wrap(FlexTensor::from_data(TensorData::new(out, [m, n])))
+}
+
+pub(crate) fn add_layer_norm(
+    x: Tensor<Flex, 2>,
+    residual: Tensor<Flex, 2>,
+    gamma: &Tensor<Flex, 1>,
+    beta: &Tensor<Flex, 1>,
+    eps: f64,
+) -> Tensor<Flex, 2> {
+    if x.dtype() != DType::F32 {
+        return generic::add_layer_norm(x, residual, gamma, beta, eps);
+    }
+    let width = x.dims()[1];
+    let residual = values(&residual);
+    let residual = residual.storage::<f32>();
+    let (gamma, beta) = (values(gamma), values(beta));
+    let (gamma, beta) = (gamma.storage::<f32>(), beta.storage::<f32>());
+    let mut x = owned(x);
+    rows_mut(x.storage_mut::<f32>(), width, |i, row| {
+        let res = &residual[i * width..(i + 1) * width];
+        let mut sum = 0.0f32;
+        for (v, r) in row.iter_mut().zip(res) {
+            *v += r;
+            sum += *v;
+        }
+        let mean = sum / width as f32;
+        let mut var = 0.0f32;
+        for v in row.iter_mut() {
+            *v -= mean;
+            var += *v * *v;
+        }
+        let scale = 1.0 / (var / width as f32 + eps as f32).sqrt();
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = *v * scale * g + b;
+        }
+    });
+    wrap(x)
+}
+
+/// Query rows per parallel task.
+const QUERY_BLOCK: usize = 8;
+
+pub(crate) fn packed_attention(
+    qkv: Tensor<Flex, 2>,
+    lengths: &[usize],
+    heads: usize,
+) -> Tensor<Flex, 2> {
+    if qkv.dtype() != DType::F32 {
+        return generic::packed_attention(qkv, lengths, heads);
+    }
+    let [tokens, three_h] = qkv.dims();
+    let h = three_h / 3;
+    let d = h / heads;
+    let qkv = values(&qkv);
+    let qkv = qkv.storage::<f32>();
+    let mut out = vec![0f32; tokens * h];
+    // Tasks: (first row of the sequence, its length, first query row, the
+    // output rows of that query block). Every output row belongs to one task.
+    let mut tasks = Vec::new();
+    let mut rest: &mut [f32] = &mut out;
+    let mut start = 0;
+    for &len in lengths {
+        let mut i = 0;
+        while i < len {
+            let n = QUERY_BLOCK.min(len - i);
+            let (block, tail) = rest.split_at_mut(n * h);
+            tasks.push((start, len, i, block));
+            rest = tail;
+            i += n;
+        }
+        start += len;
+    }
+    assert!(rest.is_empty(), "lengths must add up to the rows");
+    let scale = 1.0 / (d as f32).sqrt();
+    let run = |(seq, len, first, block): (usize, usize, usize, &mut [f32])| {
+        let mut scores = vec![0f32; len];
+        for (r, out_row) in block.chunks_mut(h).enumerate() {
+            let q_row = &qkv[(seq + first + r) * three_h..][..h];
+            for head in 0..heads {
+                let q = &q_row[head * d..][..d];
+                let mut max = f32::NEG_INFINITY;
+                for (j, s) in scores.iter_mut().enumerate() {
+                    let k = &qkv[(seq + j) * three_h + h + head * d..][..d];
+                    *s = dot(q, k) * scale;
+                    max = max.max(*s);
+                }
+                let mut total = 0.0;
+                for s in scores.iter_mut() {
+                    *s = exp(*s - max);
+                    total += *s;
+                }
+                let o = &mut out_row[head * d..][..d];
+                for (j, s) in scores.iter().enumerate() {
+                    let v = &qkv[(seq + j) * three_h + 2 * h + head * d..][..d];
+                    let p = s / total;
+                    for (o, v) in o.iter_mut().zip(v) {
+                        *o += p * v;
+                    }
+                }
+            }
+        }
+    };
+    if tokens * h >= PARALLEL_ELEMENTS || tasks.len() > 1 && tokens > 64 {
+        tasks.into_par_iter().for_each(run);
+    } else {
+        tasks.into_iter().for_each(run);
+    }
+    wrap(FlexTensor::from_data(TensorData::new(out, [tokens, h])))
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums so the loop vectorises (f32 addition is not
+    // associative, so the compiler will not reorder one sum).
+    let mut acc = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+pub(crate) fn rms_norm(x: &Tensor<Flex, 2>, weight: &Tensor<Flex, 1>, eps: f64) -> Tensor<Flex, 2> {
+    if x.dtype() != DType::F32 {
+        return generic::rms_norm(x, weight, eps);
+    }
+    let [rows, width] = x.dims();
+    let input = values(x);
+    let input = input.storage::<f32>();
+    let weight = values(weight);
+    let weight = weight.storage::<f32>();
+    let mut out = vec![0f32; rows * width];
+    rows_mut(&mut out, width, |i, row| {
+        let src = &input[i * width..(i + 1) * width];
+        let mean_square = src.iter().map(|v| v * v).sum::<f32>() / width as f32;
+        let scale = 1.0 / (mean_square + eps as f32).sqrt();
+        for ((o, v), w) in row.iter_mut().zip(src).zip(weight) {
+            *o = v * scale * w;
+        }
+    });
+    wrap(FlexTensor::from_data(TensorData::new(out, [rows, width])))
+}
+
+pub(crate) fn swiglu(gate: Tensor<Flex, 2>, up: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
+    if gate.dtype() != DType::F32 {
+        return generic::swiglu(gate, up);
+    }
+    let width = gate.dims()[1];
+    let up = values(&up);
+    let up = up.storage::<f32>();
+    let mut gate = owned(gate);
+    rows_mut(gate.storage_mut::<f32>(), width, |i, row| {
+        for (g, u) in row.iter_mut().zip(&up[i * width..(i + 1) * width]) {
+            *g = silu(*g) * u;
+        }
+    });
+    wrap(gate)
+}
+
+/// Per layer: keys (rotated) and values, one row of `kv_heads * head_dim` per
+/// position. Growing a `Vec` is amortised O(1) per token (no copy of the whole
+/// cache per step).
+#[derive(Debug)]
+pub(crate) struct KvCache {
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl KvCache {
+    pub(crate) fn new(layers: usize) -> Self {
+        Self {
+            layers: vec![(Vec::new(), Vec::new()); layers],
+        }
+    }
+}
+
+/// Rotates adjacent pairs `(2i, 2i + 1)` of every head in `row`.
+fn rotate(row: &mut [f32], cos: &[f32], sin: &[f32]) {
+    let half = cos.len();
+    for head in row.chunks_exact_mut(2 * half) {
+        for (pair, (c, s)) in head.chunks_exact_mut(2).zip(cos.iter().zip(sin)) {
+            let (x0, x1) = (pair[0], pair[1]);
+            pair[0] = x0 * c - x1 * s;
+            pair[1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+/// Multiply-adds below which a step's attention stays on the calling thread.
+const PARALLEL_ATTENTION: usize = 1 << 20;
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decoder_attention(
+    q: Tensor<Flex, 2>,
+    k: Tensor<Flex, 2>,
+    v: Tensor<Flex, 2>,
+    caches: &mut [&mut KvCache],
+    layer: usize,
+    spans: &[Span],
+    rope: &Rope,
+    shape: Heads,
+) -> Tensor<Flex, 2> {
+    let Heads {
+        heads,
+        kv_heads,
+        head_dim: d,
+    } = shape;
+    let rows = q.dims()[0];
+    let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
+    let group = heads / kv_heads;
+    let (q, k, v) = (values(&q), values(&k), values(&v));
+    let (q, k, v) = (q.storage::<f32>(), k.storage::<f32>(), v.storage::<f32>());
+    // Append every sequence's new keys (rotated) and values to its cache.
+    for (span, cache) in spans.iter().zip(caches.iter_mut()) {
+        let (keys, vals) = &mut cache.layers[layer];
+        assert_eq!(keys.len(), span.start * kvw, "cache and span disagree");
+        for r in span.offset..span.offset + span.len {
+            let at = keys.len();
+            keys.extend_from_slice(&k[r * kvw..(r + 1) * kvw]);
+            rotate(
+                &mut keys[at..],
+                &rope.cos[r * half..(r + 1) * half],
+                &rope.sin[r * half..(r + 1) * half],
+            );
+            vals.extend_from_slice(&v[r * kvw..(r + 1) * kvw]);
+        }
+    }
+    // Tasks own disjoint output rows: a block of one sequence's query rows.
+    let mut out = vec![0f32; rows * qw];
+    let mut tasks = Vec::new();
+    let mut rest: &mut [f32] = &mut out;
+    let mut work = 0;
+    for (i, span) in spans.iter().enumerate() {
+        let mut r = 0;
+        while r < span.len {
+            let n = QUERY_BLOCK.min(span.len - r);
+            let (block, tail) = rest.split_at_mut(n * qw);
+            tasks.push((i, r, block));
+            rest = tail;
+            r += n;
+        }
+        work += span.len * (span.start + span.len) * qw;
+    }
+    assert!(rest.is_empty(), "spans must cover the rows");
+    let layers: Vec<&(Vec<f32>, Vec<f32>)> = caches.iter().map(|c| &c.layers[layer]).collect();
+    let scale = 1.0 / (d as f32).sqrt();
+    let run = |(i, first, block): (usize, usize, &mut [f32])| {
+        let span = spans[i];
+        let (keys, vals) = layers[i];
+        let mut query = vec![0f32; qw];
+        let mut scores = Vec::with_capacity(span.start + span.len);
+        for (n, out_row) in block.chunks_mut(qw).enumerate() {
+            let r = span.offset + first + n;
+            // Causal: the row at position p sees positions 0..=p.
+            let visible = span.start + first + n + 1;
+            query.copy_from_slice(&q[r * qw..(r + 1) * qw]);
+            rotate(
+                &mut query,
+                &rope.cos[r * half..(r + 1) * half],
+                &rope.sin[r * half..(r + 1) * half],
+            );
+            for head in 0..heads {
+                let kv_col = (head / group) * d;
+                let q_head = &query[head * d..(head + 1) * d];
+                scores.clear();
+                let mut max = f32::NEG_INFINITY;
+                for j in 0..visible {
+                    let s = dot(q_head, &keys[j * kvw + kv_col..][..d]) * scale;
+                    max = max.max(s);
+                    scores.push(s);
+                }
+                let mut total = 0.0;
+                for s in scores.iter_mut() {
+                    *s = exp(*s - max);
+                    total += *s;
+                }
+                let o = &mut out_row[head * d..(head + 1) * d];
+                for (j, s) in scores.iter().enumerate() {
+                    let p = s / total;
+                    for (o, v) in o.iter_mut().zip(&vals[j * kvw + kv_col..][..d]) {
+                        *o += p * v;
+                    }
+                }
+            }
+        }
+    };
+    if work >= PARALLEL_ATTENTION && tasks.len() > 1 {
+        tasks.into_par_iter().for_each(run);
+    } else {
+        tasks.into_iter().for_each(run);
+    }
+    wrap(FlexTensor::from_data(TensorData::new(out, [rows, qw])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Kernels;
+
+    fn random(rows: usize, cols: usize, seed: u64) -> Tensor<Flex, 2> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let data: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        Tensor::from_data(TensorData::new(data, [rows, cols]), &Default::default())
+    }
+
+    fn assert_close(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>, tol: f32) {
+        assert_eq!(a.dims(), b.dims());
+        let (a, b) = (
+            a.into_data().to_vec::<f32>().unwrap(),
+            b.into_data().to_vec::<f32>().unwrap(),
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= tol, "max difference {worst} > {tol}");
+    }
+
+    #[test]
+    fn linear_with_bias_and_gelu() {
+        for (rows, act) in [
+            (1, Activation::Identity),
+            (3, Activation::Gelu),
+            (300, Activation::Gelu),
+        ] {
+            let weight = random(48, 200, 1).into_data().to_vec::<f32>().unwrap();
+            let bias = Some(random(1, 200, 2).reshape([200]));
+            let device = Default::default();
+            let whole = Dense::<Flex>::with_panels(&weight, 48, 200, 1, bias.clone(), &device);
+            let dense = Dense::<Flex>::with_panels(&weight, 48, 200, 3, bias, &device);
+            assert_eq!(dense.panels.len(), 3);
+            let x = random(rows, 48, 3);
+            for split in [&whole, &dense] {
+                assert_close(
+                    linear(x.clone(), split, act),
+                    generic::linear(x.clone(), &whole, act),
+                    1e-4,
+                );
+            }
+            // A shared input is not written through.
+            let before = x.clone().into_data();
+            let _ = linear(x.clone(), &dense, act);
+            assert_eq!(x.into_data(), before);
+        }
+    }
+
+    #[test]
+    fn add_layer_norm_matches() {
+        for rows in [1, 7, 400] {
+            let (x, r) = (random(rows, 96, 4), random(rows, 96, 5));
+            let (g, b) = (
+                random(1, 96, 6).reshape([96]),
+                random(1, 96, 7).reshape([96]),
+            );
+            assert_close(
+                add_layer_norm(x.clone(), r.clone(), &g, &b, 1e-12),
+                generic::add_layer_norm(x.clone(), r.clone(), &g, &b, 1e-12),
+                1e-4,
+            );
+            // Inputs the caller still holds are left as they were.
+            let before = r.clone().into_data();
+            let _ = add_layer_norm(x.clone(), r.clone(), &g, &b, 1e-12);
+            assert_eq!(r.into_data(), before);
+        }
+    }
+
+    #[test]
+    fn packed_attention_matches_padded() {
+        // One sequence, several of different lengths, long ones (parallel path).
+        for lengths in [vec![5], vec![1, 9, 3, 16, 2], vec![70, 130, 1]] {
+            let tokens: usize = lengths.iter().sum();
+            let qkv = random(tokens, 3 * 64, 8);
+            assert_close(
+                packed_attention(qkv.clone(), &lengths, 4),
+                generic::packed_attention(qkv, &lengths, 4),
+                1e-4,
+            );
+        }
+    }
+
+    #[test]
+    fn rms_norm_and_swiglu() {
+        for rows in [1, 5, 300] {
+            let (x, w) = (random(rows, 96, 9), random(1, 96, 10).reshape([96]));
+            assert_close(
+                rms_norm(&x, &w, 1e-5),
+                generic::rms_norm(&x, &w, 1e-5),
+                1e-4,
+            );
+            let (g, u) = (random(rows, 96, 11), random(rows, 96, 12));
+            assert_close(
+                swiglu(g.clone(), u.clone()),
+                generic::swiglu(g.clone(), u),
+                1e-5,
+            );
+        }
+    }
+
+    /// Three sequences over three steps (a prompt, a chunk, single tokens),
+    /// through both caches: every step's context must agree.
+    #[test]
+    fn decoder_attention_matches_generic_across_steps() {
+        let shape = Heads {
+            heads: 6,
+            kv_heads: 2,
+            head_dim: 8,
+        };
+        let inv_freq: Vec<f32> = (0..4).map(|i| 1.0 / 100f32.powf(i as f32 / 4.0)).collect();
+        let layers = 2;
+        let mut ours: Vec<KvCache> = (0..3).map(|_| Flex::new_kv_cache(layers)).collect();
+        let mut theirs: Vec<generic::KvCache<Flex>> =
+            (0..3).map(|_| generic::KvCache::new(layers)).collect();
+        let mut lens = [0usize; 3];
+        for (step, feeds) in [[7usize, 3, 20], [1, 4, 1], [1, 1, 1]].iter().enumerate() {
+            let mut spans = Vec::new();
+            let mut positions = Vec::new();
+            let mut offset = 0;
+            for (i, &n) in feeds.iter().enumerate() {
+                spans.push(Span {
+                    offset,
+                    len: n,
+                    start: lens[i],
+                });
+                positions.extend(lens[i]..lens[i] + n);
+                offset += n;
+            }
+            let rope = Rope::new(&positions, &inv_freq);
+            for layer in 0..layers {
+                let seed = (step * 10 + layer) as u64 * 3;
+                let q = random(offset, 48, seed);
+                let k = random(offset, 16, seed + 1);
+                let v = random(offset, 16, seed + 2);
+                let mut a: Vec<&mut KvCache> = ours.iter_mut().collect();
+                let mut b: Vec<&mut generic::KvCache<Flex>> = theirs.iter_mut().collect();
+                assert_close(
+                    decoder_attention(
+                        q.clone(),
+                        k.clone(),
+                        v.clone(),
+                        &mut a,
+                        layer,
+                        &spans,
+                        &rope,
+                        shape,
+                    ),
+                    generic::decoder_attention(q, k, v, &mut b, layer, &spans, &rope, shape),
+                    1e-4,
+                );
+            }
+            for (i, &n) in feeds.iter().enumerate() {
+                lens[i] += n;
+            }
+        }
+    }
+}
