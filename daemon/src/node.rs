@@ -136,6 +136,8 @@ impl Node {
         let dir = &config.state_dir;
         create_private_dir(dir)?;
         let lock = lock_state_dir(dir).map_err(StartError::Busy)?;
+        // CUDA kernel autotune results survive restarts (a no-op without CUDA).
+        rserve_models::persist_autotune_cache(&dir.join("autotune"));
         let node_id = load_or_create_node_id(dir)?;
         let token: Arc<str> = control::tls::load_or_create_token(dir)?.into();
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));

@@ -218,6 +218,29 @@ impl EmbeddingModel {
         Ok(self.embed_encoded(&inputs))
     }
 
+    /// Runs the encoder once per typical call shape (lengths from 8 tokens to
+    /// the maximum and batch sizes from 1 to `max_inputs`, in powers of two,
+    /// within `max_tokens` tokens per call), so a GPU backend autotunes its
+    /// kernels before the first request rather than during it. Returns the
+    /// number of forward passes.
+    pub fn warm_up(&self, max_inputs: usize, max_tokens: usize) -> usize {
+        let mut passes = 0;
+        for len in crate::device::warm_up_sizes(8, self.max_seq_length) {
+            for batch in crate::device::warm_up_sizes(1, max_inputs) {
+                if batch > 1 && batch * len > max_tokens {
+                    break;
+                }
+                let input = EncodedText {
+                    ids: vec![0; len],
+                    input_tokens: len,
+                };
+                self.embed_encoded(&vec![input; batch]);
+                passes += 1;
+            }
+        }
+        passes
+    }
+
     /// Embeds already tokenized inputs (one forward pass over their packed rows).
     pub fn embed_encoded(&self, inputs: &[EncodedText]) -> Vec<SentenceEmbedding> {
         if inputs.is_empty() {

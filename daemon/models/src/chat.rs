@@ -290,6 +290,47 @@ impl ChatModel {
         })
     }
 
+    /// Runs the decoder through the step shapes continuous batching produces —
+    /// prefill chunks of 1 to `max_batched_tokens` rows and decode steps of 2 to
+    /// `max_seqs` sequences, in powers of two — so a GPU backend autotunes its
+    /// kernels before serving rather than on the first requests. Returns the
+    /// number of steps.
+    pub fn warm_up(&self, max_seqs: usize, max_batched_tokens: usize) -> usize {
+        let sampling = Sampling {
+            max_tokens: 2,
+            seed: Some(0),
+            ..Sampling::default()
+        };
+        let longest = max_batched_tokens.min(self.text.config.context_length - 2);
+        let start = |len: usize| {
+            self.start(vec![0; len], sampling.clone())
+                .expect("a prompt within the context")
+        };
+        let mut steps = 0;
+        for rows in crate::device::warm_up_sizes(1, longest) {
+            let mut seq = start(rows);
+            self.step(&mut [(&mut seq, rows)]);
+            steps += 1;
+        }
+        for n in crate::device::warm_up_sizes(2, max_seqs) {
+            let mut seqs: Vec<Sequence> = (0..n).map(|_| start(4)).collect();
+            // Prefill, then one decode step for those that did not finish.
+            for _ in 0..2 {
+                let mut items: Vec<(&mut Sequence, usize)> = seqs
+                    .iter_mut()
+                    .filter(|s| s.finish.is_none())
+                    .map(|s| (s, 4))
+                    .collect();
+                if items.is_empty() {
+                    break;
+                }
+                self.step(&mut items);
+                steps += 1;
+            }
+        }
+        steps
+    }
+
     /// One decoding step for several sequences (continuous batching): each item
     /// feeds `n` tokens — up to `n` of its remaining prompt while prefilling
     /// (chunked prefill), or its last sampled token (`n` = 1) once decoding. A

@@ -59,7 +59,47 @@ impl fmt::Display for Device {
     }
 }
 
+/// Powers of two from `from` up to `max`, and `max` itself: the shapes to warm a
+/// GPU backend's kernels up on.
+pub(crate) fn warm_up_sizes(from: usize, max: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> = std::iter::successors(Some(from.max(1)), |n| n.checked_mul(2))
+        .take_while(|&n| n < max)
+        .collect();
+    if max >= from.max(1) {
+        sizes.push(max);
+    }
+    sizes
+}
+
+/// Keeps CUDA kernel autotune results in `dir` (CubeCL's persistent autotune
+/// cache, by default under the working directory's Cargo `target/` or the user's
+/// cache directory), so a restarted node does not tune its kernels again. Must
+/// run before the first CUDA model loads; later calls do nothing, as does a build
+/// without CUDA. Other CubeCL settings still come from a `cubecl.toml` in the
+/// working directory and `CUBECL_*` variables.
+pub fn persist_autotune_cache(dir: &std::path::Path) {
+    #[cfg(feature = "cuda")]
+    {
+        use burn::cubecl::config::cache::CacheConfig;
+        use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+            config.autotune.cache = CacheConfig::File(dir.to_path_buf());
+            CubeClRuntimeConfig::set(config);
+        });
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = dir;
+}
+
 impl Device {
+    /// Whether the device autotunes kernels at first use (so models on it are
+    /// worth warming up before serving).
+    pub fn autotunes(self) -> bool {
+        matches!(self, Self::Cuda(_))
+    }
+
     /// Whether this binary can run models on the device at all.
     pub fn check_built(self) -> Result<Self, DeviceError> {
         match self {
@@ -82,5 +122,14 @@ mod tests {
         assert!("gpu".parse::<Device>().is_err());
         assert!("cuda:x".parse::<Device>().is_err());
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
+    }
+
+    #[test]
+    fn warm_up_sizes_are_powers_of_two_and_the_maximum() {
+        assert_eq!(warm_up_sizes(1, 16), vec![1, 2, 4, 8, 16]);
+        assert_eq!(warm_up_sizes(8, 256), vec![8, 16, 32, 64, 128, 256]);
+        assert_eq!(warm_up_sizes(1, 10), vec![1, 2, 4, 8, 10]);
+        assert_eq!(warm_up_sizes(2, 1), Vec::<usize>::new());
+        assert_eq!(warm_up_sizes(1, 1), vec![1]);
     }
 }

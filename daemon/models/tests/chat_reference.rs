@@ -333,3 +333,20 @@ fn greedy_output_is_identical_alone_and_in_a_batch_of_16() {
         assert_eq!(batched.finish, alone.finish, "sequence {i}: finish");
     }
 }
+
+/// Warm-up (run at replica start on GPUs) steps every prefill and decode shape
+/// and leaves generation as it was.
+#[test]
+fn warm_up_runs_every_shape_and_changes_nothing() {
+    let model = model();
+    let prompt = model.tokenize("<|im_start|>user\nHi<|im_end|>\n").unwrap();
+    let sampling = Sampling {
+        max_tokens: 8,
+        ..Sampling::default()
+    };
+    let before = model.generate(&prompt, &sampling, |_| true).unwrap();
+    // Prefill chunks 1, 2, 4, 8, 16 (5 steps); 2 and 4 sequences: prefill + decode.
+    assert_eq!(model.warm_up(4, 16), 5 + 2 + 2);
+    let after = model.generate(&prompt, &sampling, |_| true).unwrap();
+    assert_eq!(after.tokens, before.tokens);
+}

@@ -90,3 +90,17 @@ fn bad_model_directories_are_clear_errors() {
         "{err}"
     );
 }
+
+/// Warm-up (run at replica start on GPUs) covers lengths 8..=256 and batch sizes
+/// within the budget, and leaves the model's answers as they were.
+#[test]
+fn warm_up_runs_every_shape_and_changes_nothing() {
+    let model =
+        EmbeddingModel::load(&support::models_dir().join("all-minilm-l6-v2"), Device::Cpu).unwrap();
+    let text = "Warm-up must not change what the model answers.";
+    let before = model.embed(&[text]).unwrap();
+    // Lengths 8, 16, ..., 256 × batch sizes 1, 2, 4, within 512 tokens per call:
+    // every batch size up to 128 tokens (5 × 3), then 256 × 1 and 256 × 2.
+    assert_eq!(model.warm_up(4, 512), 17);
+    assert_eq!(model.embed(&[text]).unwrap(), before);
+}

@@ -158,9 +158,21 @@ impl Backend {
             ReplicaKind::Embeddings(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
                 let dir = PathBuf::from(&opts.model_dir);
+                let limits = batch_limits(config);
+                // One request may carry up to 2048 inputs: the model call is split
+                // so that no forward pass exceeds these, whatever the request size.
+                let chunk_inputs = limits.max_batch_size.max(32);
+                let chunk_tokens = limits.max_tokens.unwrap_or(DEFAULT_CHUNK_TOKENS);
+                let name = config.name.clone();
                 let thread =
                     ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
-                        EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())
+                        let model = EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())?;
+                        if device.autotunes() {
+                            let started = std::time::Instant::now();
+                            let passes = model.warm_up(chunk_inputs, chunk_tokens);
+                            tracing::info!(deployment = %name, %device, passes, seconds = started.elapsed().as_secs_f64(), "Warmed up the model's kernels.");
+                        }
+                        Ok(model)
                     })
                     .await?;
                 let (dimensions, max_tokens, encoder) = thread
@@ -168,13 +180,8 @@ impl Backend {
                     .await
                     .map_err(|_| "compute thread exited after loading".to_owned())?;
                 let thread = Arc::new(thread);
-                let limits = batch_limits(config);
                 let model = thread.clone();
                 let name = config.name.clone();
-                // One request may carry up to 2048 inputs: the model call is split
-                // so that no forward pass exceeds these, whatever the request size.
-                let chunk_inputs = limits.max_batch_size.max(32);
-                let chunk_tokens = limits.max_tokens.unwrap_or(DEFAULT_CHUNK_TOKENS);
                 let batcher = Batcher::spawn(
                     limits,
                     capacity,
@@ -227,7 +234,21 @@ impl Backend {
                     limits,
                     batches,
                     on_death.clone(),
-                    move || ChatModel::load(&path, device).map_err(|e| e.to_string()),
+                    {
+                        let name = config.name.clone();
+                        move || {
+                            let model = ChatModel::load(&path, device).map_err(|e| e.to_string())?;
+                            if device.autotunes() {
+                                let started = std::time::Instant::now();
+                                let steps = model.warm_up(
+                                    limits.max_num_seqs,
+                                    limits.max_num_batched_tokens,
+                                );
+                                tracing::info!(deployment = %name, %device, steps, seconds = started.elapsed().as_secs_f64(), "Warmed up the model's kernels.");
+                            }
+                            Ok(model)
+                        }
+                    },
                 )
                 .await?;
                 Ok(Self::Chat {
@@ -309,8 +330,8 @@ impl Backend {
                     Ok(encoded) => encoded,
                     Err(e) => return Ok(openai::invalid("input", e)),
                 };
-                let longest = encoded.iter().map(|e| e.ids.len()).max().unwrap_or(0);
-                let embeddings = match batcher.submit((), encoded, longest).await {
+                let tokens = encoded.iter().map(|e| e.ids.len()).sum();
+                let embeddings = match batcher.submit((), encoded, tokens).await {
                     Ok(embeddings) => embeddings,
                     Err(e) => return batch_failed(e),
                 };
@@ -359,11 +380,10 @@ impl Backend {
 /// Token budget of one forward pass when the deployment sets none (TEI's default).
 const DEFAULT_CHUNK_TOKENS: usize = 16_384;
 
-/// Runs a batch as model calls over length buckets: inputs are sorted by length
-/// and cut into chunks of at most `max_inputs` inputs and `max_tokens` padded
-/// tokens, and a chunk also ends where the next input is more than twice as long
-/// as the chunk's shortest (once the chunk has 8 inputs), so short inputs are not
-/// padded to a long one's length. Results come back in input order.
+/// Runs a batch as model calls of at most `max_inputs` inputs and `max_tokens`
+/// tokens (added up: the model packs rows without padding). Inputs are sorted by
+/// length first, which keeps the padded attention of the CUDA path tight.
+/// Results come back in input order.
 fn embed_in_chunks(
     model: &EmbeddingModel,
     inputs: &[EncodedText],
@@ -383,22 +403,21 @@ fn embed_in_chunks(
         .collect()
 }
 
-/// Length buckets for [`embed_in_chunks`]: input indices per model call.
+/// Chunks for [`embed_in_chunks`]: input indices per model call.
 fn plan_chunks(lengths: &[usize], max_inputs: usize, max_tokens: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| lengths[i]);
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
+    let mut tokens = 0;
     for i in order {
-        if let Some(&first) = current.first() {
-            let shortest = lengths[first].max(1);
-            let padded = lengths[i] * (current.len() + 1);
-            let wasteful = current.len() >= 8 && lengths[i] > 2 * shortest;
-            if current.len() >= max_inputs || padded > max_tokens || wasteful {
-                chunks.push(std::mem::take(&mut current));
-            }
+        if !current.is_empty() && (current.len() >= max_inputs || tokens + lengths[i] > max_tokens)
+        {
+            chunks.push(std::mem::take(&mut current));
+            tokens = 0;
         }
         current.push(i);
+        tokens += lengths[i];
     }
     if !current.is_empty() {
         chunks.push(current);
@@ -575,21 +594,20 @@ mod tests {
     use super::plan_chunks;
 
     #[test]
-    fn chunks_respect_bounds_cover_every_input_once_and_bucket_by_length() {
+    fn chunks_respect_bounds_and_cover_every_input_once() {
         let lengths = [5, 300, 7, 6, 5, 8, 9, 5, 6, 7, 5, 6, 250, 9];
         let chunks = plan_chunks(&lengths, 32, 16384);
         let mut seen: Vec<usize> = chunks.iter().flatten().copied().collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
-        // The two long inputs do not pad the twelve short ones.
-        assert_eq!(chunks.len(), 2, "{chunks:?}");
-        assert_eq!(chunks[1], vec![12, 1]);
-        // Bounds: inputs per call and padded tokens per call.
+        // Without padding, mixed lengths share one call.
+        assert_eq!(chunks.len(), 1, "{chunks:?}");
+        // Bounds: inputs per call and tokens per call.
         for (max_inputs, max_tokens) in [(4, 16384), (32, 40), (1, 1)] {
             for chunk in plan_chunks(&lengths, max_inputs, max_tokens) {
-                let longest = chunk.iter().map(|&i| lengths[i]).max().unwrap();
+                let tokens: usize = chunk.iter().map(|&i| lengths[i]).sum();
                 assert!(chunk.len() <= max_inputs);
-                assert!(chunk.len() == 1 || longest * chunk.len() <= max_tokens);
+                assert!(chunk.len() == 1 || tokens <= max_tokens);
             }
         }
         assert!(plan_chunks(&[], 8, 100).is_empty());

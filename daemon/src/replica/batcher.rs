@@ -1,6 +1,6 @@
 //! Dynamic request batching (Ray's `@serve.batch`): requests are grouped into one
 //! model call when the batch is full (`max_batch_size` inputs, or the token budget
-//! `max_batch_tokens` counting padding) or the first request has waited
+//! `max_batch_tokens`, the inputs' tokens added up) or the first request has waited
 //! `batch_wait_timeout_s`. While `max_concurrent_batches` batches run, new
 //! requests queue and form the next batch, so a busy replica batches naturally
 //! and an idle one never waits longer than the timeout. Requests whose client has
@@ -24,7 +24,8 @@ pub struct BatchLimits {
     pub wait: Duration,
     /// Batches running at once.
     pub max_concurrent: usize,
-    /// Most tokens per batch, padding included.
+    /// Most tokens per batch (every input's tokens added up: models run packed
+    /// rows, without padding).
     pub max_tokens: Option<usize>,
 }
 
@@ -43,8 +44,8 @@ impl BatchLimits {
 struct Pending<K, I, O> {
     key: K,
     items: Vec<I>,
-    /// Longest item in tokens (for the padded token budget).
-    longest: usize,
+    /// Tokens of all its items (for the token budget).
+    tokens: usize,
     reply: oneshot::Sender<Result<Vec<O>, String>>,
 }
 
@@ -98,18 +99,13 @@ where
     }
 
     /// Submits one request's inputs under `key`; resolves to its outputs, in order.
-    pub async fn submit(
-        &self,
-        key: K,
-        items: Vec<I>,
-        longest: usize,
-    ) -> Result<Vec<O>, BatchError> {
+    pub async fn submit(&self, key: K, items: Vec<I>, tokens: usize) -> Result<Vec<O>, BatchError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending {
                 key,
                 items,
-                longest,
+                tokens,
                 reply,
             })
             .await
@@ -150,7 +146,7 @@ async fn form_batches<K, I, O, F, Fut>(
         let deadline = Instant::now() + limits.wait;
         let slot = slots.clone().acquire_owned().await.expect("never closed");
         let mut size = first.items.len();
-        let mut longest = first.longest;
+        let mut tokens = first.tokens;
         let mut batch = vec![first];
         while size < limits.max_batch_size {
             let next = match rx.try_recv() {
@@ -168,16 +164,17 @@ async fn form_batches<K, I, O, F, Fut>(
                 continue;
             }
             let grown = size + next.items.len();
-            let padded = longest.max(next.longest) * grown;
             if next.key != batch[0].key
                 || grown > limits.max_batch_size
-                || limits.max_tokens.is_some_and(|max| padded > max)
+                || limits
+                    .max_tokens
+                    .is_some_and(|max| tokens + next.tokens > max)
             {
                 carried = Some(next);
                 break;
             }
             size = grown;
-            longest = longest.max(next.longest);
+            tokens += next.tokens;
             batch.push(next);
         }
         // Clients may have left while the batch formed.
@@ -322,17 +319,18 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_token_budget_counts_padding() {
+    async fn the_token_budget_adds_up_tokens() {
         let mut l = limits(100, 10);
         l.max_tokens = Some(100);
         let (b, log) = doubler(l, Duration::ZERO);
-        // 4 × 10 tokens fit; a 60-token input would make 5 × 60 = 300 > 100.
+        // 4 × 10 + 60 tokens fit exactly (no padding counted); 1 more does not.
         let mut calls: Vec<_> = (0..4).map(|i| b.submit((), vec![i], 10)).collect();
         calls.push(b.submit((), vec![99], 60));
+        calls.push(b.submit((), vec![98], 1));
         let all = futures_util::future::join_all(calls).await;
         assert!(all.iter().all(Result::is_ok));
         let sizes: Vec<usize> = log.lock().unwrap().iter().map(|(_, r)| r.size).collect();
-        assert_eq!(sizes, vec![4, 1]);
+        assert_eq!(sizes, vec![5, 1]);
     }
 
     #[tokio::test(start_paused = true)]
