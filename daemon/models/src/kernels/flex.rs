@@ -26,11 +26,11 @@ fn owned<const D: usize>(t: Tensor<Flex, D>) -> FlexTensor {
     }
 }
 
-/// Contiguous f32 values of a (possibly shared) tensor, without a copy when
-/// it already is contiguous.
+/// A (possibly shared) tensor whose `storage()` starts with its values in
+/// row-major order: no copy when it already is contiguous from offset 0.
 fn values<const D: usize>(t: &Tensor<Flex, D>) -> FlexTensor {
     let t = t.clone().into_primitive().tensor();
-    if t.is_contiguous() {
+    if t.is_contiguous() && t.layout().start_offset() == 0 {
         t
     } else {
         t.to_contiguous()
@@ -508,6 +508,13 @@ mod tests {
             assert_close(
                 rms_norm(&x, &w, 1e-5),
                 generic::rms_norm(&x, &w, 1e-5),
+                1e-4,
+            );
+            // A view that starts inside its buffer (rows 1.. of a larger tensor).
+            let view = random(rows + 1, 96, 13).narrow(0, 1, rows);
+            assert_close(
+                rms_norm(&view, &w, 1e-5),
+                generic::rms_norm(&view, &w, 1e-5),
                 1e-4,
             );
             let (g, u) = (random(rows, 96, 11), random(rows, 96, 12));
