@@ -2,7 +2,7 @@
 daemon/models/examples/bench_models.rs, with sentence-transformers and transformers
 on CPU and the same thread count.
 
-    python3 scripts/bench_models_torch.py models/ SECONDS THREADS
+    python3 scripts/bench_models_torch.py models/ SECONDS THREADS [cpu|cuda]
 Needs scripts/requirements-reference.txt.
 """
 
@@ -19,6 +19,7 @@ from sentence_transformers import SentenceTransformer  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer  # noqa: E402
 
 models, seconds, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
 torch.set_num_threads(threads)
 
 SENTENCES = [
@@ -32,7 +33,7 @@ SENTENCES = [
     "Transformers use attention to mix information across the tokens of a sequence.",
 ]
 
-embed = SentenceTransformer(os.path.join(models, "all-minilm-l6-v2"), device="cpu")
+embed = SentenceTransformer(os.path.join(models, "all-minilm-l6-v2"), device=device)
 with torch.inference_mode():
     for batch in (1, 8, 32):
         texts = [SENTENCES[i % len(SENTENCES)] for i in range(batch)]
@@ -51,9 +52,10 @@ gguf_dir = os.path.join(models, "smollm2-135m-instruct")
 name = "SmolLM2-135M-Instruct.Q4_1.gguf"
 tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=name)
 lm = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=name, dtype=torch.float32).eval()
+lm = lm.to(device)
 prompt = tok.apply_chat_template([{"role": "user", "content": "Write a story about a robot."}],
                                  add_generation_prompt=True, tokenize=False)
-ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
+ids = tok(prompt, return_tensors="pt", add_special_tokens=False).to(device)
 
 
 def run(max_new):

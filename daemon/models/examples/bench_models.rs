@@ -2,7 +2,10 @@
 //! PyTorch reference side by side): embeddings at batch 1, 8 and 32, and chat
 //! time to first token and single-stream decode speed.
 //!
-//!     cargo run --release -p rserve-models --example bench_models -- models/ [seconds]
+//!     cargo run --release -p rserve-models --example bench_models -- models/ [seconds] [device]
+//!
+//! `device` is `cpu` (default) or `cuda[:N]` (a build with `--features cuda`); it
+//! also prints the time to load and to warm up (autotune) each model.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,8 +27,18 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let models = PathBuf::from(args.next().unwrap_or_else(|| "models".to_owned()));
     let seconds: f64 = args.next().map_or(5.0, |s| s.parse().unwrap());
+    let device: Device = args.next().map_or(Device::Cpu, |d| d.parse().unwrap());
 
-    let embed = EmbeddingModel::load(&models.join("all-minilm-l6-v2"), Device::Cpu).unwrap();
+    let start = Instant::now();
+    let embed = EmbeddingModel::load(&models.join("all-minilm-l6-v2"), device).unwrap();
+    let loaded = start.elapsed().as_secs_f64();
+    if device.autotunes() {
+        embed.warm_up(32, 16_384);
+    }
+    println!(
+        "embeddings device={device} load_s={loaded:.2} warm_up_s={:.2}",
+        start.elapsed().as_secs_f64() - loaded
+    );
     for batch in [1usize, 8, 32] {
         let texts: Vec<&str> = (0..batch).map(|i| SENTENCES[i % SENTENCES.len()]).collect();
         embed.embed(&texts).unwrap(); // warm up
@@ -45,11 +58,20 @@ fn main() {
         );
     }
 
+    let start = Instant::now();
     let chat = ChatModel::load(
         &models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        Device::Cpu,
+        device,
     )
     .unwrap();
+    let loaded = start.elapsed().as_secs_f64();
+    if device.autotunes() {
+        chat.warm_up(16, 512);
+    }
+    println!(
+        "chat device={device} load_s={loaded:.2} warm_up_s={:.2}",
+        start.elapsed().as_secs_f64() - loaded
+    );
     let prompt = chat
         .tokenize(
             &chat

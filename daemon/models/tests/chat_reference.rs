@@ -5,11 +5,11 @@
 
 mod support;
 
-use rserve_models::{ChatModel, Device, FinishReason, Message, Sampling};
+use rserve_models::{ChatModel, FinishReason, Message, Sampling};
 
 fn model() -> ChatModel {
     let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    ChatModel::load(&path, Device::Cpu).unwrap()
+    ChatModel::load(&path, support::device()).unwrap()
 }
 
 #[test]
@@ -216,14 +216,18 @@ fn corrupt_gguf_files_are_clear_errors() {
     let bytes = std::fs::read(&src).unwrap();
     let cut = dir.path().join("cut.gguf");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let err = ChatModel::load(&cut, Device::Cpu).unwrap_err().to_string();
+    let err = ChatModel::load(&cut, support::device())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("cut.gguf") && err.contains("truncated"),
         "{err}"
     );
     let junk = dir.path().join("junk.gguf");
     std::fs::write(&junk, b"not a gguf file at all").unwrap();
-    let err = ChatModel::load(&junk, Device::Cpu).unwrap_err().to_string();
+    let err = ChatModel::load(&junk, support::device())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("junk.gguf") && err.contains("not a GGUF file"),
         "{err}"

@@ -4,12 +4,15 @@
 
 mod support;
 
-use rserve_models::{Device, EmbeddingModel};
+use rserve_models::EmbeddingModel;
 
 #[test]
 fn matches_sentence_transformers() {
-    let model =
-        EmbeddingModel::load(&support::models_dir().join("all-minilm-l6-v2"), Device::Cpu).unwrap();
+    let model = EmbeddingModel::load(
+        &support::models_dir().join("all-minilm-l6-v2"),
+        support::device(),
+    )
+    .unwrap();
     assert_eq!((model.dimensions(), model.max_seq_length()), (384, 256));
     let fixture = support::fixture("embeddings_reference.json");
     let cases = fixture["cases"].as_array().unwrap();
@@ -67,7 +70,7 @@ fn matches_sentence_transformers() {
 #[test]
 fn bad_model_directories_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let err = EmbeddingModel::load(dir.path(), Device::Cpu)
+    let err = EmbeddingModel::load(dir.path(), support::device())
         .unwrap_err()
         .to_string();
     assert!(err.contains("config.json"), "{err}");
@@ -82,7 +85,7 @@ fn bad_model_directories_are_clear_errors() {
         &weights[..weights.len() / 3],
     )
     .unwrap();
-    let err = EmbeddingModel::load(dir.path(), Device::Cpu)
+    let err = EmbeddingModel::load(dir.path(), support::device())
         .unwrap_err()
         .to_string();
     assert!(
@@ -95,8 +98,11 @@ fn bad_model_directories_are_clear_errors() {
 /// within the budget, and leaves the model's answers as they were.
 #[test]
 fn warm_up_runs_every_shape_and_changes_nothing() {
-    let model =
-        EmbeddingModel::load(&support::models_dir().join("all-minilm-l6-v2"), Device::Cpu).unwrap();
+    let model = EmbeddingModel::load(
+        &support::models_dir().join("all-minilm-l6-v2"),
+        support::device(),
+    )
+    .unwrap();
     let text = "Warm-up must not change what the model answers.";
     let before = model.embed(&[text]).unwrap();
     // Lengths 8, 16, ..., 256 × batch sizes 1, 2, 4, within 512 tokens per call:

@@ -4,12 +4,28 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use rserve_models::Device;
+
+/// The repository root: where the tests were built, or `RSERVE_TEST_ROOT` (for
+/// test binaries copied to another machine, such as a GPU box).
+fn root() -> PathBuf {
+    std::env::var_os("RSERVE_TEST_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+}
+
+/// The device the model tests run on: `RSERVE_TEST_DEVICE` (`cpu` by default;
+/// `cuda` in a build with `--features cuda`, on a machine with a GPU).
+pub fn device() -> Device {
+    std::env::var("RSERVE_TEST_DEVICE").map_or(Device::Cpu, |d| d.parse().unwrap())
+}
+
 /// The repository's `models/` folder, with every model fetched.
 pub fn models_dir() -> PathBuf {
     static FETCHED: OnceLock<PathBuf> = OnceLock::new();
     FETCHED
         .get_or_init(|| {
-            let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+            let root = root();
             // Test binaries run in parallel: serialise fetches with a file lock.
             std::fs::create_dir_all(root.join("models")).unwrap();
             let lock = std::fs::File::create(root.join("models/.fetch.lock")).unwrap();
@@ -26,8 +42,7 @@ pub fn models_dir() -> PathBuf {
 
 /// A fixture written by `scripts/reference.py` (`tests/fixtures/<name>`).
 pub fn fixture(name: &str) -> serde_json::Value {
-    let path =
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")).join(name);
+    let path = root().join("tests/fixtures").join(name);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
