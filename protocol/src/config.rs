@@ -245,6 +245,9 @@ pub struct EmbeddingsOptions {
     /// `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "defaults::device")]
     pub device: String,
+    /// Float type of weights and activations: `f32`, or `f16`/`bf16` on CUDA.
+    #[serde(default = "defaults::dtype")]
+    pub dtype: String,
 }
 
 /// Options of the `chat` kind.
@@ -261,6 +264,9 @@ pub struct ChatOptions {
     /// `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "defaults::device")]
     pub device: String,
+    /// Float type of weights and activations: `f32`, or `f16`/`bf16` on CUDA.
+    #[serde(default = "defaults::dtype")]
+    pub dtype: String,
     /// `max_tokens` when a request gives none.
     #[serde(default = "defaults::chat_max_tokens")]
     pub default_max_tokens: u32,
@@ -319,6 +325,9 @@ pub mod defaults {
     }
     pub fn sleep_ms() -> u64 {
         100
+    }
+    pub fn dtype() -> String {
+        "f32".to_owned()
     }
     pub fn device() -> String {
         "cpu".to_owned()
@@ -710,6 +719,24 @@ impl DeploymentConfig {
                 "replica.device",
                 format!("unknown device `{device}`: expected cpu, cuda or cuda:N"),
             ));
+        }
+        let dtype = match &self.replica {
+            ReplicaKind::Embeddings(opts) => Some((&opts.dtype, &opts.device)),
+            ReplicaKind::Chat(opts) => Some((&opts.dtype, &opts.device)),
+            _ => None,
+        };
+        if let Some((dtype, device)) = dtype {
+            if !matches!(dtype.as_str(), "f32" | "f16" | "bf16") {
+                out.push((
+                    "replica.dtype",
+                    format!("unknown dtype `{dtype}`: expected f32, f16 or bf16"),
+                ));
+            } else if dtype != "f32" && !device.starts_with("cuda") {
+                out.push((
+                    "replica.dtype",
+                    format!("`{dtype}` needs a cuda device: the CPU backend computes in f32"),
+                ));
+            }
         }
         if let Some(model) = self.replica.openai_model(&self.name)
             && (model.is_empty() || model.chars().any(char::is_whitespace))

@@ -189,6 +189,15 @@ replica = { kind = "echo" }
 name = "d"
 multiplexing = { max_num_models_per_replica = -2, model_replicas = { hot = 0 }, models = { "bad id" = "x" } }
 replica = { kind = "digits" }
+[[applications.deployments]]
+name = "h"
+replica = { kind = "embeddings", dtype = "f16" }
+[[applications.deployments]]
+name = "q"
+replica = { kind = "chat", device = "cuda:1", dtype = "f8" }
+[[applications.deployments]]
+name = "ok"
+replica = { kind = "chat", device = "cuda", dtype = "bf16" }
 "#;
     let err = parse(text).unwrap_err();
     let ConfigError::Invalid { issues, .. } = &err else {
@@ -210,12 +219,21 @@ replica = { kind = "digits" }
         (at(2, "multiplexing.max_num_models_per_replica"), "is -2"),
         (at(2, "multiplexing.model_replicas"), "`hot` = 0"),
         (at(2, "multiplexing.models"), "model id"),
+        (at(3, "replica.dtype"), "`f16` needs a cuda device"),
+        (
+            at(4, "replica.dtype"),
+            "unknown dtype `f8`: expected f32, f16 or bf16",
+        ),
     ] {
         assert!(
             found.iter().any(|(p, r)| *p == path && r.contains(needle)),
             "{path}: {needle} not in {found:?}"
         );
     }
+    assert!(
+        !found.iter().any(|(p, _)| p.contains("deployments[5]")),
+        "bf16 on cuda is valid: {found:?}"
+    );
     // A digits deployment without a repository.
     let err = parse(
         "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\

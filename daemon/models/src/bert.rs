@@ -9,12 +9,12 @@
 use std::path::Path;
 
 use burn::prelude::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use serde::Deserialize;
 
 use crate::kernels::{Activation, Dense, Kernels};
 use crate::weights::{Weights, WeightsError};
-use crate::{Device, ModelError};
+use crate::{Device, Dtype, ModelError};
 
 /// The subset of a BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,8 +100,15 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WeightsEr
 }
 
 impl EmbeddingModel {
-    /// Loads a sentence-transformers model directory.
+    /// Loads a sentence-transformers model directory (f32).
     pub fn load(dir: &Path, device: Device) -> Result<Self, ModelError> {
+        Self::load_as(dir, device, Dtype::F32)
+    }
+
+    /// Loads a sentence-transformers model directory, its weights and
+    /// activations in `dtype` (f16/bf16 only on CUDA).
+    pub fn load_as(dir: &Path, device: Device, dtype: Dtype) -> Result<Self, ModelError> {
+        let dtype = dtype.check(device)?;
         let config: BertConfig = read_json(&dir.join("config.json"))?;
         if config.num_hidden_layers > 1024
             || config.hidden_size > 65_536
@@ -161,12 +168,14 @@ impl EmbeddingModel {
                 &weights,
                 &config,
                 &Default::default(),
+                dtype,
             )?),
             #[cfg(feature = "cuda")]
             Device::Cuda(index) => Box::new(Bert::<burn::backend::Cuda>::load(
                 &weights,
                 &config,
                 &burn::backend::cuda::CudaDevice::new(index),
+                dtype,
             )?),
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(_) => unreachable!("check_built rejects cuda without the feature"),
@@ -348,6 +357,7 @@ struct Bert<B: Backend> {
 struct Loader<'a, 'w, B: Backend> {
     weights: &'a Weights<'w>,
     device: &'a B::Device,
+    dtype: FloatDType,
 }
 
 impl<B: Kernels> Loader<'_, '_, B> {
@@ -357,7 +367,8 @@ impl<B: Kernels> Loader<'_, '_, B> {
         shape: [usize; D],
     ) -> Result<Tensor<B, D>, WeightsError> {
         let data = self.weights.f32(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(data, shape), self.device))
+        let t: Tensor<B, D> = Tensor::from_data(TensorData::new(data, shape), self.device);
+        Ok(t.cast(self.dtype))
     }
 
     /// Several linear layers over the same input as one, their outputs side by
@@ -385,7 +396,7 @@ impl<B: Kernels> Loader<'_, '_, B> {
             biases.extend(self.weights.f32(&format!("{prefix}.bias"), &[d_out])?);
         }
         let bias = Tensor::from_data(TensorData::new(biases, [width]), self.device);
-        Ok(Dense::new(&weight, d_in, width, Some(bias), self.device))
+        Ok(Dense::new(&weight, d_in, width, Some(bias), self.device).cast(self.dtype))
     }
 
     fn norm(&self, prefix: &str, d: usize, eps: f64) -> Result<Norm<B>, WeightsError> {
@@ -402,8 +413,13 @@ impl<B: Kernels> Bert<B> {
         weights: &Weights<'_>,
         c: &BertConfig,
         device: &B::Device,
+        dtype: Dtype,
     ) -> Result<Self, WeightsError> {
-        let l = Loader::<B> { weights, device };
+        let l = Loader::<B> {
+            weights,
+            device,
+            dtype: dtype.burn(),
+        };
         let h = c.hidden_size;
         let token_types: Tensor<B, 2> = l.tensor(
             "embeddings.token_type_embeddings.weight",
@@ -489,7 +505,8 @@ impl<B: Kernels> Encode for Bert<B> {
             pool[b * tokens + offset..b * tokens + offset + n].fill(1.0 / n.max(1) as f32);
             offset += n;
         }
-        let pool = Tensor::<B, 2>::from_data(TensorData::new(pool, [batch, tokens]), &self.device);
+        let pool = Tensor::<B, 2>::from_data(TensorData::new(pool, [batch, tokens]), &self.device)
+            .cast(x.dtype());
         let pooled = pool.matmul(x);
         let norms = pooled
             .clone()
@@ -499,6 +516,7 @@ impl<B: Kernels> Encode for Bert<B> {
             .clamp_min(1e-12);
         debug_assert_eq!(pooled.dims(), [batch, h]);
         (pooled / norms)
+            .cast(FloatDType::F32)
             .into_data()
             .to_vec::<f32>()
             .expect("f32 output")

@@ -13,7 +13,7 @@ use tokenizers::{AddedToken, Tokenizer};
 
 use crate::gguf::{Gguf, GgufError};
 use crate::llama::{self, Decode, LlamaConfig};
-use crate::{Device, ModelError, WeightsError};
+use crate::{Device, Dtype, ModelError, WeightsError};
 
 /// ChatML, for GGUF files that carry no chat template.
 const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
@@ -173,8 +173,15 @@ fn gguf_error(path: &Path, e: GgufError) -> ModelError {
 }
 
 impl ChatModel {
-    /// Loads a Llama GGUF file with its tokenizer and chat template.
+    /// Loads a Llama GGUF file with its tokenizer and chat template (f32).
     pub fn load(path: &Path, device: Device) -> Result<Self, ModelError> {
+        Self::load_as(path, device, Dtype::F32)
+    }
+
+    /// Loads a Llama GGUF file, its weights, activations and KV cache in
+    /// `dtype` (f16/bf16 only on CUDA).
+    pub fn load_as(path: &Path, device: Device, dtype: Dtype) -> Result<Self, ModelError> {
+        dtype.check(device)?;
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
             path: path.display().to_string(),
             source,
@@ -207,7 +214,7 @@ impl ChatModel {
         if let Some(id) = tokenizer.token_to_id("<|endoftext|>") {
             eos.push(id);
         }
-        let decoder = llama::load(&g, &config, device).map_err(|e| match e {
+        let decoder = llama::load(&g, &config, device, dtype).map_err(|e| match e {
             ModelError::Gguf(e) => gguf_error(path, e),
             other => other,
         })?;

@@ -32,6 +32,66 @@ pub enum DeviceError {
     /// CUDA was asked for but this binary was built without the `cuda` feature.
     #[error("device `{0}` needs a binary built with `--features cuda`")]
     NotBuilt(Device),
+    /// The string is not `f32`, `f16` or `bf16`.
+    #[error("unknown dtype `{0}`: expected `f32`, `f16` or `bf16`")]
+    UnknownDtype(String),
+    /// A half-precision dtype on a device that computes in f32.
+    #[error("dtype `{0}` needs a cuda device: the CPU backend computes in f32")]
+    DtypeNeedsCuda(Dtype),
+}
+
+/// The float type a model's weights and activations are kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dtype {
+    /// 32-bit floats (every device).
+    #[default]
+    F32,
+    /// IEEE half precision (CUDA).
+    F16,
+    /// bfloat16 (CUDA).
+    Bf16,
+}
+
+impl FromStr for Dtype {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "bf16" => Ok(Self::Bf16),
+            _ => Err(DeviceError::UnknownDtype(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Dtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+impl Dtype {
+    /// Burn's name for it.
+    pub(crate) fn burn(self) -> burn::tensor::FloatDType {
+        match self {
+            Self::F32 => burn::tensor::FloatDType::F32,
+            Self::F16 => burn::tensor::FloatDType::F16,
+            Self::Bf16 => burn::tensor::FloatDType::BF16,
+        }
+    }
+
+    /// Whether `device` computes in this type.
+    pub fn check(self, device: Device) -> Result<Self, DeviceError> {
+        match (self, device) {
+            (Self::F32, _) | (_, Device::Cuda(_)) => Ok(self),
+            (_, Device::Cpu) => Err(DeviceError::DtypeNeedsCuda(self)),
+        }
+    }
 }
 
 impl FromStr for Device {
@@ -122,6 +182,13 @@ mod tests {
         assert!("gpu".parse::<Device>().is_err());
         assert!("cuda:x".parse::<Device>().is_err());
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
+        for d in ["f32", "f16", "bf16"] {
+            assert_eq!(d.parse::<Dtype>().unwrap().to_string(), d);
+        }
+        assert!("f8".parse::<Dtype>().is_err());
+        assert!(Dtype::F16.check(Device::Cpu).is_err());
+        assert!(Dtype::Bf16.check(Device::Cuda(0)).is_ok());
+        assert!(Dtype::F32.check(Device::Cpu).is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use chat::{
     ChatModel, ChatText, FinishReason, Generation, IncrementalDecoder, Message, Sampling, Sequence,
     sample,
 };
-pub use device::{Device, DeviceError, persist_autotune_cache};
+pub use device::{Device, DeviceError, Dtype, persist_autotune_cache};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};
 pub use llama::LlamaConfig;
 pub use weights::WeightsError;

@@ -10,11 +10,11 @@
 use std::any::Any;
 
 use burn::prelude::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 
 use crate::gguf::{Gguf, GgufError};
 use crate::kernels::{Activation, Dense, Heads, Kernels, Rope, Span};
-use crate::{Device, ModelError};
+use crate::{Device, Dtype, ModelError};
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,18 +120,22 @@ pub(crate) fn load(
     g: &Gguf<'_>,
     config: &LlamaConfig,
     device: Device,
+    dtype: Dtype,
 ) -> Result<Box<dyn Decode>, ModelError> {
+    let dtype = dtype.check(device)?.burn();
     Ok(match device.check_built()? {
         Device::Cpu => Box::new(Llama::<crate::device::CpuBackend>::load(
             g,
             config,
             &Default::default(),
+            dtype,
         )?),
         #[cfg(feature = "cuda")]
         Device::Cuda(index) => Box::new(Llama::<burn::backend::Cuda>::load(
             g,
             config,
             &burn::backend::cuda::CudaDevice::new(index),
+            dtype,
         )?),
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => unreachable!("check_built rejects cuda without the feature"),
@@ -168,33 +172,34 @@ struct Cache<B: Kernels> {
 }
 
 impl<B: Kernels> Llama<B> {
-    fn load(g: &Gguf<'_>, c: &LlamaConfig, device: &B::Device) -> Result<Self, GgufError> {
+    fn load(
+        g: &Gguf<'_>,
+        c: &LlamaConfig,
+        device: &B::Device,
+        dtype: FloatDType,
+    ) -> Result<Self, GgufError> {
         let tensor2 = |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
             // GGUF dims are [cols, rows] (fastest first); the data is row-major [rows][cols].
             let data = g.f32(name, &[cols, rows])?;
-            Ok(Tensor::from_data(
-                TensorData::new(data, [rows, cols]),
-                device,
-            ))
+            let t: Tensor<B, 2> = Tensor::from_data(TensorData::new(data, [rows, cols]), device);
+            Ok(t.cast(dtype))
         };
         let vector = |name: &str, n: usize| -> Result<Tensor<B, 1>, GgufError> {
-            Ok(Tensor::from_data(
-                TensorData::new(g.f32(name, &[n])?, [n]),
-                device,
-            ))
+            let t: Tensor<B, 1> =
+                Tensor::from_data(TensorData::new(g.f32(name, &[n])?, [n]), device);
+            Ok(t.cast(dtype))
         };
         // Row-major [cols, rows] of a [rows, cols] GGUF matrix, contiguous.
         let transposed =
             |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
                 let data = crate::weights::transpose(&g.f32(name, &[cols, rows])?, rows, cols);
-                Ok(Tensor::from_data(
-                    TensorData::new(data, [cols, rows]),
-                    device,
-                ))
+                let t: Tensor<B, 2> =
+                    Tensor::from_data(TensorData::new(data, [cols, rows]), device);
+                Ok(t.cast(dtype))
             };
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<Dense<B>, GgufError> {
             let weight = crate::weights::transpose(&g.f32(name, &[d_in, d_out])?, d_out, d_in);
-            Ok(Dense::new(&weight, d_in, d_out, None, device))
+            Ok(Dense::new(&weight, d_in, d_out, None, device).cast(dtype))
         };
         let hd = c.head_dim();
         let mut blocks = Vec::with_capacity(c.layers);
@@ -304,6 +309,7 @@ impl<B: Kernels> Decode for Llama<B> {
         let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [count]), &self.device);
         let logits = B::rms_norm(&x.select(0, last), &self.norm, eps)
             .matmul(self.unembed.clone())
+            .cast(FloatDType::F32)
             .into_data()
             .to_vec::<f32>()
             .expect("f32 logits");

@@ -157,6 +157,7 @@ impl Backend {
             }
             ReplicaKind::Embeddings(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
+                let dtype: rserve_models::Dtype = opts.dtype.parse().map_err(|e| format!("{e}"))?;
                 let dir = PathBuf::from(&opts.model_dir);
                 let limits = batch_limits(config);
                 // One request may carry up to 2048 inputs: the model call is split
@@ -166,7 +167,7 @@ impl Backend {
                 let name = config.name.clone();
                 let thread =
                     ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
-                        let model = EmbeddingModel::load(&dir, device).map_err(|e| e.to_string())?;
+                        let model = EmbeddingModel::load_as(&dir, device, dtype).map_err(|e| e.to_string())?;
                         if device.autotunes() {
                             let started = std::time::Instant::now();
                             let passes = model.warm_up(chunk_inputs, chunk_tokens);
@@ -222,6 +223,7 @@ impl Backend {
             }
             ReplicaKind::Chat(opts) => {
                 let device = opts.device.parse().map_err(|e| format!("{e}"))?;
+                let dtype: rserve_models::Dtype = opts.dtype.parse().map_err(|e| format!("{e}"))?;
                 let path = PathBuf::from(&opts.model_path);
                 let limits = EngineLimits {
                     max_num_seqs: opts.max_num_seqs as usize,
@@ -237,7 +239,7 @@ impl Backend {
                     {
                         let name = config.name.clone();
                         move || {
-                            let model = ChatModel::load(&path, device).map_err(|e| e.to_string())?;
+                            let model = ChatModel::load_as(&path, device, dtype).map_err(|e| e.to_string())?;
                             if device.autotunes() {
                                 let started = std::time::Instant::now();
                                 let steps = model.warm_up(

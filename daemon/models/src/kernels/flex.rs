@@ -582,4 +582,52 @@ mod tests {
             }
         }
     }
+
+    /// The generic compositions run in half precision too (what `dtype = "f16"`
+    /// runs on CUDA): host-built tables and masks follow the activations' type.
+    #[test]
+    fn generic_kernels_run_in_f16() {
+        use burn::tensor::FloatDType;
+        let half = |t: Tensor<Flex, 2>| t.cast(FloatDType::F16);
+        let back = |t: Tensor<Flex, 2>| {
+            assert_eq!(t.dtype(), DType::F16);
+            t.cast(FloatDType::F32)
+        };
+        let lengths = [3usize, 9, 1];
+        let qkv = random(13, 3 * 64, 20);
+        assert_close(
+            back(generic::packed_attention(half(qkv.clone()), &lengths, 4)),
+            generic::packed_attention(qkv, &lengths, 4),
+            2e-2,
+        );
+        let shape = Heads {
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 8,
+        };
+        let inv_freq = [1.0, 0.1, 0.01, 0.001];
+        let spans = [Span {
+            offset: 0,
+            len: 5,
+            start: 0,
+        }];
+        let rope = Rope::new(&[0, 1, 2, 3, 4], &inv_freq);
+        let (q, k, v) = (random(5, 32, 21), random(5, 16, 22), random(5, 16, 23));
+        let mut full = generic::KvCache::<Flex>::new(1);
+        let mut low = generic::KvCache::<Flex>::new(1);
+        assert_close(
+            back(generic::decoder_attention(
+                half(q.clone()),
+                half(k.clone()),
+                half(v.clone()),
+                &mut [&mut low],
+                0,
+                &spans,
+                &rope,
+                shape,
+            )),
+            generic::decoder_attention(q, k, v, &mut [&mut full], 0, &spans, &rope, shape),
+            2e-2,
+        );
+    }
 }

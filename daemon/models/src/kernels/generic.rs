@@ -52,6 +52,7 @@ pub(crate) fn packed_attention<B: Backend>(
     heads: usize,
 ) -> Tensor<B, 2> {
     let device = qkv.device();
+    let dtype = qkv.dtype();
     let [tokens, three_h] = qkv.dims();
     let h = three_h / 3;
     let d = h / heads;
@@ -86,6 +87,7 @@ pub(crate) fn packed_attention<B: Backend>(
     };
     let (q, k, v) = (part(0), part(1), part(2));
     let bias = Tensor::<B, 1>::from_data(TensorData::new(bias, [batch * longest]), &device)
+        .cast(dtype)
         .reshape([batch, 1, 1, longest]);
     let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + bias;
     softmax(scores, 3)
@@ -147,6 +149,7 @@ pub(crate) fn decoder_attention<B: Backend>(
     shape: Heads,
 ) -> Tensor<B, 2> {
     let device = q.device();
+    let dtype = q.dtype();
     let rows = q.dims()[0];
     let Heads {
         heads,
@@ -155,12 +158,9 @@ pub(crate) fn decoder_attention<B: Backend>(
     } = shape;
     let group = heads / kv_heads;
     let table = |v: &[f32]| {
-        Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device).reshape([
-            1,
-            1,
-            rows,
-            hd / 2,
-        ])
+        Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device)
+            .cast(dtype)
+            .reshape([1, 1, rows, hd / 2])
     };
     let (cos, sin) = (table(&rope.cos), table(&rope.sin));
     let split = |t: Tensor<B, 2>, heads: usize| t.reshape([1, rows, heads, hd]).swap_dims(1, 2);
@@ -206,6 +206,7 @@ pub(crate) fn decoder_attention<B: Backend>(
                 }
             }
             let mask = Tensor::<B, 1>::from_data(TensorData::new(m, [n * total]), &device)
+                .cast(dtype)
                 .reshape([1, 1, n, total]);
             scores = scores + mask;
         }

@@ -84,6 +84,14 @@ impl<B: Kernels> Dense<B> {
         Self { panels, bias }
     }
 
+    /// The layer in another float type.
+    pub(crate) fn cast(self, dtype: burn::tensor::FloatDType) -> Self {
+        Self {
+            panels: self.panels.into_iter().map(|p| p.cast(dtype)).collect(),
+            bias: self.bias.map(|b| b.cast(dtype)),
+        }
+    }
+
     /// Output width.
     pub(crate) fn d_out(&self) -> usize {
         self.panels.iter().map(|p| p.dims()[1]).sum()
