@@ -472,6 +472,12 @@ impl<B: Kernels> Bert<B> {
 
 impl<B: Kernels> Encode for Bert<B> {
     fn encode(&self, ids: Vec<i64>, lengths: &[usize]) -> Vec<f32> {
+        B::run(|| self.forward(ids, lengths))
+    }
+}
+
+impl<B: Kernels> Bert<B> {
+    fn forward(&self, ids: Vec<i64>, lengths: &[usize]) -> Vec<f32> {
         let tokens = ids.len();
         let batch = lengths.len();
         let h = self.positions.dims()[1];

@@ -248,6 +248,12 @@ impl<B: Kernels> Decode for Llama<B> {
     }
 
     fn forward_batch(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>> {
+        B::run(|| self.forward(items))
+    }
+}
+
+impl<B: Kernels> Llama<B> {
+    fn forward(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>> {
         if items.is_empty() {
             return Vec::new();
         }

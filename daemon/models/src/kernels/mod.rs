@@ -147,6 +147,14 @@ pub(crate) trait Kernels: Backend {
     /// A sequence's keys and values, every layer.
     type KvCache: Send + 'static;
 
+    /// Runs a whole forward pass where this backend's kernels run best. The
+    /// CPU runs it on a thread of rayon's pool, so the many small parallel
+    /// products of a decode step are shared between pool threads that are
+    /// already awake, instead of each waking the pool from outside.
+    fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        f()
+    }
+
     /// Column panels to store a `[d_in, d_out]` weight in (see [`Dense`]).
     fn weight_panels(_d_in: usize, _d_out: usize) -> usize {
         1
@@ -243,6 +251,11 @@ generic_kernels!(burn::backend::Cuda);
 #[cfg(not(feature = "ndarray"))]
 impl Kernels for burn::backend::Flex {
     type KvCache = flex::KvCache;
+
+    fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        // From outside the pool, `scope` runs its body on a pool thread.
+        rayon::scope(|_| f())
+    }
 
     fn weight_panels(d_in: usize, d_out: usize) -> usize {
         flex::weight_panels(d_in, d_out)
