@@ -87,7 +87,7 @@ impl TensorType {
     }
 
     /// `(elements per block, bytes per block)`.
-    fn block(self) -> (usize, usize) {
+    pub(crate) fn block(self) -> (usize, usize) {
         match self {
             Self::F32 => (1, 4),
             Self::F16 => (1, 2),
@@ -320,6 +320,12 @@ impl<'a> Gguf<'a> {
         self.metadata
             .get(key)
             .ok_or_else(|| GgufError::Missing(format!("metadata key `{key}` is missing")))
+    }
+
+    /// A tensor's directory entry and its bytes as stored.
+    pub fn raw(&self, name: &str) -> Option<(&TensorInfo, &'a [u8])> {
+        let info = self.tensors.get(name)?;
+        Some((info, &self.bytes[info.offset..info.offset + info.len]))
     }
 
     /// A tensor dequantised to f32, checked against `dims` (GGUF order).

@@ -13,6 +13,7 @@ use burn::prelude::Backend;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 
 use crate::gguf::{Gguf, GgufError};
+use crate::kernels::quant::QuantWeight;
 use crate::kernels::{Activation, Dense, Heads, Kernels, Rope, Span};
 use crate::{Device, Dtype, ModelError};
 
@@ -157,8 +158,8 @@ struct Block<B: Backend> {
 struct Llama<B: Backend> {
     config: LlamaConfig,
     embed: Tensor<B, 2>,
-    /// `embed` transposed, for the tied output projection.
-    unembed: Tensor<B, 2>,
+    /// The output projection (`embed`, tied, transposed; or `output.weight`).
+    unembed: Dense<B>,
     blocks: Vec<Block<B>>,
     norm: Tensor<B, 1>,
     /// Inverse RoPE frequencies, `[head_dim / 2]`.
@@ -189,17 +190,17 @@ impl<B: Kernels> Llama<B> {
                 Tensor::from_data(TensorData::new(g.f32(name, &[n])?, [n]), device);
             Ok(t.cast(dtype))
         };
-        // Row-major [cols, rows] of a [rows, cols] GGUF matrix, contiguous.
-        let transposed =
-            |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
-                let data = crate::weights::transpose(&g.f32(name, &[cols, rows])?, rows, cols);
-                let t: Tensor<B, 2> =
-                    Tensor::from_data(TensorData::new(data, [cols, rows]), device);
-                Ok(t.cast(dtype))
-            };
+        // A GGUF matrix [d_out rows of d_in] as a layer: transposed once into
+        // contiguous [d_in, d_out], and its quantised blocks where the CPU
+        // kernels read them (decode steps).
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<Dense<B>, GgufError> {
             let weight = crate::weights::transpose(&g.f32(name, &[d_in, d_out])?, d_out, d_in);
-            Ok(Dense::new(&weight, d_in, d_out, None, device).cast(dtype))
+            let quant = g
+                .raw(name)
+                .and_then(|(info, raw)| QuantWeight::from_gguf(info.kind, d_in, d_out, raw));
+            Ok(Dense::new(&weight, d_in, d_out, None, device)
+                .with_quant(quant)
+                .cast(dtype))
         };
         let hd = c.head_dim();
         let mut blocks = Vec::with_capacity(c.layers);
@@ -223,7 +224,7 @@ impl<B: Kernels> Llama<B> {
         } else {
             "token_embd.weight"
         };
-        let unembed = transposed(output, c.vocab, c.dim)?;
+        let unembed = linear(output, c.dim, c.vocab)?;
         let inv_freq = (0..hd / 2)
             .map(|i| (1.0 / c.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
             .collect();
@@ -313,8 +314,8 @@ impl<B: Kernels> Llama<B> {
             .collect();
         let count = last.len();
         let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [count]), &self.device);
-        let logits = B::rms_norm(&x.select(0, last), &self.norm, eps)
-            .matmul(self.unembed.clone())
+        let last = B::rms_norm(&x.select(0, last), &self.norm, eps);
+        let logits = B::dense(last, &self.unembed, Activation::Identity)
             .cast(FloatDType::F32)
             .into_data()
             .to_vec::<f32>()

@@ -60,6 +60,11 @@ fn rows_mut(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync
 /// stored in one column panel per thread instead, and the panels' products run
 /// in parallel (each a contiguous GEMV or GEMM).
 const MIN_PANEL: usize = 64;
+/// Rows up to which a layer with quantised blocks reads those instead of its
+/// f32 panels (decode steps; prefill chunks are products the f32 GEMM does
+/// better).
+const QUANT_MAX_ROWS: usize = 8;
+
 /// Multiply-adds below which the panels run one after the other.
 const PARALLEL_PRODUCT: usize = 64 * 1024;
 
@@ -88,6 +93,14 @@ pub(crate) fn linear(x: Tensor<Flex, 2>, dense: &Dense<Flex>, act: Activation) -
             }
         }
     };
+    if m <= QUANT_MAX_ROWS
+        && let Some(q) = &dense.quant
+    {
+        let x = values(&x);
+        let mut y = q.matmul(&x.storage::<f32>()[..m * k], m);
+        rows_mut(&mut y, n, |_, row| finish(row));
+        return wrap(FlexTensor::from_data(TensorData::new(y, [m, n])));
+    }
     if let [weight] = dense.panels.as_slice() {
         let mut y = owned(x.matmul(weight.clone()));
         rows_mut(y.storage_mut::<f32>(), n, |_, row| finish(row));

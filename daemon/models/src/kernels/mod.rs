@@ -19,6 +19,7 @@ use burn::tensor::{Tensor, TensorData};
 pub(crate) mod flex;
 pub(crate) mod generic;
 mod math;
+pub(crate) mod quant;
 
 pub(crate) use math::{exp, gelu_erf, silu};
 
@@ -38,6 +39,9 @@ pub(crate) enum Activation {
 pub(crate) struct Dense<B: Backend> {
     pub panels: Vec<Tensor<B, 2>>,
     pub bias: Option<Tensor<B, 1>>,
+    /// The weight as the file's quantised blocks too, on backends that read
+    /// them for products of few rows ([`Kernels::reads_quantized`]).
+    pub quant: Option<quant::QuantWeight>,
 }
 
 impl<B: Kernels> Dense<B> {
@@ -81,7 +85,19 @@ impl<B: Kernels> Dense<B> {
                 Tensor::from_data(TensorData::new(data, [d_in, w]), device)
             })
             .collect();
-        Self { panels, bias }
+        Self {
+            panels,
+            bias,
+            quant: None,
+        }
+    }
+
+    /// Keeps the weight's quantised blocks too, where the backend reads them.
+    pub(crate) fn with_quant(mut self, quant: Option<quant::QuantWeight>) -> Self {
+        if B::reads_quantized() {
+            self.quant = quant;
+        }
+        self
     }
 
     /// The layer in another float type.
@@ -89,6 +105,7 @@ impl<B: Kernels> Dense<B> {
         Self {
             panels: self.panels.into_iter().map(|p| p.cast(dtype)).collect(),
             bias: self.bias.map(|b| b.cast(dtype)),
+            quant: self.quant,
         }
     }
 
@@ -153,6 +170,12 @@ pub(crate) trait Kernels: Backend {
     /// already awake, instead of each waking the pool from outside.
     fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         f()
+    }
+
+    /// Whether [`Kernels::dense`] uses a layer's quantised blocks (for decode
+    /// steps); other backends do not keep them.
+    fn reads_quantized() -> bool {
+        false
     }
 
     /// Column panels to store a `[d_in, d_out]` weight in (see [`Dense`]).
@@ -259,6 +282,10 @@ impl Kernels for burn::backend::Flex {
 
     fn weight_panels(d_in: usize, d_out: usize) -> usize {
         flex::weight_panels(d_in, d_out)
+    }
+
+    fn reads_quantized() -> bool {
+        true
     }
 
     fn dense(x: Tensor<Self, 2>, dense: &Dense<Self>, act: Activation) -> Tensor<Self, 2> {
