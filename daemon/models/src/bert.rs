@@ -197,6 +197,13 @@ impl EmbeddingModel {
         self.max_seq_length
     }
 
+    /// Whether a call's attention runs padded to its longest input (the generic
+    /// path: CUDA, or the ndarray CPU backend), so its cost grows with inputs ×
+    /// longest, not only with its tokens. The CPU kernels pack rows.
+    pub fn pads_batches(&self) -> bool {
+        self.device != Device::Cpu || cfg!(feature = "ndarray")
+    }
+
     /// Width of the embeddings.
     pub fn dimensions(&self) -> usize {
         self.config.hidden_size

@@ -308,7 +308,7 @@ impl ChatModel {
             seed: Some(0),
             ..Sampling::default()
         };
-        let longest = max_batched_tokens.min(self.text.config.context_length - 2);
+        let longest = max_batched_tokens.min(self.text.config.context_length.saturating_sub(2));
         let start = |len: usize| {
             self.start(vec![0; len], sampling.clone())
                 .expect("a prompt within the context")

@@ -383,9 +383,9 @@ impl Backend {
 const DEFAULT_CHUNK_TOKENS: usize = 16_384;
 
 /// Runs a batch as model calls of at most `max_inputs` inputs and `max_tokens`
-/// tokens (added up: the model packs rows without padding). Inputs are sorted by
-/// length first, which keeps the padded attention of the CUDA path tight.
-/// Results come back in input order.
+/// tokens (added up: the model packs rows without padding; where its attention
+/// is padded (CUDA), also at most `max_tokens` padded). Inputs are sorted by
+/// length first, which keeps padding tight. Results come back in input order.
 fn embed_in_chunks(
     model: &EmbeddingModel,
     inputs: &[EncodedText],
@@ -394,7 +394,7 @@ fn embed_in_chunks(
 ) -> Vec<SentenceEmbedding> {
     let lengths: Vec<usize> = inputs.iter().map(|e| e.ids.len()).collect();
     let mut out: Vec<Option<SentenceEmbedding>> = (0..inputs.len()).map(|_| None).collect();
-    for chunk in plan_chunks(&lengths, max_inputs, max_tokens) {
+    for chunk in plan_chunks(&lengths, max_inputs, max_tokens, model.pads_batches()) {
         let batch: Vec<EncodedText> = chunk.iter().map(|&i| inputs[i].clone()).collect();
         for (i, e) in chunk.into_iter().zip(model.embed_encoded(&batch)) {
             out[i] = Some(e);
@@ -405,15 +405,24 @@ fn embed_in_chunks(
         .collect()
 }
 
-/// Chunks for [`embed_in_chunks`]: input indices per model call.
-fn plan_chunks(lengths: &[usize], max_inputs: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+/// Chunks for [`embed_in_chunks`]: input indices per model call. With `padded`,
+/// inputs × the longest also stays within `max_tokens`.
+fn plan_chunks(
+    lengths: &[usize],
+    max_inputs: usize,
+    max_tokens: usize,
+    padded: bool,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| lengths[i]);
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     let mut tokens = 0;
     for i in order {
-        if !current.is_empty() && (current.len() >= max_inputs || tokens + lengths[i] > max_tokens)
+        // Sorted ascending: this input is the chunk's longest.
+        let padded_over = padded && lengths[i] * (current.len() + 1) > max_tokens;
+        if !current.is_empty()
+            && (current.len() >= max_inputs || tokens + lengths[i] > max_tokens || padded_over)
         {
             chunks.push(std::mem::take(&mut current));
             tokens = 0;
@@ -598,20 +607,32 @@ mod tests {
     #[test]
     fn chunks_respect_bounds_and_cover_every_input_once() {
         let lengths = [5, 300, 7, 6, 5, 8, 9, 5, 6, 7, 5, 6, 250, 9];
-        let chunks = plan_chunks(&lengths, 32, 16384);
+        let chunks = plan_chunks(&lengths, 32, 16384, false);
         let mut seen: Vec<usize> = chunks.iter().flatten().copied().collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
         // Without padding, mixed lengths share one call.
         assert_eq!(chunks.len(), 1, "{chunks:?}");
-        // Bounds: inputs per call and tokens per call.
-        for (max_inputs, max_tokens) in [(4, 16384), (32, 40), (1, 1)] {
-            for chunk in plan_chunks(&lengths, max_inputs, max_tokens) {
-                let tokens: usize = chunk.iter().map(|&i| lengths[i]).sum();
-                assert!(chunk.len() <= max_inputs);
-                assert!(chunk.len() == 1 || tokens <= max_tokens);
+        // Bounds: inputs per call and tokens per call (padded where the model
+        // pads); every input exactly once either way.
+        for padded in [false, true] {
+            for (max_inputs, max_tokens) in [(4, 16384), (32, 40), (1, 1), (32, 600)] {
+                let chunks = plan_chunks(&lengths, max_inputs, max_tokens, padded);
+                let mut seen: Vec<usize> = chunks.iter().flatten().copied().collect();
+                seen.sort_unstable();
+                assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
+                for chunk in chunks {
+                    let tokens: usize = chunk.iter().map(|&i| lengths[i]).sum();
+                    let longest = chunk.iter().map(|&i| lengths[i]).max().unwrap();
+                    assert!(chunk.len() <= max_inputs);
+                    assert!(chunk.len() == 1 || tokens <= max_tokens);
+                    assert!(!padded || chunk.len() == 1 || longest * chunk.len() <= max_tokens);
+                }
             }
         }
-        assert!(plan_chunks(&[], 8, 100).is_empty());
+        // Padded, the two long inputs do not share a call with the short ones.
+        assert_eq!(plan_chunks(&lengths, 32, 700, true).len(), 2);
+        assert_eq!(plan_chunks(&lengths, 32, 700, false).len(), 1);
+        assert!(plan_chunks(&[], 8, 100, true).is_empty());
     }
 }

@@ -606,6 +606,32 @@ mod tests {
             assert_eq!(t.dtype(), DType::F16);
             t.cast(FloatDType::F32)
         };
+        // Norms of values whose squares overflow f16 (|x| up to 1000).
+        let big = random(4, 64, 24) * 500.0;
+        let (w, b) = (
+            random(1, 64, 25).reshape([64]),
+            random(1, 64, 26).reshape([64]),
+        );
+        let (w16, b16) = (
+            w.clone().cast(FloatDType::F16),
+            b.clone().cast(FloatDType::F16),
+        );
+        assert_close(
+            back(generic::rms_norm(&half(big.clone()), &w16, 1e-5)),
+            generic::rms_norm(&big, &w, 1e-5),
+            2e-2,
+        );
+        assert_close(
+            back(generic::add_layer_norm(
+                half(big.clone()),
+                half(big.clone()),
+                &w16,
+                &b16,
+                1e-5,
+            )),
+            generic::add_layer_norm(big.clone(), big, &w, &b, 1e-5),
+            2e-2,
+        );
         let lengths = [3usize, 9, 1];
         let qkv = random(13, 3 * 64, 20);
         assert_close(

@@ -5,7 +5,7 @@
 
 use burn::prelude::Backend;
 use burn::tensor::activation::{gelu, silu, softmax};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 
 use super::{Activation, Dense, Heads, Rope, Span};
 
@@ -35,11 +35,14 @@ pub(crate) fn add_layer_norm<B: Backend>(
     beta: &Tensor<B, 1>,
     eps: f64,
 ) -> Tensor<B, 2> {
-    let x = x + residual;
+    // Statistics in f32 whatever the activations' type: a square overflows
+    // f16 from |x| > 256 (as HF and llama.cpp, which also normalise in f32).
+    let dtype = x.dtype();
+    let x = (x + residual).cast(FloatDType::F32);
     let mean = x.clone().mean_dim(1);
     let centered = x - mean;
     let var = centered.clone().powi_scalar(2).mean_dim(1);
-    let normed = centered / (var + eps).sqrt();
+    let normed = (centered / (var + eps).sqrt()).cast(dtype);
     normed * gamma.clone().unsqueeze::<2>() + beta.clone().unsqueeze::<2>()
 }
 
@@ -65,7 +68,9 @@ pub(crate) fn packed_attention<B: Backend>(
     for (b, &len) in lengths.iter().enumerate() {
         for j in 0..longest {
             // Padding repeats a real row of the same sequence; it is masked.
-            pad_index.push((offset + j.min(len.saturating_sub(1))) as i64);
+            // (An empty sequence would have no row: it gathers any, all masked.)
+            let row = (offset + j.min(len.saturating_sub(1))).min(tokens.saturating_sub(1));
+            pad_index.push(row as i64);
             bias.push(if j < len { 0.0f32 } else { -1e9 });
         }
         unpad_index.extend((0..len).map(|j| (b * longest + j) as i64));
@@ -102,8 +107,10 @@ pub(crate) fn rms_norm<B: Backend>(
     weight: &Tensor<B, 1>,
     eps: f64,
 ) -> Tensor<B, 2> {
-    let rms = (x.clone().powi_scalar(2).mean_dim(1) + eps).sqrt();
-    x.clone() / rms * weight.clone().unsqueeze::<2>()
+    // In f32 whatever the activations' type (see `add_layer_norm`).
+    let x32 = x.clone().cast(FloatDType::F32);
+    let rms = (x32.clone().powi_scalar(2).mean_dim(1) + eps).sqrt();
+    (x32 / rms).cast(x.dtype()) * weight.clone().unsqueeze::<2>()
 }
 
 pub(crate) fn swiglu<B: Backend>(gate: Tensor<B, 2>, up: Tensor<B, 2>) -> Tensor<B, 2> {
