@@ -479,7 +479,9 @@ impl<B: Kernels> Bert<B> {
 
 impl<B: Kernels> Encode for Bert<B> {
     fn encode(&self, ids: Vec<i64>, lengths: &[usize]) -> Vec<f32> {
-        B::run(|| self.forward(ids, lengths))
+        // Not through `Kernels::run`: measured, the encoder's large products
+        // ran ~12 % faster at batch 32 when the model thread drives the pool.
+        self.forward(ids, lengths)
     }
 }
 
