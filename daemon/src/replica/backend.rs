@@ -167,12 +167,9 @@ impl Backend {
                 let name = config.name.clone();
                 let thread =
                     ComputeThread::start(&config.name, capacity, on_death.clone(), move || {
-                        let model = EmbeddingModel::load_as(&dir, device, dtype).map_err(|e| e.to_string())?;
-                        if device.autotunes() {
-                            let started = std::time::Instant::now();
-                            let passes = model.warm_up(chunk_inputs, chunk_tokens);
-                            tracing::info!(deployment = %name, %device, passes, seconds = started.elapsed().as_secs_f64(), "Warmed up the model's kernels.");
-                        }
+                        let model = EmbeddingModel::load_as(&dir, device, dtype)
+                            .map_err(|e| e.to_string())?;
+                        warm_up(&name, device, || model.warm_up(chunk_inputs, chunk_tokens));
                         Ok(model)
                     })
                     .await?;
@@ -230,29 +227,19 @@ impl Backend {
                     max_num_batched_tokens: opts.max_num_batched_tokens as usize,
                     max_kv_cache_tokens: opts.max_kv_cache_tokens as usize,
                 };
-                let engine = ChatEngine::start(
-                    &config.name,
-                    capacity,
-                    limits,
-                    batches,
-                    on_death.clone(),
-                    {
+                let engine =
+                    ChatEngine::start(&config.name, capacity, limits, batches, on_death.clone(), {
                         let name = config.name.clone();
                         move || {
-                            let model = ChatModel::load_as(&path, device, dtype).map_err(|e| e.to_string())?;
-                            if device.autotunes() {
-                                let started = std::time::Instant::now();
-                                let steps = model.warm_up(
-                                    limits.max_num_seqs,
-                                    limits.max_num_batched_tokens,
-                                );
-                                tracing::info!(deployment = %name, %device, steps, seconds = started.elapsed().as_secs_f64(), "Warmed up the model's kernels.");
-                            }
+                            let model = ChatModel::load_as(&path, device, dtype)
+                                .map_err(|e| e.to_string())?;
+                            warm_up(&name, device, || {
+                                model.warm_up(limits.max_num_seqs, limits.max_num_batched_tokens)
+                            });
                             Ok(model)
                         }
-                    },
-                )
-                .await?;
+                    })
+                    .await?;
                 Ok(Self::Chat {
                     engine,
                     model_id: config
@@ -376,6 +363,18 @@ impl Backend {
             Self::Embeddings { thread, .. } => thread.ping().await,
             Self::Chat { engine, .. } => engine.ping().await,
         }
+    }
+}
+
+/// On a device that autotunes its kernels at first use (CUDA), runs `run` (a
+/// model's `warm_up`, returning the forward passes it made) before the replica
+/// reports ready, and logs how long it took.
+fn warm_up(deployment: &str, device: rserve_models::Device, run: impl FnOnce() -> usize) {
+    if device.autotunes() {
+        let started = std::time::Instant::now();
+        let passes = run();
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(deployment, %device, passes, seconds, "Warmed up the model's kernels.");
     }
 }
 
