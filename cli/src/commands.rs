@@ -4,9 +4,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rserve_daemon::control::client::{ClientError, ClientOptions, ControlClient};
-use rserve_daemon::control::tls;
-use rserve_daemon::node::{DEFAULT_CONTROL_ADDR, NodeFile};
+use rserve_daemon::node::DEFAULT_CONTROL_ADDR;
+use rserve_daemon::pki;
+use rserve_daemon::rpc::client::{ClientError, ClientOptions, ControlClient};
+use rserve_daemon::state_dir::{NodeFile, is_running};
 use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
 use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
@@ -37,7 +38,7 @@ pub fn state_dir(global: &Global) -> PathBuf {
 async fn connect(global: &Global) -> Result<ControlClient, Failure> {
     let dir = state_dir(global);
     let node_file = NodeFile::read(&dir);
-    if global.address.is_none() && !rserve_daemon::node::is_running(&dir) {
+    if global.address.is_none() && !is_running(&dir) {
         return Err(fail(
             Exit::Unreachable,
             format!(
@@ -54,7 +55,7 @@ async fn connect(global: &Global) -> Result<ControlClient, Failure> {
     };
     let ca_path = std::env::var_os(env::CACERT)
         .map(PathBuf::from)
-        .unwrap_or_else(|| tls::TlsPaths::new(&dir).ca_cert);
+        .unwrap_or_else(|| pki::TlsPaths::new(&dir).ca_cert);
     let ca_pem = std::fs::read(&ca_path).map_err(|e| {
         fail(
             Exit::Unreachable,
@@ -75,7 +76,7 @@ async fn connect(global: &Global) -> Result<ControlClient, Failure> {
     let token = match (from_env, std::env::var_os(env::TOKEN_FILE)) {
         (Some(token), _) => Some(token),
         (None, Some(path)) => Some(read_token(Path::new(&path))?),
-        (None, None) => std::fs::read_to_string(tls::token_path(&dir))
+        (None, None) => std::fs::read_to_string(pki::token_path(&dir))
             .ok()
             .map(|t| t.trim().to_owned()),
     };
@@ -85,7 +86,7 @@ async fn connect(global: &Global) -> Result<ControlClient, Failure> {
         ca_pem,
         client_cert,
         server_name: std::env::var(env::TLS_SERVER_NAME)
-            .unwrap_or_else(|_| tls::NODE_SERVER_NAME.to_owned()),
+            .unwrap_or_else(|_| pki::NODE_SERVER_NAME.to_owned()),
         token,
         timeout: CONNECT_TIMEOUT,
     };
@@ -121,7 +122,7 @@ fn client_certificate(dir: &Path) -> Result<Option<CertAndKey>, Failure> {
         }
         (None, None) => {}
     }
-    let paths = tls::TlsPaths::new(dir);
+    let paths = pki::TlsPaths::new(dir);
     for (cert, key) in [
         (&paths.admin_cert, &paths.admin_key),
         (&paths.node_cert, &paths.node_key),
@@ -389,7 +390,7 @@ pub async fn down(global: &Global, args: DownArgs) -> Result<Exit, Failure> {
     // address, wait for it to stop answering instead.
     loop {
         let gone = match addr {
-            None => !rserve_daemon::node::is_running(&dir),
+            None => !is_running(&dir),
             Some(_) => connect(global).await.is_err(),
         };
         if gone {

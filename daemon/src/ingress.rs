@@ -27,9 +27,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::observe::metrics;
+use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
-use crate::replica::{ReplicaRequest, ReplicaResponse};
-use crate::router::{RouteError, Routes};
+use crate::replica::openai;
+use crate::replica::{CallError, ReplicaRequest, ReplicaResponse};
+use crate::router::{DeploymentRouter, Permit, RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -206,7 +209,7 @@ impl Ingress {
                 "/v1/embeddings" | "/v1/chat/completions" | "/v1/completions",
             ) => {}
             _ => {
-                return into_response(crate::replica::openai::error(
+                return into_response(openai::error(
                     StatusCode::NOT_FOUND,
                     "invalid_request_error",
                     None,
@@ -229,13 +232,10 @@ impl Ingress {
         let model = match serde_json::from_slice::<ModelField>(&body) {
             Ok(ModelField { model: Some(model) }) => model,
             Ok(ModelField { model: None }) => {
-                return into_response(crate::replica::openai::invalid(
-                    "model",
-                    "`model` is required",
-                ));
+                return into_response(openai::invalid("model", "`model` is required"));
             }
             Err(e) => {
-                return into_response(crate::replica::openai::invalid(
+                return into_response(openai::invalid(
                     "body",
                     format!("the body is not a JSON object: {e}"),
                 ));
@@ -250,7 +250,7 @@ impl Ingress {
             "chat"
         };
         if entry.kind != wanted {
-            return into_response(crate::replica::openai::invalid(
+            return into_response(openai::invalid(
                 "model",
                 format!(
                     "model `{model}` is a {} model; it does not serve {path}",
@@ -293,7 +293,7 @@ impl Ingress {
     /// answer in the deployment's metrics.
     async fn dispatch(
         &self,
-        router: &Arc<crate::router::DeploymentRouter>,
+        router: &Arc<DeploymentRouter>,
         parts: http::request::Parts,
         body: Bytes,
         request_id: &HeaderValue,
@@ -308,7 +308,7 @@ impl Ingress {
 
     async fn call(
         &self,
-        router: &Arc<crate::router::DeploymentRouter>,
+        router: &Arc<DeploymentRouter>,
         mut parts: http::request::Parts,
         body: Bytes,
         request_id: &HeaderValue,
@@ -336,10 +336,10 @@ impl Ingress {
             };
             // Only a forward can come back unsent: a local call takes the
             // headers, a remote one keeps them for another try.
-            let headers = if permit.replica().remote_target().is_some() {
-                parts.headers.clone()
-            } else {
+            let headers = if permit.replica().is_local() {
                 std::mem::take(&mut parts.headers)
+            } else {
+                parts.headers.clone()
             };
             let request = ReplicaRequest {
                 method: parts.method.clone(),
@@ -350,7 +350,7 @@ impl Ingress {
             let result = permit.replica().call(request).await;
             attempts += 1;
             match &result {
-                Err(e @ crate::replica::CallError::Remote { sent: false, .. }) if attempts < 3 => {
+                Err(e @ CallError::Remote { sent: false, .. }) if attempts < 3 => {
                     debug!(request_id = ?request_id, error = %e, "Not sent to another node; routing again.");
                 }
                 _ => break (permit, result),
@@ -376,11 +376,11 @@ impl Ingress {
                     None => into_response(reply),
                 }
             }
-            Err(e @ crate::replica::CallError::Remote { sent: false, .. }) => {
+            Err(e @ CallError::Remote { sent: false, .. }) => {
                 warn!(request_id = ?request_id, error = %e, "No replica took the request.");
                 error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
             }
-            Err(e @ crate::replica::CallError::Remote { .. }) => {
+            Err(e @ CallError::Remote { .. }) => {
                 warn!(request_id = ?request_id, error = %e, "Forwarding to another node failed.");
                 error(StatusCode::BAD_GATEWAY, "node_unreachable", e)
             }
@@ -397,7 +397,7 @@ impl Ingress {
             "/-/metrics" => plain(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
-                crate::metrics::render(&self.routes.load()).into(),
+                metrics::render(&self.routes.load().snapshot()).into(),
             ),
             "/-/routes" => {
                 let table = self.routes.load();
@@ -419,7 +419,7 @@ impl Ingress {
     fn not_found(&self, path: &str) -> Response<IngressBody> {
         let table = self.routes.load();
         let routes: Vec<&str> = table.routes().iter().map(|r| r.prefix.as_str()).collect();
-        let mut body = crate::replica::openai::error_object(
+        let mut body = error_object(
             StatusCode::NOT_FOUND,
             "not_found",
             None,
@@ -444,7 +444,7 @@ fn model_object(id: &str) -> serde_json::Value {
 }
 
 fn model_not_found(id: &str) -> Response<IngressBody> {
-    into_response(crate::replica::openai::error(
+    into_response(openai::error(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
         Some("model"),
@@ -500,7 +500,7 @@ pub enum IngressBody {
         /// The chunks; the sender closes when the replica is done.
         rx: tokio::sync::mpsc::Receiver<Bytes>,
         /// The replica slot, held for the life of the stream.
-        _permit: crate::router::Permit,
+        _permit: Permit,
     },
 }
 

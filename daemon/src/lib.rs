@@ -1,21 +1,33 @@
 //! rserve-daemon: the node agent as a library.
 //!
-//! - [`node`]: wiring and the shutdown sequence;
-//! - [`ingress`]: the HTTP server on every node;
-//! - [`router`]: route table snapshots, replica choice, backpressure;
-//! - [`replica`]: supervised workers and the replica kinds;
-//! - [`controller`]: desired state, persistence, reconcile loop, status;
-//! - [`control`]: the QUIC control endpoint, its client, TLS material.
+//! Data path (what must be fast): [`ingress`] (HTTP on every node) →
+//! [`router`] (route table, replica choice, backpressure) → [`replica`] (local
+//! replicas and their kinds, or proxies of replicas on other nodes, reached
+//! through [`cluster::mesh`]).
+//!
+//! Control path: [`rpc`] (the QUIC control endpoint and its client) →
+//! [`controller`] (desired state, persistence, reconcile, status) and
+//! [`cluster`] (joining, membership, placement, the head's fleet and a
+//! member's agent).
+//!
+//! Around them: [`node`] (wiring and the shutdown sequence), [`state_dir`]
+//! (the state directory and its files), [`pki`] (certificates and the admin
+//! token), [`digest`] (fingerprints), [`observe`] (counters, snapshots,
+//! metrics).
 //!
 //! The `rserve` binary (crate `cli`) is a thin shell over this crate.
 
 pub mod cluster;
-pub mod control;
 pub mod controller;
+pub mod digest;
 pub mod ingress;
-pub mod metrics;
 pub mod node;
+pub mod observe;
+pub mod pki;
 pub mod replica;
 pub mod router;
+pub mod rpc;
+pub mod state_dir;
 
-pub use node::{Node, NodeConfig, NodeFile, StartError};
+pub use node::{Node, NodeConfig, StartError};
+pub use state_dir::NodeFile;

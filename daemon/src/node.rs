@@ -1,28 +1,40 @@
-//! A node: wiring of the ingress, controller and control endpoint, and the
-//! shutdown sequence (stop accepting → drain in flight → stop replicas → exit).
+//! A node: the wiring of the ingress, controller, cluster and control
+//! endpoint, and the shutdown sequence (stop accepting → drain in flight →
+//! stop replicas → exit).
+//!
+//! [`Node::start`] locks the state dir and binds the configured addresses;
+//! [`Node::start_on`] takes sockets the caller bound (mini-redis's
+//! `run(listener, shutdown)`), so tests run a node in-process on port 0.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use rserve_protocol::wire::NodeAdvert;
-use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::cluster::mesh::Mesh;
+use crate::cluster::agent::MemberAgent;
+use crate::cluster::fleet::Fleet;
+use crate::cluster::head::Head;
+use crate::cluster::join::{JoinError, join};
+use crate::cluster::mesh::{self, Mesh};
+use crate::cluster::placement::Host;
 use crate::cluster::resources::{self, ResourceOverrides};
-use crate::cluster::{self, Cluster, ClusterFile};
-use crate::control::{self, ControlContext};
+use crate::cluster::{Cluster, ClusterFile, Role, heartbeat};
+use crate::controller::Controller;
 use crate::controller::store::Store;
-use crate::controller::{Controller, NodeFacts};
 use crate::ingress::{self, IngressConfig};
-use crate::router::RouteTable;
+use crate::pki::{self, TlsPaths};
+use crate::replica::LocalReplicas;
+use crate::router::{RouteTable, Routes};
+use crate::rpc;
+use crate::state_dir::{NodeFile, StateDir, StateFileError};
 
 /// Default HTTP ingress address (Ray Serve's).
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8000";
@@ -53,6 +65,23 @@ pub struct NodeConfig {
     pub node_timeout: Duration,
 }
 
+impl NodeConfig {
+    /// A single node's defaults, with its state in `state_dir`.
+    pub fn new(state_dir: PathBuf) -> Self {
+        Self {
+            state_dir,
+            http_addr: DEFAULT_HTTP_ADDR.parse().expect("a valid address"),
+            control_addr: DEFAULT_CONTROL_ADDR.parse().expect("a valid address"),
+            max_body_bytes: IngressConfig::default().max_body_bytes,
+            drain_timeout: IngressConfig::default().drain_timeout,
+            join: None,
+            resources: ResourceOverrides::default(),
+            labels: BTreeMap::new(),
+            node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT,
+        }
+    }
+}
+
 /// `rserve up --join HOST:PORT --token T`.
 #[derive(Debug, Clone)]
 pub struct JoinOptions {
@@ -60,33 +89,6 @@ pub struct JoinOptions {
     pub head: SocketAddr,
     /// The join token (needed the first time only).
     pub token: Option<String>,
-}
-
-/// What a running node advertises in `<state dir>/node.json`, so that a CLI
-/// pointed at the state dir finds it (useful with ephemeral ports).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeFile {
-    /// The node's process id.
-    pub pid: u32,
-    /// Node id.
-    pub node_id: String,
-    /// Bound HTTP address.
-    pub http_address: SocketAddr,
-    /// Bound control address.
-    pub control_address: SocketAddr,
-}
-
-impl NodeFile {
-    /// `<state dir>/node.json`.
-    pub fn path(state_dir: &Path) -> PathBuf {
-        state_dir.join("node.json")
-    }
-
-    /// Reads the file of a running (or crashed) node, if any.
-    pub fn read(state_dir: &Path) -> Option<Self> {
-        let bytes = std::fs::read(Self::path(state_dir)).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
 }
 
 /// Why a node could not start; the CLI maps each to an exit code.
@@ -97,7 +99,7 @@ pub enum StartError {
     Busy(anyhow::Error),
     /// The persisted state cannot be used.
     #[error(transparent)]
-    State(#[from] crate::controller::store::StoreError),
+    State(#[from] StateFileError),
     /// The cluster head refused this node (wrong or expired token, another cluster).
     #[error("{0}")]
     JoinRefused(String),
@@ -109,11 +111,11 @@ pub enum StartError {
 /// A node that has bound its sockets and loaded its state, ready to run.
 pub struct Node {
     config: NodeConfig,
-    _lock: File,
-    listener: tokio::net::TcpListener,
+    state_dir: StateDir,
+    listener: TcpListener,
     endpoint: quinn::Endpoint,
     controller: Arc<Controller>,
-    routes: Arc<crate::router::Routes>,
+    routes: Arc<Routes>,
     token: Arc<str>,
     file: NodeFile,
     cluster: Arc<Cluster>,
@@ -130,112 +132,88 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Locks the state dir, loads state and binds both sockets. Fails with a clear
-    /// message when another node holds the state dir or a port is taken.
+    /// Locks the state dir, binds both configured addresses and loads state.
+    /// Fails with a clear message when another node holds the state dir or a
+    /// port is taken.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let dir = &config.state_dir;
-        create_private_dir(dir)?;
-        let lock = lock_state_dir(dir).map_err(StartError::Busy)?;
-        // CUDA kernel autotune results survive restarts (a no-op without CUDA).
-        rserve_models::persist_autotune_cache(&dir.join("autotune"));
-        let node_id = load_or_create_node_id(dir)?;
-        let token: Arc<str> = control::tls::load_or_create_token(dir)?.into();
-        let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
-
+        let state_dir = StateDir::lock(&config.state_dir).map_err(StartError::Busy)?;
         let listener = ingress::bind(config.http_addr)
             .await
             .map_err(|e| StartError::Busy(e.into()))?;
-        let http_address = listener.local_addr().map_err(anyhow::Error::from)?;
-        let advert = |control_address: SocketAddr| NodeAdvert {
-            node_id: node_id.clone(),
-            http_address: http_address.to_string(),
-            control_address: control_address.to_string(),
+        let control = rpc::bind(config.control_addr).map_err(StartError::Busy)?;
+        Self::assemble(config, state_dir, listener, control).await
+    }
+
+    /// [`Node::start`] on sockets bound by the caller (the addresses in
+    /// `config` are not used).
+    pub async fn start_on(
+        config: NodeConfig,
+        listener: TcpListener,
+        control: UdpSocket,
+    ) -> Result<Self, StartError> {
+        let state_dir = StateDir::lock(&config.state_dir).map_err(StartError::Busy)?;
+        Self::assemble(config, state_dir, listener, control).await
+    }
+
+    async fn assemble(
+        config: NodeConfig,
+        state_dir: StateDir,
+        listener: TcpListener,
+        control: UdpSocket,
+    ) -> Result<Self, StartError> {
+        let dir = state_dir.path();
+        // CUDA kernel autotune results survive restarts (a no-op without CUDA).
+        rserve_models::persist_autotune_cache(&dir.join("autotune"));
+        let file = NodeFile {
+            pid: std::process::id(),
+            node_id: state_dir.node_id()?,
+            http_address: listener.local_addr().map_err(anyhow::Error::from)?,
+            control_address: control.local_addr().map_err(anyhow::Error::from)?,
+        };
+        let token: Arc<str> = pki::load_or_create_token(dir)?.into();
+        let advert = NodeAdvert {
+            node_id: file.node_id.clone(),
+            http_address: file.http_address.to_string(),
+            control_address: file.control_address.to_string(),
             resources: resources::discover(&config.resources),
             labels: config.labels.clone(),
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         // A member's identity comes from the head: join before anything would
         // create a CA of our own.
-        let mut member = ClusterFile::read(dir)?;
-        if let Some(join) = &config.join {
-            match (&mut member, &join.token) {
-                (Some(file), _) => {
-                    if file.head != join.head {
-                        info!(old = %file.head, new = %join.head, "The cluster head moved; using the new address.");
-                        file.head = join.head;
-                        file.write(dir)?;
-                    }
-                }
-                (None, _) if control::tls::TlsPaths::new(dir).node_cert.exists() => {
-                    return Err(StartError::Other(anyhow::anyhow!(
-                        "state dir {} already belongs to a cluster of its own (it was a head); \
-                         use a fresh --state-dir to join another cluster",
-                        dir.display()
-                    )));
-                }
-                (None, None) => {
-                    return Err(StartError::JoinRefused(
-                        "joining a cluster the first time needs a join token (--token or RSERVE_JOIN_TOKEN; \
-                         create one on the head with `rserve token create`)"
-                            .to_owned(),
-                    ));
-                }
-                (None, Some(token)) => {
-                    let joined = cluster::join(dir, join.head, token, advert(config.control_addr))
-                        .await
-                        .map_err(|e| match e {
-                            cluster::JoinError::Refused(reason) => StartError::JoinRefused(reason),
-                            cluster::JoinError::Other(e) => StartError::Other(e),
-                        })?;
-                    info!(head = %join.head, cluster = %joined.cluster_id, "Joined the cluster.");
-                    member = Some(joined);
-                }
-            }
-        }
-        let identity = control::tls::load_or_create(dir)?;
-        control::tls::ensure_admin_cert(dir)?;
-        let ca_pem = std::fs::read(control::tls::TlsPaths::new(dir).ca_cert)
+        let member = membership(&config, &state_dir, &advert).await?;
+        let identity = pki::load_or_create(dir)?;
+        pki::ensure_admin_cert(dir)?;
+        let ca_pem = std::fs::read(TlsPaths::new(dir).ca_cert)
             .context("cannot read the cluster CA certificate")?;
-        let mesh_identity = control::tls::load_or_create(dir)?;
-        let endpoint =
-            control::endpoint(config.control_addr, identity, &ca_pem).map_err(StartError::Busy)?;
-        let control_address = endpoint.local_addr().map_err(anyhow::Error::from)?;
-        let mesh_crypto = cluster::mesh_client_config(dir, mesh_identity)?;
+        let mesh_crypto = mesh::client_config(dir, identity.clone())?;
+        let endpoint = rpc::endpoint(control, identity, &ca_pem)?;
         let mesh = Arc::new(Mesh::new(mesh_crypto.clone()));
+        let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let (cluster, heartbeat) = match &member {
-            Some(file) => (
-                Cluster::member(file, node_id.clone(), mesh, routes.clone()),
-                Some((file.head, mesh_crypto, advert(control_address))),
-            ),
-            None => (
-                Cluster::head(dir, advert(control_address), config.node_timeout, mesh).map_err(
-                    |e| match e.downcast::<crate::controller::store::StoreError>() {
-                        Ok(corrupt) => StartError::State(corrupt),
-                        Err(e) => StartError::Other(e),
-                    },
-                )?,
-                None,
-            ),
+            Some(cluster_file) => {
+                let agent = MemberAgent::new(
+                    file.node_id.clone(),
+                    Arc::new(LocalReplicas::default()),
+                    mesh,
+                    routes.clone(),
+                );
+                (
+                    Cluster::member(cluster_file, agent),
+                    Some((cluster_file.head, mesh_crypto, advert)),
+                )
+            }
+            None => (head(&config, &state_dir, advert, mesh)?, None),
         };
         let controller = Controller::new(
             Store::new(dir),
             routes.clone(),
-            NodeFacts {
-                node_id: node_id.clone(),
-                http_address: http_address.to_string(),
-                control_address: control_address.to_string(),
-            },
-            cluster.link.clone(),
+            file.clone(),
+            cluster.fleet().cloned(),
         )?;
-        let file = NodeFile {
-            pid: std::process::id(),
-            node_id,
-            http_address,
-            control_address,
-        };
         Ok(Self {
             config,
-            _lock: lock,
+            state_dir,
             listener,
             endpoint,
             controller,
@@ -263,25 +241,22 @@ impl Node {
 
     /// Serves until `shutdown` (a signal or a `Shutdown` call), then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let node_file = NodeFile::path(&self.config.state_dir);
+        let node_file = NodeFile::path(self.state_dir.path());
         std::fs::write(&node_file, serde_json::to_vec_pretty(&self.file)?)
             .with_context(|| format!("cannot write {}", node_file.display()))?;
         let controller_stop = CancellationToken::new();
         let controller = tokio::spawn(self.controller.clone().run(controller_stop.clone()));
         let cluster_stop = CancellationToken::new();
-        let cluster_task = match self.heartbeat {
-            Some((head, crypto, advert)) => tokio::spawn(cluster::heartbeat_loop(
-                head,
-                crypto,
-                advert,
-                self.cluster.host.clone().expect("members have a host"),
-                cluster_stop.clone(),
-            )),
-            None => tokio::spawn(self.cluster.clone().watch_members(cluster_stop.clone())),
+        let cluster_task = match (&self.cluster.role, self.heartbeat) {
+            (Role::Member { agent, .. }, Some((head, crypto, advert))) => tokio::spawn(
+                heartbeat::run(head, crypto, advert, agent.clone(), cluster_stop.clone()),
+            ),
+            (Role::Head(head), _) => tokio::spawn(head.clone().watch_members(cluster_stop.clone())),
+            (Role::Member { .. }, None) => unreachable!("members are started with a heartbeat"),
         };
-        let control = tokio::spawn(control::serve(
+        let control = tokio::spawn(rpc::serve(
             self.endpoint.clone(),
-            ControlContext {
+            rpc::Context {
                 controller: self.controller.clone(),
                 token: self.token.clone(),
                 node_id: self.file.node_id.clone(),
@@ -292,7 +267,7 @@ impl Node {
         info!(
             http = %self.file.http_address,
             control = %self.file.control_address,
-            state_dir = %self.config.state_dir.display(),
+            state_dir = %self.state_dir.path().display(),
             "rserve node ready."
         );
         ingress::serve(
@@ -309,8 +284,8 @@ impl Node {
         controller.await?;
         cluster_stop.cancel();
         let _ = cluster_task.await;
-        if let Some(host) = &self.cluster.host {
-            host.shutdown().await;
+        if let Role::Member { agent, .. } = &self.cluster.role {
+            agent.shutdown().await;
         }
         // The control endpoint answered status calls during the drain; the reply
         // to a `Shutdown` call has long gone out.
@@ -323,63 +298,76 @@ impl Node {
     }
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create state dir {}", dir.display()))
-}
-
-/// One node per state dir: an exclusive lock held for the process's life.
-fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
-    let path = dir.join("node.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = NodeFile::read(dir)
-                .map(|f| {
-                    format!(
-                        " (pid {}, http {}, control {})",
-                        f.pid, f.http_address, f.control_address
-                    )
-                })
-                .unwrap_or_default();
-            anyhow::bail!(
-                "another rserve node is already running with state dir {}{holder}; stop it with `rserve down` or use another --state-dir",
+/// The cluster this node is a member of, joining it first if asked (`None`:
+/// this node is a head).
+async fn membership(
+    config: &NodeConfig,
+    state_dir: &StateDir,
+    advert: &NodeAdvert,
+) -> Result<Option<ClusterFile>, StartError> {
+    let dir = state_dir.path();
+    let member = ClusterFile::read(dir)?;
+    let Some(options) = &config.join else {
+        return Ok(member);
+    };
+    match (member, &options.token) {
+        (Some(mut file), _) => {
+            if file.head != options.head {
+                info!(old = %file.head, new = %options.head, "The cluster head moved; using the new address.");
+                file.head = options.head;
+                file.write(dir)?;
+            }
+            Ok(Some(file))
+        }
+        (None, _) if TlsPaths::new(dir).node_cert.exists() => {
+            Err(StartError::Other(anyhow::anyhow!(
+                "state dir {} already belongs to a cluster of its own (it was a head); \
+                 use a fresh --state-dir to join another cluster",
                 dir.display()
-            )
+            )))
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        (None, None) => Err(StartError::JoinRefused(
+            "joining a cluster the first time needs a join token (--token or RSERVE_JOIN_TOKEN; \
+             create one on the head with `rserve token create`)"
+                .to_owned(),
+        )),
+        (None, Some(token)) => {
+            let joined = join(dir, options.head, token, advert.clone())
+                .await
+                .map_err(|e| match e {
+                    JoinError::Refused(reason) => StartError::JoinRefused(reason),
+                    JoinError::Other(e) => StartError::Other(e),
+                })?;
+            info!(head = %options.head, cluster = %joined.cluster_id, "Joined the cluster.");
+            Ok(Some(joined))
         }
     }
 }
 
-/// Whether a node process holds the state dir's lock right now.
-pub fn is_running(state_dir: &Path) -> bool {
-    match File::open(state_dir.join("node.lock")) {
-        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
-        Err(_) => false,
-    }
-}
-
-fn load_or_create_node_id(dir: &Path) -> anyhow::Result<String> {
-    let path = dir.join("node_id");
-    if let Ok(id) = std::fs::read_to_string(&path)
-        && !id.trim().is_empty()
-    {
-        return Ok(id.trim().to_owned());
-    }
-    let id = format!("node-{:012x}", rand::random::<u64>() >> 16);
-    std::fs::write(&path, format!("{id}\n"))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(id)
+/// The cluster of a head: its CA, tokens and persisted members, and the fleet
+/// its controller places replicas through.
+fn head(
+    config: &NodeConfig,
+    state_dir: &StateDir,
+    advert: NodeAdvert,
+    mesh: Arc<Mesh>,
+) -> Result<Cluster, StartError> {
+    let host = Host {
+        node_id: advert.node_id.clone(),
+        address: advert
+            .control_address
+            .parse()
+            .context("the head's control address")?,
+        resources: advert.resources.clone(),
+        labels: advert.labels.clone(),
+    };
+    let fleet = Arc::new(Fleet::new(host, mesh, Arc::new(LocalReplicas::default())));
+    let head =
+        Head::load(state_dir.path(), advert, config.node_timeout, fleet).map_err(|e| {
+            match e.downcast::<StateFileError>() {
+                Ok(corrupt) => StartError::State(corrupt),
+                Err(e) => StartError::Other(e),
+            }
+        })?;
+    Ok(Cluster::head(head))
 }

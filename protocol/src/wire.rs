@@ -205,16 +205,18 @@ pub struct ReplicaReport {
     #[serde(default)]
     pub fingerprint: String,
     /// Where it is in its life.
-    pub phase: ReplicaPhase,
+    pub phase: ReportedPhase,
     /// Why it failed, for `failed`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }
 
-/// A reported replica's phase.
+/// A replica's phase as a member reports it to the head (the daemon's own
+/// `Phase` carries the failure reason inside; Ray's `ReplicaState` in
+/// `status` is what operators see).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ReplicaPhase {
+pub enum ReportedPhase {
     /// Loading.
     Starting,
     /// Serving.

@@ -1,39 +1,34 @@
 //! Connections from this node to the other nodes of its cluster: one pooled QUIC
 //! connection per node (mutual TLS with the node's certificate), one stream per
-//! call. Used for the head's replica commands and for forwarding HTTP requests to
-//! replicas on other nodes, bodies streamed both ways.
+//! call. Used for the head's replica commands, a member's calls to the head, and
+//! forwarding HTTP requests to replicas on other nodes (the replicas'
+//! [`NodeLink`]), bodies streamed both ways.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
 use http::{HeaderValue, StatusCode};
-use rserve_protocol::wire::{Request, Response};
+use rserve_protocol::wire::{ErrorCode, Request, Response};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::mpsc;
 
-use crate::control::client::{ClientError, ControlClient};
-use crate::control::tls::MESH_SERVER_NAME;
-use crate::replica::{ReplicaRequest, ReplicaResponse};
+use crate::pki::{self, MESH_SERVER_NAME, NodeIdentity, TlsPaths};
+use crate::replica::call::{ReplicaRequest, ReplicaResponse};
+use crate::replica::remote::{ForwardError, NodeLink};
+use crate::rpc::client::{ClientError, ControlClient};
 
 /// How long connecting to another node may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Chunks buffered per streamed response between the QUIC stream and HTTP.
 const STREAM_BUFFER: usize = 16;
-
-/// Why a forward failed.
-#[derive(Debug, Clone)]
-pub struct ForwardError {
-    /// Whether the other node may have acted on the request (if not, it may
-    /// go to another replica).
-    pub sent: bool,
-    /// Whether the replica should take no requests for a while (its node is
-    /// unreachable or no longer has it).
-    pub suspend: bool,
-    /// What happened.
-    pub reason: String,
-}
 
 /// The pool of connections to other nodes.
 pub struct Mesh {
@@ -92,7 +87,7 @@ impl Mesh {
 
     /// Forwards an HTTP request to replica `replica_id` on the node at `addr`.
     /// Server-sent events are streamed chunk by chunk.
-    pub async fn forward(
+    async fn forward_request(
         &self,
         addr: SocketAddr,
         replica_id: &str,
@@ -138,7 +133,7 @@ impl Mesh {
             Response::Error(e) => {
                 return Err(ForwardError {
                     sent: false,
-                    suspend: e.code == rserve_protocol::wire::ErrorCode::NotFound,
+                    suspend: e.code == ErrorCode::NotFound,
                     reason: e.message,
                 });
             }
@@ -194,4 +189,47 @@ impl Mesh {
         response.stream = Some(rx);
         Ok(response)
     }
+}
+
+impl NodeLink for Mesh {
+    fn forward<'a>(
+        &'a self,
+        node: SocketAddr,
+        replica_id: &'a str,
+        req: ReplicaRequest,
+    ) -> BoxFuture<'a, Result<ReplicaResponse, ForwardError>> {
+        self.forward_request(node, replica_id, req).boxed()
+    }
+
+    fn stop_replica<'a>(
+        &'a self,
+        node: SocketAddr,
+        replica_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        async move {
+            let request = Request::StopReplica {
+                replica_id: replica_id.to_owned(),
+            };
+            self.call(node, &request).await.map(drop)
+        }
+        .boxed()
+    }
+}
+
+/// TLS for connections from this node to another node of the cluster: trust
+/// the cluster CA, present this node's certificate.
+pub fn client_config(
+    state_dir: &Path,
+    identity: NodeIdentity,
+) -> anyhow::Result<rustls::ClientConfig> {
+    let paths = TlsPaths::new(state_dir);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&paths.ca_cert)
+        .with_context(|| format!("cannot read {}", paths.ca_cert.display()))?
+    {
+        roots.add(cert.context("bad CA certificate")?)?;
+    }
+    Ok(pki::client_builder()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(identity.chain, identity.key)?)
 }

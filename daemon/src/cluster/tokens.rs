@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::{self, hex};
+
 /// Why a token was refused (said to the joining node and logged on the head).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TokenError {
@@ -42,13 +44,16 @@ impl JoinToken {
     /// Parses `rsj.<id>.<secret>.<ca>`.
     pub fn parse(text: &str) -> Result<Self, TokenError> {
         let parts: Vec<&str> = text.trim().split('.').collect();
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let is_hex =
+            |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
         match parts.as_slice() {
-            ["rsj", id, secret, ca] if hex(id, 12) && hex(secret, 32) && hex(ca, 32) => Ok(Self {
-                id: (*id).to_owned(),
-                secret: (*secret).to_owned(),
-                ca: (*ca).to_owned(),
-            }),
+            ["rsj", id, secret, ca] if is_hex(id, 12) && is_hex(secret, 32) && is_hex(ca, 32) => {
+                Ok(Self {
+                    id: (*id).to_owned(),
+                    secret: (*secret).to_owned(),
+                    ca: (*ca).to_owned(),
+                })
+            }
             _ => Err(TokenError::Malformed),
         }
     }
@@ -59,17 +64,8 @@ impl JoinToken {
     }
 }
 
-/// The 16-byte SHA-256 prefix (hex) of a DER certificate: the CA fingerprint in tokens.
-pub fn ca_fingerprint(der: &[u8]) -> String {
-    hex(&ring::digest::digest(&ring::digest::SHA256, der).as_ref()[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn secret_hash(secret: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
+    digest::sha256_hex(secret.as_bytes())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,7 +123,7 @@ impl TokenStore {
             .iter()
             .find(|t| t.id == token.id)
             .ok_or(TokenError::Invalid)?;
-        if !crate::control::tls::token_matches(&stored.secret_sha256, &secret_hash(&token.secret)) {
+        if !digest::secrets_match(&stored.secret_sha256, &secret_hash(&token.secret)) {
             return Err(TokenError::Invalid);
         }
         if now_s >= stored.expires_at_s {
@@ -137,10 +133,7 @@ impl TokenStore {
     }
 
     fn save(&self) -> anyhow::Result<()> {
-        crate::controller::store::write_atomic(
-            &self.path,
-            &serde_json::to_vec_pretty(&self.tokens)?,
-        )
+        crate::state_dir::write_atomic(&self.path, &serde_json::to_vec_pretty(&self.tokens)?)
     }
 }
 
@@ -151,7 +144,7 @@ mod tests {
     #[test]
     fn tokens_verify_expire_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = ca_fingerprint(b"some CA");
+        let ca = digest::ca_fingerprint(b"some CA");
         let mut store = TokenStore::load(dir.path()).unwrap();
         let token = store.create(&ca, 60.0, 1000.0).unwrap();
         let text = token.to_text();

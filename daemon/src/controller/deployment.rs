@@ -17,7 +17,8 @@ use std::collections::HashMap;
 
 use rserve_protocol::wire::{ReplicaLocation, ReplicaReport, Request, Response};
 
-use crate::cluster::link::{ClusterLink, NodeView, Placer, Usage, fingerprint, phase_of};
+use crate::cluster::fleet::{Fleet, fingerprint};
+use crate::cluster::placement::{Host, Placer, Usage};
 use crate::replica::{Phase, RemoteTarget, Replica};
 use crate::router::DeploymentRouter;
 
@@ -30,10 +31,12 @@ const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Longest restart delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-struct Slot {
+/// A replica the deployment manages, with what reconcile needs to know of it.
+struct Managed {
     replica: Arc<Replica>,
     /// Config generation the replica was started with.
     generation: u64,
+    /// Asked to stop (it no longer counts towards the target).
     stopping: bool,
 }
 
@@ -44,7 +47,7 @@ pub(super) struct DeploymentRuntime {
     app: String,
     /// Bumped by every change that needs new replicas.
     generation: u64,
-    slots: Vec<Slot>,
+    replicas: Vec<Managed>,
     /// Replicas should all go (deployment or app being deleted).
     pub(super) retiring: bool,
     startup_failures_in_row: u32,
@@ -63,22 +66,12 @@ pub(super) struct DeploymentRuntime {
 
 impl DeploymentRuntime {
     pub(super) fn new(app: &str, config: DeploymentConfig) -> Self {
-        let router = Arc::new(DeploymentRouter::new(
-            format!("{app}/{}", config.name),
-            config.max_queued_requests,
-        ));
-        router.set_multiplexing(
-            config
-                .multiplexing
-                .as_ref()
-                .map(|m| m.model_replicas.clone()),
-        );
         Self {
-            router,
+            router: Arc::new(DeploymentRouter::for_deployment(app, &config)),
             app: app.to_owned(),
             config,
             generation: 0,
-            slots: Vec::new(),
+            replicas: Vec::new(),
             retiring: false,
             startup_failures_in_row: 0,
             failures_in_row: 0,
@@ -124,16 +117,10 @@ impl DeploymentRuntime {
         } else if config.num_replicas < self.config.num_replicas {
             self.goal = DeploymentStatus::Downscaling;
         }
-        self.router.set_max_queued(config.max_queued_requests);
-        self.router.set_multiplexing(
-            config
-                .multiplexing
-                .as_ref()
-                .map(|m| m.model_replicas.clone()),
-        );
-        for slot in &self.slots {
-            slot.replica.set_max_ongoing(config.max_ongoing_requests);
-            slot.replica.set_timing(&config);
+        self.router.configure(&config);
+        for managed in &self.replicas {
+            managed.replica.set_max_ongoing(config.max_ongoing_requests);
+            managed.replica.set_timing(&config);
         }
         self.router.capacity_changed();
         self.config = config;
@@ -141,17 +128,16 @@ impl DeploymentRuntime {
 
     /// Whether every replica is gone (after `retiring`).
     pub(super) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.replicas.is_empty()
     }
 
-    /// Asks every replica to stop now (node shutdown).
     /// The node is shutting down: stops the replicas it runs itself; those on
     /// other nodes keep serving (a restarted head re-adopts them).
-    pub(super) fn stop_local(&mut self) {
-        for slot in &mut self.slots {
-            if slot.replica.remote_target().is_none() {
-                slot.stopping = true;
-                slot.replica.stop();
+    pub(super) fn stop_local(&mut self, tasks: &TaskTracker) {
+        for managed in &mut self.replicas {
+            if managed.replica.is_local() {
+                managed.stopping = true;
+                managed.replica.stop(tasks);
             }
         }
         self.router.set_replicas(Vec::new());
@@ -164,7 +150,7 @@ impl DeploymentRuntime {
         now: Instant,
         changed: &Arc<Notify>,
         tasks: &TaskTracker,
-        mut placement: Option<(&mut Placer, &ClusterLink)>,
+        mut placement: Option<(&mut Placer, &Fleet)>,
         holding: bool,
     ) {
         self.reap(now);
@@ -184,9 +170,9 @@ impl DeploymentRuntime {
                 "Deployment failed: replicas keep failing to start.");
         }
 
-        let current = |s: &Slot, generation: u64| s.generation == generation && !s.stopping;
+        let current = |s: &Managed, generation: u64| s.generation == generation && !s.stopping;
         let live = self
-            .slots
+            .replicas
             .iter()
             .filter(|s| current(s, self.generation))
             .count();
@@ -195,7 +181,7 @@ impl DeploymentRuntime {
             for _ in live..target {
                 let replica = match placement.as_mut() {
                     None => Replica::spawn(&self.app, &self.config, changed.clone(), tasks),
-                    Some((placer, link)) => match self.place(placer, link, changed, tasks) {
+                    Some((placer, fleet)) => match self.place(placer, fleet, changed, tasks) {
                         Ok(replica) => replica,
                         Err(reason) => {
                             self.pending = Some(reason);
@@ -204,7 +190,7 @@ impl DeploymentRuntime {
                     },
                 };
                 info!(replica = replica.id(), app = %self.app, node = replica.remote_target().map_or("local", |t| t.node_id.as_str()), "Replica starting.");
-                self.slots.push(Slot {
+                self.replicas.push(Managed {
                     replica,
                     generation: self.generation,
                     stopping: false,
@@ -212,33 +198,35 @@ impl DeploymentRuntime {
             }
         } else if live > target {
             // Stop the least useful first: still starting, then the youngest.
-            let mut extra: Vec<usize> = (0..self.slots.len())
-                .filter(|&i| current(&self.slots[i], self.generation))
+            let mut extra: Vec<usize> = (0..self.replicas.len())
+                .filter(|&i| current(&self.replicas[i], self.generation))
                 .collect();
             extra.sort_by_key(|&i| {
-                let r = &self.slots[i].replica;
+                let r = &self.replicas[i].replica;
                 (
                     r.phase() == Phase::Running,
                     std::cmp::Reverse(r.start_time_s().to_bits()),
                 )
             });
             for &i in extra.iter().take(live - target) {
-                self.stop_slot(i);
+                self.stop_at(i, tasks);
             }
         }
 
         // Start before stop: outdated replicas keep serving until enough new ones run.
         let new_running = self
-            .slots
+            .replicas
             .iter()
             .filter(|s| current(s, self.generation) && s.replica.phase() == Phase::Running)
             .count();
         let keep_old = target.saturating_sub(new_running);
-        let old: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].generation != self.generation && !self.slots[i].stopping)
+        let old: Vec<usize> = (0..self.replicas.len())
+            .filter(|&i| {
+                self.replicas[i].generation != self.generation && !self.replicas[i].stopping
+            })
             .collect();
         for &i in old.iter().skip(keep_old) {
-            self.stop_slot(i);
+            self.stop_at(i, tasks);
         }
 
         self.publish();
@@ -248,16 +236,16 @@ impl DeploymentRuntime {
     /// Drops replicas that are gone, recording failures and the restart backoff.
     fn reap(&mut self, now: Instant) {
         let mut i = 0;
-        while i < self.slots.len() {
-            let slot = &self.slots[i];
-            match slot.replica.phase() {
+        while i < self.replicas.len() {
+            let managed = &self.replicas[i];
+            match managed.replica.phase() {
                 Phase::Failed {
                     during_startup,
                     reason,
                 } => {
-                    let id = slot.replica.id().to_owned();
-                    let current = slot.generation == self.generation;
-                    self.slots.swap_remove(i);
+                    let id = managed.replica.id().to_owned();
+                    let current = managed.generation == self.generation;
+                    self.replicas.swap_remove(i);
                     self.total_failures += 1;
                     let what = if during_startup {
                         "failed to start"
@@ -278,9 +266,9 @@ impl DeploymentRuntime {
                     self.next_start_at = now + (BACKOFF_BASE * 2u32.pow(exp)).min(BACKOFF_MAX);
                 }
                 Phase::Stopped => {
-                    self.slots.swap_remove(i);
+                    self.replicas.swap_remove(i);
                 }
-                Phase::Running if slot.generation == self.generation => {
+                Phase::Running if managed.generation == self.generation => {
                     self.startup_failures_in_row = 0;
                     self.failures_in_row = 0;
                     i += 1;
@@ -295,36 +283,36 @@ impl DeploymentRuntime {
     fn place(
         &self,
         placer: &mut Placer,
-        link: &ClusterLink,
+        fleet: &Fleet,
         changed: &Arc<Notify>,
         tasks: &TaskTracker,
     ) -> Result<Arc<Replica>, String> {
-        let node = placer.place(&self.config, &self.per_node(&link.head.node_id))?;
-        if node.node_id == link.head.node_id {
+        let node = placer.place(&self.config, &self.per_node(&fleet.head.node_id))?;
+        if node.node_id == fleet.head.node_id {
             let replica = Replica::spawn(&self.app, &self.config, changed.clone(), tasks);
-            link.local.insert(replica.clone());
+            fleet.local.insert(replica.clone());
             return Ok(replica);
         }
-        let id = format!("{}-{:08x}", self.config.name, rand::random::<u32>());
-        let replica = self.proxy(id.clone(), &node, link, Phase::Starting, changed);
+        let id = crate::replica::new_id(&self.config.name);
+        let replica = self.proxy(id.clone(), &node, fleet, Phase::Starting, changed);
         let request = Request::StartReplica {
             app: self.app.clone(),
             replica_id: id,
             config: Box::new(self.config.clone()),
         };
         let proxy = replica.clone();
-        let mesh = link.mesh.clone();
+        let mesh = fleet.mesh.clone();
         tasks.spawn(async move {
-            match mesh.call(node.address, &request).await {
-                Ok(Response::Accepted) => {}
-                Ok(other) => proxy.apply_report(Phase::Failed {
+            let refused = match mesh.call(node.address, &request).await {
+                Ok(Response::Accepted) => return,
+                Ok(other) => format!("node {} refused to start it: {other:?}", node.node_id),
+                Err(e) => format!("cannot reach node {}: {e}", node.node_id),
+            };
+            if let Some(remote) = proxy.as_remote() {
+                remote.apply_report(Phase::Failed {
                     during_startup: true,
-                    reason: format!("node {} refused to start it: {other:?}", node.node_id),
-                }),
-                Err(e) => proxy.apply_report(Phase::Failed {
-                    during_startup: true,
-                    reason: format!("cannot reach node {}: {e}", node.node_id),
-                }),
+                    reason: refused,
+                });
             }
         });
         Ok(replica)
@@ -334,13 +322,13 @@ impl DeploymentRuntime {
     /// it is of the current config and one is missing. `false`: not wanted.
     pub(super) fn adopt(
         &mut self,
-        node: NodeView,
+        node: Host,
         report: &ReplicaReport,
-        link: &ClusterLink,
+        fleet: &Fleet,
         changed: &Arc<Notify>,
     ) -> bool {
         let live = self
-            .slots
+            .replicas
             .iter()
             .filter(|s| s.generation == self.generation && !s.stopping)
             .count();
@@ -353,12 +341,12 @@ impl DeploymentRuntime {
         let replica = self.proxy(
             report.replica_id.clone(),
             &node,
-            link,
-            phase_of(report),
+            fleet,
+            Phase::from(report),
             changed,
         );
         info!(replica = replica.id(), node = %node.node_id, app = %self.app, "Replica re-adopted after a head restart.");
-        self.slots.push(Slot {
+        self.replicas.push(Managed {
             replica,
             generation: self.generation,
             stopping: false,
@@ -366,12 +354,12 @@ impl DeploymentRuntime {
         true
     }
 
-    /// A proxy for replica `id` on `node`, known to the link (for reports).
+    /// A proxy for replica `id` on `node`, known to the fleet (for reports).
     fn proxy(
         &self,
         id: String,
-        node: &NodeView,
-        link: &ClusterLink,
+        node: &Host,
+        fleet: &Fleet,
         phase: Phase,
         changed: &Arc<Notify>,
     ) -> Arc<Replica> {
@@ -382,20 +370,20 @@ impl DeploymentRuntime {
             RemoteTarget {
                 node_id: node.node_id.clone(),
                 address: node.address,
-                mesh: link.mesh.clone(),
+                link: fleet.mesh.clone(),
             },
             phase,
             Some(changed.clone()),
         );
-        link.register_proxy(&replica);
+        fleet.register_proxy(&replica);
         replica
     }
 
     /// Live replicas of this deployment per node.
     fn per_node(&self, head_id: &str) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
-        for slot in self.slots.iter().filter(|s| !s.stopping) {
-            let node = slot
+        for managed in self.replicas.iter().filter(|s| !s.stopping) {
+            let node = managed
                 .replica
                 .remote_target()
                 .map_or(head_id, |t| t.node_id.as_str());
@@ -406,8 +394,8 @@ impl DeploymentRuntime {
 
     /// What this deployment's live replicas take on each node.
     pub(super) fn usage(&self, head_id: &str, usage: &mut HashMap<String, Usage>) {
-        for slot in self.slots.iter().filter(|s| !s.stopping) {
-            let node = slot
+        for managed in self.replicas.iter().filter(|s| !s.stopping) {
+            let node = managed
                 .replica
                 .remote_target()
                 .map_or(head_id, |t| t.node_id.as_str());
@@ -419,8 +407,8 @@ impl DeploymentRuntime {
     }
 
     /// The running replicas and where they are, for the cluster route table.
-    pub(super) fn locations(&self, head: &NodeView) -> Vec<ReplicaLocation> {
-        self.slots
+    pub(super) fn locations(&self, head: &Host) -> Vec<ReplicaLocation> {
+        self.replicas
             .iter()
             .filter(|s| !s.stopping && s.replica.phase() == Phase::Running)
             .map(|s| match s.replica.remote_target() {
@@ -438,17 +426,17 @@ impl DeploymentRuntime {
             .collect()
     }
 
-    fn stop_slot(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        slot.stopping = true;
-        slot.replica.stop();
-        info!(replica = slot.replica.id(), "Replica stopping.");
+    fn stop_at(&mut self, i: usize, tasks: &TaskTracker) {
+        let managed = &mut self.replicas[i];
+        managed.stopping = true;
+        managed.replica.stop(tasks);
+        info!(replica = managed.replica.id(), "Replica stopping.");
     }
 
     /// Hands the router the replicas that may take requests, if that set changed.
     fn publish(&self) {
         let serving: Vec<Arc<Replica>> = self
-            .slots
+            .replicas
             .iter()
             .filter(|s| !s.stopping && s.replica.phase() == Phase::Running)
             .map(|s| s.replica.clone())
@@ -462,7 +450,7 @@ impl DeploymentRuntime {
     }
 
     fn derive_status(&mut self, target: usize, new_running: usize) {
-        let converged = new_running == target && self.slots.len() == target;
+        let converged = new_running == target && self.replicas.len() == target;
         (self.status, self.trigger) = if self.deploy_failed {
             (
                 DeploymentStatus::DeployFailed,
@@ -504,24 +492,24 @@ impl DeploymentRuntime {
     pub(super) fn details(&self) -> DeploymentDetails {
         let mut replica_states = std::collections::BTreeMap::new();
         let mut replicas = Vec::new();
-        for slot in &self.slots {
-            let Some(state) = slot.replica.state() else {
+        for managed in &self.replicas {
+            let Some(state) = managed.replica.state() else {
                 continue;
             };
-            let state = if slot.stopping && state == rserve_protocol::status::ReplicaState::Running
-            {
-                rserve_protocol::status::ReplicaState::Stopping
-            } else {
-                state
-            };
+            let state =
+                if managed.stopping && state == rserve_protocol::status::ReplicaState::Running {
+                    rserve_protocol::status::ReplicaState::Stopping
+                } else {
+                    state
+                };
             *replica_states.entry(state).or_insert(0) += 1;
             replicas.push(ReplicaDetails {
-                replica_id: slot.replica.id().to_owned(),
+                replica_id: managed.replica.id().to_owned(),
                 state,
-                ongoing_requests: slot.replica.ongoing(),
-                start_time_s: slot.replica.start_time_s(),
-                multiplexed_models: slot.replica.models().loaded(),
-                node_id: slot
+                ongoing_requests: managed.replica.ongoing(),
+                start_time_s: managed.replica.start_time_s(),
+                multiplexed_models: managed.replica.models().loaded(),
+                node_id: managed
                     .replica
                     .remote_target()
                     .map(|t| t.node_id.clone())
@@ -564,8 +552,8 @@ impl DeploymentRuntime {
                 || matches!(self.config.replica, ReplicaKind::Chat(_)))
             .then(|| {
                 let mut figures = BatchFigures::default();
-                for slot in &self.slots {
-                    figures.merge(&slot.replica.batch_figures());
+                for managed in &self.replicas {
+                    figures.merge(&managed.replica.batch_figures());
                 }
                 figures
             }),

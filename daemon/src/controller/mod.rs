@@ -4,6 +4,11 @@
 //! is acted on; the reconcile loop then converges replicas towards it (on every
 //! replica phase change and at least every [`RECONCILE_INTERVAL`]), and publishes a
 //! new route table snapshot when the set of applications changes.
+//!
+//! Two locks: `writer` orders the calls that change the desired state (one at
+//! a time, each persisted before it takes effect); `state` guards what
+//! reconcile and status read, and is never held across the state file's
+//! fsync, so status answers while a deploy is being written.
 
 mod deployment;
 pub mod store;
@@ -24,23 +29,14 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use self::deployment::DeploymentRuntime;
-use self::store::{AppRecord, DesiredState, Store, StoreError};
-use crate::cluster::link::{ClusterLink, Placer};
-use crate::router::{ModelRoute, Route, RouteTable, Routes};
+use self::store::{AppRecord, DesiredState, Store};
+use crate::cluster::fleet::Fleet;
+use crate::cluster::placement::Placer;
+use crate::router::{RouteTable, Routes};
+use crate::state_dir::{NodeFile, StateFileError};
 
 /// Ray's control loop interval.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Static facts about the node, for status.
-#[derive(Debug, Clone)]
-pub struct NodeFacts {
-    /// Node id.
-    pub node_id: String,
-    /// HTTP ingress address.
-    pub http_address: String,
-    /// Control endpoint address.
-    pub control_address: String,
-}
 
 struct AppRuntime {
     config: AppConfig,
@@ -58,14 +54,18 @@ struct State {
 /// The node's controller.
 pub struct Controller {
     state: Mutex<State>,
+    /// Held by deploy and delete for their whole course (validate, persist,
+    /// apply): they change the desired state one at a time.
+    writer: Mutex<()>,
     store: Store,
     routes: Arc<Routes>,
     changed: Arc<Notify>,
     tasks: TaskTracker,
-    facts: NodeFacts,
+    /// This node, for status.
+    node: NodeFile,
     started: StdInstant,
-    /// In a cluster, on the head: placement on other nodes.
-    link: Option<Arc<ClusterLink>>,
+    /// On the head: placement on other nodes, proxies, the cluster route table.
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -79,9 +79,9 @@ impl Controller {
     pub fn new(
         store: Store,
         routes: Arc<Routes>,
-        facts: NodeFacts,
-        link: Option<Arc<ClusterLink>>,
-    ) -> Result<Arc<Self>, StoreError> {
+        node: NodeFile,
+        fleet: Option<Arc<Fleet>>,
+    ) -> Result<Arc<Self>, StateFileError> {
         let desired = store.load()?;
         let mut state = State {
             desired: desired.clone(),
@@ -98,13 +98,14 @@ impl Controller {
                 apps: BTreeMap::new(),
                 route_version: 0,
             }),
+            writer: Mutex::new(()),
             store,
             routes,
             changed: Arc::new(Notify::new()),
             tasks: TaskTracker::new(),
-            facts,
+            node,
             started: StdInstant::now(),
-            link,
+            fleet,
         });
         // Serve the restored applications' routes from the start.
         controller.publish_routes(&mut state);
@@ -129,7 +130,7 @@ impl Controller {
         let mut state = self.state.lock().await;
         for app in state.apps.values_mut() {
             for dep in app.deployments.values_mut() {
-                dep.stop_local();
+                dep.stop_local(&self.tasks);
             }
         }
         drop(state);
@@ -142,44 +143,15 @@ impl Controller {
     pub async fn reconcile(&self) {
         let now = tokio::time::Instant::now();
         let mut state = self.state.lock().await;
-        let mut gone = Vec::new();
-        let holding = self.link.as_ref().is_some_and(|l| l.holding());
-        if let Some(link) = &self.link {
-            for (node_id, report) in link.take_adoptable() {
-                let Some(node) = link.member(&node_id) else {
-                    continue;
-                };
-                let adopted = state
-                    .apps
-                    .get_mut(&report.app)
-                    .filter(|a| !a.deleting)
-                    .and_then(|a| a.deployments.get_mut(&report.deployment))
-                    .is_some_and(|d| d.adopt(node.clone(), &report, link, &self.changed));
-                if !adopted {
-                    // Not wanted any more (deleted, changed, or enough replicas).
-                    info!(replica = %report.replica_id, node = %node_id, "Stopping a replica the cluster no longer wants.");
-                    let mesh = link.mesh.clone();
-                    let request = rserve_protocol::wire::Request::StopReplica {
-                        replica_id: report.replica_id.clone(),
-                    };
-                    self.tasks.spawn(async move {
-                        let _ = mesh.call(node.address, &request).await;
-                    });
-                }
-            }
+        let holding = self.fleet.as_ref().is_some_and(|f| f.holding());
+        if let Some(fleet) = &self.fleet {
+            self.adopt(&mut state, fleet);
         }
-        let mut placer = self.link.as_ref().map(|link| {
-            let mut usage = HashMap::new();
-            for app in state.apps.values() {
-                for dep in app.deployments.values() {
-                    dep.usage(&link.head.node_id, &mut usage);
-                }
-            }
-            Placer::new(link.nodes(), &usage)
-        });
+        let mut placer = self.fleet.as_ref().map(|fleet| placer(&state, fleet));
+        let mut gone = Vec::new();
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
-                let placement = placer.as_mut().zip(self.link.as_deref());
+                let placement = placer.as_mut().zip(self.fleet.as_deref());
                 dep.reconcile(now, &self.changed, &self.tasks, placement, holding);
                 !(dep.retiring && dep.is_empty())
             });
@@ -191,23 +163,36 @@ impl Controller {
             state.apps.remove(&name);
             info!(app = %name, "Application deleted.");
         }
-        if let Some(link) = self.link.as_ref().filter(|_| !holding) {
-            link.local.prune();
-            let apps = state
+        if let Some(fleet) = self.fleet.as_ref().filter(|_| !holding) {
+            fleet.local.prune();
+            fleet.set_routes(cluster_routes(&state, fleet));
+        }
+    }
+
+    /// Takes over the replicas members report that this head has no proxy
+    /// for (it restarted), or stops those the cluster no longer wants.
+    fn adopt(&self, state: &mut State, fleet: &Fleet) {
+        for (node_id, report) in fleet.take_adoptable() {
+            let Some(node) = fleet.member(&node_id) else {
+                continue;
+            };
+            let adopted = state
                 .apps
-                .values()
+                .get_mut(&report.app)
                 .filter(|a| !a.deleting)
-                .map(|a| {
-                    let ingress = a.config.ingress_deployment();
-                    AppRoute {
-                        app: a.config.name.clone(),
-                        route_prefix: a.config.route_prefix.clone(),
-                        deployment: Box::new(ingress.clone()),
-                        replicas: a.deployments[&ingress.name].locations(&link.head),
-                    }
-                })
-                .collect();
-            link.set_routes(apps);
+                .and_then(|a| a.deployments.get_mut(&report.deployment))
+                .is_some_and(|d| d.adopt(node.clone(), &report, fleet, &self.changed));
+            if !adopted {
+                // Not wanted any more (deleted, changed, or enough replicas).
+                info!(replica = %report.replica_id, node = %node_id, "Stopping a replica the cluster no longer wants.");
+                let mesh = fleet.mesh.clone();
+                let request = rserve_protocol::wire::Request::StopReplica {
+                    replica_id: report.replica_id.clone(),
+                };
+                self.tasks.spawn(async move {
+                    let _ = mesh.call(node.address, &request).await;
+                });
+            }
         }
     }
 
@@ -219,70 +204,19 @@ impl Controller {
     ) -> Result<Vec<AppChange>, WireError> {
         file.validate(file_name)
             .map_err(|e| bad_request(e.to_string()))?;
-        let mut state = self.state.lock().await;
-        for app in &file.applications {
-            let clash =
-                state.desired.applications.values().find(|r| {
-                    r.config.name != app.name && r.config.route_prefix == app.route_prefix
-                });
-            if let Some(other) = clash {
-                return Err(bad_request(format!(
-                    "{file_name}: application `{}` wants route prefix `{}`, which application `{}` already serves; \
-                     change one of the prefixes or `rserve delete {}` first",
-                    app.name, app.route_prefix, other.config.name, other.config.name
-                )));
-            }
-        }
-        for app in &file.applications {
-            for dep in &app.deployments {
-                let Some(model) = dep.replica.openai_model(&dep.name) else {
-                    continue;
-                };
-                let owner = state.desired.applications.values().find(|r| {
-                    r.config.name != app.name
-                        && r.config
-                            .deployments
-                            .iter()
-                            .any(|d| d.replica.openai_model(&d.name) == Some(model))
-                });
-                if let Some(owner) = owner {
-                    return Err(bad_request(format!(
-                        "{file_name}: deployment `{}/{}` wants OpenAI model name `{model}`, which application `{}` \
-                         already serves; set another `model_id`",
-                        app.name, dep.name, owner.config.name
-                    )));
-                }
-            }
-        }
-        let mut desired = state.desired.clone();
-        let now_s = unix_now();
-        let mut changes = Vec::new();
-        for app in file.applications {
-            let change = match desired.applications.get(&app.name) {
-                None => Change::Created,
-                Some(existing) if existing.config == app && !is_failed(&state, &app.name) => {
-                    Change::Unchanged
-                }
-                Some(_) => Change::Updated,
-            };
-            if change != Change::Unchanged {
-                desired.applications.insert(
-                    app.name.clone(),
-                    AppRecord {
-                        config: app.clone(),
-                        deployed_at_s: now_s,
-                    },
-                );
-            }
-            changes.push(AppChange {
-                app: app.name,
-                change,
-            });
-        }
+        // The desired state only changes under `writer`: what is read from it
+        // here still holds when the change is applied.
+        let _writer = self.writer.lock().await;
+        let (desired, changes) = {
+            let state = self.state.lock().await;
+            check_conflicts(&state.desired, file_name, &file)?;
+            plan_changes(&state, file)
+        };
         if changes.iter().all(|c| c.change == Change::Unchanged) {
             return Ok(changes);
         }
         self.persist(&desired).await?;
+        let mut state = self.state.lock().await;
         for change in &changes {
             if change.change != Change::Unchanged {
                 let record = desired.applications[&change.app].clone();
@@ -299,13 +233,17 @@ impl Controller {
 
     /// Deletes an application: its route goes at once, its replicas drain.
     pub async fn delete(&self, app: &str) -> Result<(), WireError> {
-        let mut state = self.state.lock().await;
-        if !state.desired.applications.contains_key(app) {
-            return Err(not_found(app, &state));
-        }
-        let mut desired = state.desired.clone();
+        let _writer = self.writer.lock().await;
+        let mut desired = {
+            let state = self.state.lock().await;
+            if !state.desired.applications.contains_key(app) {
+                return Err(not_found(app, &state));
+            }
+            state.desired.clone()
+        };
         desired.applications.remove(app);
         self.persist(&desired).await?;
+        let mut state = self.state.lock().await;
         state.desired = desired;
         if let Some(runtime) = state.apps.get_mut(app) {
             runtime.deleting = true;
@@ -338,10 +276,10 @@ impl Controller {
             api_version: STATUS_API_VERSION.to_owned(),
             kind: "Status".to_owned(),
             node: NodeInfo {
-                node_id: self.facts.node_id.clone(),
+                node_id: self.node.node_id.clone(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
-                http_address: self.facts.http_address.clone(),
-                control_address: self.facts.control_address.clone(),
+                http_address: self.node.http_address.to_string(),
+                control_address: self.node.control_address.to_string(),
                 uptime_s: self.started.elapsed().as_secs_f64(),
             },
             applications,
@@ -379,41 +317,129 @@ impl Controller {
             })
     }
 
+    /// Publishes the route table of the applications not being deleted.
     fn publish_routes(&self, state: &mut State) {
         state.route_version += 1;
-        let models = state
-            .apps
-            .values()
-            .filter(|a| !a.deleting)
-            .flat_map(|a| {
-                a.config.deployments.iter().filter_map(move |d| {
-                    d.replica.openai_model(&d.name).map(|model| ModelRoute {
-                        model: model.to_owned(),
-                        app: a.config.name.clone(),
-                        kind: d.replica.name(),
-                        router: a.deployments[&d.name].router.clone(),
-                    })
-                })
-            })
-            .collect();
-        let routes = state
-            .apps
-            .values()
-            .filter(|a| !a.deleting)
-            .map(|a| Route {
-                prefix: a.config.route_prefix.clone(),
-                app: a.config.name.clone(),
-                router: a.deployments[&a.config.ingress_deployment().name]
-                    .router
-                    .clone(),
-            })
-            .collect();
-        self.routes.store(Arc::new(RouteTable::new(
-            state.route_version,
-            routes,
-            models,
-        )));
+        let mut table = RouteTable::builder();
+        for app in state.apps.values().filter(|a| !a.deleting) {
+            let name = &app.config.name;
+            let ingress = &app.deployments[&app.config.ingress_deployment().name];
+            table.app(name, &app.config.route_prefix, &ingress.router);
+            for dep in &app.config.deployments {
+                table.model(name, dep, &app.deployments[&dep.name].router);
+            }
+        }
+        self.routes
+            .store(Arc::new(table.build(state.route_version)));
     }
+}
+
+/// A placer over the fleet's hosts and what every deployment's replicas
+/// already take on them.
+fn placer(state: &State, fleet: &Fleet) -> Placer {
+    let mut usage = HashMap::new();
+    for app in state.apps.values() {
+        for dep in app.deployments.values() {
+            dep.usage(&fleet.head.node_id, &mut usage);
+        }
+    }
+    Placer::new(fleet.hosts(), &usage)
+}
+
+/// The cluster route table's applications: each route with its ingress
+/// deployment and where that deployment's running replicas are.
+fn cluster_routes(state: &State, fleet: &Fleet) -> Vec<AppRoute> {
+    state
+        .apps
+        .values()
+        .filter(|a| !a.deleting)
+        .map(|a| {
+            let ingress = a.config.ingress_deployment();
+            AppRoute {
+                app: a.config.name.clone(),
+                route_prefix: a.config.route_prefix.clone(),
+                deployment: Box::new(ingress.clone()),
+                replicas: a.deployments[&ingress.name].locations(&fleet.head),
+            }
+        })
+        .collect()
+}
+
+/// Refuses a file whose applications take another application's route
+/// prefix or OpenAI model name.
+fn check_conflicts(
+    desired: &DesiredState,
+    file_name: &str,
+    file: &AppFile,
+) -> Result<(), WireError> {
+    fn others<'a>(desired: &'a DesiredState, app: &'a str) -> impl Iterator<Item = &'a AppRecord> {
+        desired
+            .applications
+            .values()
+            .filter(move |r| r.config.name != app)
+    }
+    for app in &file.applications {
+        if let Some(other) =
+            others(desired, &app.name).find(|r| r.config.route_prefix == app.route_prefix)
+        {
+            return Err(bad_request(format!(
+                "{file_name}: application `{}` wants route prefix `{}`, which application `{}` already serves; \
+                 change one of the prefixes or `rserve delete {}` first",
+                app.name, app.route_prefix, other.config.name, other.config.name
+            )));
+        }
+    }
+    for app in &file.applications {
+        for dep in &app.deployments {
+            let Some(model) = dep.replica.openai_model(&dep.name) else {
+                continue;
+            };
+            let owner = others(desired, &app.name).find(|r| {
+                r.config
+                    .deployments
+                    .iter()
+                    .any(|d| d.replica.openai_model(&d.name) == Some(model))
+            });
+            if let Some(owner) = owner {
+                return Err(bad_request(format!(
+                    "{file_name}: deployment `{}/{}` wants OpenAI model name `{model}`, which application `{}` \
+                     already serves; set another `model_id`",
+                    app.name, dep.name, owner.config.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The desired state after deploying `file`, and what changes per application.
+fn plan_changes(state: &State, file: AppFile) -> (DesiredState, Vec<AppChange>) {
+    let mut desired = state.desired.clone();
+    let now_s = unix_now();
+    let mut changes = Vec::new();
+    for app in file.applications {
+        let change = match desired.applications.get(&app.name) {
+            None => Change::Created,
+            Some(existing) if existing.config == app && !is_failed(state, &app.name) => {
+                Change::Unchanged
+            }
+            Some(_) => Change::Updated,
+        };
+        if change != Change::Unchanged {
+            desired.applications.insert(
+                app.name.clone(),
+                AppRecord {
+                    config: app.clone(),
+                    deployed_at_s: now_s,
+                },
+            );
+        }
+        changes.push(AppChange {
+            app: app.name,
+            change,
+        });
+    }
+    (desired, changes)
 }
 
 /// Brings the runtime of `record`'s application in line with its config.

@@ -6,11 +6,12 @@
 //! an error naming it; it is never overwritten.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rserve_protocol::config::AppConfig;
 use serde::{Deserialize, Serialize};
+
+use crate::state_dir::StateFileError;
 
 /// Version of the state file's format.
 const FORMAT_VERSION: u32 = 1;
@@ -38,29 +39,6 @@ struct StateFile {
     state: DesiredState,
 }
 
-/// A state file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Reading or writing failed.
-    #[error("state file {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The file exists but is not a valid state file.
-    #[error(
-        "state file {path} is corrupt ({reason}); it was left untouched: restore it from a backup or move it away to start empty"
-    )]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What the parser said.
-        reason: String,
-    },
-}
-
 /// Reads and writes `state.json` in the state dir.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -81,7 +59,7 @@ impl Store {
     }
 
     /// Loads the desired state; a missing file is an empty state.
-    pub fn load(&self) -> Result<DesiredState, StoreError> {
+    pub fn load(&self) -> Result<DesiredState, StateFileError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -89,7 +67,7 @@ impl Store {
             }
             Err(source) => return Err(self.io(source)),
         };
-        let corrupt = |reason: String| StoreError::Corrupt {
+        let corrupt = |reason: String| StateFileError::Corrupt {
             path: self.path.clone(),
             reason,
         };
@@ -104,41 +82,21 @@ impl Store {
     }
 
     /// Replaces the desired state atomically and durably.
-    pub fn save(&self, state: &DesiredState) -> Result<(), StoreError> {
+    pub fn save(&self, state: &DesiredState) -> Result<(), StateFileError> {
         let file = StateFile {
             format_version: FORMAT_VERSION,
             state: state.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&file).expect("state serialises");
-        write_durably(&self.path, &bytes).map_err(|e| self.io(e))
+        crate::state_dir::write_durably(&self.path, &bytes).map_err(|e| self.io(e))
     }
 
-    fn io(&self, source: std::io::Error) -> StoreError {
-        StoreError::Io {
+    fn io(&self, source: std::io::Error) -> StateFileError {
+        StateFileError::Io {
             path: self.path.clone(),
             source,
         }
     }
-}
-
-/// Replaces `path` with `bytes` atomically and durably: write a temporary file,
-/// fsync it, rename it over `path`, fsync the directory.
-pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-/// [`write_durably`] with the path in the error.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    write_durably(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

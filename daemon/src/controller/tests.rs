@@ -22,10 +22,11 @@ fn controller(dir: &std::path::Path) -> Arc<Controller> {
     Controller::new(
         Store::new(dir),
         Arc::new(ArcSwap::from_pointee(RouteTable::default())),
-        NodeFacts {
+        NodeFile {
+            pid: 0,
             node_id: "n".into(),
-            http_address: "h".into(),
-            control_address: "c".into(),
+            http_address: "127.0.0.1:8000".parse().unwrap(),
+            control_address: "127.0.0.1:8265".parse().unwrap(),
         },
         None,
     )
@@ -266,4 +267,31 @@ async fn desired_state_survives_a_new_controller_and_deploys_are_idempotent() {
     );
     let err = restarted.delete("app").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_answers_while_a_deploy_is_being_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    c.deploy("t.toml", file("replica = { kind = \"echo\" }"))
+        .await
+        .unwrap();
+    // A deploy that is persisting holds the writer lock (the fsync happens
+    // under it); status and reconcile must not wait for it.
+    let writing = c.writer.lock().await;
+    let status = tokio::time::timeout(Duration::from_secs(1), c.status(None)).await;
+    assert!(status.is_ok(), "status waited for the writer");
+    tokio::time::timeout(Duration::from_secs(1), c.reconcile())
+        .await
+        .expect("reconcile waited for the writer");
+    // A second change waits for the first to be written, then applies.
+    let second = tokio::spawn({
+        let c = c.clone();
+        async move { c.delete("app").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!second.is_finished(), "changes are written one at a time");
+    drop(writing);
+    second.await.unwrap().unwrap();
+    assert!(c.config(None).await.unwrap().applications.is_empty());
 }

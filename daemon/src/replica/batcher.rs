@@ -41,12 +41,12 @@ impl BatchLimits {
     }
 }
 
-struct Pending<K, I, O> {
+struct Pending<K, I, O, E> {
     key: K,
     items: Vec<I>,
     /// Tokens of all its items (for the token budget).
     tokens: usize,
-    reply: oneshot::Sender<Result<Vec<O>, String>>,
+    reply: oneshot::Sender<Result<Vec<O>, BatchError<E>>>,
 }
 
 /// A batch that ran, for observers (tests, metrics).
@@ -58,27 +58,37 @@ pub struct BatchRecord {
     pub requests: usize,
 }
 
-/// Handle to a batching task.
-pub struct Batcher<K, I, O> {
-    tx: mpsc::Sender<Pending<K, I, O>>,
+/// Handle to a batching task. `E` is the error a batch's model call can end
+/// with; every request of a failed batch gets a copy.
+pub struct Batcher<K, I, O, E = String> {
+    tx: mpsc::Sender<Pending<K, I, O, E>>,
 }
 
 /// Why a submitted request got no result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum BatchError {
+pub enum BatchError<E> {
     /// The batch's model call failed; every request in it gets the error.
     #[error("{0}")]
-    Failed(String),
+    Failed(E),
+    /// The model call returned a different number of results than inputs.
+    #[error("the model returned {returned} results for a batch of {inputs}")]
+    Mismatch {
+        /// Results returned.
+        returned: usize,
+        /// Inputs in the batch.
+        inputs: usize,
+    },
     /// The batcher is gone (replica stopping).
     #[error("the replica is shutting down")]
     Closed,
 }
 
-impl<K, I, O> Batcher<K, I, O>
+impl<K, I, O, E> Batcher<K, I, O, E>
 where
     K: PartialEq + Clone + Send + 'static,
     I: Send + 'static,
     O: Send + 'static,
+    E: Clone + Send + 'static,
 {
     /// Starts the batching task. `run` executes one batch (all of one key) and
     /// must return one output per input, in order. `observe` sees every batch
@@ -91,7 +101,7 @@ where
     ) -> Self
     where
         F: Fn(K, Vec<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<O>, String>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(queue.max(1));
         tokio::spawn(form_batches(limits, rx, Arc::new(run), Arc::new(observe)));
@@ -99,7 +109,12 @@ where
     }
 
     /// Submits one request's inputs under `key`; resolves to its outputs, in order.
-    pub async fn submit(&self, key: K, items: Vec<I>, tokens: usize) -> Result<Vec<O>, BatchError> {
+    pub async fn submit(
+        &self,
+        key: K,
+        items: Vec<I>,
+        tokens: usize,
+    ) -> Result<Vec<O>, BatchError<E>> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending {
@@ -110,26 +125,25 @@ where
             })
             .await
             .map_err(|_| BatchError::Closed)?;
-        rx.await
-            .map_err(|_| BatchError::Closed)?
-            .map_err(BatchError::Failed)
+        rx.await.map_err(|_| BatchError::Closed)?
     }
 }
 
-async fn form_batches<K, I, O, F, Fut>(
+async fn form_batches<K, I, O, E, F, Fut>(
     limits: BatchLimits,
-    mut rx: mpsc::Receiver<Pending<K, I, O>>,
+    mut rx: mpsc::Receiver<Pending<K, I, O, E>>,
     run: Arc<F>,
     observe: Arc<dyn Fn(BatchRecord) + Send + Sync>,
 ) where
     K: PartialEq + Clone + Send + 'static,
     I: Send + 'static,
     O: Send + 'static,
+    E: Clone + Send + 'static,
     F: Fn(K, Vec<I>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Vec<O>, String>> + Send + 'static,
+    Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(limits.max_concurrent));
-    let mut carried: Option<Pending<K, I, O>> = None;
+    let running = Arc::new(Semaphore::new(limits.max_concurrent));
+    let mut carried: Option<Pending<K, I, O, E>> = None;
     loop {
         let first = match carried.take() {
             Some(p) => p,
@@ -144,7 +158,7 @@ async fn form_batches<K, I, O, F, Fut>(
         // The wait counts from the first request's arrival; while every batch slot
         // is busy, requests keep queueing and join this batch.
         let deadline = Instant::now() + limits.wait;
-        let slot = slots.clone().acquire_owned().await.expect("never closed");
+        let turn = running.clone().acquire_owned().await.expect("never closed");
         let mut size = first.items.len();
         let mut tokens = first.tokens;
         let mut batch = vec![first];
@@ -196,7 +210,7 @@ async fn form_batches<K, I, O, F, Fut>(
                 requests: counts.len(),
             });
             let result = run(key, items).await;
-            drop(slot);
+            drop(turn);
             match result {
                 Ok(outputs) if outputs.len() == total => {
                     let mut outputs = outputs.into_iter();
@@ -205,17 +219,17 @@ async fn form_batches<K, I, O, F, Fut>(
                     }
                 }
                 Ok(outputs) => {
-                    let e = format!(
-                        "the model returned {} results for a batch of {total}",
-                        outputs.len()
-                    );
+                    let e = BatchError::Mismatch {
+                        returned: outputs.len(),
+                        inputs: total,
+                    };
                     replies
                         .into_iter()
                         .for_each(|r| drop(r.send(Err(e.clone()))));
                 }
                 Err(e) => replies
                     .into_iter()
-                    .for_each(|r| drop(r.send(Err(e.clone())))),
+                    .for_each(|r| drop(r.send(Err(BatchError::Failed(e.clone()))))),
             }
         });
     }
@@ -385,7 +399,7 @@ mod tests {
         type Run = (String, Vec<u32>, Instant);
         let runs: Arc<Mutex<Vec<Run>>> = Arc::default();
         let seen = runs.clone();
-        let b = Arc::new(Batcher::spawn(
+        let b = Arc::new(Batcher::<_, _, _, String>::spawn(
             limits(4, 10),
             1024,
             move |key: String, items: Vec<u32>| {

@@ -1,5 +1,7 @@
 //! A dedicated OS thread that owns a model. Model compute never runs on a tokio
-//! worker: jobs arrive on a bounded channel and answer through a oneshot.
+//! worker: jobs arrive on a bounded channel and answer through a oneshot. A
+//! panic on the thread ends it and is reported as a [`Crash`], at once
+//! ([`OnDeath`]) and to every caller after.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -7,8 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::backend::Crash;
 use super::panic_message;
+
+/// The replica died while handling a request (a panic); the string says how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crash(pub String);
 
 type Job<M> = Box<dyn FnOnce(&M) + Send>;
 

@@ -216,15 +216,15 @@ impl Engine {
             }
             self.admit();
             let now = Instant::now();
-            let slots: Vec<Slot> = self
+            let inputs: Vec<StepInput> = self
                 .running
                 .iter_mut()
-                .map(|r| Slot {
+                .map(|r| StepInput {
                     remaining_prompt: r.seq.remaining_prompt(),
                     ready: r.ready(now),
                 })
                 .collect();
-            let plan = plan_step(&slots, self.limits.max_num_batched_tokens);
+            let plan = plan_step(&inputs, self.limits.max_num_batched_tokens);
             // Cancelled (client gone or too slow) sequences leave now.
             let mut plan_iter = plan.into_iter();
             let mut kept_plan = Vec::with_capacity(self.running.len());
@@ -355,24 +355,24 @@ pub fn admissible(running: usize, reserved: usize, need: usize, limits: &EngineL
 
 /// A running sequence as the step planner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slot {
+pub struct StepInput {
     /// Prompt tokens still to prefill (0 = decoding).
     pub remaining_prompt: usize,
     /// Whether it may be stepped now (not paused on a slow reader).
     pub ready: bool,
 }
 
-/// Tokens each slot feeds this step (0 = not stepped): every ready decoding
+/// Tokens each sequence feeds this step (0 = not stepped): every ready decoding
 /// sequence feeds its one token; the rest of the budget goes to prefill chunks
 /// in admission order, so decoding never stalls behind a long prompt and a
 /// long prompt is prefilled across several steps.
-pub fn plan_step(slots: &[Slot], max_batched_tokens: usize) -> Vec<usize> {
-    let decoding = slots
+pub fn plan_step(inputs: &[StepInput], max_batched_tokens: usize) -> Vec<usize> {
+    let decoding = inputs
         .iter()
         .filter(|s| s.ready && s.remaining_prompt == 0)
         .count();
     let mut budget = max_batched_tokens.saturating_sub(decoding);
-    slots
+    inputs
         .iter()
         .map(|s| {
             if !s.ready {
@@ -392,8 +392,8 @@ pub fn plan_step(slots: &[Slot], max_batched_tokens: usize) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn slot(remaining_prompt: usize) -> Slot {
-        Slot {
+    fn slot(remaining_prompt: usize) -> StepInput {
+        StepInput {
             remaining_prompt,
             ready: true,
         }
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn paused_sequences_are_skipped_and_cost_nothing() {
-        let paused = Slot {
+        let paused = StepInput {
             remaining_prompt: 0,
             ready: false,
         };
@@ -457,7 +457,7 @@ mod tests {
     fn budget_never_exceeded() {
         for budget in [1, 2, 7, 64] {
             for n in 1..12 {
-                let slots: Vec<Slot> = (0..n).map(|i| slot((i * 37) % 50)).collect();
+                let slots: Vec<StepInput> = (0..n).map(|i| slot((i * 37) % 50)).collect();
                 let plan = plan_step(&slots, budget);
                 let decoding = slots.iter().filter(|s| s.remaining_prompt == 0).count();
                 assert!(plan.iter().sum::<usize>() <= budget.max(decoding));

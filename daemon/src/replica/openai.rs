@@ -6,27 +6,10 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::ReplicaResponse;
+use super::call::error_object;
 
 /// Most inputs in one embeddings request (OpenAI's limit).
 pub const MAX_EMBEDDING_INPUTS: usize = 2048;
-
-/// OpenAI's error object `{"error": {"message", "type", "param", "code"}}`: the one
-/// shape of every error rserve returns, over HTTP or inside an event stream.
-pub fn error_object(
-    status: StatusCode,
-    kind: &str,
-    param: Option<&str>,
-    message: impl std::fmt::Display,
-) -> serde_json::Value {
-    serde_json::json!({
-        "error": {
-            "message": message.to_string(),
-            "type": kind,
-            "param": param,
-            "code": status.as_u16(),
-        }
-    })
-}
 
 /// An error response with OpenAI's error object.
 pub fn error(
@@ -57,8 +40,10 @@ pub struct EmbeddingsRequest {
     /// The model name (routing already happened; echoed back).
     #[serde(default)]
     pub model: Option<String>,
-    /// One string or an array of strings.
-    pub input: EmbeddingsInput,
+    /// One string or an array of strings (required; checked after parsing,
+    /// so its absence is reported as `input`).
+    #[serde(default)]
+    pub input: Option<EmbeddingsInput>,
     /// `float` (default) or `base64`.
     #[serde(default)]
     pub encoding_format: Option<String>,
@@ -100,15 +85,19 @@ impl EmbeddingsCall {
         default_model: &str,
         dimensions: usize,
     ) -> Result<Self, ReplicaResponse> {
-        let req: EmbeddingsRequest = serde_json::from_slice(body).map_err(|e| {
-            let param = if e.to_string().contains("input") {
-                "input"
-            } else {
-                "body"
+        let mut json = serde_json::Deserializer::from_slice(body);
+        let req: EmbeddingsRequest = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            // The field the parser stopped at, or the body as a whole.
+            let param = match e.path().iter().next() {
+                Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+                _ => "body".to_owned(),
             };
-            invalid(param, format!("invalid embeddings request: {e}"))
+            invalid(&param, format!("invalid embeddings request: {}", e.inner()))
         })?;
-        let texts = match req.input {
+        let Some(input) = req.input else {
+            return Err(invalid("input", "`input` is required"));
+        };
+        let texts = match input {
             EmbeddingsInput::One(text) => vec![text],
             EmbeddingsInput::Many(texts) if texts.is_empty() => {
                 return Err(invalid(

@@ -1,20 +1,102 @@
-//! The `chat` kind: OpenAI `/v1/chat/completions` and `/v1/completions` over a
-//! the replica's [`ChatEngine`] (continuous batching), whole or streamed as
-//! server-sent events. A client that goes away stops its generation: its event
-//! receiver is dropped and the engine drops the sequence at the next step.
+//! The `chat` kind: a chat LLM (SmolLM2 from GGUF) serving OpenAI's
+//! `/v1/chat/completions` and `/v1/completions` over the replica's
+//! [`ChatEngine`] (continuous batching), whole or streamed as server-sent
+//! events. A client that goes away stops its generation: its event receiver
+//! is dropped and the engine drops the sequence at the next step.
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use rserve_models::{ChatText, FinishReason, Generation, Message, Sampling};
+use rserve_models::{
+    ChatModel, ChatText, Device, Dtype, FinishReason, Generation, Message, Sampling,
+};
+use rserve_protocol::config::{ChatOptions, DeploymentConfig};
+use rserve_protocol::status::BatchFigures;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::ReplicaResponse;
-use super::backend::Crash;
-use super::engine::{ChatEngine, SeqEvent, SubmitError};
-use super::openai::{error_object, invalid};
+use super::{StartContext, warm_up};
+use crate::replica::call::error_object;
+use crate::replica::compute::Crash;
+use crate::replica::engine::{ChatEngine, EngineLimits, SeqEvent, SubmitError};
+use crate::replica::openai::invalid;
+use crate::replica::{ReplicaRequest, ReplicaResponse};
+
+/// A running `chat` replica.
+pub struct Chat {
+    /// The engine thread (continuous batching).
+    engine: ChatEngine,
+    /// The OpenAI model name.
+    model_id: String,
+    /// `max_tokens` when a request gives none.
+    default_max_tokens: u32,
+}
+
+impl Chat {
+    /// Loads the model on a new engine thread (and warms it up on GPUs).
+    pub async fn start(
+        config: &DeploymentConfig,
+        options: &ChatOptions,
+        capacity: usize,
+        context: StartContext,
+    ) -> Result<Self, String> {
+        let device: Device = options.device.parse().map_err(|e| format!("{e}"))?;
+        let dtype: Dtype = options.dtype.parse().map_err(|e| format!("{e}"))?;
+        let path = PathBuf::from(&options.model_path);
+        let limits = EngineLimits {
+            max_num_seqs: options.max_num_seqs as usize,
+            max_num_batched_tokens: options.max_num_batched_tokens as usize,
+            max_kv_cache_tokens: options.max_kv_cache_tokens as usize,
+        };
+        let figures: Arc<Mutex<BatchFigures>> = context.batches;
+        let name = config.name.clone();
+        let engine = ChatEngine::start(
+            &config.name,
+            capacity,
+            limits,
+            figures,
+            context.on_death,
+            move || {
+                let model = ChatModel::load_as(&path, device, dtype).map_err(|e| e.to_string())?;
+                warm_up(&name, device, || {
+                    model.warm_up(limits.max_num_seqs, limits.max_num_batched_tokens)
+                });
+                Ok(model)
+            },
+        )
+        .await?;
+        Ok(Self {
+            engine,
+            model_id: config
+                .replica
+                .openai_model(&config.name)
+                .unwrap_or(&config.name)
+                .to_owned(),
+            default_max_tokens: options.default_max_tokens,
+        })
+    }
+
+    /// Answers one completion request (chat or text, by path).
+    pub async fn call(&self, req: &ReplicaRequest) -> Result<ReplicaResponse, Crash> {
+        let endpoint = Endpoint::for_path(&req.path);
+        complete(
+            &self.engine,
+            &req.body,
+            endpoint,
+            &self.model_id,
+            self.default_max_tokens,
+        )
+        .await
+    }
+
+    /// The engine answers between steps.
+    pub async fn check_health(&self) -> Result<(), String> {
+        self.engine.ping().await
+    }
+}
 
 /// Chunks buffered between the engine's events and the HTTP connection.
 const STREAM_BUFFER: usize = 16;
@@ -126,60 +208,11 @@ fn parse(
     model_id: &str,
     default_max: u32,
 ) -> Result<Call, ReplicaResponse> {
-    let req: CompletionRequest = serde_json::from_slice(body)
+    let mut req: CompletionRequest = serde_json::from_slice(body)
         .map_err(|e| invalid("body", format!("invalid completion request: {e}")))?;
     let prompt = match endpoint {
-        Endpoint::Chat => {
-            let messages = req
-                .messages
-                .ok_or_else(|| invalid("messages", "`messages` is required"))?;
-            if messages.is_empty() {
-                return Err(invalid(
-                    "messages",
-                    "`messages` is empty; send at least one message",
-                ));
-            }
-            let mut out = Vec::with_capacity(messages.len());
-            for (i, m) in messages.into_iter().enumerate() {
-                if !matches!(
-                    m.role.as_str(),
-                    "system" | "user" | "assistant" | "developer"
-                ) {
-                    return Err(invalid(
-                        &format!("messages[{i}].role"),
-                        format!("unknown role `{}`", m.role),
-                    ));
-                }
-                let content = match m.content {
-                    None => String::new(),
-                    Some(Content::Text(t)) => t,
-                    Some(Content::Parts(parts)) => {
-                        let mut text = String::new();
-                        for p in parts {
-                            if p.kind != "text" {
-                                return Err(invalid(
-                                    &format!("messages[{i}].content"),
-                                    format!(
-                                        "content part type `{}` is not supported (text is)",
-                                        p.kind
-                                    ),
-                                ));
-                            }
-                            text.push_str(p.text.as_deref().unwrap_or_default());
-                        }
-                        text
-                    }
-                };
-                let role = if m.role == "developer" {
-                    "system".to_owned()
-                } else {
-                    m.role
-                };
-                out.push(Message { role, content });
-            }
-            Prompt::Messages(out)
-        }
-        Endpoint::Completions => match req.prompt {
+        Endpoint::Chat => Prompt::Messages(parse_messages(req.messages.take())?),
+        Endpoint::Completions => match req.prompt.take() {
             Some(serde_json::Value::String(p)) => Prompt::Text(p),
             Some(serde_json::Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
                 Prompt::Text(a[0].as_str().unwrap_or_default().to_owned())
@@ -195,6 +228,68 @@ fn parse(
             format!("`n` = {n} is not supported; only n = 1"),
         ));
     }
+    Ok(Call {
+        endpoint,
+        model: req.model.clone().unwrap_or_else(|| model_id.to_owned()),
+        prompt,
+        sampling: parse_sampling(&req, default_max)?,
+        stream: req.stream.unwrap_or(false),
+        include_usage: req.stream_options.unwrap_or_default().include_usage,
+    })
+}
+
+/// A chat request's messages: known roles, text content (parts joined).
+fn parse_messages(messages: Option<Vec<ChatMessage>>) -> Result<Vec<Message>, ReplicaResponse> {
+    let messages = messages.ok_or_else(|| invalid("messages", "`messages` is required"))?;
+    if messages.is_empty() {
+        return Err(invalid(
+            "messages",
+            "`messages` is empty; send at least one message",
+        ));
+    }
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.into_iter().enumerate() {
+        if !matches!(
+            m.role.as_str(),
+            "system" | "user" | "assistant" | "developer"
+        ) {
+            return Err(invalid(
+                &format!("messages[{i}].role"),
+                format!("unknown role `{}`", m.role),
+            ));
+        }
+        let content = match m.content {
+            None => String::new(),
+            Some(Content::Text(t)) => t,
+            Some(Content::Parts(parts)) => text_of_parts(i, parts)?,
+        };
+        let role = if m.role == "developer" {
+            "system".to_owned()
+        } else {
+            m.role
+        };
+        out.push(Message { role, content });
+    }
+    Ok(out)
+}
+
+/// The text of message `i`'s content parts (only text parts are supported).
+fn text_of_parts(i: usize, parts: Vec<ContentPart>) -> Result<String, ReplicaResponse> {
+    let mut text = String::new();
+    for p in parts {
+        if p.kind != "text" {
+            return Err(invalid(
+                &format!("messages[{i}].content"),
+                format!("content part type `{}` is not supported (text is)", p.kind),
+            ));
+        }
+        text.push_str(p.text.as_deref().unwrap_or_default());
+    }
+    Ok(text)
+}
+
+/// Sampling settings, each checked against OpenAI's range.
+fn parse_sampling(req: &CompletionRequest, default_max: u32) -> Result<Sampling, ReplicaResponse> {
     let max_tokens = req
         .max_completion_tokens
         .or(req.max_tokens)
@@ -226,36 +321,29 @@ fn parse(
             format!("`top_k` must be >= 0, not {top_k}"),
         ));
     }
-    let stop = match req.stop {
+    let stop = match &req.stop {
         None => Vec::new(),
-        Some(Stop::One(s)) => vec![s],
+        Some(Stop::One(s)) => vec![s.clone()],
         Some(Stop::Many(v)) if v.len() > 4 => {
             return Err(invalid("stop", "`stop` takes at most 4 sequences"));
         }
-        Some(Stop::Many(v)) => v,
+        Some(Stop::Many(v)) => v.clone(),
     };
     if stop.iter().any(String::is_empty) {
         return Err(invalid("stop", "stop sequences must not be empty"));
     }
-    Ok(Call {
-        endpoint,
-        model: req.model.unwrap_or_else(|| model_id.to_owned()),
-        prompt,
-        sampling: Sampling {
-            temperature,
-            top_p,
-            top_k: top_k as usize,
-            seed: req.seed,
-            max_tokens: max_tokens as usize,
-            stop,
-        },
-        stream: req.stream.unwrap_or(false),
-        include_usage: req.stream_options.unwrap_or_default().include_usage,
+    Ok(Sampling {
+        temperature,
+        top_p,
+        top_k: top_k as usize,
+        seed: req.seed,
+        max_tokens: max_tokens as usize,
+        stop,
     })
 }
 
 /// Handles one completion request on the replica's engine.
-pub async fn complete(
+async fn complete(
     engine: &ChatEngine,
     body: &Bytes,
     endpoint: Endpoint,

@@ -1,16 +1,22 @@
-//! The node's TLS material and admin token, created on first start in the state dir.
+//! The node's TLS material and admin token, created on first start in the
+//! state dir: the cluster CA, this node's certificate, the operators' client
+//! certificate, and the rustls configuration pieces built from them.
 //!
-//! A cluster CA signs the node's certificate; clients trust the CA, not the node
-//! certificate, so more nodes can join under the same CA later (the mesh).
+//! A cluster CA signs every node's certificate; clients trust the CA, not a node
+//! certificate, so more nodes join under the same CA (the mesh), and a
+//! certificate signed by it is a node's or an operator's identity.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::digest;
+use crate::state_dir::write_private;
 
 /// The DNS name in every node certificate; clients verify it by default.
 pub const NODE_SERVER_NAME: &str = "localhost";
@@ -54,6 +60,27 @@ pub struct NodeIdentity {
     pub chain: Vec<CertificateDer<'static>>,
     /// The node's private key.
     pub key: PrivateKeyDer<'static>,
+}
+
+impl Clone for NodeIdentity {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+/// The crypto provider of every TLS configuration (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS 1.3 client configuration, before its verifier is chosen.
+pub fn client_builder()
+-> anyhow::Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?)
 }
 
 /// Loads the node identity, creating a CA and node certificate on first start.
@@ -118,11 +145,11 @@ fn create(paths: &TlsPaths) -> anyhow::Result<()> {
     let node_key = KeyPair::generate()?;
     let node_cert = node_params("rserve node")?.signed_by(&node_key, &ca_cert, &ca_key)?;
 
-    write_file(&paths.ca_key, ca_key.serialize_pem().as_bytes(), 0o600)?;
-    write_file(&paths.node_key, node_key.serialize_pem().as_bytes(), 0o600)?;
-    write_file(&paths.ca_cert, ca_cert.pem().as_bytes(), 0o644)?;
+    write_private(&paths.ca_key, ca_key.serialize_pem().as_bytes(), 0o600)?;
+    write_private(&paths.node_key, node_key.serialize_pem().as_bytes(), 0o600)?;
+    write_private(&paths.ca_cert, ca_cert.pem().as_bytes(), 0o644)?;
     // Written last: its presence marks the material complete.
-    write_file(&paths.node_cert, node_cert.pem().as_bytes(), 0o644)?;
+    write_private(&paths.node_cert, node_cert.pem().as_bytes(), 0o644)?;
     Ok(())
 }
 
@@ -162,9 +189,9 @@ pub fn ensure_admin_cert(state_dir: &Path) -> anyhow::Result<()> {
         .distinguished_name
         .push(DnType::CommonName, "rserve admin");
     let cert = params.signed_by(&key, &issuer.cert, &issuer.key)?;
-    write_file(&paths.admin_key, key.serialize_pem().as_bytes(), 0o600)
+    write_private(&paths.admin_key, key.serialize_pem().as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", paths.admin_key.display()))?;
-    write_file(&paths.admin_cert, cert.pem().as_bytes(), 0o644)
+    write_private(&paths.admin_cert, cert.pem().as_bytes(), 0o644)
         .with_context(|| format!("cannot write {}", paths.admin_cert.display()))?;
     Ok(())
 }
@@ -203,7 +230,7 @@ impl CaIssuer {
         Ok(Some(Self {
             cert,
             key,
-            fingerprint: crate::cluster::tokens::ca_fingerprint(&der),
+            fingerprint: digest::ca_fingerprint(&der),
             ca_pem,
         }))
     }
@@ -234,10 +261,8 @@ pub fn load_or_create_token(state_dir: &Path) -> anyhow::Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-    let token: String = (0..32)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect();
-    write_file(&path, format!("{token}\n").as_bytes(), 0o600)
+    let token = digest::hex(&rand::random::<[u8; 32]>());
+    write_private(&path, format!("{token}\n").as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(token)
 }
@@ -245,27 +270,4 @@ pub fn load_or_create_token(state_dir: &Path) -> anyhow::Result<String> {
 /// Where the admin token lives in a state dir.
 pub fn token_path(state_dir: &Path) -> PathBuf {
     state_dir.join("admin.token")
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Compares tokens in time independent of where they differ.
-pub fn token_matches(expected: &str, given: &str) -> bool {
-    expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }

@@ -1,4 +1,5 @@
-//! The control protocol's client side, used by the CLI (and later by other nodes).
+//! The control protocol's client side: a handshaken connection to a node,
+//! used by the CLI and by nodes (the mesh, joining, heartbeats).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use rserve_protocol::wire::{self, Hello, HelloReply, PROTOCOL_VERSION, Request, 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use super::read_frame;
+use super::{read_frame, read_frame_and_rest};
 
 /// How often an idle connection proves it is alive.
 const KEEP_ALIVE: Duration = Duration::from_millis(500);
@@ -48,7 +49,12 @@ pub enum ClientError {
     /// The CA file is unusable.
     #[error("cannot use the CA certificate: {0}")]
     Certificate(String),
-    /// The node refused the handshake.
+    /// This side's TLS refused the node's certificate (not signed by the CA
+    /// it trusts, or not the CA a join token pins).
+    #[error("the node's certificate is not trusted: {0}")]
+    Untrusted(String),
+    /// The node refused the connection (its TLS refused our certificate) or
+    /// the handshake (another protocol version).
     #[error("the node refused the connection: {0}")]
     Rejected(String),
     /// The node answered with something that is not the protocol.
@@ -121,11 +127,9 @@ impl ControlClient {
         )
         .await
         .map_err(|e| match e {
-            ClientError::Rejected(reason) if reason.contains("certificate") => {
-                ClientError::Rejected(format!(
-                    "{reason} (the node's certificate is not signed by the CA you trust; check RSERVE_CACERT)"
-                ))
-            }
+            ClientError::Untrusted(reason) => ClientError::Untrusted(format!(
+                "{reason} (the node's certificate is not signed by the CA you trust; check RSERVE_CACERT)"
+            )),
             other => other,
         })
     }
@@ -170,10 +174,9 @@ impl ControlClient {
                     "no answer within {timeout:?} (is `rserve up` running there?)"
                 )));
             }
-            Ok(Err(quinn::ConnectionError::TransportError(e)))
-                if e.to_string().contains("certificate") || e.to_string().contains("CA") =>
-            {
-                return Err(ClientError::Rejected(format!("TLS: {e}")));
+            // A TLS alert raised here: this side refused the node's certificate.
+            Ok(Err(quinn::ConnectionError::TransportError(e))) if is_tls_alert(e.code) => {
+                return Err(ClientError::Untrusted(format!("TLS: {e}")));
             }
             Ok(Err(quinn::ConnectionError::ConnectionClosed(c))) => {
                 return Err(ClientError::Rejected(format!(
@@ -270,25 +273,11 @@ impl ControlClient {
             .await
             .map_err(|e| lost(e.to_string()))?;
         send.finish().map_err(|e| lost(e.to_string()))?;
-        let mut decoder = wire::FrameDecoder::default();
-        let head = loop {
-            if let Some(frame) = decoder
-                .next_frame()
-                .map_err(|e| ClientError::Protocol(e.to_string()))?
-            {
-                break frame;
-            }
-            match recv
-                .read_chunk(usize::MAX, true)
-                .await
-                .map_err(|e| lost(e.to_string()))?
-            {
-                Some(chunk) => decoder.push(&chunk.bytes),
-                None => return Err(lost("stream ended before the answer".to_owned())),
-            }
-        };
+        let (head, rest) = read_frame_and_rest(&mut recv)
+            .await
+            .map_err(|e| lost(e.to_string()))?;
         let response = wire::decode(&head).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok((response, decoder.take_rest(), recv))
+        Ok((response, rest, recv))
     }
 
     /// Whether the connection is still open.
@@ -300,5 +289,23 @@ impl ControlClient {
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"bye");
         self.endpoint.wait_idle().await;
+    }
+}
+
+/// Whether a QUIC error code carries a TLS alert (QUIC's crypto error range).
+fn is_tls_alert(code: quinn::TransportErrorCode) -> bool {
+    (0x100..=0x1ff).contains(&u64::from(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_alerts_are_told_from_other_transport_errors() {
+        // 48 = unknown_ca, 40 = handshake_failure: both are TLS refusals.
+        assert!(is_tls_alert(quinn::TransportErrorCode::crypto(48)));
+        assert!(is_tls_alert(quinn::TransportErrorCode::crypto(40)));
+        assert!(!is_tls_alert(quinn::TransportErrorCode::PROTOCOL_VIOLATION));
     }
 }

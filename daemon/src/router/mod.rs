@@ -1,11 +1,14 @@
 //! The router: route prefix → deployment → replica.
 //!
-//! The route table is an immutable snapshot swapped atomically by the controller;
-//! the ingress reads it without a lock. Within a deployment, a request goes to the
-//! less loaded of two random replicas (power of two choices over live in-flight
-//! counts), never past a replica's `max_ongoing_requests`. When every replica is
-//! full, requests wait in a per-deployment queue bounded by `max_queued_requests`;
-//! past the bound they are refused (503), so overload never turns into memory.
+//! The route table ([`table`]) is an immutable snapshot swapped atomically; the
+//! ingress reads it without a lock. Within a deployment ([`DeploymentRouter`]),
+//! a request goes to the less loaded of two random replicas (power of two
+//! choices over live in-flight counts), local replicas first, never past a
+//! replica's `max_ongoing_requests`. When every replica is full, requests wait
+//! in a per-deployment queue bounded by `max_queued_requests`; past the bound
+//! they are refused (503), so overload never turns into memory.
+
+mod table;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -13,9 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use rserve_protocol::config::DeploymentConfig;
 use tokio::sync::oneshot;
 
-use crate::metrics::RequestStats;
+pub use table::{ModelRoute, Route, RouteTable, RouteTableBuilder, Routes};
+
+use crate::observe::{DeploymentSnapshot, ReplicaSnapshot, RequestStats};
 use crate::replica::Replica;
 
 /// How long a request waits for a deployment that has no replica at all (while
@@ -143,6 +149,52 @@ impl DeploymentRouter {
             model_targets: ArcSwap::from_pointee(BTreeMap::new()),
             multiplexed: AtomicBool::new(false),
             stats: RequestStats::default(),
+        }
+    }
+
+    /// The router of deployment `config` of application `app`.
+    pub fn for_deployment(app: &str, config: &DeploymentConfig) -> Self {
+        let router = Self::new(format!("{app}/{}", config.name), config.max_queued_requests);
+        router.configure(config);
+        router
+    }
+
+    /// Applies a deployment's routing settings in place: `max_queued_requests`
+    /// and multiplexing (with its per-model replica targets).
+    pub fn configure(&self, config: &DeploymentConfig) {
+        self.set_max_queued(config.max_queued_requests);
+        self.set_multiplexing(
+            config
+                .multiplexing
+                .as_ref()
+                .map(|m| m.model_replicas.clone()),
+        );
+    }
+
+    /// The deployment's live figures: requests answered, queue, replicas.
+    pub fn snapshot(&self) -> DeploymentSnapshot {
+        let (app, deployment) = self.name.split_once('/').unwrap_or(("", &self.name));
+        DeploymentSnapshot {
+            app: app.to_owned(),
+            deployment: deployment.to_owned(),
+            requests: self.stats.figures(),
+            queued: self.queued(),
+            multiplexed: self.multiplexed(),
+            replicas: self
+                .replicas()
+                .iter()
+                .map(|r| {
+                    let (model_loads, model_evictions) = r.models().load_counts();
+                    ReplicaSnapshot {
+                        replica_id: r.id().to_owned(),
+                        ongoing: r.ongoing(),
+                        batches: r.batch_figures(),
+                        models: r.models().loaded(),
+                        model_loads,
+                        model_evictions,
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -397,16 +449,10 @@ impl DeploymentRouter {
     /// Replicas on this node first (no hop), then any (Ray's locality
     /// preference): two choices within each set.
     fn local_first(replicas: &[Arc<Replica>]) -> Option<Arc<Replica>> {
-        if replicas.iter().all(|r| r.remote_target().is_none())
-            || replicas.iter().all(|r| r.remote_target().is_some())
-        {
+        if replicas.iter().all(|r| r.is_local()) || !replicas.iter().any(|r| r.is_local()) {
             return Self::two_choices(replicas);
         }
-        let local: Vec<Arc<Replica>> = replicas
-            .iter()
-            .filter(|r| r.remote_target().is_none())
-            .cloned()
-            .collect();
+        let local: Vec<Arc<Replica>> = replicas.iter().filter(|r| r.is_local()).cloned().collect();
         Self::two_choices(&local).or_else(|| Self::two_choices(replicas))
     }
 
@@ -443,92 +489,6 @@ impl DeploymentRouter {
         }
     }
 }
-
-/// One application's entry in the route table.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// The route prefix.
-    pub prefix: String,
-    /// The application.
-    pub app: String,
-    /// The application's ingress deployment.
-    pub router: Arc<DeploymentRouter>,
-}
-
-/// A deployment that serves the OpenAI API under a model name.
-#[derive(Debug, Clone)]
-pub struct ModelRoute {
-    /// The OpenAI `model` name.
-    pub model: String,
-    /// The application.
-    pub app: String,
-    /// The replica kind (`embeddings`, ...), to check the endpoint fits.
-    pub kind: &'static str,
-    /// The deployment's router.
-    pub router: Arc<DeploymentRouter>,
-}
-
-/// An immutable snapshot of every route on the node.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    /// Bumped on every change.
-    pub version: u64,
-    /// Longest prefix first.
-    routes: Vec<Route>,
-    /// Sorted by model name.
-    models: Vec<ModelRoute>,
-}
-
-impl RouteTable {
-    /// A table of `routes` (any order) and OpenAI `models`.
-    pub fn new(version: u64, mut routes: Vec<Route>, mut models: Vec<ModelRoute>) -> Self {
-        routes.sort_by(|a, b| {
-            b.prefix
-                .len()
-                .cmp(&a.prefix.len())
-                .then(a.prefix.cmp(&b.prefix))
-        });
-        models.sort_by(|a, b| a.model.cmp(&b.model));
-        Self {
-            version,
-            routes,
-            models,
-        }
-    }
-
-    /// Every served OpenAI model, by name.
-    pub fn models(&self) -> &[ModelRoute] {
-        &self.models
-    }
-
-    /// The deployment serving OpenAI model `id`.
-    pub fn model(&self, id: &str) -> Option<&ModelRoute> {
-        self.models
-            .binary_search_by(|m| m.model.as_str().cmp(id))
-            .ok()
-            .map(|i| &self.models[i])
-    }
-
-    /// The longest prefix that matches `path` on a segment boundary.
-    pub fn lookup(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| prefix_matches(&r.prefix, path))
-    }
-
-    /// Every route, longest prefix first.
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-}
-
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    prefix == "/"
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
-/// The node's current route table, swapped atomically by the controller.
-pub type Routes = ArcSwap<RouteTable>;
 
 #[cfg(test)]
 mod tests {
@@ -830,31 +790,5 @@ mod tests {
             permits.push(p);
         }
         assert_eq!(seen.len(), 3);
-    }
-
-    fn route(prefix: &str) -> Route {
-        Route {
-            prefix: prefix.into(),
-            app: prefix.into(),
-            router: Arc::new(DeploymentRouter::new(prefix.into(), -1)),
-        }
-    }
-
-    #[test]
-    fn longest_prefix_on_segment_boundaries() {
-        let table = RouteTable::new(
-            1,
-            vec![route("/"), route("/a"), route("/a/b"), route("/ab")],
-            vec![],
-        );
-        let app = |p: &str| table.lookup(p).map(|r| r.app.as_str());
-        assert_eq!(app("/a/b/c"), Some("/a/b"));
-        assert_eq!(app("/a/bc"), Some("/a"));
-        assert_eq!(app("/a"), Some("/a"));
-        assert_eq!(app("/abc"), Some("/"));
-        assert_eq!(app("/ab/x"), Some("/ab"));
-        assert_eq!(app("/zzz"), Some("/"));
-        let no_root = RouteTable::new(2, vec![route("/a")], vec![]);
-        assert!(no_root.lookup("/b").is_none());
     }
 }

@@ -1,24 +1,26 @@
-//! A member node's side of running replicas for the head: start and stop on
-//! command, report phases in every heartbeat, and the route table the head
-//! distributes (local replicas served here, the others through the mesh).
+//! A member node's agent: runs replicas for the head (start and stop on its
+//! command), reports their phases in every heartbeat, and serves the cluster
+//! route table the head distributes (replicas on this node called directly,
+//! the others through proxies over the mesh).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use rserve_protocol::config::DeploymentConfig;
-use rserve_protocol::wire::{ClusterRoutes, ReplicaReport};
+use rserve_protocol::wire::{ClusterRoutes, ReplicaReport, Request, Response, WireError};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use super::link::report_of;
+use super::fleet::{fingerprint, report_of};
 use super::mesh::Mesh;
 use crate::replica::{LocalReplicas, Phase, RemoteTarget, Replica};
-use crate::router::{DeploymentRouter, ModelRoute, Route, RouteTable, Routes};
+use crate::router::{DeploymentRouter, RouteTable, Routes};
 
 /// Replicas this member runs, and the route table it serves.
 #[derive(Debug)]
-pub struct ReplicaHost {
+pub struct MemberAgent {
     node_id: String,
     tasks: TaskTracker,
     changed: Arc<Notify>,
@@ -33,8 +35,8 @@ pub struct ReplicaHost {
     fingerprints: Mutex<HashMap<String, String>>,
 }
 
-impl ReplicaHost {
-    /// A host for node `node_id` serving `routes`.
+impl MemberAgent {
+    /// The agent of node `node_id`, serving `routes`.
     pub fn new(
         node_id: String,
         local: Arc<LocalReplicas>,
@@ -55,6 +57,25 @@ impl ReplicaHost {
         }
     }
 
+    /// Handles the head's replica commands (`StartReplica`, `StopReplica`).
+    pub fn handle(&self, request: Request) -> Response {
+        match request {
+            Request::StartReplica {
+                app,
+                replica_id,
+                config,
+            } => self.start(&app, replica_id, &config),
+            Request::StopReplica { replica_id } => self.stop(&replica_id),
+            other => {
+                return Response::Error(WireError {
+                    code: rserve_protocol::wire::ErrorCode::BadRequest,
+                    message: format!("not a replica command: {other:?}"),
+                });
+            }
+        }
+        Response::Accepted
+    }
+
     /// Starts replica `id` of `config` (again: no-op).
     pub fn start(&self, app: &str, id: String, config: &DeploymentConfig) {
         if self.local.get(&id).is_some() {
@@ -64,7 +85,7 @@ impl ReplicaHost {
         self.fingerprints
             .lock()
             .unwrap()
-            .insert(id.clone(), super::link::fingerprint(config));
+            .insert(id.clone(), fingerprint(config));
         let replica = Replica::spawn_with_id(id, app, config, self.changed.clone(), &self.tasks);
         self.local.insert(replica);
     }
@@ -73,7 +94,7 @@ impl ReplicaHost {
     pub fn stop(&self, id: &str) {
         if let Some(replica) = self.local.get(id) {
             info!(replica = %id, "Replica stopping (asked by the head).");
-            replica.stop();
+            replica.stop(&self.tasks);
         }
     }
 
@@ -93,11 +114,7 @@ impl ReplicaHost {
     }
 
     /// One call to another node (the head) over the mesh.
-    pub async fn ask(
-        &self,
-        addr: std::net::SocketAddr,
-        request: &rserve_protocol::wire::Request,
-    ) -> Result<rserve_protocol::wire::Response, String> {
+    pub async fn ask(&self, addr: SocketAddr, request: &Request) -> Result<Response, String> {
         self.mesh.call(addr, request).await
     }
 
@@ -113,31 +130,25 @@ impl ReplicaHost {
         let mut routers = self.routers.lock().unwrap();
         let mut proxies = self.proxies.lock().unwrap();
         let mut used_proxies = HashMap::new();
-        let mut routes = Vec::new();
-        let mut models = Vec::new();
+        let mut builder = RouteTable::builder();
         let mut live_routers = HashMap::new();
         for app in &table.apps {
-            let key = format!("{}/{}", app.app, app.deployment.name);
-            let router = routers.remove(&key).unwrap_or_else(|| {
-                Arc::new(DeploymentRouter::new(
-                    key.clone(),
-                    app.deployment.max_queued_requests,
-                ))
-            });
-            router.set_max_queued(app.deployment.max_queued_requests);
-            router.set_multiplexing(
-                app.deployment
-                    .multiplexing
-                    .as_ref()
-                    .map(|m| m.model_replicas.clone()),
-            );
+            let config = &app.deployment;
+            let key = format!("{}/{}", app.app, config.name);
+            let router = match routers.remove(&key) {
+                Some(router) => {
+                    router.configure(config);
+                    router
+                }
+                None => Arc::new(DeploymentRouter::for_deployment(&app.app, config)),
+            };
             let mut replicas = Vec::new();
             for location in &app.replicas {
                 if location.node_id == self.node_id {
                     if let Some(local) = self.local.get(&location.replica_id)
                         && local.phase() == Phase::Running
                     {
-                        local.set_max_ongoing(app.deployment.max_ongoing_requests);
+                        local.set_max_ongoing(config.max_ongoing_requests);
                         replicas.push(local);
                     }
                     continue;
@@ -149,40 +160,29 @@ impl ReplicaHost {
                     Replica::remote(
                         location.replica_id.clone(),
                         &app.app,
-                        &app.deployment,
+                        config,
                         RemoteTarget {
                             node_id: location.node_id.clone(),
                             address,
-                            mesh: self.mesh.clone(),
+                            link: self.mesh.clone(),
                         },
                         Phase::Running,
                         None,
                     )
                 });
-                proxy.set_max_ongoing(app.deployment.max_ongoing_requests);
+                proxy.set_max_ongoing(config.max_ongoing_requests);
                 used_proxies.insert(location.replica_id.clone(), proxy.clone());
                 replicas.push(proxy);
             }
             router.set_replicas(replicas);
-            routes.push(Route {
-                prefix: app.route_prefix.clone(),
-                app: app.app.clone(),
-                router: router.clone(),
-            });
-            if let Some(model) = app.deployment.replica.openai_model(&app.deployment.name) {
-                models.push(ModelRoute {
-                    model: model.to_owned(),
-                    app: app.app.clone(),
-                    kind: app.deployment.replica.name(),
-                    router: router.clone(),
-                });
-            }
+            builder
+                .app(&app.app, &app.route_prefix, &router)
+                .model(&app.app, config, &router);
             live_routers.insert(key, router);
         }
         *routers = live_routers;
         *proxies = used_proxies;
-        self.routes
-            .store(Arc::new(RouteTable::new(table.version, routes, models)));
+        self.routes.store(Arc::new(builder.build(table.version)));
         *self.routes_version.lock().unwrap() = table.version;
         tracing::debug!(
             version = table.version,
@@ -194,7 +194,7 @@ impl ReplicaHost {
     /// Stops every hosted replica and waits for them to drain.
     pub async fn shutdown(&self) {
         for replica in self.local.all() {
-            replica.stop();
+            replica.stop(&self.tasks);
         }
         self.tasks.close();
         self.tasks.wait().await;

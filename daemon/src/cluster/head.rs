@@ -1,0 +1,318 @@
+//! The head's side of the cluster: it holds the CA key, makes join tokens,
+//! signs joining nodes' certificates, keeps membership from heartbeats
+//! (persisted in `nodes.json`), answers members' heartbeats with the cluster
+//! route table, and runs the failure detector that declares silent nodes dead.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use rserve_protocol::wire::{ErrorCode, NodeAdvert, ReplicaReport, Request, Response, WireError};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::fleet::Fleet;
+use super::heartbeat::HEARTBEAT_PERIOD;
+use super::membership::{Membership, MembershipEvent};
+use super::placement::Host;
+use super::tokens::TokenStore;
+use crate::digest;
+use crate::pki::CaIssuer;
+use crate::state_dir::StateFileError;
+
+/// How often the failure detector looks at membership.
+const SWEEP_PERIOD: Duration = Duration::from_millis(200);
+
+/// What only the head holds.
+#[derive(Debug)]
+pub struct Head {
+    /// The cluster id (the CA fingerprint).
+    cluster_id: String,
+    /// Signs joining nodes' certificates.
+    issuer: CaIssuer,
+    /// Join tokens.
+    tokens: Mutex<TokenStore>,
+    /// Who is in the cluster and alive.
+    membership: Mutex<Membership>,
+    /// Where membership is persisted.
+    nodes_file: PathBuf,
+    /// Placement, proxies and the cluster route table (shared with the controller).
+    pub fleet: Arc<Fleet>,
+}
+
+/// A membership record as persisted by the head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MemberRecord {
+    advert: NodeAdvert,
+    cert_fingerprint: String,
+    joined_at_s: f64,
+}
+
+impl Head {
+    /// Loads the CA key, join tokens and persisted members (who get one
+    /// timeout from now to heartbeat again, while placement holds).
+    pub fn load(
+        state_dir: &Path,
+        advert: NodeAdvert,
+        timeout: Duration,
+        fleet: Arc<Fleet>,
+    ) -> anyhow::Result<Self> {
+        let issuer = CaIssuer::load(state_dir)?.with_context(|| {
+            format!(
+                "{} has no cluster CA key and no cluster.json: it is neither a head nor a member; use a fresh --state-dir",
+                state_dir.display()
+            )
+        })?;
+        let nodes_file = state_dir.join("nodes.json");
+        let mut membership = Membership::new(advert, timeout, now_s());
+        if let Ok(bytes) = std::fs::read(&nodes_file) {
+            let records: Vec<MemberRecord> =
+                serde_json::from_slice(&bytes).map_err(|e| StateFileError::Corrupt {
+                    path: nodes_file.clone(),
+                    reason: e.to_string(),
+                })?;
+            let now = Instant::now();
+            if !records.is_empty() {
+                // Members report what they still run before anything is placed.
+                fleet.hold_until(now + timeout + HEARTBEAT_PERIOD * 2);
+            }
+            for r in records {
+                membership.admit(r.advert, r.cert_fingerprint, now, r.joined_at_s);
+            }
+        }
+        fleet.set_members(hosts(&membership));
+        Ok(Self {
+            cluster_id: issuer.fingerprint.clone(),
+            tokens: Mutex::new(TokenStore::load(state_dir)?),
+            issuer,
+            membership: Mutex::new(membership),
+            nodes_file,
+            fleet,
+        })
+    }
+
+    /// The cluster id.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// Handles the head's calls of the control protocol. `peer` is the SHA-256
+    /// of the client certificate the connection was authenticated with, if any.
+    pub fn handle(&self, request: Request, peer: Option<&str>, remote: SocketAddr) -> Response {
+        match request {
+            Request::CreateJoinToken { ttl_s } => self.create_token(ttl_s),
+            Request::Join {
+                token,
+                public_key,
+                advert,
+            } => self.join(&token, &public_key, advert, remote),
+            Request::Heartbeat {
+                advert,
+                replicas,
+                routes_version,
+            } => match peer {
+                Some(peer) => self.heartbeat(advert, &replicas, routes_version, peer, remote),
+                None => unauthorized(
+                    "heartbeats need the node's cluster certificate (mutual TLS)".to_owned(),
+                ),
+            },
+            Request::Nodes => self.nodes(),
+            other => Response::Error(WireError {
+                code: ErrorCode::BadRequest,
+                message: format!("not a call for the cluster head: {other:?}"),
+            }),
+        }
+    }
+
+    fn create_token(&self, ttl_s: f64) -> Response {
+        let created = self
+            .tokens
+            .lock()
+            .unwrap()
+            .create(&self.issuer.fingerprint, ttl_s, now_s());
+        match created {
+            Ok(token) => {
+                info!(ttl_s, "Join token created.");
+                Response::JoinToken {
+                    token: token.to_text(),
+                    expires_at_s: now_s() + ttl_s,
+                }
+            }
+            Err(e) => Response::Error(WireError {
+                code: ErrorCode::Internal,
+                message: format!("{e:#}"),
+            }),
+        }
+    }
+
+    /// A joining node: checks its token, signs a certificate for its key,
+    /// admits it.
+    fn join(
+        &self,
+        token: &str,
+        public_key: &str,
+        mut advert: NodeAdvert,
+        remote: SocketAddr,
+    ) -> Response {
+        if let Err(e) = self.tokens.lock().unwrap().verify(token, now_s()) {
+            warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
+            return unauthorized(e.to_string());
+        }
+        let Some(key) = digest::decode_hex(public_key) else {
+            return unauthorized("the public key is not hex".to_owned());
+        };
+        let cert_pem = match self.issuer.sign_node(&advert.node_id, &key) {
+            Ok(pem) => pem,
+            Err(e) => return unauthorized(format!("{e:#}")),
+        };
+        let der =
+            CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("rcgen writes valid PEM");
+        fix_addresses(&mut advert, remote);
+        let mut membership = self.membership.lock().unwrap();
+        let event = membership.admit(
+            advert.clone(),
+            digest::cert_fingerprint(&der),
+            Instant::now(),
+            now_s(),
+        );
+        if let Err(e) = persist(&membership, &self.nodes_file) {
+            warn!(error = %e, "Cannot persist the node list.");
+        }
+        if let MembershipEvent::Joined(id) = event {
+            info!(node = %id, %remote, http = %advert.http_address, "Node joined the cluster.");
+        }
+        Response::Joined {
+            cert_pem,
+            ca_pem: self.issuer.ca_pem.clone(),
+            cluster_id: self.cluster_id.clone(),
+        }
+    }
+
+    /// A member's heartbeat: membership, its replicas' phases, and the route
+    /// table if it has an older one.
+    fn heartbeat(
+        &self,
+        mut advert: NodeAdvert,
+        replicas: &[ReplicaReport],
+        routes_version: u64,
+        peer: &str,
+        remote: SocketAddr,
+    ) -> Response {
+        fix_addresses(&mut advert, remote);
+        let node_id = advert.node_id.clone();
+        let mut membership = self.membership.lock().unwrap();
+        match membership.heartbeat(advert, peer, Instant::now()) {
+            Ok(Some(MembershipEvent::Alive(id))) => {
+                info!(node = %id, "Node is alive again.");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(%remote, reason = %e, "Refused a heartbeat.");
+                return unauthorized(e.to_string());
+            }
+        }
+        self.fleet.set_members(hosts(&membership));
+        self.fleet.report(&node_id, replicas);
+        // Just after a restart the table is not yet authoritative (members
+        // keep serving with the one they have), nor before it was ever set.
+        let current = self.fleet.routes_version();
+        let routes = (routes_version != current && current > 0 && !self.fleet.holding())
+            .then(|| Box::new(self.fleet.routes()));
+        Response::HeartbeatAck {
+            node_timeout_s: membership.timeout().as_secs_f64(),
+            routes,
+        }
+    }
+
+    fn nodes(&self) -> Response {
+        let mut nodes = self.membership.lock().unwrap().list(Instant::now());
+        for node in &mut nodes {
+            node.replicas = self.fleet.replicas_on(&node.advert.node_id);
+        }
+        Response::Nodes { nodes }
+    }
+
+    /// The failure detector: sweeps membership until `stop`; a dead node's
+    /// replicas are placed elsewhere.
+    pub async fn watch_members(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(SWEEP_PERIOD);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let mut membership = self.membership.lock().unwrap();
+            let events = membership.sweep(Instant::now());
+            if events.is_empty() {
+                continue;
+            }
+            self.fleet.set_members(hosts(&membership));
+            for event in events {
+                if let MembershipEvent::Dead(id) = event {
+                    warn!(node = %id, timeout_s = membership.timeout().as_secs_f64(), "Node declared dead: no heartbeat within the node timeout; its replicas will be placed elsewhere.");
+                    self.fleet.node_died(&id);
+                }
+            }
+        }
+    }
+}
+
+fn unauthorized(message: String) -> Response {
+    Response::Error(WireError {
+        code: ErrorCode::Unauthorized,
+        message,
+    })
+}
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// The alive members as placement candidates.
+fn hosts(membership: &Membership) -> Vec<Host> {
+    membership
+        .alive()
+        .into_iter()
+        .filter_map(|a| {
+            Some(Host {
+                address: a.control_address.parse().ok()?,
+                node_id: a.node_id,
+                resources: a.resources,
+                labels: a.labels,
+            })
+        })
+        .collect()
+}
+
+/// A node bound to `0.0.0.0` advertises the address the head sees it from.
+fn fix_addresses(advert: &mut NodeAdvert, remote: SocketAddr) {
+    for addr in [&mut advert.http_address, &mut advert.control_address] {
+        if let Ok(mut parsed) = addr.parse::<SocketAddr>()
+            && parsed.ip().is_unspecified()
+        {
+            parsed.set_ip(remote.ip());
+            *addr = parsed.to_string();
+        }
+    }
+}
+
+fn persist(membership: &Membership, path: &Path) -> anyhow::Result<()> {
+    let records: Vec<MemberRecord> = membership
+        .records()
+        .into_iter()
+        .map(|(advert, cert_fingerprint, joined_at_s)| MemberRecord {
+            advert,
+            cert_fingerprint,
+            joined_at_s,
+        })
+        .collect();
+    crate::state_dir::write_atomic(path, &serde_json::to_vec_pretty(&records)?)
+}

@@ -1,0 +1,124 @@
+//! A member node's heartbeat loop: reports to the head every
+//! [`HEARTBEAT_PERIOD`] (its advert and its replicas' phases) and applies the
+//! route table the head answers with; reconnects with backoff when the head
+//! is gone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rserve_protocol::wire::{NodeAdvert, Request, Response};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::agent::MemberAgent;
+use crate::pki::MESH_SERVER_NAME;
+use crate::rpc::client::ControlClient;
+
+/// How often a member node heartbeats the head.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+/// How long connecting to the head may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Connects to the head with the node's certificate (`crypto`), reports
+/// `advert` and the agent's replicas every [`HEARTBEAT_PERIOD`], until `stop`.
+pub async fn run(
+    head: SocketAddr,
+    crypto: rustls::ClientConfig,
+    advert: NodeAdvert,
+    agent: Arc<MemberAgent>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(200);
+    let mut last_warning: Option<Instant> = None;
+    while !stop.is_cancelled() {
+        let connecting = ControlClient::connect_with(
+            head,
+            MESH_SERVER_NAME,
+            crypto.clone(),
+            None,
+            CONNECT_TIMEOUT,
+        );
+        let client = tokio::select! {
+            () = stop.cancelled() => return,
+            client = connecting => client,
+        };
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => {
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                    warn!(%head, error = %e, "Cannot reach the cluster head; retrying.");
+                    last_warning = Some(Instant::now());
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        info!(%head, "Connected to the cluster head.");
+        backoff = Duration::from_millis(200);
+        if beat(&client, head, &advert, &agent, &stop).await == Beats::Stopped {
+            client.close().await;
+            return;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+    }
+}
+
+/// How a connection's heartbeats ended.
+#[derive(Debug, PartialEq)]
+enum Beats {
+    /// The node is stopping.
+    Stopped,
+    /// The head refused or the connection broke: reconnect.
+    Lost,
+}
+
+/// Heartbeats over one connection until it fails or `stop`.
+async fn beat(
+    client: &ControlClient,
+    head: SocketAddr,
+    advert: &NodeAdvert,
+    agent: &MemberAgent,
+    stop: &CancellationToken,
+) -> Beats {
+    let mut tick = tokio::time::interval(HEARTBEAT_PERIOD);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Beats::Stopped,
+            _ = tick.tick() => {}
+        }
+        let request = Request::Heartbeat {
+            advert: advert.clone(),
+            replicas: agent.reports(),
+            routes_version: agent.routes_version(),
+        };
+        match client.call(&request).await {
+            Ok(Response::HeartbeatAck { routes, .. }) => {
+                if let Some(routes) = routes {
+                    agent.apply_routes(&routes);
+                }
+            }
+            Ok(Response::Error(e)) => {
+                warn!(%head, reason = %e.message, "The head refused this node's heartbeat.");
+                return Beats::Lost;
+            }
+            Ok(other) => {
+                warn!(%head, answer = ?other, "Unexpected answer to a heartbeat.");
+                return Beats::Lost;
+            }
+            Err(e) => {
+                warn!(%head, error = %e, "Lost the cluster head; reconnecting.");
+                return Beats::Lost;
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Joining a cluster: a new node generates its key pair, checks that the head
+//! it reached holds the CA the join token names (a pinned CA, as kubeadm's
+//! `--discovery-token-ca-cert-hash`) before it sends anything, proves the
+//! token, and stores the certificate the head signs for it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rserve_protocol::wire::{NodeAdvert, Request, Response};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use super::ClusterFile;
+use super::tokens::JoinToken;
+use crate::digest;
+use crate::pki::{self, MESH_SERVER_NAME, TlsPaths};
+use crate::rpc::client::{ClientError, ControlClient};
+use crate::state_dir::write_private;
+
+/// How long joining waits for the head to answer.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why joining failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The token or the head refused (wrong, expired, another cluster).
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else (unreachable head, disk).
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+/// Joins the cluster whose head is at `head` with `token`: writes this node's
+/// key, certificate, the cluster CA and `cluster.json` into `state_dir`.
+pub async fn join(
+    state_dir: &Path,
+    head: SocketAddr,
+    token: &str,
+    advert: NodeAdvert,
+) -> Result<ClusterFile, JoinError> {
+    let parsed = JoinToken::parse(token).map_err(|e| JoinError::Refused(e.to_string()))?;
+    let key = rcgen::KeyPair::generate().context("cannot generate a key pair")?;
+    let crypto = pki::client_builder()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCa {
+            fingerprint: parsed.ca.clone(),
+            provider: pki::provider(),
+        }))
+        .with_no_client_auth();
+    let client = ControlClient::connect_with(head, MESH_SERVER_NAME, crypto, None, JOIN_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            ClientError::Rejected(reason) | ClientError::Untrusted(reason) => JoinError::Refused(
+                format!("the node at {head} is not the cluster of this token: {reason}"),
+            ),
+            other => JoinError::Other(other.into()),
+        })?;
+    let response = client
+        .call(&Request::Join {
+            token: token.trim().to_owned(),
+            public_key: digest::hex(key.public_key_raw()),
+            advert,
+        })
+        .await
+        .map_err(|e| JoinError::Other(e.into()))?;
+    client.close().await;
+    let (cert_pem, ca_pem, cluster_id) = match response {
+        Response::Joined {
+            cert_pem,
+            ca_pem,
+            cluster_id,
+        } => (cert_pem, ca_pem, cluster_id),
+        Response::Error(e) => {
+            return Err(JoinError::Refused(format!(
+                "the head at {head} refused to let this node join: {}",
+                e.message
+            )));
+        }
+        other => {
+            return Err(JoinError::Other(anyhow::anyhow!(
+                "unexpected answer to a join: {other:?}"
+            )));
+        }
+    };
+    let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
+        .context("the head sent an unreadable CA certificate")?;
+    if digest::ca_fingerprint(&ca_der) != parsed.ca {
+        return Err(JoinError::Refused(
+            "the head sent a CA that is not the token's".to_owned(),
+        ));
+    }
+    let paths = TlsPaths::new(state_dir);
+    std::fs::create_dir_all(paths.ca_cert.parent().expect("tls dir"))
+        .context("cannot create the tls directory")?;
+    write_private(&paths.node_key, key.serialize_pem().as_bytes(), 0o600)
+        .context("cannot write the node key")?;
+    write_private(&paths.ca_cert, ca_pem.as_bytes(), 0o644)
+        .context("cannot write the CA certificate")?;
+    // Written last: its presence marks the material complete.
+    write_private(&paths.node_cert, cert_pem.as_bytes(), 0o644)
+        .context("cannot write the node certificate")?;
+    let file = ClusterFile { head, cluster_id };
+    file.write(state_dir)?;
+    Ok(file)
+}
+
+/// Trusts a server whose chain includes the CA named by a join token (by
+/// fingerprint), and verifies the chain against that CA.
+#[derive(Debug)]
+struct PinnedCa {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| digest::ca_fingerprint(c) == self.fingerprint)
+            .ok_or_else(|| {
+                rustls::Error::General(
+                    "the node's CA is not the one in the join token (another cluster, or a wrong address)"
+                        .to_owned(),
+                )
+            })?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?
+        .verify_server_cert(end_entity, &[], server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

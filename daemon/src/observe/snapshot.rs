@@ -1,0 +1,41 @@
+//! Typed snapshots of a deployment's live figures on this node: plain data,
+//! taken from the router when asked, rendered by whoever asked (metrics today;
+//! status, streams and the TUI share the shape).
+
+use rserve_protocol::status::BatchFigures;
+
+use super::RequestFigures;
+
+/// One deployment as this node's router sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentSnapshot {
+    /// Its application.
+    pub app: String,
+    /// The deployment.
+    pub deployment: String,
+    /// Requests this node's ingress answered for it.
+    pub requests: RequestFigures,
+    /// Requests waiting for a replica slot.
+    pub queued: u64,
+    /// Whether requests are routed by multiplexed model id.
+    pub multiplexed: bool,
+    /// The replicas this node routes to.
+    pub replicas: Vec<ReplicaSnapshot>,
+}
+
+/// One replica as the router sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplicaSnapshot {
+    /// Replica id.
+    pub replica_id: String,
+    /// Requests in flight.
+    pub ongoing: u32,
+    /// Batches it ran (local replicas of kinds that batch).
+    pub batches: BatchFigures,
+    /// Multiplexed models it holds.
+    pub models: Vec<String>,
+    /// Multiplexed model loads.
+    pub model_loads: u64,
+    /// Multiplexed model evictions.
+    pub model_evictions: u64,
+}

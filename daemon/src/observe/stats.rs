@@ -1,0 +1,79 @@
+//! Request counters of one deployment on this node's ingress: a few atomic
+//! increments per request, read (as [`RequestFigures`]) when observed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Latency bucket bounds in milliseconds: Ray's `DEFAULT_LATENCY_BUCKET_MS`.
+pub const LATENCY_BUCKETS_MS: [f64; 19] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0, 1000.0, 2000.0, 5000.0,
+    10000.0, 60000.0, 120000.0, 300000.0, 600000.0,
+];
+
+/// Request counters of one deployment (on this node's ingress).
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    /// By status class: 1xx .. 5xx.
+    by_class: [AtomicU64; 5],
+    /// Non-cumulative counts per latency bucket; the last one is +Inf.
+    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    sum_us: AtomicU64,
+}
+
+/// The counters of [`RequestStats`] at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestFigures {
+    /// Requests answered by status class: index 0 is 1xx … index 4 is 5xx.
+    pub by_class: [u64; 5],
+    /// Non-cumulative counts per bucket of [`LATENCY_BUCKETS_MS`]; the last
+    /// one is +Inf.
+    pub buckets: [u64; LATENCY_BUCKETS_MS.len() + 1],
+    /// Total time to the response head, in microseconds.
+    pub sum_us: u64,
+}
+
+impl RequestStats {
+    /// Counts one answered request: its status and time to the response head.
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].fetch_add(1, Ordering::Relaxed);
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        let bucket = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn figures(&self) -> RequestFigures {
+        RequestFigures {
+            by_class: self.by_class.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            buckets: self.buckets.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            sum_us: self.sum_us.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_lands_in_the_right_bucket() {
+        let stats = RequestStats::default();
+        stats.record(200, Duration::from_micros(500));
+        stats.record(200, Duration::from_millis(7));
+        stats.record(503, Duration::from_secs(1000));
+        stats.record(404, Duration::from_millis(1));
+        let figures = stats.figures();
+        assert_eq!(figures.by_class[1], 2);
+        assert_eq!(figures.by_class[3], 1);
+        assert_eq!(figures.by_class[4], 1);
+        assert_eq!(figures.buckets[0], 2, "<= 1 ms");
+        assert_eq!(figures.buckets[3], 1, "<= 10 ms");
+        assert_eq!(figures.buckets[19], 1, "+Inf");
+    }
+}

@@ -1,0 +1,215 @@
+//! The replica kinds: what a local replica runs, one file per kind, behind
+//! one [`Handler`] the replica calls.
+//!
+//! `echo` and `sleep` are async and cost nothing to run, so they answer on the
+//! tokio worker that received the request. Model kinds (`digits`,
+//! `embeddings`, `chat`) run on the replica's own model thread (a compute
+//! thread, or the chat engine), never on a tokio worker. This module also
+//! holds what the model kinds share: queue sizing, batching limits, warm-up,
+//! and how a failed model call becomes a response.
+
+mod chat;
+mod digits;
+mod echo;
+mod embeddings;
+mod sleep;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
+use rserve_protocol::status::BatchFigures;
+
+use super::batcher::{BatchError, BatchLimits, BatchRecord};
+use super::compute::{Crash, JobError, OnDeath};
+use super::multiplex::ModelSet;
+use super::{ReplicaRequest, ReplicaResponse};
+
+/// A running replica kind.
+pub enum Handler {
+    /// Returns the request body.
+    Echo(echo::Echo),
+    /// Waits, then answers.
+    Sleep(sleep::Sleep),
+    /// The digits classifier, or a cache of them (multiplexed).
+    Digits(digits::Digits),
+    /// A sentence-embedding model.
+    Embeddings(embeddings::Embeddings),
+    /// A chat LLM (continuous batching).
+    Chat(chat::Chat),
+}
+
+/// What the replica hands its kind at start.
+pub struct StartContext {
+    /// Where batches are counted (status and metrics).
+    pub batches: Arc<Mutex<BatchFigures>>,
+    /// Where the multiplexed models held are published (router and status).
+    pub models: Arc<ModelSet>,
+    /// Fails the replica at once when its model thread dies.
+    pub on_death: OnDeath,
+}
+
+impl Handler {
+    /// Constructs the kind (for models: loads the weights on their thread).
+    pub async fn start(config: &DeploymentConfig, context: StartContext) -> Result<Self, String> {
+        let capacity = queue_capacity(config);
+        Ok(match &config.replica {
+            ReplicaKind::Echo(options) => Self::Echo(echo::Echo::new(options)),
+            ReplicaKind::Sleep(options) => Self::Sleep(sleep::Sleep::new(options)),
+            ReplicaKind::Digits(options) => {
+                Self::Digits(digits::Digits::start(config, options, capacity, context).await?)
+            }
+            ReplicaKind::Embeddings(options) => Self::Embeddings(
+                embeddings::Embeddings::start(config, options, capacity, context).await?,
+            ),
+            ReplicaKind::Chat(options) => {
+                Self::Chat(chat::Chat::start(config, options, capacity, context).await?)
+            }
+        })
+    }
+
+    /// Handles one request; `Err` is a crash of the replica.
+    pub async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, Crash> {
+        match self {
+            Self::Echo(echo) => Ok(echo.call(req)),
+            Self::Sleep(sleep) => Ok(sleep.call().await),
+            Self::Digits(digits) => digits.call(&req).await,
+            Self::Embeddings(embeddings) => embeddings.call(&req).await,
+            Self::Chat(chat) => chat.call(&req).await,
+        }
+    }
+
+    /// Ray's `check_health`: `Err` with a reason when the replica is unwell.
+    pub async fn check_health(&self) -> Result<(), String> {
+        match self {
+            Self::Echo(echo) => echo.check_health(),
+            Self::Sleep(_) => Ok(()),
+            Self::Digits(digits) => digits.check_health().await,
+            Self::Embeddings(embeddings) => embeddings.check_health().await,
+            Self::Chat(chat) => chat.check_health().await,
+        }
+    }
+}
+
+/// Smallest compute/batch queue of a model replica.
+const MIN_QUEUE: usize = 1024;
+
+/// The bound of a model replica's queues. The router already keeps in-flight
+/// requests at or below `max_ongoing_requests`; the queue has room for that
+/// limit to be raised in place (up to [`MIN_QUEUE`]) without a restart, and
+/// stays bounded.
+fn queue_capacity(config: &DeploymentConfig) -> usize {
+    (config.max_ongoing_requests as usize).max(MIN_QUEUE)
+}
+
+/// The batching limits of a deployment (batches of one without `batching`).
+fn batch_limits(config: &DeploymentConfig) -> BatchLimits {
+    config
+        .batching
+        .as_ref()
+        .map_or_else(BatchLimits::unbatched, |b| BatchLimits {
+            max_batch_size: b.max_batch_size as usize,
+            wait: Duration::from_secs_f64(b.batch_wait_timeout_s),
+            max_concurrent: b.max_concurrent_batches as usize,
+            max_tokens: b.max_batch_tokens.map(|t| t as usize),
+        })
+}
+
+/// Counts every batch a deployment's batcher runs in `batches`.
+fn record_batches(
+    deployment: &str,
+    batches: Arc<Mutex<BatchFigures>>,
+) -> impl Fn(BatchRecord) + Send + Sync + 'static {
+    let name = deployment.to_owned();
+    move |batch| {
+        tracing::debug!(deployment = %name, size = batch.size, requests = batch.requests, "Batch.");
+        batches.lock().unwrap().record(batch.size);
+    }
+}
+
+/// On a device that autotunes its kernels at first use (CUDA), runs `run` (a
+/// model's `warm_up`, returning the forward passes it made) before the replica
+/// reports ready, and logs how long it took.
+fn warm_up(deployment: &str, device: rserve_models::Device, run: impl FnOnce() -> usize) {
+    if device.autotunes() {
+        let started = std::time::Instant::now();
+        let passes = run();
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(deployment, %device, passes, seconds, "Warmed up the model's kernels.");
+    }
+}
+
+/// Why a batched model call gave no result; every request of the batch gets it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelFailure {
+    /// The model thread's queue is full (only after `max_ongoing_requests`
+    /// was raised in place).
+    #[error("replica compute queue is full")]
+    Busy,
+    /// The model thread died: the replica must be replaced.
+    #[error("crashed: {0}")]
+    Crashed(String),
+    /// The model refused the inputs (or failed to load a multiplexed model).
+    #[error("{0}")]
+    Model(String),
+}
+
+impl From<JobError> for ModelFailure {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Busy => Self::Busy,
+            JobError::Crashed(Crash(reason)) => Self::Crashed(reason),
+        }
+    }
+}
+
+/// Maps a batch that gave no result to a response (busy, model error) or a crash.
+fn batch_failed(e: BatchError<ModelFailure>) -> Result<ReplicaResponse, Crash> {
+    let (status, kind) = match &e {
+        BatchError::Failed(ModelFailure::Crashed(reason)) => return Err(Crash(reason.clone())),
+        BatchError::Failed(ModelFailure::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+        BatchError::Failed(ModelFailure::Model(_)) | BatchError::Mismatch { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "model_error")
+        }
+        BatchError::Closed => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    Ok(ReplicaResponse::error(status, kind, e))
+}
+
+fn bad_request(message: impl std::fmt::Display) -> ReplicaResponse {
+    ReplicaResponse::error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_batch_answers_by_what_failed() {
+        let status = |e| batch_failed(e).map(|r| r.status);
+        assert_eq!(
+            status(BatchError::Failed(ModelFailure::Busy)),
+            Ok(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert_eq!(
+            status(BatchError::Failed(ModelFailure::Model("bad".into()))),
+            Ok(StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        assert_eq!(
+            status(BatchError::Closed),
+            Ok(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert_eq!(
+            batch_failed(BatchError::Failed(ModelFailure::Crashed("boom".into()))).unwrap_err(),
+            Crash("boom".into())
+        );
+        let body = batch_failed(BatchError::Failed(ModelFailure::Busy))
+            .unwrap()
+            .body;
+        assert!(
+            String::from_utf8_lossy(&body).contains("replica compute queue is full"),
+            "the message names the cause"
+        );
+    }
+}

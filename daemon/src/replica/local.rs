@@ -1,0 +1,252 @@
+//! A replica in this process: its kind's [`Handler`] and the supervisor task
+//! that builds it, health-checks it, and drains it on stop.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rserve_protocol::config::DeploymentConfig;
+use rserve_protocol::status::BatchFigures;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::compute::Crash;
+use super::kinds::{Handler, StartContext};
+use super::{
+    CallError, Core, HEALTH_CHECK_FAILURE_THRESHOLD, Phase, Replica, ReplicaRequest,
+    ReplicaResponse, panic_message,
+};
+
+/// The replica's timing settings (Ray updates these without a restart).
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    health_period: Duration,
+    health_timeout: Duration,
+    drain_poll: Duration,
+    drain_timeout: Duration,
+}
+
+impl Timing {
+    fn of(config: &DeploymentConfig) -> Self {
+        Self {
+            health_period: Duration::from_secs_f64(config.health_check_period_s),
+            health_timeout: Duration::from_secs_f64(config.health_check_timeout_s),
+            drain_poll: Duration::from_secs_f64(config.graceful_shutdown_wait_loop_s),
+            drain_timeout: Duration::from_secs_f64(config.graceful_shutdown_timeout_s),
+        }
+    }
+}
+
+/// A replica hosted by this process.
+pub struct LocalReplica {
+    pub(super) core: Core,
+    /// Set while running.
+    handler: Mutex<Option<Arc<Handler>>>,
+    /// Wakes the supervisor when a request reports a crash.
+    crashed: Notify,
+    /// Health-check and drain timing, updated in place.
+    timing: Mutex<Timing>,
+    /// Batches run by this replica (kinds that batch).
+    batches: Arc<Mutex<BatchFigures>>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for LocalReplica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalReplica")
+            .field("id", &self.core.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalReplica {
+    pub(super) fn new(core: Core, config: &DeploymentConfig) -> Self {
+        Self {
+            core,
+            handler: Mutex::new(None),
+            crashed: Notify::new(),
+            timing: Mutex::new(Timing::of(config)),
+            batches: Arc::new(Mutex::new(BatchFigures::default())),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    pub(super) fn set_timing(&self, config: &DeploymentConfig) {
+        *self.timing.lock().unwrap() = Timing::of(config);
+    }
+
+    fn timing(&self) -> Timing {
+        *self.timing.lock().unwrap()
+    }
+
+    pub(super) fn batch_figures(&self) -> BatchFigures {
+        self.batches.lock().unwrap().clone()
+    }
+
+    pub(super) fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    pub(super) async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, CallError> {
+        let handler = self.handler.lock().unwrap().clone();
+        let Some(handler) = handler else {
+            return Err(CallError::NotRunning(self.core.id.clone()));
+        };
+        let reason = match std::panic::AssertUnwindSafe(handler.call(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(Crash(reason))) => reason,
+            Err(panic) => panic_message(&panic),
+        };
+        self.fail(false, reason.clone());
+        Err(CallError::Crashed {
+            replica: self.core.id.clone(),
+            reason,
+        })
+    }
+
+    fn set_phase(&self, phase: Phase, changed: &Notify) {
+        *self.core.phase.lock().unwrap() = phase;
+        changed.notify_one();
+    }
+
+    /// Marks the replica failed (first failure wins) and wakes its supervisor.
+    fn fail(&self, during_startup: bool, reason: String) {
+        let mut phase = self.core.phase.lock().unwrap();
+        if matches!(*phase, Phase::Starting | Phase::Running) {
+            *phase = Phase::Failed {
+                during_startup,
+                reason,
+            };
+        }
+        drop(phase);
+        self.crashed.notify_one();
+    }
+
+    /// Drops the handler (its threads end once their queues drain).
+    fn release_handler(&self) {
+        *self.handler.lock().unwrap() = None;
+    }
+}
+
+/// The replica's life: construct, serve with health checks, drain, stop.
+pub(super) async fn supervise(
+    replica: Arc<Replica>,
+    config: DeploymentConfig,
+    changed: Arc<Notify>,
+) {
+    let Replica::Local(local) = replica.as_ref() else {
+        unreachable!("only local replicas are supervised")
+    };
+    let id = local.core.id.clone();
+    let context = StartContext {
+        batches: local.batches.clone(),
+        models: local.core.models.clone(),
+        on_death: {
+            let weak = Arc::downgrade(&replica);
+            Arc::new(move |reason: String| {
+                if let Some(Replica::Local(local)) = weak.upgrade().as_deref() {
+                    local.fail(false, reason);
+                }
+            })
+        },
+    };
+    let handler = tokio::select! {
+        built = Handler::start(&config, context) => built,
+        () = local.stop.cancelled() => {
+            local.set_phase(Phase::Stopped, &changed);
+            return;
+        }
+    };
+    let handler = match handler {
+        Ok(handler) => Arc::new(handler),
+        Err(reason) => {
+            warn!(replica = %id, app = %local.core.app, %reason, "Replica failed to start.");
+            local.fail(true, reason);
+            changed.notify_one();
+            return;
+        }
+    };
+    *local.handler.lock().unwrap() = Some(handler.clone());
+    local.set_phase(Phase::Running, &changed);
+    info!(replica = %id, app = %local.core.app, deployment = %local.core.deployment, "Replica running.");
+
+    if serve(local, &handler).await == Ended::Failed {
+        local.release_handler();
+        changed.notify_one();
+        return;
+    }
+    drain(local, &changed).await;
+}
+
+/// How serving ended.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    /// Asked to stop: drain.
+    Stopped,
+    /// Crashed or unhealthy; the replica is already marked failed.
+    Failed,
+}
+
+/// Runs health checks until a stop or a failure.
+async fn serve(local: &LocalReplica, handler: &Handler) -> Ended {
+    let mut failures = 0;
+    loop {
+        // Read each round: health timing is updated in place (as in Ray).
+        let Timing {
+            health_period: period,
+            health_timeout: timeout,
+            ..
+        } = local.timing();
+        tokio::select! {
+            () = local.stop.cancelled() => return Ended::Stopped,
+            () = local.crashed.notified() => {
+                if let Phase::Failed { reason, .. } = local.core.phase() {
+                    warn!(replica = %local.core.id, %reason, "Replica crashed.");
+                }
+                return Ended::Failed;
+            }
+            () = tokio::time::sleep(period) => {
+                let check = tokio::time::timeout(timeout, handler.check_health()).await;
+                let error = match check {
+                    Ok(Ok(())) => { failures = 0; continue; }
+                    Ok(Err(e)) => e,
+                    Err(_) => format!("health check timed out after {timeout:?}"),
+                };
+                failures += 1;
+                warn!(replica = %local.core.id, failures, %error, "Replica health check failed.");
+                if failures >= HEALTH_CHECK_FAILURE_THRESHOLD {
+                    local.fail(false, format!(
+                        "failed {failures} health checks in a row; last: {error}"
+                    ));
+                    return Ended::Failed;
+                }
+            }
+        }
+    }
+}
+
+/// Graceful stop: the router no longer picks this replica; wait for in-flight
+/// requests, polling like Ray's `graceful_shutdown_wait_loop_s`.
+async fn drain(local: &LocalReplica, changed: &Notify) {
+    local.set_phase(Phase::Stopping, changed);
+    let Timing {
+        drain_poll: poll,
+        drain_timeout,
+        ..
+    } = local.timing();
+    let ongoing = || local.core.ongoing.load(std::sync::atomic::Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    while ongoing() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(poll).await;
+    }
+    if ongoing() > 0 {
+        warn!(replica = %local.core.id, ongoing = ongoing(), "Replica stopped with requests in flight (graceful_shutdown_timeout_s).");
+    }
+    local.release_handler();
+    local.set_phase(Phase::Stopped, changed);
+    info!(replica = %local.core.id, "Replica stopped.");
+}

@@ -1,0 +1,323 @@
+//! The control endpoint: accepts QUIC connections (mutual TLS), performs the
+//! handshake, checks each call's credentials, and hands it to whoever carries
+//! it out — the controller (deploy, delete, status, config), the cluster
+//! (tokens, joins, heartbeats, nodes, replica commands), the forward server
+//! (HTTP requests for replicas hosted here), or the node itself (shutdown).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use quinn::crypto::rustls::QuicServerConfig;
+use rserve_protocol::wire::{self, ErrorCode, Hello, HelloReply, Request, Response, WireError};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::forward::{self, ForwardCall};
+use super::{read_frame, read_frame_and_rest};
+use crate::cluster::Cluster;
+use crate::controller::Controller;
+use crate::digest;
+use crate::pki::{self, NodeIdentity};
+
+/// Largest request body forwarded between nodes.
+const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;
+
+/// Binds the control endpoint's UDP socket, with a clear error when the port
+/// is taken.
+pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+    UdpSocket::bind(addr).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another rserve node is using it; pick another with --control-addr)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot bind the control endpoint to udp {addr}: {e}{hint}")
+    })
+}
+
+/// Creates the QUIC endpoint for the control protocol on `socket`. Client
+/// certificates are optional at the TLS level (the CLI may have none, a
+/// joining node has none yet) but, when presented, must be signed by the
+/// cluster CA (`ca_pem`); every call but a join needs one (checked per call).
+pub fn endpoint(
+    socket: UdpSocket,
+    identity: NodeIdentity,
+    ca_pem: &[u8],
+) -> anyhow::Result<quinn::Endpoint> {
+    let provider = pki::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert?)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain, identity.key)?;
+    crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
+    let config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(crypto)?));
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| anyhow::anyhow!("the control endpoint needs a tokio runtime"))?;
+    Ok(quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        runtime,
+    )?)
+}
+
+/// What the control server needs from the node.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The controller that carries out calls.
+    pub controller: Arc<Controller>,
+    /// The admin token.
+    pub token: Arc<str>,
+    /// This node's id.
+    pub node_id: String,
+    /// Cancelled by a `Shutdown` call.
+    pub shutdown: CancellationToken,
+    /// The cluster this node belongs to.
+    pub cluster: Arc<Cluster>,
+}
+
+/// Accepts control connections until the endpoint is closed (by the node, once
+/// everything else has stopped, so status answers during a drain).
+pub async fn serve(endpoint: quinn::Endpoint, ctx: Context) {
+    while let Some(incoming) = endpoint.accept().await {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => {
+                    if let Err(e) = connection(conn, ctx).await {
+                        debug!(%remote, error = %e, "Control connection ended.");
+                    }
+                }
+                Err(e) => {
+                    warn!(%remote, error = %e, "Control connection refused (TLS or QUIC handshake failed).")
+                }
+            }
+        });
+    }
+}
+
+/// Who is calling, as established when the connection was made.
+#[derive(Debug, Clone)]
+struct Caller {
+    remote: SocketAddr,
+    /// SHA-256 of the client certificate, if one was presented (and so
+    /// verified against the CA).
+    peer: Option<Arc<str>>,
+    /// Whether the handshake carried the admin token.
+    authorized: bool,
+}
+
+async fn connection(conn: quinn::Connection, ctx: Context) -> anyhow::Result<()> {
+    let remote = conn.remote_address();
+    let peer: Option<Arc<str>> = conn
+        .peer_identity()
+        .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|certs| certs.first().map(|c| digest::cert_fingerprint(c).into()));
+    let Some(authorized) = handshake(&conn, &ctx).await? else {
+        // Give the client time to read the refusal.
+        conn.closed().await;
+        return Ok(());
+    };
+    let caller = Caller {
+        remote,
+        peer,
+        authorized,
+    };
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(stream) => stream,
+            Err(
+                quinn::ConnectionError::ApplicationClosed(_)
+                | quinn::ConnectionError::LocallyClosed,
+            ) => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Streams are served concurrently: a connection between nodes carries
+        // many forwarded requests at once.
+        let (ctx, caller) = (ctx.clone(), caller.clone());
+        tokio::spawn(async move {
+            if let Err(e) = stream(&ctx, &caller, send, recv).await {
+                debug!(remote = %caller.remote, error = %e, "Control stream ended with an error.");
+            }
+        });
+    }
+}
+
+/// The first stream: version negotiation and the admin token. `Some(whether
+/// the token is valid)` when accepted.
+async fn handshake(conn: &quinn::Connection, ctx: &Context) -> anyhow::Result<Option<bool>> {
+    let (mut send, mut recv) = conn.accept_bi().await?;
+    let hello: Hello = wire::decode(&read_frame(&mut recv).await?)?;
+    let reply = match wire::negotiate(hello.protocol_version) {
+        Ok(version) => HelloReply::Accepted {
+            protocol_version: version,
+            node_id: ctx.node_id.clone(),
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            authorized: hello
+                .token
+                .as_deref()
+                .is_some_and(|t| digest::secrets_match(&ctx.token, t)),
+        },
+        Err(reason) => {
+            warn!(remote = %conn.remote_address(), client_version = hello.protocol_version, "Refused a control client with another protocol version.");
+            HelloReply::Rejected { reason }
+        }
+    };
+    send.write_all(&wire::encode(&reply)).await?;
+    send.finish()?;
+    Ok(match reply {
+        HelloReply::Accepted { authorized, .. } => Some(authorized),
+        HelloReply::Rejected { .. } => None,
+    })
+}
+
+/// One call on one stream.
+async fn stream(
+    ctx: &Context,
+    caller: &Caller,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) -> anyhow::Result<()> {
+    let read = read_frame_and_rest(&mut recv)
+        .await
+        .and_then(|(frame, rest)| Ok((wire::decode::<Request>(&frame)?, rest)));
+    let (request, rest) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            let error = WireError {
+                code: ErrorCode::BadRequest,
+                message: format!("malformed request: {e}"),
+            };
+            send.write_all(&wire::encode(&Response::Error(error)))
+                .await?;
+            send.finish()?;
+            return Ok(());
+        }
+    };
+    if let Request::Forward {
+        replica_id,
+        method,
+        path,
+        headers,
+    } = request
+    {
+        let mut body = rest;
+        body.extend_from_slice(&recv.read_to_end(MAX_FORWARDED_BODY).await?);
+        let call = ForwardCall {
+            replica_id,
+            method,
+            path,
+            headers,
+            body,
+        };
+        return forward::serve(&ctx.cluster.local, caller.peer.is_some(), call, send).await;
+    }
+    let response = match refusal(&request, caller) {
+        Some(refused) => Response::Error(refused),
+        None => dispatch(ctx, request, caller).await,
+    };
+    send.write_all(&wire::encode(&response)).await?;
+    send.finish()?;
+    Ok(())
+}
+
+/// Why `caller` may not make `request`, if it may not.
+fn refusal(request: &Request, caller: &Caller) -> Option<WireError> {
+    if caller.peer.is_none() && !matches!(request, Request::Join { .. }) {
+        warn!(remote = %caller.remote, "Refused a call without a client certificate.");
+        return Some(WireError {
+            code: ErrorCode::Unauthorized,
+            message: "this node accepts calls only over mutual TLS: present a client certificate \
+                      of its cluster (run the CLI with the node's --state-dir, which holds \
+                      tls/admin.crt, or set RSERVE_CLIENT_CERT and RSERVE_CLIENT_KEY)"
+                .to_owned(),
+        });
+    }
+    if request.is_mutating() && !caller.authorized {
+        warn!(remote = %caller.remote, call = ?std::mem::discriminant(request), "Refused a state-changing call without a valid admin token.");
+        return Some(WireError {
+            code: ErrorCode::Unauthorized,
+            message:
+                "this call needs the node's admin token (set RSERVE_TOKEN or RSERVE_TOKEN_FILE, \
+                      or run the CLI with the node's --state-dir)"
+                    .to_owned(),
+        });
+    }
+    None
+}
+
+/// Carries out an authorized call.
+async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response {
+    let controller = &ctx.controller;
+    let cluster = &ctx.cluster;
+    let result = match request {
+        request @ (Request::Status { .. } | Request::Config { .. } | Request::Nodes)
+            if !cluster.is_head() =>
+        {
+            cluster
+                .ask_head(&request)
+                .await
+                .map_err(|message| WireError {
+                    code: ErrorCode::Internal,
+                    message,
+                })
+        }
+        request @ (Request::CreateJoinToken { .. }
+        | Request::Join { .. }
+        | Request::Heartbeat { .. }
+        | Request::Nodes
+        | Request::StartReplica { .. }
+        | Request::StopReplica { .. }) => {
+            Ok(cluster.handle(request, caller.peer.as_deref(), caller.remote))
+        }
+        Request::Forward { .. } => unreachable!("forwards are served by `forward`"),
+        Request::Deploy { .. } | Request::Delete { .. } if !cluster.is_head() => Err(WireError {
+            code: ErrorCode::BadRequest,
+            message: format!(
+                "this node is a member of cluster {}; deploy to the head: rserve --address {} deploy …",
+                cluster.cluster_id,
+                cluster
+                    .head_address()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            ),
+        }),
+        Request::Deploy { file, config } => controller
+            .deploy(&file, config)
+            .await
+            .map(|changes| Response::Deployed { changes }),
+        Request::Delete { app } => controller
+            .delete(&app)
+            .await
+            .map(|()| Response::Deleted { app }),
+        Request::Status { app } => controller
+            .status(app.as_deref())
+            .await
+            .map(|s| Response::Status(Box::new(s))),
+        Request::Config { app } => controller
+            .config(app.as_deref())
+            .await
+            .map(Response::Config),
+        Request::Shutdown => {
+            info!("Shutdown requested over the control endpoint.");
+            ctx.shutdown.cancel();
+            Ok(Response::ShuttingDown)
+        }
+    };
+    result.unwrap_or_else(Response::Error)
+}
