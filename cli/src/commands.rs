@@ -1,6 +1,6 @@
 //! Commands that talk to a running node over the control protocol.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
 use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
 
+use crate::Context;
 use crate::args::{
     ConfigArgs, DeleteArgs, DeployArgs, DownArgs, Global, NodesArgs, Output, StatusArgs,
     TokenCommand,
@@ -35,7 +36,7 @@ pub fn state_dir(global: &Global) -> PathBuf {
 }
 
 /// Connects to the node named by flags, environment or the state dir.
-async fn connect(global: &Global) -> Result<ControlClient, Failure> {
+async fn connect_to(global: &Global) -> Result<ControlClient, Failure> {
     let dir = state_dir(global);
     let node_file = NodeFile::read(&dir);
     if global.address.is_none() && !is_running(&dir) {
@@ -180,7 +181,12 @@ fn unexpected(response: &Response) -> Failure {
     )
 }
 
-pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> {
+/// Connects with the context's flags, environment and state dir.
+async fn connect(cx: &Context) -> Result<ControlClient, Failure> {
+    connect_to(&cx.global).await
+}
+
+pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
     let path = args.path.or(args.file).expect("clap requires a file");
     let (name, text) = if path.as_os_str() == "-" {
         let mut text = String::new();
@@ -196,7 +202,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
     // Validate locally first: a typo is reported even when no node is running.
     let file = AppFile::parse(&name, &text).exit(Exit::Failed)?;
     let apps: Vec<String> = file.applications.iter().map(|a| a.name.clone()).collect();
-    let client = connect(global).await?;
+    let client = connect(cx).await?;
     let changes = match call(
         &client,
         Request::Deploy {
@@ -209,29 +215,28 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
         Response::Deployed { changes } => changes,
         other => return Err(unexpected(&other)),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => {
-            for c in &changes {
+    let doc = || serde_json::json!({ "changes": changes });
+    let text = match args.output {
+        Output::Table => changes
+            .iter()
+            .map(|c| {
                 let verb = match c.change {
                     Change::Created => "created",
                     Change::Updated => "updated",
                     Change::Unchanged => "unchanged",
                 };
-                writeln!(stdout, "application/{} {verb}", c.app).exit(Exit::Failed)?;
-            }
-        }
-        format => output::document(
-            &mut stdout,
-            format,
-            &serde_json::json!({ "changes": changes }),
-        )?,
-    }
-    drop(stdout);
+                format!("application/{} {verb}\n", c.app)
+            })
+            .collect(),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     if !args.wait {
         return Ok(Exit::Ok);
     }
     wait_for(
+        cx,
         &client,
         &apps,
         Duration::from_secs_f64(args.timeout),
@@ -258,6 +263,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
 
 /// Polls status until `done` says so, printing each change of state on stderr.
 async fn wait_for(
+    cx: &Context,
     client: &ControlClient,
     apps: &[String],
     timeout: Duration,
@@ -269,7 +275,10 @@ async fn wait_for(
         let status = fetch_status(client, None).await?;
         let line = output::progress_line(&status, apps);
         if line != last {
-            eprintln!("[{:>5.1}s] {line}", start.elapsed().as_secs_f64());
+            cx.printer.note(format_args!(
+                "[{:>5.1}s] {line}",
+                start.elapsed().as_secs_f64()
+            ));
             last = line;
         }
         if let Some(result) = done(&status) {
@@ -288,8 +297,8 @@ async fn wait_for(
     }
 }
 
-pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     call(
         &client,
         Request::Delete {
@@ -297,10 +306,13 @@ pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> 
         },
     )
     .await?;
-    println!("application/{} deleted", args.app);
+    cx.printer
+        .data(format!("application/{} deleted\n", args.app))
+        .exit(Exit::Failed)?;
     if args.wait {
         let app = args.app.clone();
         wait_for(
+            cx,
             &client,
             std::slice::from_ref(&args.app),
             Duration::from_secs_f64(args.timeout),
@@ -311,50 +323,52 @@ pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> 
     Ok(Exit::Ok)
 }
 
-pub async fn status(global: &Global, args: StatusArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn status(cx: &Context, args: StatusArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     let status = fetch_status(&client, args.app).await?;
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => output::status_table(&mut stdout, &status).exit(Exit::Failed)?,
-        format => output::document(&mut stdout, format, &status)?,
-    }
+    let text = match args.output {
+        Output::Table => output::status_table(&status),
+        Output::Json => output::json(&status)?,
+        Output::Yaml => output::yaml(&status)?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn config(global: &Global, args: ConfigArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn config(cx: &Context, args: ConfigArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     let file = match call(&client, Request::Config { app: args.app }).await? {
         Response::Config(file) => file,
         other => return Err(unexpected(&other)),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => stdout
-            .write_all(file.to_toml().as_bytes())
-            .exit(Exit::Failed)?,
-        format => output::document(&mut stdout, format, &file)?,
-    }
+    let text = match args.output {
+        Output::Table => file.to_toml(),
+        Output::Json => output::json(&file)?,
+        Output::Yaml => output::yaml(&file)?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn nodes(global: &Global, args: NodesArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     let nodes = match call(&client, Request::Nodes).await? {
         Response::Nodes { nodes } => nodes,
         other => return Err(unexpected(&other)),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => output::nodes_table(&mut stdout, &nodes).exit(Exit::Failed)?,
-        format => output::document(&mut stdout, format, &serde_json::json!({ "nodes": nodes }))?,
-    }
+    let doc = || serde_json::json!({ "nodes": nodes });
+    let text = match args.output {
+        Output::Table => output::nodes_table(&nodes),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn token(global: &Global, command: TokenCommand) -> Result<Exit, Failure> {
+pub async fn token(cx: &Context, command: TokenCommand) -> Result<Exit, Failure> {
     let TokenCommand::Create(args) = command;
-    let client = connect(global).await?;
+    let client = connect(cx).await?;
     let (token, expires_at_s) =
         match call(&client, Request::CreateJoinToken { ttl_s: args.ttl }).await? {
             Response::JoinToken {
@@ -363,38 +377,36 @@ pub async fn token(global: &Global, command: TokenCommand) -> Result<Exit, Failu
             } => (token, expires_at_s),
             other => return Err(unexpected(&other)),
         };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => writeln!(stdout, "{token}").exit(Exit::Failed)?,
-        format => output::document(
-            &mut stdout,
-            format,
-            &serde_json::json!({ "token": token, "expires_at_s": expires_at_s }),
-        )?,
-    }
+    let doc = || serde_json::json!({ "token": token, "expires_at_s": expires_at_s });
+    let text = match args.output {
+        Output::Table => format!("{token}\n"),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn down(global: &Global, args: DownArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
-    let addr = global.address;
+pub async fn down(cx: &Context, args: DownArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
+    let addr = cx.global.address;
     call(&client, Request::Shutdown).await?;
-    eprintln!(
+    cx.printer.note(format_args!(
         "Node {} is shutting down (draining in-flight requests).",
         client.node_id
-    );
+    ));
     drop(client);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
-    let dir = state_dir(global);
+    let dir = state_dir(&cx.global);
     // The node releases the state dir lock as it exits; with an explicit
     // address, wait for it to stop answering instead.
     loop {
         let gone = match addr {
             None => !is_running(&dir),
-            Some(_) => connect(global).await.is_err(),
+            Some(_) => connect(cx).await.is_err(),
         };
         if gone {
-            eprintln!("Node stopped.");
+            cx.printer.note("Node stopped.");
             return Ok(Exit::Ok);
         }
         if Instant::now() >= deadline {

@@ -1,18 +1,18 @@
 //! Shell completions and man pages, generated from the clap definitions.
 //! The checked-in copies under `completions/` and `man/` are drift-tested.
 
-use std::io::Write;
 use std::path::Path;
 
 use clap::CommandFactory;
 
+use crate::Context;
 use crate::args::{Cli, CompletionArgs};
 use crate::exit::{Exit, ExitContext, Failure};
 
-pub fn completion(args: CompletionArgs) -> Result<Exit, Failure> {
+pub fn completion(cx: &Context, args: CompletionArgs) -> Result<Exit, Failure> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "rserve", &mut out);
-    std::io::stdout().write_all(&out).exit(Exit::Failed)?;
+    cx.printer.data(out).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 

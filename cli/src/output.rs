@@ -1,155 +1,137 @@
-//! Rendering for people (tables) and for programs (JSON, YAML).
+//! Rendering for people (tables, kubectl's layout) and for programs (JSON, YAML).
+//! Every function here returns text; the `Printer` writes it.
 
-use std::io::Write;
-
-use rserve_protocol::status::{ReplicaState, ServeStatus};
+use rserve_protocol::status::{DeploymentDetails, ReplicaState, ServeStatus};
 use rserve_protocol::wire::NodeStatus;
 use serde::Serialize;
 
-use crate::args::Output;
 use crate::exit::{Exit, ExitContext, Failure};
 
-/// Writes `doc` as pretty JSON or YAML. Rendered in memory first, so a closed
-/// pipe surfaces as an `io::Error` (which `main` treats as success).
-pub fn document<W: Write, T: Serialize>(
-    out: &mut W,
-    format: Output,
-    doc: &T,
-) -> Result<(), Failure> {
-    let text = match format {
-        Output::Json => serde_json::to_string_pretty(doc)
-            .map(|s| s + "\n")
-            .exit(Exit::Failed)?,
-        Output::Yaml | Output::Table => serde_yaml::to_string(doc).exit(Exit::Failed)?,
-    };
-    out.write_all(text.as_bytes()).exit(Exit::Failed)
+/// `doc` as pretty JSON, newline-terminated.
+pub fn json<T: Serialize>(doc: &T) -> Result<String, Failure> {
+    serde_json::to_string_pretty(doc)
+        .map(|s| s + "\n")
+        .exit(Exit::Failed)
+}
+
+/// `doc` as YAML.
+pub fn yaml<T: Serialize>(doc: &T) -> Result<String, Failure> {
+    serde_yaml::to_string(doc).exit(Exit::Failed)
+}
+
+/// Rows under a header, as left-aligned columns two spaces apart.
+#[derive(Debug)]
+struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(header: Vec<&'static str>) -> Self {
+        Self {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row; it must have a cell for every column.
+    fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.header.len());
+        self.rows.push(cells);
+    }
+
+    /// The header line, then the rows.
+    fn render(&self) -> String {
+        let header: Vec<String> = self.header.iter().map(|h| (*h).to_owned()).collect();
+        let lines: Vec<&Vec<String>> = std::iter::once(&header).chain(&self.rows).collect();
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|c| {
+                lines
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in lines {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `-` for an empty list, else its items joined by commas.
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+/// The serde name of a status enum (`RUNNING`, `DEPLOY_FAILED`, ...).
+fn enum_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// One row per deployment, kubectl style, then any messages.
-pub fn status_table<W: Write>(out: &mut W, status: &ServeStatus) -> std::io::Result<()> {
-    let mut rows = vec![
-        [
-            "APP",
-            "STATUS",
-            "ROUTE",
-            "DEPLOYMENT",
-            "KIND",
-            "DEPLOYMENT STATUS",
-            "READY",
-            "QUEUED",
-            "FAILURES",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
+pub fn status_table(status: &ServeStatus) -> String {
+    if status.applications.is_empty() {
+        return format!(
+            "No applications deployed on node {}.\n",
+            status.node.node_id
+        );
+    }
+    let header = vec![
+        "APP",
+        "STATUS",
+        "ROUTE",
+        "DEPLOYMENT",
+        "KIND",
+        "DEPLOYMENT STATUS",
+        "READY",
+        "QUEUED",
+        "FAILURES",
     ];
+    let mut table = Table::new(header);
     let mut messages = Vec::new();
     for (name, app) in &status.applications {
         if !app.message.is_empty() {
             messages.push(format!("{name}: {}", app.message));
         }
         for (dep_name, dep) in &app.deployments {
-            let running = dep
-                .replica_states
-                .get(&ReplicaState::Running)
-                .copied()
-                .unwrap_or(0);
-            rows.push(vec![
+            let row = vec![
                 name.clone(),
                 enum_name(&app.status),
                 app.route_prefix.clone(),
                 dep_name.clone(),
                 dep.kind.clone(),
                 enum_name(&dep.status),
-                format!("{running}/{}", dep.target_num_replicas),
+                format!("{}/{}", running(dep), dep.target_num_replicas),
                 dep.queued_requests.to_string(),
                 dep.replica_failures.to_string(),
-            ]);
+            ];
+            table.row(row);
             if !dep.message.is_empty() && app.message.is_empty() {
                 messages.push(format!("{name}/{dep_name}: {}", dep.message));
             }
         }
     }
-    if status.applications.is_empty() {
-        writeln!(
-            out,
-            "No applications deployed on node {}.",
-            status.node.node_id
-        )?;
-        return Ok(());
-    }
-    aligned(out, &rows)?;
+    let mut out = table.render();
     for message in messages {
-        writeln!(out, "\n{message}")?;
+        out.push_str(&format!("\n{message}\n"));
     }
-    Ok(())
-}
-
-/// Rows as left-aligned columns, two spaces apart.
-fn aligned<W: Write>(out: &mut W, rows: &[Vec<String>]) -> std::io::Result<()> {
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
-    Ok(())
-}
-
-/// One row per node, the head first.
-pub fn nodes_table<W: Write>(out: &mut W, nodes: &[NodeStatus]) -> std::io::Result<()> {
-    let mut rows = vec![
-        [
-            "NODE",
-            "STATE",
-            "ROLE",
-            "HTTP",
-            "CONTROL",
-            "CPUS",
-            "GPUS",
-            "MEMORY",
-            "LABELS",
-            "REPLICAS",
-            "LAST HEARTBEAT",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    ];
-    for n in nodes {
-        let r = &n.advert.resources;
-        let labels: Vec<String> = n
-            .advert
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        rows.push(vec![
-            n.advert.node_id.clone(),
-            enum_name(&n.state),
-            if n.head { "head" } else { "member" }.to_owned(),
-            n.advert.http_address.clone(),
-            n.advert.control_address.clone(),
-            format!("{}", r.num_cpus),
-            format!("{}", r.num_gpus),
-            format!("{:.1}Gi", r.memory as f64 / (1u64 << 30) as f64),
-            if labels.is_empty() {
-                "-".to_owned()
-            } else {
-                labels.join(",")
-            },
-            n.replicas.len().to_string(),
-            if n.head {
-                "-".to_owned()
-            } else {
-                format!("{:.1}s ago", n.last_heartbeat_s)
-            },
-        ]);
-    }
-    aligned(out, &rows)
+    out
 }
 
 /// A one-line summary of `apps` for `--wait` progress.
@@ -161,14 +143,7 @@ pub fn progress_line(status: &ServeStatus, apps: &[String]) -> String {
                 let deps: Vec<String> = app
                     .deployments
                     .iter()
-                    .map(|(d, dep)| {
-                        let running = dep
-                            .replica_states
-                            .get(&ReplicaState::Running)
-                            .copied()
-                            .unwrap_or(0);
-                        format!("{d} {running}/{}", dep.target_num_replicas)
-                    })
+                    .map(|(d, dep)| format!("{d} {}/{}", running(dep), dep.target_num_replicas))
                     .collect();
                 format!("{name}: {} ({})", enum_name(&app.status), deps.join(", "))
             }
@@ -177,10 +152,59 @@ pub fn progress_line(status: &ServeStatus, apps: &[String]) -> String {
         .join("; ")
 }
 
-/// The serde name of a status enum (`RUNNING`, `DEPLOY_FAILED`, ...).
-fn enum_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+fn running(dep: &DeploymentDetails) -> u32 {
+    dep.replica_states
+        .get(&ReplicaState::Running)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// One row per node, in the order the head lists them (the head first).
+pub fn nodes_table(nodes: &[NodeStatus]) -> String {
+    let header = vec![
+        "NODE",
+        "STATE",
+        "ROLE",
+        "HTTP",
+        "CONTROL",
+        "CPUS",
+        "GPUS",
+        "MEMORY",
+        "LABELS",
+        "REPLICAS",
+        "LAST HEARTBEAT",
+    ];
+    let mut table = Table::new(header);
+    for n in nodes {
+        let r = &n.advert.resources;
+        let labels: Vec<String> = n
+            .advert
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let row = vec![
+            n.advert.node_id.clone(),
+            enum_name(&n.state),
+            if n.head { "head" } else { "member" }.to_owned(),
+            n.advert.http_address.clone(),
+            n.advert.control_address.clone(),
+            format!("{}", r.num_cpus),
+            format!("{}", r.num_gpus),
+            gibibytes(r.memory),
+            list_or_dash(&labels),
+            n.replicas.len().to_string(),
+            if n.head {
+                "-".to_owned()
+            } else {
+                format!("{:.1}s ago", n.last_heartbeat_s)
+            },
+        ];
+        table.row(row);
+    }
+    table.render()
+}
+
+fn gibibytes(bytes: u64) -> String {
+    format!("{:.1}Gi", bytes as f64 / (1u64 << 30) as f64)
 }
