@@ -1,157 +1,24 @@
 //! Commands that talk to a running node over the control protocol.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rserve_daemon::node::DEFAULT_CONTROL_ADDR;
-use rserve_daemon::pki;
-use rserve_daemon::rpc::client::{ClientError, ClientOptions, ControlClient};
-use rserve_daemon::state_dir::{NodeFile, is_running};
+use rserve_daemon::rpc::client::ControlClient;
+use rserve_daemon::state_dir::is_running;
 use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
 use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
 
 use crate::Context;
 use crate::args::{
-    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, Global, NodesArgs, Output, StatusArgs,
-    TokenCommand,
+    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, NodesArgs, Output, StatusArgs, TokenCommand,
 };
-use crate::env;
+use crate::connect::{client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
 use crate::output;
 
-/// How long to wait for a node to answer before saying it is unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often `--wait` polls status.
 const POLL: Duration = Duration::from_millis(250);
-
-/// The state dir the CLI and node agree on by default.
-pub fn state_dir(global: &Global) -> PathBuf {
-    global.state_dir.clone().unwrap_or_else(|| {
-        dirs::data_dir()
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("rserve")
-    })
-}
-
-/// Connects to the node named by flags, environment or the state dir.
-async fn connect_to(global: &Global) -> Result<ControlClient, Failure> {
-    let dir = state_dir(global);
-    let node_file = NodeFile::read(&dir);
-    if global.address.is_none() && !is_running(&dir) {
-        return Err(fail(
-            Exit::Unreachable,
-            format!(
-                "no rserve node is running with state dir {}; start one with `rserve up`, \
-                 or point at another node with --state-dir or --address",
-                dir.display()
-            ),
-        ));
-    }
-    let addr = match (global.address, &node_file) {
-        (Some(addr), _) => addr,
-        (None, Some(file)) => file.control_address,
-        (None, None) => DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
-    };
-    let ca_path = std::env::var_os(env::CACERT)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pki::TlsPaths::new(&dir).ca_cert);
-    let ca_pem = std::fs::read(&ca_path).map_err(|e| {
-        fail(
-            Exit::Unreachable,
-            format!(
-                "cannot read the CA certificate {}: {e}; is a node running with state dir {}? \
-                 (start one with `rserve up`, or set {} and {})",
-                ca_path.display(),
-                dir.display(),
-                env::CACERT,
-                env::ADDR
-            ),
-        )
-    })?;
-    let from_env = std::env::var(env::TOKEN)
-        .ok()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    let token = match (from_env, std::env::var_os(env::TOKEN_FILE)) {
-        (Some(token), _) => Some(token),
-        (None, Some(path)) => Some(read_token(Path::new(&path))?),
-        (None, None) => std::fs::read_to_string(pki::token_path(&dir))
-            .ok()
-            .map(|t| t.trim().to_owned()),
-    };
-    let client_cert = client_certificate(&dir)?;
-    let opts = ClientOptions {
-        addr,
-        ca_pem,
-        client_cert,
-        server_name: std::env::var(env::TLS_SERVER_NAME)
-            .unwrap_or_else(|_| pki::NODE_SERVER_NAME.to_owned()),
-        token,
-        timeout: CONNECT_TIMEOUT,
-    };
-    ControlClient::connect(opts).await.map_err(client_failure)
-}
-
-/// The client certificate to present: RSERVE_CLIENT_CERT/KEY, else the state
-/// dir's admin certificate (a head's), else its node certificate (a member's).
-/// A certificate chain and its key, PEM.
-type CertAndKey = (Vec<u8>, Vec<u8>);
-
-fn client_certificate(dir: &Path) -> Result<Option<CertAndKey>, Failure> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| {
-            fail(
-                Exit::Unreachable,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })
-    };
-    match (
-        std::env::var_os(env::CLIENT_CERT),
-        std::env::var_os(env::CLIENT_KEY),
-    ) {
-        (Some(cert), Some(key)) => {
-            return Ok(Some((read(Path::new(&cert))?, read(Path::new(&key))?)));
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(fail(
-                Exit::Unreachable,
-                format!("set both {} and {}", env::CLIENT_CERT, env::CLIENT_KEY),
-            ));
-        }
-        (None, None) => {}
-    }
-    let paths = pki::TlsPaths::new(dir);
-    for (cert, key) in [
-        (&paths.admin_cert, &paths.admin_key),
-        (&paths.node_cert, &paths.node_key),
-    ] {
-        if let (Ok(cert), Ok(key)) = (std::fs::read(cert), std::fs::read(key)) {
-            return Ok(Some((cert, key)));
-        }
-    }
-    Ok(None)
-}
-
-fn read_token(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map(|t| t.trim().to_owned())
-        .map_err(|e| {
-            fail(
-                Exit::Unreachable,
-                format!("cannot read token file {}: {e}", path.display()),
-            )
-        })
-}
-
-fn client_failure(e: ClientError) -> Failure {
-    Failure {
-        exit: Exit::Unreachable,
-        error: e.into(),
-    }
-}
 
 /// Makes one call; a node-side error becomes a failure with its exit code.
 async fn call(client: &ControlClient, request: Request) -> Result<Response, Failure> {
@@ -183,7 +50,7 @@ fn unexpected(response: &Response) -> Failure {
 
 /// Connects with the context's flags, environment and state dir.
 async fn connect(cx: &Context) -> Result<ControlClient, Failure> {
-    connect_to(&cx.global).await
+    crate::connect::connect(&cx.global, &cx.token).await
 }
 
 pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
@@ -389,7 +256,7 @@ pub async fn token(cx: &Context, command: TokenCommand) -> Result<Exit, Failure>
 
 pub async fn down(cx: &Context, args: DownArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
-    let addr = cx.global.address;
+    let addr = cx.global.client.address;
     call(&client, Request::Shutdown).await?;
     cx.printer.note(format_args!(
         "Node {} is shutting down (draining in-flight requests).",

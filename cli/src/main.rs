@@ -8,32 +8,46 @@
 
 mod args;
 mod commands;
+mod connect;
 mod env;
 mod exit;
 mod generate;
+#[cfg(test)]
+mod golden;
 mod output;
 mod printer;
 mod up;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command, Global};
+use crate::connect::AdminToken;
 use crate::exit::{Exit, Failure};
 use crate::printer::Printer;
 
-/// What every command gets: the global options and the printer.
+/// What every command gets: the global options, where the admin token comes
+/// from, and the printer.
 #[derive(Debug)]
 pub struct Context {
     pub global: Global,
+    pub token: AdminToken,
     pub printer: Printer,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let token = AdminToken::resolve(
+        cli.global.client.token_file.as_deref(),
+        matches.value_source("token_file") == Some(ValueSource::CommandLine),
+        env::admin_token(),
+    );
     let cx = Context {
         global: cli.global,
+        token,
         printer: Printer::from_env(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -80,4 +94,38 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|e| e.downcast_ref::<std::io::Error>())
         .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_file_source(argv: &[&str]) -> Option<ValueSource> {
+        Cli::command()
+            .try_get_matches_from(argv)
+            .unwrap()
+            .value_source("token_file")
+    }
+
+    #[test]
+    fn a_token_file_flag_is_seen_as_given_on_the_command_line() {
+        for argv in [
+            &["rserve", "--token-file", "/t", "status"][..],
+            &["rserve", "status", "--token-file", "/t"],
+        ] {
+            assert_eq!(
+                token_file_source(argv),
+                Some(ValueSource::CommandLine),
+                "{argv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        use clap::Parser;
+        let err = Cli::try_parse_from(["rserve", "--client-cert", "/c", "status"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--client-key"), "{err}");
+    }
 }

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::Context;
 use crate::args::{LogFormat, UpArgs};
-use crate::commands::state_dir;
+use crate::connect::state_dir;
 use crate::env;
 use crate::exit::{Exit, ExitContext, Failure, fail};
 use crate::printer::Printer;
@@ -118,7 +118,7 @@ async fn watch_signals(shutdown: CancellationToken) {
         _ = int.recv() => {}
     }
     warn!("Second signal: exiting without draining.");
-    std::process::exit(130);
+    std::process::exit(Exit::Interrupted.code().into());
 }
 
 /// Logs are messages: they go where the printer sends them, coloured only when it
