@@ -620,18 +620,18 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__nodes)
-            opts="-o -h -V --output --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -h -V --output --no-headers --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --output)
-                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
                     return 0
                     ;;
                 --state-dir)
@@ -670,18 +670,18 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__status)
-            opts="-o -h -V --output --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -h -V --output --no-headers --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --output)
-                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
                     return 0
                     ;;
                 --state-dir)

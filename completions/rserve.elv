@@ -117,8 +117,8 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --version 'Print version'
         }
         &'rserve;status'= {
-            cand -o 'o'
-            cand --output 'output'
+            cand -o 'Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines'
+            cand --output 'Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines'
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
             cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
             cand --cacert 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]'
@@ -126,6 +126,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --client-key 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]'
             cand --tls-server-name 'Name verified in the node''s certificate'
             cand --token-file 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]'
+            cand --no-headers 'Leave out the column headers (table and wide)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -147,8 +148,8 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --version 'Print version'
         }
         &'rserve;nodes'= {
-            cand -o 'o'
-            cand --output 'output'
+            cand -o 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines'
+            cand --output 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines'
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
             cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
             cand --cacert 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]'
@@ -156,6 +157,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --client-key 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]'
             cand --tls-server-name 'Name verified in the node''s certificate'
             cand --token-file 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]'
+            cand --no-headers 'Leave out the column headers (table and wide)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

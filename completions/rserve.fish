@@ -104,7 +104,9 @@ complete -c rserve -n "__fish_rserve_using_subcommand delete" -l token-file -d '
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l wait -d 'Block until the application\'s replicas are gone (exit 3 on timeout)'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -r -f -a "table\t'Aligned columns for people'
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -d 'Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines' -r -f -a "table\t'Aligned columns for people'
+wide\t'The table with more columns'
+name\t'`kind/name`, one per line, for scripts'
 json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
@@ -114,6 +116,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-cert -d 
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s o -l output -d 'Output format; `table` prints TOML, the file format' -r -f -a "table\t'Aligned columns for people'
@@ -128,7 +131,9 @@ complete -c rserve -n "__fish_rserve_using_subcommand config" -l tls-server-name
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -r -f -a "table\t'Aligned columns for people'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -d 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines' -r -f -a "table\t'Aligned columns for people'
+wide\t'The table with more columns'
+name\t'`kind/name`, one per line, for scripts'
 json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
@@ -138,6 +143,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-cert -d '
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F

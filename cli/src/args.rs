@@ -239,8 +239,13 @@ pub struct StatusArgs {
     /// Only this application
     pub app: Option<String>,
 
-    #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    /// Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines
+    #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
+    pub output: ListOutput,
+
+    /// Leave out the column headers (table and wide)
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,8 +260,13 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct NodesArgs {
-    #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    /// Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines
+    #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
+    pub output: ListOutput,
+
+    /// Leave out the column headers (table and wide)
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +289,21 @@ pub struct TokenCreateArgs {
 pub enum Output {
     /// Aligned columns for people.
     Table,
+    /// The stable JSON schema (docs/api.md).
+    Json,
+    /// The same document as YAML.
+    Yaml,
+}
+
+/// `-o` of the commands that list things (`status`, `nodes`), kubectl's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListOutput {
+    /// Aligned columns for people.
+    Table,
+    /// The table with more columns.
+    Wide,
+    /// `kind/name`, one per line, for scripts.
+    Name,
     /// The stable JSON schema (docs/api.md).
     Json,
     /// The same document as YAML.

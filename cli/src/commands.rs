@@ -11,11 +11,12 @@ use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
 
 use crate::Context;
 use crate::args::{
-    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, NodesArgs, Output, StatusArgs, TokenCommand,
+    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, ListOutput, NodesArgs, Output, StatusArgs,
+    TokenCommand,
 };
 use crate::connect::{client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
-use crate::output;
+use crate::output::{self, View};
 
 /// How often `--wait` polls status.
 const POLL: Duration = Duration::from_millis(250);
@@ -140,7 +141,7 @@ async fn wait_for(
     let mut last = String::new();
     loop {
         let status = fetch_status(client, None).await?;
-        let line = output::progress_line(&status, apps);
+        let line = output::status::progress_line(&status, apps);
         if line != last {
             cx.printer.note(format_args!(
                 "[{:>5.1}s] {line}",
@@ -193,10 +194,16 @@ pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {
 pub async fn status(cx: &Context, args: StatusArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     let status = fetch_status(&client, args.app).await?;
+    let view = |wide| View {
+        wide,
+        headers: !args.no_headers,
+    };
     let text = match args.output {
-        Output::Table => output::status_table(&status),
-        Output::Json => output::json(&status)?,
-        Output::Yaml => output::yaml(&status)?,
+        ListOutput::Table => output::status::table(&status, view(false)),
+        ListOutput::Wide => output::status::table(&status, view(true)),
+        ListOutput::Name => output::status::names(&status),
+        ListOutput::Json => output::json(&status)?,
+        ListOutput::Yaml => output::yaml(&status)?,
     };
     cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
@@ -223,11 +230,17 @@ pub async fn nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure> {
         Response::Nodes { nodes } => nodes,
         other => return Err(unexpected(&other)),
     };
+    let view = |wide| View {
+        wide,
+        headers: !args.no_headers,
+    };
     let doc = || serde_json::json!({ "nodes": nodes });
     let text = match args.output {
-        Output::Table => output::nodes_table(&nodes),
-        Output::Json => output::json(&doc())?,
-        Output::Yaml => output::yaml(&doc())?,
+        ListOutput::Table => output::nodes::table(&nodes, view(false)),
+        ListOutput::Wide => output::nodes::table(&nodes, view(true)),
+        ListOutput::Name => output::nodes::names(&nodes),
+        ListOutput::Json => output::json(&doc())?,
+        ListOutput::Yaml => output::yaml(&doc())?,
     };
     cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
