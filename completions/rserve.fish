@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_rserve_global_optspecs
-    string join \n state-dir= address= h/help V/version
+    string join \n state-dir= address= cacert= client-cert= client-key= tls-server-name= token-file= h/help V/version
 end
 
 function __fish_rserve_needs_command
@@ -26,6 +26,11 @@ end
 
 complete -c rserve -n "__fish_rserve_needs_command" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_needs_command" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_needs_command" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_needs_command" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_needs_command" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_needs_command" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_needs_command" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_needs_command" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_needs_command" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
@@ -55,12 +60,22 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label f
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-timeout-s -d 'Head: seconds without a heartbeat after which a node is declared dead' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l demo -d 'Deploy the bundled digits demo at /digits once the node is up'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l timeout -d 'Seconds to wait for the node to exit' -r
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s f -l filename -d 'Application file, kubectl style (same as the positional FILE)' -r -F
@@ -70,20 +85,38 @@ json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l wait -d 'Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l timeout -d 'Seconds `--wait` waits' -r
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l wait -d 'Block until the application\'s replicas are gone (exit 3 on timeout)'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -r -f -a "table\t'Aligned columns for people'
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -d 'Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines' -r -f -a "table\t'Aligned columns for people'
+wide\t'The table with more columns'
+name\t'`kind/name`, one per line, for scripts'
 json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s o -l output -d 'Output format; `table` prints TOML, the file format' -r -f -a "table\t'Aligned columns for people'
@@ -91,17 +124,35 @@ json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -r -f -a "table\t'Aligned columns for people'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -d 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines' -r -f -a "table\t'Aligned columns for people'
+wide\t'The table with more columns'
+name\t'`kind/name`, one per line, for scripts'
 json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
@@ -112,17 +163,32 @@ json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l out -d 'Directory to write the pages into' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'

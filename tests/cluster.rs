@@ -320,6 +320,26 @@ fn wrong_expired_and_foreign_credentials_are_refused_on_both_sides() {
     let (code, err) = remote("wrong", true);
     assert_eq!(code, Some(4), "{err}");
     assert!(err.contains("admin token"), "{err}");
+    // The same with flags; a --token-file flag beats RSERVE_TOKEN.
+    let tls = tmp.path().join("head/tls");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rserve"))
+        .args(["--address", &join, "--state-dir"])
+        .arg(tmp.path().join("nowhere"))
+        .arg("--cacert")
+        .arg(tls.join("ca.crt"))
+        .arg("--client-cert")
+        .arg(tls.join("admin.crt"))
+        .arg("--client-key")
+        .arg(tls.join("admin.key"))
+        .arg("--token-file")
+        .arg(tmp.path().join("head/admin.token"))
+        .args(["token", "create"])
+        .env("RSERVE_TOKEN", "wrong")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("rsj."));
 }
 
 /// A head on a fixed port and two members, with an app of three echo replicas.

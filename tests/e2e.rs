@@ -58,6 +58,12 @@ fn deploy_curl_status_delete_and_restart_restores_applications() {
     );
     let yaml = node.ok(&["status", "digits", "-o", "yaml"]);
     assert!(yaml.contains("status: RUNNING"), "{yaml}");
+    assert_eq!(node.ok(&["status", "-o", "name"]), "application/digits\n");
+    let wide = node.ok(&["status", "-o", "wide", "--no-headers"]);
+    assert!(
+        !wide.contains("APP") && wide.matches("classifier-").count() == 2,
+        "{wide}"
+    );
     let config = node.ok(&["config", "digits"]);
     assert!(
         config.contains("kind = \"digits\"") && config.contains("num_replicas = 2"),

@@ -23,7 +23,7 @@ fn seconds(s: &str) -> Result<f64, String> {
 
 /// rserve: model serving in one binary — the node daemon and the operator CLI.
 #[derive(Debug, Parser)]
-#[command(name = "rserve", version, about, long_about = None, propagate_version = true)]
+#[command(name = "rserve", version, about, long_about = None, propagate_version = true, after_help = env::help_footer())]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -35,12 +35,45 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]
-    #[arg(long, global = true, env = env::STATE_DIR, value_name = "DIR")]
+    // Listed after each command's own options.
+    #[arg(long, global = true, env = env::STATE_DIR, value_name = "DIR", display_order = 100)]
     pub state_dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The heading of the options that say how to reach a node.
+pub const CONNECTION_OPTIONS: &str = "Connection options";
+
+/// How the CLI finds, trusts and authenticates to a node (`rserve up` ignores
+/// these). The admin token itself has no flag: `RSERVE_TOKEN` (`env::UNFLAGGED`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = CONNECTION_OPTIONS)]
+pub struct ClientArgs {
     /// Control address of the node to talk to [default: from the state dir's node.json, else 127.0.0.1:8265]
     #[arg(long, global = true, env = env::ADDR, value_name = "HOST:PORT")]
     pub address: Option<SocketAddr>,
+
+    /// CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]
+    #[arg(long, global = true, env = env::CACERT, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]
+    #[arg(long, global = true, env = env::CLIENT_CERT, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]
+    #[arg(long, global = true, env = env::CLIENT_KEY, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// Name verified in the node's certificate
+    #[arg(long, global = true, env = env::TLS_SERVER_NAME, value_name = "NAME", default_value = rserve_daemon::pki::NODE_SERVER_NAME)]
+    pub tls_server_name: String,
+
+    /// File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]
+    #[arg(long, global = true, env = env::TOKEN_FILE, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,8 +239,13 @@ pub struct StatusArgs {
     /// Only this application
     pub app: Option<String>,
 
-    #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    /// Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines
+    #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
+    pub output: ListOutput,
+
+    /// Leave out the column headers (table and wide)
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -222,8 +260,13 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct NodesArgs {
-    #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    /// Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines
+    #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
+    pub output: ListOutput,
+
+    /// Leave out the column headers (table and wide)
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +289,21 @@ pub struct TokenCreateArgs {
 pub enum Output {
     /// Aligned columns for people.
     Table,
+    /// The stable JSON schema (docs/api.md).
+    Json,
+    /// The same document as YAML.
+    Yaml,
+}
+
+/// `-o` of the commands that list things (`status`, `nodes`), kubectl's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListOutput {
+    /// Aligned columns for people.
+    Table,
+    /// The table with more columns.
+    Wide,
+    /// `kind/name`, one per line, for scripts.
+    Name,
     /// The stable JSON schema (docs/api.md).
     Json,
     /// The same document as YAML.

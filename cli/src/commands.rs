@@ -1,156 +1,25 @@
 //! Commands that talk to a running node over the control protocol.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
-use rserve_daemon::node::DEFAULT_CONTROL_ADDR;
-use rserve_daemon::pki;
-use rserve_daemon::rpc::client::{ClientError, ClientOptions, ControlClient};
-use rserve_daemon::state_dir::{NodeFile, is_running};
+use rserve_daemon::rpc::client::ControlClient;
+use rserve_daemon::state_dir::is_running;
 use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
 use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
 
+use crate::Context;
 use crate::args::{
-    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, Global, NodesArgs, Output, StatusArgs,
+    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, ListOutput, NodesArgs, Output, StatusArgs,
     TokenCommand,
 };
-use crate::env;
+use crate::connect::{client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
-use crate::output;
+use crate::output::{self, View};
 
-/// How long to wait for a node to answer before saying it is unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often `--wait` polls status.
 const POLL: Duration = Duration::from_millis(250);
-
-/// The state dir the CLI and node agree on by default.
-pub fn state_dir(global: &Global) -> PathBuf {
-    global.state_dir.clone().unwrap_or_else(|| {
-        dirs::data_dir()
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("rserve")
-    })
-}
-
-/// Connects to the node named by flags, environment or the state dir.
-async fn connect(global: &Global) -> Result<ControlClient, Failure> {
-    let dir = state_dir(global);
-    let node_file = NodeFile::read(&dir);
-    if global.address.is_none() && !is_running(&dir) {
-        return Err(fail(
-            Exit::Unreachable,
-            format!(
-                "no rserve node is running with state dir {}; start one with `rserve up`, \
-                 or point at another node with --state-dir or --address",
-                dir.display()
-            ),
-        ));
-    }
-    let addr = match (global.address, &node_file) {
-        (Some(addr), _) => addr,
-        (None, Some(file)) => file.control_address,
-        (None, None) => DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
-    };
-    let ca_path = std::env::var_os(env::CACERT)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pki::TlsPaths::new(&dir).ca_cert);
-    let ca_pem = std::fs::read(&ca_path).map_err(|e| {
-        fail(
-            Exit::Unreachable,
-            format!(
-                "cannot read the CA certificate {}: {e}; is a node running with state dir {}? \
-                 (start one with `rserve up`, or set {} and {})",
-                ca_path.display(),
-                dir.display(),
-                env::CACERT,
-                env::ADDR
-            ),
-        )
-    })?;
-    let from_env = std::env::var(env::TOKEN)
-        .ok()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    let token = match (from_env, std::env::var_os(env::TOKEN_FILE)) {
-        (Some(token), _) => Some(token),
-        (None, Some(path)) => Some(read_token(Path::new(&path))?),
-        (None, None) => std::fs::read_to_string(pki::token_path(&dir))
-            .ok()
-            .map(|t| t.trim().to_owned()),
-    };
-    let client_cert = client_certificate(&dir)?;
-    let opts = ClientOptions {
-        addr,
-        ca_pem,
-        client_cert,
-        server_name: std::env::var(env::TLS_SERVER_NAME)
-            .unwrap_or_else(|_| pki::NODE_SERVER_NAME.to_owned()),
-        token,
-        timeout: CONNECT_TIMEOUT,
-    };
-    ControlClient::connect(opts).await.map_err(client_failure)
-}
-
-/// The client certificate to present: RSERVE_CLIENT_CERT/KEY, else the state
-/// dir's admin certificate (a head's), else its node certificate (a member's).
-/// A certificate chain and its key, PEM.
-type CertAndKey = (Vec<u8>, Vec<u8>);
-
-fn client_certificate(dir: &Path) -> Result<Option<CertAndKey>, Failure> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| {
-            fail(
-                Exit::Unreachable,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })
-    };
-    match (
-        std::env::var_os(env::CLIENT_CERT),
-        std::env::var_os(env::CLIENT_KEY),
-    ) {
-        (Some(cert), Some(key)) => {
-            return Ok(Some((read(Path::new(&cert))?, read(Path::new(&key))?)));
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(fail(
-                Exit::Unreachable,
-                format!("set both {} and {}", env::CLIENT_CERT, env::CLIENT_KEY),
-            ));
-        }
-        (None, None) => {}
-    }
-    let paths = pki::TlsPaths::new(dir);
-    for (cert, key) in [
-        (&paths.admin_cert, &paths.admin_key),
-        (&paths.node_cert, &paths.node_key),
-    ] {
-        if let (Ok(cert), Ok(key)) = (std::fs::read(cert), std::fs::read(key)) {
-            return Ok(Some((cert, key)));
-        }
-    }
-    Ok(None)
-}
-
-fn read_token(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map(|t| t.trim().to_owned())
-        .map_err(|e| {
-            fail(
-                Exit::Unreachable,
-                format!("cannot read token file {}: {e}", path.display()),
-            )
-        })
-}
-
-fn client_failure(e: ClientError) -> Failure {
-    Failure {
-        exit: Exit::Unreachable,
-        error: e.into(),
-    }
-}
 
 /// Makes one call; a node-side error becomes a failure with its exit code.
 async fn call(client: &ControlClient, request: Request) -> Result<Response, Failure> {
@@ -180,7 +49,12 @@ fn unexpected(response: &Response) -> Failure {
     )
 }
 
-pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> {
+/// Connects with the context's flags, environment and state dir.
+async fn connect(cx: &Context) -> Result<ControlClient, Failure> {
+    crate::connect::connect(&cx.global, &cx.token).await
+}
+
+pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
     let path = args.path.or(args.file).expect("clap requires a file");
     let (name, text) = if path.as_os_str() == "-" {
         let mut text = String::new();
@@ -196,7 +70,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
     // Validate locally first: a typo is reported even when no node is running.
     let file = AppFile::parse(&name, &text).exit(Exit::Failed)?;
     let apps: Vec<String> = file.applications.iter().map(|a| a.name.clone()).collect();
-    let client = connect(global).await?;
+    let client = connect(cx).await?;
     let changes = match call(
         &client,
         Request::Deploy {
@@ -209,29 +83,28 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
         Response::Deployed { changes } => changes,
         other => return Err(unexpected(&other)),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => {
-            for c in &changes {
+    let doc = || serde_json::json!({ "changes": changes });
+    let text = match args.output {
+        Output::Table => changes
+            .iter()
+            .map(|c| {
                 let verb = match c.change {
                     Change::Created => "created",
                     Change::Updated => "updated",
                     Change::Unchanged => "unchanged",
                 };
-                writeln!(stdout, "application/{} {verb}", c.app).exit(Exit::Failed)?;
-            }
-        }
-        format => output::document(
-            &mut stdout,
-            format,
-            &serde_json::json!({ "changes": changes }),
-        )?,
-    }
-    drop(stdout);
+                format!("application/{} {verb}\n", c.app)
+            })
+            .collect(),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     if !args.wait {
         return Ok(Exit::Ok);
     }
     wait_for(
+        cx,
         &client,
         &apps,
         Duration::from_secs_f64(args.timeout),
@@ -258,6 +131,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<Exit, Failure> 
 
 /// Polls status until `done` says so, printing each change of state on stderr.
 async fn wait_for(
+    cx: &Context,
     client: &ControlClient,
     apps: &[String],
     timeout: Duration,
@@ -267,9 +141,12 @@ async fn wait_for(
     let mut last = String::new();
     loop {
         let status = fetch_status(client, None).await?;
-        let line = output::progress_line(&status, apps);
+        let line = output::status::progress_line(&status, apps);
         if line != last {
-            eprintln!("[{:>5.1}s] {line}", start.elapsed().as_secs_f64());
+            cx.printer.note(format_args!(
+                "[{:>5.1}s] {line}",
+                start.elapsed().as_secs_f64()
+            ));
             last = line;
         }
         if let Some(result) = done(&status) {
@@ -288,8 +165,8 @@ async fn wait_for(
     }
 }
 
-pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     call(
         &client,
         Request::Delete {
@@ -297,10 +174,13 @@ pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> 
         },
     )
     .await?;
-    println!("application/{} deleted", args.app);
+    cx.printer
+        .data(format!("application/{} deleted\n", args.app))
+        .exit(Exit::Failed)?;
     if args.wait {
         let app = args.app.clone();
         wait_for(
+            cx,
             &client,
             std::slice::from_ref(&args.app),
             Duration::from_secs_f64(args.timeout),
@@ -311,50 +191,64 @@ pub async fn delete(global: &Global, args: DeleteArgs) -> Result<Exit, Failure> 
     Ok(Exit::Ok)
 }
 
-pub async fn status(global: &Global, args: StatusArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn status(cx: &Context, args: StatusArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     let status = fetch_status(&client, args.app).await?;
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => output::status_table(&mut stdout, &status).exit(Exit::Failed)?,
-        format => output::document(&mut stdout, format, &status)?,
-    }
+    let view = |wide| View {
+        wide,
+        headers: !args.no_headers,
+    };
+    let text = match args.output {
+        ListOutput::Table => output::status::table(&status, view(false)),
+        ListOutput::Wide => output::status::table(&status, view(true)),
+        ListOutput::Name => output::status::names(&status),
+        ListOutput::Json => output::json(&status)?,
+        ListOutput::Yaml => output::yaml(&status)?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn config(global: &Global, args: ConfigArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn config(cx: &Context, args: ConfigArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     let file = match call(&client, Request::Config { app: args.app }).await? {
         Response::Config(file) => file,
         other => return Err(unexpected(&other)),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => stdout
-            .write_all(file.to_toml().as_bytes())
-            .exit(Exit::Failed)?,
-        format => output::document(&mut stdout, format, &file)?,
-    }
+    let text = match args.output {
+        Output::Table => file.to_toml(),
+        Output::Json => output::json(&file)?,
+        Output::Yaml => output::yaml(&file)?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn nodes(global: &Global, args: NodesArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
+pub async fn nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
     let nodes = match call(&client, Request::Nodes).await? {
         Response::Nodes { nodes } => nodes,
         other => return Err(unexpected(&other)),
     };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => output::nodes_table(&mut stdout, &nodes).exit(Exit::Failed)?,
-        format => output::document(&mut stdout, format, &serde_json::json!({ "nodes": nodes }))?,
-    }
+    let view = |wide| View {
+        wide,
+        headers: !args.no_headers,
+    };
+    let doc = || serde_json::json!({ "nodes": nodes });
+    let text = match args.output {
+        ListOutput::Table => output::nodes::table(&nodes, view(false)),
+        ListOutput::Wide => output::nodes::table(&nodes, view(true)),
+        ListOutput::Name => output::nodes::names(&nodes),
+        ListOutput::Json => output::json(&doc())?,
+        ListOutput::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn token(global: &Global, command: TokenCommand) -> Result<Exit, Failure> {
+pub async fn token(cx: &Context, command: TokenCommand) -> Result<Exit, Failure> {
     let TokenCommand::Create(args) = command;
-    let client = connect(global).await?;
+    let client = connect(cx).await?;
     let (token, expires_at_s) =
         match call(&client, Request::CreateJoinToken { ttl_s: args.ttl }).await? {
             Response::JoinToken {
@@ -363,38 +257,36 @@ pub async fn token(global: &Global, command: TokenCommand) -> Result<Exit, Failu
             } => (token, expires_at_s),
             other => return Err(unexpected(&other)),
         };
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Output::Table => writeln!(stdout, "{token}").exit(Exit::Failed)?,
-        format => output::document(
-            &mut stdout,
-            format,
-            &serde_json::json!({ "token": token, "expires_at_s": expires_at_s }),
-        )?,
-    }
+    let doc = || serde_json::json!({ "token": token, "expires_at_s": expires_at_s });
+    let text = match args.output {
+        Output::Table => format!("{token}\n"),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
     Ok(Exit::Ok)
 }
 
-pub async fn down(global: &Global, args: DownArgs) -> Result<Exit, Failure> {
-    let client = connect(global).await?;
-    let addr = global.address;
+pub async fn down(cx: &Context, args: DownArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
+    let addr = cx.global.client.address;
     call(&client, Request::Shutdown).await?;
-    eprintln!(
+    cx.printer.note(format_args!(
         "Node {} is shutting down (draining in-flight requests).",
         client.node_id
-    );
+    ));
     drop(client);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
-    let dir = state_dir(global);
+    let dir = state_dir(&cx.global);
     // The node releases the state dir lock as it exits; with an explicit
     // address, wait for it to stop answering instead.
     loop {
         let gone = match addr {
             None => !is_running(&dir),
-            Some(_) => connect(global).await.is_err(),
+            Some(_) => connect(cx).await.is_err(),
         };
         if gone {
-            eprintln!("Node stopped.");
+            cx.printer.note("Node stopped.");
             return Ok(Exit::Ok);
         }
         if Instant::now() >= deadline {

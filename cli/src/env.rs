@@ -1,11 +1,15 @@
-//! Every environment variable rserve reads, in one place (documented in
-//! docs/configuration.md and the man page).
+//! The names of the `RSERVE_*` variables rserve reads.
+//!
+//! A variable that sets a flag is read by clap (`env = ...` in `args.rs`), so
+//! `--help`, the man page and the table in docs/configuration.md are generated
+//! from the flag. [`UNFLAGGED`] lists the few that have no flag, each with the
+//! reason, so the generated references name them too.
 
 /// Node state directory.
 pub const STATE_DIR: &str = "RSERVE_STATE_DIR";
 /// Control address of the node the CLI talks to.
 pub const ADDR: &str = "RSERVE_ADDR";
-/// Admin token (prefer `RSERVE_TOKEN_FILE`; never pass tokens in argv).
+/// Admin token (no flag: a token in argv is visible to every user).
 pub const TOKEN: &str = "RSERVE_TOKEN";
 /// File holding the admin token.
 pub const TOKEN_FILE: &str = "RSERVE_TOKEN_FILE";
@@ -34,58 +38,64 @@ pub const JOIN_TOKEN: &str = "RSERVE_JOIN_TOKEN";
 /// Node timeout of the head (`rserve up --node-timeout-s`).
 pub const NODE_TIMEOUT_S: &str = "RSERVE_NODE_TIMEOUT_S";
 
-/// `(name, meaning)` of every variable, for docs and the man page.
-pub const ALL: &[(&str, &str)] = &[
-    (STATE_DIR, "node state directory (--state-dir)"),
-    (
-        ADDR,
-        "control address of the node the CLI talks to (--address)",
-    ),
-    (TOKEN, "admin token for state-changing calls"),
-    (TOKEN_FILE, "file holding the admin token"),
-    (
-        CACERT,
-        "CA certificate (PEM) the CLI trusts [default: <state dir>/tls/ca.crt]",
-    ),
-    (
-        CLIENT_CERT,
-        "client certificate (PEM) the CLI presents [default: <state dir>/tls/admin.crt, else node.crt]",
-    ),
-    (
-        CLIENT_KEY,
-        "key of the client certificate [default: beside it in the state dir]",
-    ),
-    (
-        TLS_SERVER_NAME,
-        "name verified in the node's certificate [default: localhost]",
-    ),
-    (
-        HTTP_ADDR,
-        "HTTP ingress address of `rserve up` (--http-addr)",
-    ),
-    (
-        CONTROL_ADDR,
-        "control endpoint address of `rserve up` (--control-addr)",
-    ),
-    (
-        MAX_BODY_BYTES,
-        "request body limit of `rserve up` (--max-body-bytes)",
-    ),
-    (
-        DRAIN_TIMEOUT_S,
-        "drain timeout of `rserve up` (--drain-timeout-s)",
-    ),
-    (
-        LOG_FORMAT,
-        "log format of `rserve up`: text or json (--log-format)",
-    ),
-    (
-        LOG,
-        "log filter in tracing EnvFilter syntax [default: info]",
-    ),
-    (JOIN_TOKEN, "join token of `rserve up --join` (--token)"),
-    (
-        NODE_TIMEOUT_S,
-        "seconds without a heartbeat before the head declares a node dead (--node-timeout-s)",
-    ),
+/// A variable read outside clap.
+#[derive(Debug)]
+pub struct Unflagged {
+    pub name: &'static str,
+    /// A few words for `rserve --help`.
+    pub summary: &'static str,
+    /// The commands that read it.
+    pub used_by: &'static str,
+    /// What it does, and why it has no flag.
+    pub meaning: &'static str,
+}
+
+/// Every variable rserve reads that no flag sets.
+pub const UNFLAGGED: &[Unflagged] = &[
+    Unflagged {
+        name: TOKEN,
+        summary: "admin token (deploy, delete, down, token create)",
+        used_by: "deploy, delete, down, token",
+        meaning: "Admin token for state-changing calls. No flag, so it never shows in the process list; \
+                  it wins over RSERVE_TOKEN_FILE, an explicit --token-file wins over it.",
+    },
+    Unflagged {
+        name: LOG,
+        summary: "log filter of `rserve up` [default: info]",
+        used_by: "up",
+        meaning: "Log filter in tracing EnvFilter syntax, e.g. info,rserve_daemon=debug [default: info]",
+    },
+    Unflagged {
+        // Read by rserve_daemon's router.
+        name: "RSERVE_MULTIPLEX_ROUTING",
+        summary: "`random`: no model affinity (benchmarks only)",
+        used_by: "up",
+        meaning: "random turns off model affinity for multiplexed deployments; for measuring \
+                  what affinity buys (scripts/bench-multiplex.sh), not for production [default: affinity]",
+    },
+    Unflagged {
+        name: crate::printer::NO_COLOR,
+        summary: "any non-empty value turns colour off",
+        used_by: "all",
+        meaning: "Any non-empty value turns colour off (colour is used only on a terminal).",
+    },
 ];
+
+/// The end of `rserve --help`: the variables no flag's help names.
+pub fn help_footer() -> String {
+    let width = UNFLAGGED.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut out =
+        String::from("Variables without a flag (every variable: rserve(1), ENVIRONMENT):\n");
+    for v in UNFLAGGED {
+        out += &format!("  {:width$}  {}\n", v.name, v.summary);
+    }
+    out
+}
+
+/// The admin token from `RSERVE_TOKEN`, trimmed; unset or blank is none.
+pub fn admin_token() -> Option<String> {
+    std::env::var(TOKEN)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}

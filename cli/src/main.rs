@@ -1,60 +1,89 @@
 //! `rserve`: the node daemon (`rserve up`) and the operator CLI in one binary.
 //!
 //! `main` parses arguments, runs one command and maps its outcome to a documented
-//! exit code; errors are printed once, with their cause chain, on stderr. Data goes
-//! to stdout, messages to stderr.
+//! exit code; errors are printed once, with their cause chain, on stderr. All
+//! output goes through the `Printer` (data to stdout, messages to stderr); the
+//! lints below and `cli/clippy.toml` keep it that way.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod args;
 mod commands;
+mod connect;
 mod env;
 mod exit;
 mod generate;
+#[cfg(test)]
+mod golden;
 mod output;
+mod printer;
 mod up;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, Global};
+use crate::connect::AdminToken;
 use crate::exit::{Exit, Failure};
+use crate::printer::Printer;
+
+/// What every command gets: the global options, where the admin token comes
+/// from, and the printer.
+#[derive(Debug)]
+pub struct Context {
+    pub global: Global,
+    pub token: AdminToken,
+    pub printer: Printer,
+}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let token = AdminToken::resolve(
+        cli.global.client.token_file.as_deref(),
+        matches.value_source("token_file") == Some(ValueSource::CommandLine),
+        env::admin_token(),
+    );
+    let cx = Context {
+        global: cli.global,
+        token,
+        printer: Printer::from_env(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            cx.printer
+                .error(&anyhow::Error::new(e).context("cannot start the async runtime"));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(&cx, cli.command)) {
         Ok(exit) => exit.into(),
         Err(Failure { exit, error }) => {
             if is_broken_pipe(&error) {
                 return Exit::Ok.into();
             }
-            eprintln!("error: {error:#}");
+            cx.printer.error(&error);
             exit.into()
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<Exit, Failure> {
-    let global = &cli.global;
-    match cli.command {
-        Command::Up(args) => up::run(global, args).await,
-        Command::Down(args) => commands::down(global, args).await,
-        Command::Deploy(args) => commands::deploy(global, args).await,
-        Command::Delete(args) => commands::delete(global, args).await,
-        Command::Status(args) => commands::status(global, args).await,
-        Command::Config(args) => commands::config(global, args).await,
-        Command::Nodes(args) => commands::nodes(global, args).await,
-        Command::Token(command) => commands::token(global, command).await,
-        Command::Completion(args) => generate::completion(args),
+async fn run(cx: &Context, command: Command) -> Result<Exit, Failure> {
+    match command {
+        Command::Up(args) => up::run(cx, args).await,
+        Command::Down(args) => commands::down(cx, args).await,
+        Command::Deploy(args) => commands::deploy(cx, args).await,
+        Command::Delete(args) => commands::delete(cx, args).await,
+        Command::Status(args) => commands::status(cx, args).await,
+        Command::Config(args) => commands::config(cx, args).await,
+        Command::Nodes(args) => commands::nodes(cx, args).await,
+        Command::Token(command) => commands::token(cx, command).await,
+        Command::Completion(args) => generate::completion(cx, args),
         Command::GenerateMan(args) => generate::man(&args.out),
     }
 }
@@ -65,4 +94,38 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|e| e.downcast_ref::<std::io::Error>())
         .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_file_source(argv: &[&str]) -> Option<ValueSource> {
+        Cli::command()
+            .try_get_matches_from(argv)
+            .unwrap()
+            .value_source("token_file")
+    }
+
+    #[test]
+    fn a_token_file_flag_is_seen_as_given_on_the_command_line() {
+        for argv in [
+            &["rserve", "--token-file", "/t", "status"][..],
+            &["rserve", "status", "--token-file", "/t"],
+        ] {
+            assert_eq!(
+                token_file_source(argv),
+                Some(ValueSource::CommandLine),
+                "{argv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        use clap::Parser;
+        let err = Cli::try_parse_from(["rserve", "--client-cert", "/c", "status"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--client-key"), "{err}");
+    }
 }

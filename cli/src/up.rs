@@ -11,16 +11,19 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::args::{Global, LogFormat, UpArgs};
-use crate::commands::state_dir;
+use crate::Context;
+use crate::args::{LogFormat, UpArgs};
+use crate::connect::state_dir;
 use crate::env;
 use crate::exit::{Exit, ExitContext, Failure, fail};
+use crate::printer::Printer;
 
 /// The demo application deployed by `rserve up --demo`.
 const DEMO: &str = include_str!("../../examples/digits.toml");
 
-pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
-    init_logging(args.log_format);
+pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
+    let global = &cx.global;
+    init_logging(args.log_format, &cx.printer);
     let mut files = Vec::new();
     if args.demo {
         files.push((
@@ -79,13 +82,13 @@ pub async fn run(global: &Global, args: UpArgs) -> Result<Exit, Failure> {
         }
     }
     let info = node.info().clone();
-    eprintln!(
+    cx.printer.note(format_args!(
         "rserve node {} is up: http://{}  (control {}, state dir {})",
         info.node_id,
         info.http_address,
         info.control_address,
         state_dir(global).display()
-    );
+    ));
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     node.run(shutdown).await.exit(Exit::Failed)?;
@@ -115,19 +118,18 @@ async fn watch_signals(shutdown: CancellationToken) {
         _ = int.recv() => {}
     }
     warn!("Second signal: exiting without draining.");
-    std::process::exit(130);
+    std::process::exit(Exit::Interrupted.code().into());
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs are messages: they go where the printer sends them, coloured only when it
+/// colours.
+fn init_logging(format: LogFormat, printer: &Printer) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        );
+        .with_writer(printer.log_writer())
+        .with_ansi(printer.colour());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -1,0 +1,102 @@
+//! Rendering for people (tables, kubectl's layout) and for programs (JSON, YAML,
+//! `kind/name` lines). Every function here returns text; the `Printer` writes it.
+
+pub mod nodes;
+pub mod status;
+
+#[cfg(test)]
+mod snapshots;
+
+use serde::Serialize;
+
+use crate::exit::{Exit, ExitContext, Failure};
+
+/// How a table is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// `-o wide`: the extra columns too.
+    pub wide: bool,
+    /// The header line (`--no-headers` turns it off).
+    pub headers: bool,
+}
+
+/// `doc` as pretty JSON, newline-terminated.
+pub fn json<T: Serialize>(doc: &T) -> Result<String, Failure> {
+    serde_json::to_string_pretty(doc)
+        .map(|s| s + "\n")
+        .exit(Exit::Failed)
+}
+
+/// `doc` as YAML.
+pub fn yaml<T: Serialize>(doc: &T) -> Result<String, Failure> {
+    serde_yaml::to_string(doc).exit(Exit::Failed)
+}
+
+/// Rows under a header, as left-aligned columns two spaces apart.
+#[derive(Debug)]
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: Vec<&'static str>) -> Self {
+        Self {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row; it must have a cell for every column.
+    pub fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.header.len());
+        self.rows.push(cells);
+    }
+
+    /// The rows, with the header line first when `headers` is set.
+    pub fn render(&self, headers: bool) -> String {
+        let header: Vec<String> = self.header.iter().map(|h| (*h).to_owned()).collect();
+        let lines: Vec<&Vec<String>> = headers
+            .then_some(&header)
+            .into_iter()
+            .chain(&self.rows)
+            .collect();
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|c| {
+                lines
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in lines {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `-` for an empty list, else its items joined by commas.
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+/// The serde name of a status enum (`RUNNING`, `DEPLOY_FAILED`, ...).
+fn enum_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

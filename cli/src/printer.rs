@@ -1,0 +1,116 @@
+//! The one place the CLI writes to the terminal: data to stdout, messages to stderr.
+//!
+//! Commands hand their result (a table, a document, a token) to [`Printer::data`]
+//! and talk to the person running them through [`Printer::note`] and
+//! [`Printer::error`], so `rserve status | jq` never sees a message and a message never hides
+//! in a pipe. Colour is used only on a terminal and never when `NO_COLOR` is set
+//! (<https://no-color.org>: any non-empty value). The rest of the crate is kept off
+//! `print!` and `std::io::stdout`/`stderr` by lints (see `main.rs` and
+//! `cli/clippy.toml`).
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
+
+use std::ffi::OsStr;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+/// The variable that turns colour off (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+
+const RED_BOLD: &str = "\x1b[1;31m";
+const RESET: &str = "\x1b[0m";
+
+/// Where output goes and whether messages are coloured.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    colour: bool,
+}
+
+impl Printer {
+    /// Colour on stderr when it is a terminal and `NO_COLOR` is unset or empty.
+    pub fn from_env() -> Self {
+        Self {
+            colour: colour_allowed(
+                std::env::var_os(NO_COLOR).as_deref(),
+                std::io::stderr().is_terminal(),
+            ),
+        }
+    }
+
+    /// Whether messages (and the daemon's logs) may carry ANSI colours.
+    pub fn colour(&self) -> bool {
+        self.colour
+    }
+
+    /// Writes a command's result to stdout. A closed pipe comes back as an
+    /// `io::Error` (`main` treats it as success), never as a panic.
+    pub fn data(&self, text: impl AsRef<[u8]>) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_ref())?;
+        out.flush()
+    }
+
+    /// A message for the person running the command: progress, what happened.
+    pub fn note(&self, message: impl Display) {
+        write_stderr(&format!("{message}\n"));
+    }
+
+    /// The error that ended the command, with its cause chain.
+    pub fn error(&self, error: &anyhow::Error) {
+        write_stderr(&labelled(self.colour, "error", &format!("{error:#}")));
+    }
+
+    /// The writer the daemon's logs go to (stderr, as messages do).
+    pub fn log_writer(&self) -> fn() -> std::io::Stderr {
+        std::io::stderr
+    }
+}
+
+/// no-color.org: "when present and not an empty string", colour is off.
+fn colour_allowed(no_color: Option<&OsStr>, terminal: bool) -> bool {
+    terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+/// `error: message`, the label in bold red when colour is on.
+fn labelled(colour: bool, label: &str, message: &str) -> String {
+    if colour {
+        format!("{RED_BOLD}{label}{RESET}: {message}\n")
+    } else {
+        format!("{label}: {message}\n")
+    }
+}
+
+fn write_stderr(line: &str) {
+    // Nowhere left to report a failure to write to stderr.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(colour_allowed(None, true));
+        assert!(
+            colour_allowed(empty, true),
+            "an empty NO_COLOR does not count"
+        );
+        assert!(!colour_allowed(set, true));
+        assert!(!colour_allowed(None, false));
+    }
+
+    #[test]
+    fn errors_are_plain_text_without_colour() {
+        assert_eq!(labelled(false, "error", "no node"), "error: no node\n");
+    }
+
+    #[test]
+    fn errors_are_labelled_in_red_with_colour() {
+        assert_eq!(
+            labelled(true, "error", "no node"),
+            "\x1b[1;31merror\x1b[0m: no node\n"
+        );
+    }
+}
