@@ -60,11 +60,11 @@ pub struct ClientArgs {
     pub cacert: Option<PathBuf>,
 
     /// Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]
-    #[arg(long, global = true, env = env::CLIENT_CERT, value_name = "FILE", requires = "client_key")]
+    #[arg(long, global = true, env = env::CLIENT_CERT, value_name = "FILE")]
     pub client_cert: Option<PathBuf>,
 
     /// Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]
-    #[arg(long, global = true, env = env::CLIENT_KEY, value_name = "FILE", requires = "client_cert")]
+    #[arg(long, global = true, env = env::CLIENT_KEY, value_name = "FILE")]
     pub client_key: Option<PathBuf>,
 
     /// Name verified in the node's certificate

@@ -121,10 +121,13 @@ pub async fn connect(global: &Global, token: &AdminToken) -> Result<ControlClien
 /// A certificate chain and its key, PEM.
 type CertAndKey = (Vec<u8>, Vec<u8>);
 
-/// The client certificate to present: --client-cert/--client-key (clap makes
-/// them come as a pair), else the state dir's admin certificate (a head's),
+/// The client certificate to present: --client-cert/--client-key (both or
+/// neither), else the state dir's admin certificate (a head's),
 /// else its node certificate (a member's).
-fn client_certificate(global: &Global, dir: &Path) -> Result<Option<CertAndKey>, Failure> {
+pub(crate) fn client_certificate(
+    global: &Global,
+    dir: &Path,
+) -> Result<Option<CertAndKey>, Failure> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|e| {
             fail(
@@ -133,8 +136,20 @@ fn client_certificate(global: &Global, dir: &Path) -> Result<Option<CertAndKey>,
             )
         })
     };
-    if let (Some(cert), Some(key)) = (&global.client.client_cert, &global.client.client_key) {
-        return Ok(Some((read(cert)?, read(key)?)));
+    // Checked here, not by clap: a stray variable must not stop `rserve up`.
+    match (&global.client.client_cert, &global.client.client_key) {
+        (Some(cert), Some(key)) => return Ok(Some((read(cert)?, read(key)?))),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "--client-cert ({}) and --client-key ({}) go together: give both or neither",
+                    env::CLIENT_CERT,
+                    env::CLIENT_KEY
+                ),
+            ));
+        }
+        (None, None) => {}
     }
     let paths = pki::TlsPaths::new(dir);
     for (cert, key) in [

@@ -122,10 +122,18 @@ mod tests {
     }
 
     #[test]
-    fn a_client_certificate_needs_its_key() {
+    fn a_half_given_client_certificate_is_refused_only_where_it_is_used() {
         use clap::Parser;
-        let err = Cli::try_parse_from(["rserve", "--client-cert", "/c", "status"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
-        assert!(err.to_string().contains("--client-key"), "{err}");
+        // `up` does not use it: a stray variable must not stop a node.
+        Cli::try_parse_from(["rserve", "--client-cert", "/c", "up"]).unwrap();
+        let cli = Cli::try_parse_from(["rserve", "--client-cert", "/c", "status"]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = connect::client_certificate(&cli.global, dir.path()).unwrap_err();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(
+            err.error.to_string().contains("--client-key"),
+            "{}",
+            err.error
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! replicas and their kinds, or proxies of replicas on other nodes, reached
 //! through [`cluster::mesh`]).
 //!
-//! Control path: [`rpc`] (the QUIC control endpoint and its client) →
+//! Control path: [`endpoint`] (the node's QUIC control endpoint; [`rpc`] is
+//! the calling side) →
 //! [`controller`] (desired state, persistence, reconcile, status) and
 //! [`cluster`] (joining, membership, placement, the head's fleet and a
 //! member's agent).
@@ -20,6 +21,7 @@
 pub mod cluster;
 pub mod controller;
 pub mod digest;
+pub mod endpoint;
 pub mod ingress;
 pub mod node;
 pub mod observe;

@@ -29,12 +29,12 @@ use crate::cluster::resources::{self, ResourceOverrides};
 use crate::cluster::{Cluster, ClusterFile, Role, heartbeat};
 use crate::controller::Controller;
 use crate::controller::store::Store;
+use crate::endpoint;
 use crate::ingress::{self, IngressConfig};
 use crate::pki::{self, TlsPaths};
 use crate::replica::LocalReplicas;
 use crate::router::{RouteTable, Routes};
-use crate::rpc;
-use crate::state_dir::{NodeFile, StateDir, StateFileError};
+use crate::state_dir::{LockError, NodeFile, StateDir, StateFileError};
 
 /// Default HTTP ingress address (Ray Serve's).
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8000";
@@ -108,6 +108,15 @@ pub enum StartError {
     Other(#[from] anyhow::Error),
 }
 
+impl From<LockError> for StartError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held(message) => Self::Busy(anyhow::anyhow!(message)),
+            LockError::Io(e) => Self::Other(e),
+        }
+    }
+}
+
 /// A node that has bound its sockets and loaded its state, ready to run.
 pub struct Node {
     config: NodeConfig,
@@ -136,11 +145,11 @@ impl Node {
     /// Fails with a clear message when another node holds the state dir or a
     /// port is taken.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let state_dir = StateDir::lock(&config.state_dir).map_err(StartError::Busy)?;
+        let state_dir = StateDir::lock(&config.state_dir)?;
         let listener = ingress::bind(config.http_addr)
             .await
             .map_err(|e| StartError::Busy(e.into()))?;
-        let control = rpc::bind(config.control_addr).map_err(StartError::Busy)?;
+        let control = endpoint::bind(config.control_addr).map_err(StartError::Busy)?;
         Self::assemble(config, state_dir, listener, control).await
     }
 
@@ -151,7 +160,7 @@ impl Node {
         listener: TcpListener,
         control: UdpSocket,
     ) -> Result<Self, StartError> {
-        let state_dir = StateDir::lock(&config.state_dir).map_err(StartError::Busy)?;
+        let state_dir = StateDir::lock(&config.state_dir)?;
         Self::assemble(config, state_dir, listener, control).await
     }
 
@@ -181,13 +190,13 @@ impl Node {
         };
         // A member's identity comes from the head: join before anything would
         // create a CA of our own.
-        let member = membership(&config, &state_dir, &advert).await?;
+        let member = load_or_join(&config, &state_dir, &advert).await?;
         let identity = pki::load_or_create(dir)?;
         pki::ensure_admin_cert(dir)?;
         let ca_pem = std::fs::read(TlsPaths::new(dir).ca_cert)
             .context("cannot read the cluster CA certificate")?;
         let mesh_crypto = mesh::client_config(dir, identity.clone())?;
-        let endpoint = rpc::endpoint(control, identity, &ca_pem)?;
+        let endpoint = endpoint::endpoint(control, identity, &ca_pem)?;
         let mesh = Arc::new(Mesh::new(mesh_crypto.clone()));
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let (cluster, heartbeat) = match &member {
@@ -203,7 +212,7 @@ impl Node {
                     Some((cluster_file.head, mesh_crypto, advert)),
                 )
             }
-            None => (head(&config, &state_dir, advert, mesh)?, None),
+            None => (head_cluster(&config, &state_dir, advert, mesh)?, None),
         };
         let controller = Controller::new(
             Store::new(dir),
@@ -242,8 +251,7 @@ impl Node {
     /// Serves until `shutdown` (a signal or a `Shutdown` call), then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let node_file = NodeFile::path(self.state_dir.path());
-        std::fs::write(&node_file, serde_json::to_vec_pretty(&self.file)?)
-            .with_context(|| format!("cannot write {}", node_file.display()))?;
+        crate::state_dir::write_atomic(&node_file, &serde_json::to_vec_pretty(&self.file)?)?;
         let controller_stop = CancellationToken::new();
         let controller = tokio::spawn(self.controller.clone().run(controller_stop.clone()));
         let cluster_stop = CancellationToken::new();
@@ -254,9 +262,9 @@ impl Node {
             (Role::Head(head), _) => tokio::spawn(head.clone().watch_members(cluster_stop.clone())),
             (Role::Member { .. }, None) => unreachable!("members are started with a heartbeat"),
         };
-        let control = tokio::spawn(rpc::serve(
+        let control = tokio::spawn(endpoint::serve(
             self.endpoint.clone(),
-            rpc::Context {
+            endpoint::Context {
                 controller: self.controller.clone(),
                 token: self.token.clone(),
                 node_id: self.file.node_id.clone(),
@@ -300,7 +308,7 @@ impl Node {
 
 /// The cluster this node is a member of, joining it first if asked (`None`:
 /// this node is a head).
-async fn membership(
+async fn load_or_join(
     config: &NodeConfig,
     state_dir: &StateDir,
     advert: &NodeAdvert,
@@ -346,7 +354,7 @@ async fn membership(
 
 /// The cluster of a head: its CA, tokens and persisted members, and the fleet
 /// its controller places replicas through.
-fn head(
+fn head_cluster(
     config: &NodeConfig,
     state_dir: &StateDir,
     advert: NodeAdvert,

@@ -3,9 +3,10 @@
 //! file in it is written — atomically and durably, so a crash leaves the old
 //! file or the new one, never a torn one.
 //!
-//! The controller's desired state (`state.json`), the cluster's files
-//! (`cluster.json`, `nodes.json`, `join_tokens.json`) and the TLS material
-//! (`tls/`) are written through [`write_atomic`] and [`write_private`].
+//! The controller's desired state (`state.json`, through [`write_durably`]),
+//! the cluster's files (`cluster.json`, `nodes.json`, `join_tokens.json`),
+//! `node_id` and `node.json` (through [`write_atomic`]) and the TLS material
+//! (`tls/`, through [`write_private`]) all take this one path.
 
 use std::fs::File;
 use std::io::Write;
@@ -14,6 +15,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+
+/// Why a state directory could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another node holds it; the message names that node.
+    #[error("{0}")]
+    Held(String),
+    /// It could not be created, opened or locked (permissions, disk).
+    #[error("{0:#}")]
+    Io(#[from] anyhow::Error),
+}
 
 /// A state directory, locked for this process's life.
 #[derive(Debug)]
@@ -25,7 +37,7 @@ pub struct StateDir {
 impl StateDir {
     /// Creates the directory (0700) if needed and takes its lock. Fails with a
     /// message naming the running node when another one holds it.
-    pub fn lock(path: &Path) -> anyhow::Result<Self> {
+    pub fn lock(path: &Path) -> Result<Self, LockError> {
         create_private_dir(path)?;
         let lock_path = path.join("node.lock");
         let file = File::options()
@@ -48,14 +60,14 @@ impl StateDir {
                         )
                     })
                     .unwrap_or_default();
-                anyhow::bail!(
+                Err(LockError::Held(format!(
                     "another rserve node is already running with state dir {}{holder}; stop it with `rserve down` or use another --state-dir",
                     path.display()
-                )
+                )))
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
-            }
+            Err(std::fs::TryLockError::Error(e)) => Err(anyhow::Error::new(e)
+                .context(format!("cannot lock {}", lock_path.display()))
+                .into()),
         }
     }
 

@@ -174,7 +174,7 @@ impl DeploymentRuntime {
         let live = self
             .replicas
             .iter()
-            .filter(|s| current(s, self.generation))
+            .filter(|m| current(m, self.generation))
             .count();
         self.pending = None;
         if live < target && !self.deploy_failed && now >= self.next_start_at && !holding {
@@ -217,7 +217,7 @@ impl DeploymentRuntime {
         let new_running = self
             .replicas
             .iter()
-            .filter(|s| current(s, self.generation) && s.replica.phase() == Phase::Running)
+            .filter(|m| current(m, self.generation) && m.replica.phase() == Phase::Running)
             .count();
         let keep_old = target.saturating_sub(new_running);
         let old: Vec<usize> = (0..self.replicas.len())
@@ -330,7 +330,7 @@ impl DeploymentRuntime {
         let live = self
             .replicas
             .iter()
-            .filter(|s| s.generation == self.generation && !s.stopping)
+            .filter(|m| m.generation == self.generation && !m.stopping)
             .count();
         if self.retiring
             || live >= self.config.num_replicas as usize
@@ -382,7 +382,7 @@ impl DeploymentRuntime {
     /// Live replicas of this deployment per node.
     fn per_node(&self, head_id: &str) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
-        for managed in self.replicas.iter().filter(|s| !s.stopping) {
+        for managed in self.replicas.iter().filter(|m| !m.stopping) {
             let node = managed
                 .replica
                 .remote_target()
@@ -394,7 +394,7 @@ impl DeploymentRuntime {
 
     /// What this deployment's live replicas take on each node.
     pub(super) fn usage(&self, head_id: &str, usage: &mut HashMap<String, Usage>) {
-        for managed in self.replicas.iter().filter(|s| !s.stopping) {
+        for managed in self.replicas.iter().filter(|m| !m.stopping) {
             let node = managed
                 .replica
                 .remote_target()
@@ -410,15 +410,15 @@ impl DeploymentRuntime {
     pub(super) fn locations(&self, head: &Host) -> Vec<ReplicaLocation> {
         self.replicas
             .iter()
-            .filter(|s| !s.stopping && s.replica.phase() == Phase::Running)
-            .map(|s| match s.replica.remote_target() {
+            .filter(|m| !m.stopping && m.replica.phase() == Phase::Running)
+            .map(|m| match m.replica.remote_target() {
                 Some(t) => ReplicaLocation {
-                    replica_id: s.replica.id().to_owned(),
+                    replica_id: m.replica.id().to_owned(),
                     node_id: t.node_id.clone(),
                     address: t.address.to_string(),
                 },
                 None => ReplicaLocation {
-                    replica_id: s.replica.id().to_owned(),
+                    replica_id: m.replica.id().to_owned(),
                     node_id: head.node_id.clone(),
                     address: head.address.to_string(),
                 },
@@ -438,8 +438,8 @@ impl DeploymentRuntime {
         let serving: Vec<Arc<Replica>> = self
             .replicas
             .iter()
-            .filter(|s| !s.stopping && s.replica.phase() == Phase::Running)
-            .map(|s| s.replica.clone())
+            .filter(|m| !m.stopping && m.replica.phase() == Phase::Running)
+            .map(|m| m.replica.clone())
             .collect();
         let current = self.router.replicas();
         let same = current.len() == serving.len()

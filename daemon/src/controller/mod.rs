@@ -8,7 +8,9 @@
 //! Two locks: `writer` orders the calls that change the desired state (one at
 //! a time, each persisted before it takes effect); `state` guards what
 //! reconcile and status read, and is never held across the state file's
-//! fsync, so status answers while a deploy is being written.
+//! fsync, so status answers while a deploy is being written. A deploy or delete
+//! runs on its own task, so a caller that goes away mid-call cannot leave the
+//! file on disk ahead of the state in memory.
 
 mod deployment;
 pub mod store;
@@ -197,13 +199,30 @@ impl Controller {
     }
 
     /// Creates or updates every application in `file`; never removes others.
+    ///
+    /// The change runs to its end on its own task even if the caller goes away
+    /// (a dropped RPC): the state file and the state in memory never part.
     pub async fn deploy(
-        &self,
+        self: &Arc<Self>,
         file_name: &str,
         file: AppFile,
     ) -> Result<Vec<AppChange>, WireError> {
         file.validate(file_name)
             .map_err(|e| bad_request(e.to_string()))?;
+        let this = self.clone();
+        let file_name = file_name.to_owned();
+        run_to_end(
+            self.tasks
+                .spawn(async move { this.apply_file(&file_name, file).await }),
+        )
+        .await?
+    }
+
+    async fn apply_file(
+        &self,
+        file_name: &str,
+        file: AppFile,
+    ) -> Result<Vec<AppChange>, WireError> {
         // The desired state only changes under `writer`: what is read from it
         // here still holds when the change is applied.
         let _writer = self.writer.lock().await;
@@ -231,8 +250,15 @@ impl Controller {
         Ok(changes)
     }
 
-    /// Deletes an application: its route goes at once, its replicas drain.
-    pub async fn delete(&self, app: &str) -> Result<(), WireError> {
+    /// Deletes an application: its route goes at once, its replicas drain. Like
+    /// [`Controller::deploy`], runs to its end even if the caller goes away.
+    pub async fn delete(self: &Arc<Self>, app: &str) -> Result<(), WireError> {
+        let this = self.clone();
+        let app = app.to_owned();
+        run_to_end(self.tasks.spawn(async move { this.remove_app(&app).await })).await?
+    }
+
+    async fn remove_app(&self, app: &str) -> Result<(), WireError> {
         let _writer = self.writer.lock().await;
         let mut desired = {
             let state = self.state.lock().await;
@@ -305,9 +331,8 @@ impl Controller {
     async fn persist(&self, desired: &DesiredState) -> Result<(), WireError> {
         let store = self.store.clone();
         let desired = desired.clone();
-        tokio::task::spawn_blocking(move || store.save(&desired))
-            .await
-            .expect("state writer does not panic")
+        run_to_end(tokio::task::spawn_blocking(move || store.save(&desired)))
+            .await?
             .map_err(|e| {
                 warn!(error = %e, "Could not persist the desired state.");
                 WireError {
@@ -363,6 +388,18 @@ fn cluster_routes(state: &State, fleet: &Fleet) -> Vec<AppRoute> {
             }
         })
         .collect()
+}
+
+/// Awaits a change that runs on its own task; a panic there is an internal
+/// error for the caller, not a crash of the node.
+async fn run_to_end<T>(task: tokio::task::JoinHandle<T>) -> Result<T, WireError> {
+    task.await.map_err(|e| {
+        warn!(error = %e, "A change to the desired state failed.");
+        WireError {
+            code: ErrorCode::Internal,
+            message: format!("the change failed inside the node: {e}"),
+        }
+    })
 }
 
 /// Refuses a file whose applications take another application's route

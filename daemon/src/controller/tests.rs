@@ -295,3 +295,37 @@ async fn status_answers_while_a_deploy_is_being_written() {
     second.await.unwrap().unwrap();
     assert!(c.config(None).await.unwrap().applications.is_empty());
 }
+
+#[tokio::test]
+async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    // Polled once, then dropped: the caller (an RPC) went away mid-deploy.
+    let gone = tokio::time::timeout(
+        Duration::ZERO,
+        c.deploy("t.toml", file("replica = { kind = \"echo\" }")),
+    )
+    .await;
+    assert!(gone.is_err(), "the deploy was still running when dropped");
+    // The next change waits for the dropped one to end, then sees its result.
+    let changes = c
+        .deploy("t.toml", file("replica = { kind = \"echo\" }"))
+        .await
+        .unwrap();
+    assert_eq!(changes[0].change, Change::Unchanged);
+    let on_disk = Store::new(dir.path()).load().unwrap();
+    assert_eq!(on_disk.applications.keys().collect::<Vec<_>>(), ["app"]);
+    let gone = tokio::time::timeout(Duration::ZERO, c.delete("app")).await;
+    assert!(gone.is_err(), "the delete was still running when dropped");
+    // Changes apply in call order: this one runs after the dropped delete.
+    let again = c.delete("app").await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::NotFound, "{again:?}");
+    assert!(c.config(None).await.unwrap().applications.is_empty());
+    assert!(
+        Store::new(dir.path())
+            .load()
+            .unwrap()
+            .applications
+            .is_empty()
+    );
+}

@@ -392,7 +392,7 @@ pub fn plan_step(inputs: &[StepInput], max_batched_tokens: usize) -> Vec<usize> 
 mod tests {
     use super::*;
 
-    fn slot(remaining_prompt: usize) -> StepInput {
+    fn input(remaining_prompt: usize) -> StepInput {
         StepInput {
             remaining_prompt,
             ready: true,
@@ -401,10 +401,10 @@ mod tests {
 
     #[test]
     fn decoding_sequences_always_step_and_prefill_takes_the_rest() {
-        let plan = plan_step(&[slot(0), slot(300), slot(0), slot(300)], 256);
+        let plan = plan_step(&[input(0), input(300), input(0), input(300)], 256);
         assert_eq!(plan, vec![1, 254, 1, 0]);
         // The long prompt finishes over the next steps, the second one follows.
-        let plan = plan_step(&[slot(0), slot(46), slot(0), slot(300)], 256);
+        let plan = plan_step(&[input(0), input(46), input(0), input(300)], 256);
         assert_eq!(plan, vec![1, 46, 1, 208]);
         assert!(plan.iter().sum::<usize>() <= 256);
     }
@@ -415,7 +415,7 @@ mod tests {
             remaining_prompt: 0,
             ready: false,
         };
-        let plan = plan_step(&[paused, slot(10), paused], 4);
+        let plan = plan_step(&[paused, input(10), paused], 4);
         assert_eq!(plan, vec![0, 4, 0]);
         assert_eq!(plan_step(&[paused], 4), vec![0]);
     }
@@ -457,11 +457,11 @@ mod tests {
     fn budget_never_exceeded() {
         for budget in [1, 2, 7, 64] {
             for n in 1..12 {
-                let slots: Vec<StepInput> = (0..n).map(|i| slot((i * 37) % 50)).collect();
-                let plan = plan_step(&slots, budget);
-                let decoding = slots.iter().filter(|s| s.remaining_prompt == 0).count();
+                let inputs: Vec<StepInput> = (0..n).map(|i| input((i * 37) % 50)).collect();
+                let plan = plan_step(&inputs, budget);
+                let decoding = inputs.iter().filter(|s| s.remaining_prompt == 0).count();
                 assert!(plan.iter().sum::<usize>() <= budget.max(decoding));
-                for (s, p) in slots.iter().zip(&plan) {
+                for (s, p) in inputs.iter().zip(&plan) {
                     assert!(*p <= s.remaining_prompt.max(1));
                 }
             }

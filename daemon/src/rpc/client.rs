@@ -98,12 +98,9 @@ impl ControlClient {
                 "no certificate in the CA file".to_owned(),
             ));
         }
-        let crypto = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ClientError::Certificate(e.to_string()))?
-        .with_root_certificates(roots);
+        let crypto = crate::pki::client_builder()
+            .map_err(|e| ClientError::Certificate(e.to_string()))?
+            .with_root_certificates(roots);
         let mut crypto = match &opts.client_cert {
             None => crypto.with_no_client_auth(),
             Some((cert_pem, key_pem)) => {

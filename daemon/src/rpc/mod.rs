@@ -1,22 +1,22 @@
-//! rserve's RPC: the control protocol of `rserve_protocol::wire` over QUIC.
+//! rserve's RPC: the control protocol of `rserve_protocol::wire` over QUIC, the
+//! calling side ([`client`], used by the CLI and by nodes) and the framing both
+//! sides share.
 //!
-//! One endpoint per node serves operators (the CLI) and the other nodes of
-//! the cluster alike ([`server`]); [`client`] is the other end, used by the
-//! CLI and by nodes. Each call is one bidirectional stream: a request frame,
-//! then an answer frame ([`forward`]ed HTTP requests carry their bodies raw
-//! after the frames). The first stream of a connection is the handshake
-//! (version negotiation and the admin token).
+//! One endpoint per node (the `endpoint` module) serves operators and the other
+//! nodes alike. Each call is one bidirectional stream: a request frame, then an
+//! answer frame (forwarded HTTP requests carry their bodies raw after the
+//! frames). The first stream of a connection is the handshake (version
+//! negotiation and the admin token). This module imports only `pki` of the node's,
+//! so the cluster can call other nodes without a cycle through the endpoint.
 
 pub mod client;
-mod forward;
-pub mod server;
 
 use rserve_protocol::wire::FrameDecoder;
 
-pub use server::{Context, bind, endpoint, serve};
-
 /// Reads one frame and returns it with the bytes that followed it so far.
-async fn read_frame_and_rest(recv: &mut quinn::RecvStream) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) async fn read_frame_and_rest(
+    recv: &mut quinn::RecvStream,
+) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let mut decoder = FrameDecoder::default();
     loop {
         if let Some(frame) = decoder.next_frame()? {
@@ -31,6 +31,6 @@ async fn read_frame_and_rest(recv: &mut quinn::RecvStream) -> anyhow::Result<(Ve
 }
 
 /// Reads one frame from a stream that the peer finishes after sending it.
-async fn read_frame(recv: &mut quinn::RecvStream) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> anyhow::Result<Vec<u8>> {
     read_frame_and_rest(recv).await.map(|(frame, _)| frame)
 }

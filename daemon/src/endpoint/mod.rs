@@ -4,6 +4,8 @@
 //! (tokens, joins, heartbeats, nodes, replica commands), the forward server
 //! (HTTP requests for replicas hosted here), or the node itself (shutdown).
 
+mod forward;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
@@ -14,12 +16,12 @@ use rustls::pki_types::pem::PemObject;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::forward::{self, ForwardCall};
-use super::{read_frame, read_frame_and_rest};
+use self::forward::ForwardCall;
 use crate::cluster::Cluster;
 use crate::controller::Controller;
 use crate::digest;
 use crate::pki::{self, NodeIdentity};
+use crate::rpc::{read_frame, read_frame_and_rest};
 
 /// Largest request body forwarded between nodes.
 const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;

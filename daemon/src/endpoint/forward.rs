@@ -54,7 +54,7 @@ pub async fn serve(
             return Ok(());
         }
     };
-    let _slot = Release(replica.clone());
+    let _reserved = Release(replica.clone());
     let reply = match replica.call(call.into_request()).await {
         Ok(reply) => reply,
         Err(e) => {
