@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::notify::{BEAT_PERIOD, Heartbeat};
 use crate::observe::metrics;
 use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
@@ -46,6 +47,9 @@ pub struct IngressConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may finish after shutdown starts.
     pub drain_timeout: Duration,
+    /// Beaten by the accept loop (at least every [`BEAT_PERIOD`]), for
+    /// systemd's watchdog.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 impl Default for IngressConfig {
@@ -53,6 +57,7 @@ impl Default for IngressConfig {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
             drain_timeout: Duration::from_secs(20),
+            heartbeat: None,
         }
     }
 }
@@ -80,9 +85,18 @@ pub async fn serve(
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    let heartbeat = ingress.config.heartbeat.clone();
+    let mut beat = tokio::time::interval(BEAT_PERIOD);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (stream, _peer) = tokio::select! {
             () = shutdown.cancelled() => break,
+            _ = beat.tick(), if heartbeat.is_some() => {
+                if let Some(h) = &heartbeat {
+                    h.beat().await;
+                }
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {

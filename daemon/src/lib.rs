@@ -11,7 +11,8 @@
 //! [`cluster`] (joining, membership, placement, the head's fleet and a
 //! member's agent).
 //!
-//! Around them: [`node`] (wiring and the shutdown sequence), [`state_dir`]
+//! Around them: [`node`] (wiring and the shutdown sequence), [`notify`]
+//! (systemd readiness, status and watchdog), [`state_dir`]
 //! (the state directory and its files), [`pki`] (certificates and the admin
 //! token), [`digest`] (fingerprints), [`observe`] (counters, snapshots,
 //! metrics).
@@ -24,6 +25,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod ingress;
 pub mod node;
+pub mod notify;
 pub mod observe;
 pub mod pki;
 pub mod replica;

@@ -7,6 +7,7 @@
 //! `run(listener, shutdown)`), so tests run a node in-process on port 0.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use rserve_protocol::wire::NodeAdvert;
+use rserve_protocol::status::ReplicaState;
+use rserve_protocol::wire::{NodeAdvert, ReportedPhase};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -31,6 +33,7 @@ use crate::controller::Controller;
 use crate::controller::store::Store;
 use crate::endpoint;
 use crate::ingress::{self, IngressConfig};
+use crate::notify::{self, Heartbeat, Notifier, Summary};
 use crate::pki::{self, TlsPaths};
 use crate::replica::LocalReplicas;
 use crate::router::{RouteTable, Routes};
@@ -63,6 +66,12 @@ pub struct NodeConfig {
     pub labels: BTreeMap<String, String>,
     /// Head: time without a heartbeat after which a node is declared dead.
     pub node_timeout: Duration,
+    /// systemd notifications (readiness, status, watchdog, reload, stop).
+    pub notify: Notifier,
+    /// Test-only: while this file exists the controller loop stalls, so a test
+    /// can watch systemd's watchdog pings stop. Never set in production.
+    #[doc(hidden)]
+    pub stall_controller_while: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -78,6 +87,8 @@ impl NodeConfig {
             resources: ResourceOverrides::default(),
             labels: BTreeMap::new(),
             node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT,
+            notify: Notifier::disabled(),
+            stall_controller_while: None,
         }
     }
 }
@@ -243,6 +254,15 @@ impl Node {
         self.controller.deploy(file_name, file).await
     }
 
+    /// What the process can still do with the node once it runs: reload files.
+    pub fn handle(&self) -> NodeHandle {
+        NodeHandle {
+            controller: self.controller.clone(),
+            cluster: self.cluster.clone(),
+            notify: self.config.notify.clone(),
+        }
+    }
+
     /// Addresses and ids of the started node.
     pub fn info(&self) -> &NodeFile {
         &self.file
@@ -253,7 +273,15 @@ impl Node {
         let node_file = NodeFile::path(self.state_dir.path());
         crate::state_dir::write_atomic(&node_file, &serde_json::to_vec_pretty(&self.file)?)?;
         let controller_stop = CancellationToken::new();
-        let controller = tokio::spawn(self.controller.clone().run(controller_stop.clone()));
+        let controller_beat =
+            Heartbeat::stalled_while("controller", self.config.stall_controller_while.clone());
+        let ingress_beat = Heartbeat::new("ingress");
+        let handle = self.handle();
+        let controller = tokio::spawn(
+            self.controller
+                .clone()
+                .run(controller_stop.clone(), controller_beat.clone()),
+        );
         let cluster_stop = CancellationToken::new();
         let cluster_task = match (&self.cluster.role, self.heartbeat) {
             (Role::Member { agent, .. }, Some((head, crypto, advert))) => tokio::spawn(
@@ -278,16 +306,31 @@ impl Node {
             state_dir = %self.state_dir.path().display(),
             "rserve node ready."
         );
+        // State restored, both sockets bound, the --deploy files accepted (the
+        // caller deployed them before `run`): tell systemd. Connections that
+        // arrive before the accept loop polls wait in the listen backlog.
+        self.config.notify.ready(&handle.summary().await);
+        let systemd = tokio::spawn(notify::supervise(
+            self.config.notify.clone(),
+            vec![controller_beat, ingress_beat.clone()],
+            move || {
+                let handle = handle.clone();
+                async move { handle.summary().await }
+            },
+            shutdown.clone(),
+        ));
         ingress::serve(
             self.listener,
             self.routes.clone(),
             IngressConfig {
                 max_body_bytes: self.config.max_body_bytes,
                 drain_timeout: self.config.drain_timeout,
+                heartbeat: Some(ingress_beat),
             },
             shutdown.clone(),
         )
         .await;
+        let _ = systemd.await;
         controller_stop.cancel();
         controller.await?;
         cluster_stop.cancel();
@@ -303,6 +346,86 @@ impl Node {
         let _ = std::fs::remove_file(node_file);
         info!("rserve node stopped.");
         Ok(())
+    }
+}
+
+/// A running node, as its process sees it: `SIGHUP` re-deploys the `--deploy`
+/// files through it, with systemd told about the reload.
+#[derive(Clone)]
+pub struct NodeHandle {
+    controller: Arc<Controller>,
+    cluster: Arc<Cluster>,
+    notify: Notifier,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle").finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    /// Deploys a file, as `rserve deploy` does (an unchanged file changes nothing).
+    pub async fn deploy(
+        &self,
+        file_name: &str,
+        file: rserve_protocol::AppFile,
+    ) -> Result<Vec<rserve_protocol::wire::AppChange>, rserve_protocol::wire::WireError> {
+        self.controller.deploy(file_name, file).await
+    }
+
+    /// Runs `reload` between `RELOADING=1` (with `MONOTONIC_USEC`) and
+    /// `READY=1` with a fresh status line.
+    pub async fn reload<T>(&self, reload: impl Future<Output = T>) -> T {
+        self.notify.reloading();
+        let out = reload.await;
+        self.notify.ready(&self.summary().await);
+        out
+    }
+
+    /// The node in one line, for `systemctl status`.
+    pub async fn summary(&self) -> String {
+        match &self.cluster.role {
+            Role::Member { head, agent } => {
+                let reports = agent.reports();
+                Summary::Member {
+                    head: head.to_string(),
+                    running: reports
+                        .iter()
+                        .filter(|r| r.phase == ReportedPhase::Running)
+                        .count(),
+                    replicas: reports.len(),
+                }
+            }
+            Role::Head(head) => {
+                let (mut running, mut target) = (0, 0);
+                let apps = match self.controller.status(None).await {
+                    Ok(status) => {
+                        for dep in status
+                            .applications
+                            .values()
+                            .flat_map(|a| a.deployments.values())
+                        {
+                            target += dep.target_num_replicas;
+                            running += dep
+                                .replica_states
+                                .get(&ReplicaState::Running)
+                                .copied()
+                                .unwrap_or(0);
+                        }
+                        status.applications.len()
+                    }
+                    Err(_) => 0,
+                };
+                Summary::Head {
+                    apps,
+                    running,
+                    target,
+                    nodes: head.fleet.hosts().len(),
+                }
+            }
+        }
+        .to_string()
     }
 }
 

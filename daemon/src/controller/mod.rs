@@ -34,6 +34,7 @@ use self::deployment::DeploymentRuntime;
 use self::store::{AppRecord, DesiredState, Store};
 use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::Placer;
+use crate::notify::Heartbeat;
 use crate::router::{RouteTable, Routes};
 use crate::state_dir::{NodeFile, StateFileError};
 
@@ -120,8 +121,11 @@ impl Controller {
 
     /// Runs the reconcile loop until `shutdown`, then stops every replica
     /// (each drains for at most its `graceful_shutdown_timeout_s`).
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Runs the reconcile loop until `shutdown`, beating `heartbeat` on every
+    /// pass (systemd's watchdog is pinged only while it beats).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, heartbeat: Heartbeat) {
         loop {
+            heartbeat.beat().await;
             self.reconcile().await;
             tokio::select! {
                 () = shutdown.cancelled() => break,
