@@ -54,6 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
             [CompletionResult]::new('--join', '--join', [CompletionResultType]::ParameterName, 'Join the cluster whose head''s control endpoint is here (first time: with --token)')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Join token from `rserve token create` on the head (prefer the environment variable)')
+            [CompletionResult]::new('--join-token-file', '--join-token-file', [CompletionResultType]::ParameterName, 'File holding the join token, e.g. a systemd credential (keeps it out of argv and the environment)')
             [CompletionResult]::new('--num-cpus', '--num-cpus', [CompletionResultType]::ParameterName, 'CPU cores this node offers [default: discovered]')
             [CompletionResult]::new('--num-gpus', '--num-gpus', [CompletionResultType]::ParameterName, 'GPUs this node offers [default: discovered from the NVIDIA driver]')
             [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Memory this node offers, in bytes [default: discovered]')

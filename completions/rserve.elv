@@ -50,6 +50,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --log-format 'Log format'
             cand --join 'Join the cluster whose head''s control endpoint is here (first time: with --token)'
             cand --token 'Join token from `rserve token create` on the head (prefer the environment variable)'
+            cand --join-token-file 'File holding the join token, e.g. a systemd credential (keeps it out of argv and the environment)'
             cand --num-cpus 'CPU cores this node offers [default: discovered]'
             cand --num-gpus 'GPUs this node offers [default: discovered from the NVIDIA driver]'
             cand --memory 'Memory this node offers, in bytes [default: discovered]'

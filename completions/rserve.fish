@@ -53,6 +53,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log 
 json\t'One JSON object per line'"
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l join -d 'Join the cluster whose head\'s control endpoint is here (first time: with --token)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l token -d 'Join token from `rserve token create` on the head (prefer the environment variable)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l join-token-file -d 'File holding the join token, e.g. a systemd credential (keeps it out of argv and the environment)' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-cpus -d 'CPU cores this node offers [default: discovered]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-gpus -d 'GPUs this node offers [default: discovered from the NVIDIA driver]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l memory -d 'Memory this node offers, in bytes [default: discovered]' -r

@@ -140,6 +140,10 @@ pub struct UpArgs {
     #[arg(long, env = env::JOIN_TOKEN, value_name = "TOKEN", hide_env_values = true, requires = "join")]
     pub token: Option<String>,
 
+    /// File holding the join token, e.g. a systemd credential (keeps it out of argv and the environment)
+    #[arg(long, env = env::JOIN_TOKEN_FILE, value_name = "FILE", requires = "join", conflicts_with = "token")]
+    pub join_token_file: Option<PathBuf>,
+
     /// CPU cores this node offers [default: discovered]
     #[arg(long, value_name = "N")]
     pub num_cpus: Option<f64>,

@@ -35,6 +35,8 @@ pub const LOG_FORMAT: &str = "RSERVE_LOG_FORMAT";
 pub const LOG: &str = "RSERVE_LOG";
 /// Join token of `rserve up --join`.
 pub const JOIN_TOKEN: &str = "RSERVE_JOIN_TOKEN";
+/// File holding the join token of `rserve up --join`.
+pub const JOIN_TOKEN_FILE: &str = "RSERVE_JOIN_TOKEN_FILE";
 /// Node timeout of the head (`rserve up --node-timeout-s`).
 pub const NODE_TIMEOUT_S: &str = "RSERVE_NODE_TIMEOUT_S";
 

@@ -1,47 +1,80 @@
-//! `rserve up`: run a node in the foreground.
+//! `rserve up`: run a node in the foreground, under systemd or not: SIGTERM and
+//! SIGINT drain it, SIGHUP re-deploys the `--deploy` files, and logs carry syslog
+//! priorities when stderr is the journal (`journal`).
 
+mod journal;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rserve_daemon::cluster::resources::ResourceOverrides;
-use rserve_daemon::node::JoinOptions;
+use rserve_daemon::node::{JoinOptions, NodeHandle};
+use rserve_daemon::notify::Notifier;
 use rserve_daemon::{Node, NodeConfig, StartError};
 use rserve_protocol::AppFile;
 use rserve_protocol::wire::Change;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::Context;
 use crate::args::{LogFormat, UpArgs};
 use crate::connect::state_dir;
 use crate::env;
-use crate::exit::{Exit, ExitContext, Failure, fail};
+use crate::exit::{Exit, ExitContext, Failure};
 use crate::printer::Printer;
 
 /// The demo application deployed by `rserve up --demo`.
 const DEMO: &str = include_str!("../../examples/digits.toml");
 
+/// Test-only (see `NodeConfig::stall_controller_while`): while the file this
+/// names exists, the controller loop stalls. Not documented for operators.
+const TEST_STALL_CONTROLLER: &str = "RSERVE_TEST_STALL_CONTROLLER";
+
+/// Where an application file given to `up` comes from; read again on SIGHUP.
+#[derive(Debug, Clone)]
+enum Source {
+    Demo,
+    File(PathBuf),
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Self::Demo => "<bundled demo examples/digits.toml>".to_owned(),
+            Self::File(path) => path.display().to_string(),
+        }
+    }
+
+    /// Reads and parses the file.
+    fn load(&self) -> anyhow::Result<AppFile> {
+        let text = match self {
+            Self::Demo => DEMO.to_owned(),
+            Self::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        };
+        Ok(AppFile::parse(&self.name(), &text)?)
+    }
+}
+
 pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
     let global = &cx.global;
     init_logging(args.log_format, &cx.printer);
-    let mut files = Vec::new();
+    let mut sources = Vec::new();
     if args.demo {
-        files.push((
-            "<bundled demo examples/digits.toml>".to_owned(),
-            DEMO.to_owned(),
-        ));
+        sources.push(Source::Demo);
     }
-    for path in &args.deploy {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(Exit::Config, format!("cannot read {}: {e}", path.display())))?;
-        files.push((path.display().to_string(), text));
-    }
+    sources.extend(args.deploy.iter().cloned().map(Source::File));
     // Parse before binding anything: a bad file must not leave a half-started node.
-    let files = files
-        .into_iter()
-        .map(|(name, text)| AppFile::parse(&name, &text).map(|f| (name, f)))
+    let files = sources
+        .iter()
+        .map(|s| s.load().map(|f| (s.name(), f)))
         .collect::<Result<Vec<_>, _>>()
         .exit(Exit::Config)?;
+    let token = match &args.join_token_file {
+        Some(path) => Some(read_join_token(path).exit(Exit::Config)?),
+        None => args.token.clone(),
+    };
 
     let config = NodeConfig {
         state_dir: state_dir(global),
@@ -49,10 +82,7 @@ pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
         control_addr: args.control_addr,
         max_body_bytes: args.max_body_bytes,
         drain_timeout: Duration::from_secs_f64(args.drain_timeout_s.max(0.0)),
-        join: args.join.map(|head| JoinOptions {
-            head,
-            token: args.token.clone(),
-        }),
+        join: args.join.map(|head| JoinOptions { head, token }),
         resources: ResourceOverrides {
             num_cpus: args.num_cpus,
             num_gpus: args.num_gpus,
@@ -60,6 +90,8 @@ pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
         },
         labels: args.labels.iter().cloned().collect(),
         node_timeout: Duration::from_secs_f64(args.node_timeout_s.max(0.1)),
+        notify: Notifier::from_env(),
+        stall_controller_while: std::env::var_os(TEST_STALL_CONTROLLER).map(PathBuf::from),
     };
     let node = Node::start(config).await.map_err(|e| {
         let exit = match &e {
@@ -91,8 +123,94 @@ pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
     ));
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
+    // Installed before the node reports ready, so a reload systemd sends then
+    // cannot hit SIGHUP's default action (exit).
+    match signal(SignalKind::hangup()) {
+        Ok(hangups) => {
+            tokio::spawn(watch_reloads(
+                hangups,
+                node.handle(),
+                sources,
+                shutdown.clone(),
+            ));
+        }
+        Err(e) => {
+            warn!(error = %e, "Cannot install the SIGHUP handler; reloads will stop the node.")
+        }
+    }
     node.run(shutdown).await.exit(Exit::Failed)?;
     Ok(Exit::Ok)
+}
+
+/// The join token in `path` (e.g. `$CREDENTIALS_DIRECTORY/join-token`), trimmed.
+fn read_join_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the join token file {}: {e}", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the join token file {} is empty; put the token from `rserve token create` in it",
+        path.display()
+    );
+    Ok(token.to_owned())
+}
+
+/// SIGHUP: re-deploy every `--deploy` file (and the demo) until shutdown.
+async fn watch_reloads(
+    mut hangups: tokio::signal::unix::Signal,
+    node: NodeHandle,
+    sources: Vec<Source>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            received = hangups.recv() => if received.is_none() { return },
+        }
+        info!(
+            files = sources.len(),
+            "SIGHUP: reloading the --deploy files."
+        );
+        let failed = node.reload(reload(&node, &sources)).await;
+        if failed == 0 {
+            info!("Reload done.");
+        } else {
+            warn!(
+                failed,
+                "Reload done; the files that failed changed nothing."
+            );
+        }
+    }
+}
+
+/// Deploys each source again (idempotent: an unchanged file changes nothing).
+/// A file that cannot be read, parsed or deployed is logged and skipped: the
+/// applications it holds keep running as they were. Returns how many failed.
+async fn reload(node: &NodeHandle, sources: &[Source]) -> usize {
+    let mut failed = 0;
+    for source in sources {
+        let name = source.name();
+        let result = match source.load() {
+            Ok(file) => node.deploy(&name, file).await.map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(changes) => {
+                for c in changes.iter().filter(|c| c.change != Change::Unchanged) {
+                    info!(app = %c.app, file = %name, change = ?c.change, "Reloaded.");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                error!(
+                    file = %name,
+                    error = format!("{e:#}"),
+                    "Cannot reload this file; its applications keep running as they were."
+                );
+            }
+        }
+    }
+    failed
 }
 
 /// SIGINT and SIGTERM both start a graceful shutdown; a second one exits at once.
@@ -128,10 +246,21 @@ fn init_logging(format: LogFormat, printer: &Printer) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(printer.log_writer())
         .with_ansi(printer.colour());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    if journal::stderr_is_journal() {
+        // The journal stamps every entry itself; the priority goes in front.
+        let builder = builder
+            .without_time()
+            .with_writer(journal::PriorityWriter::new(printer.log_writer()));
+        match format {
+            LogFormat::Text => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    } else {
+        let builder = builder.with_writer(printer.log_writer());
+        match format {
+            LogFormat::Text => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
     }
 }

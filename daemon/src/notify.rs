@@ -8,15 +8,17 @@
 //! node after `WatchdogSec=` (a free-running timer would only prove the runtime lives).
 
 use std::future::Future;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// How often the loops that gate the watchdog beat at least (the controller
 /// reconciles this often anyway; the ingress accept loop wakes up for it).
@@ -33,18 +35,29 @@ const STATUS_PERIOD: Duration = Duration::from_secs(1);
 /// `Type=notify`, nowhere otherwise.
 #[derive(Debug, Clone, Default)]
 pub struct Notifier {
-    enabled: bool,
+    socket: Option<Arc<SocketAddr>>,
     watchdog: Option<Duration>,
+    /// A failed send is logged once as a warning, then at debug level.
+    warned: Arc<AtomicBool>,
 }
 
 impl Notifier {
     /// From `NOTIFY_SOCKET` (a path, or `@name` for an abstract socket) and
     /// `WATCHDOG_USEC` (honoured when `WATCHDOG_PID` is unset or this process).
     pub fn from_env() -> Self {
-        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
-        Self {
-            enabled,
-            watchdog: enabled.then(sd_notify::watchdog_enabled).flatten(),
+        let Some(value) = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty()) else {
+            return Self::disabled();
+        };
+        match socket_address(value.as_bytes()) {
+            Ok(addr) => Self {
+                socket: Some(Arc::new(addr)),
+                watchdog: sd_notify::watchdog_enabled(),
+                warned: Arc::default(),
+            },
+            Err(e) => {
+                warn!(error = %e, socket = ?value, "NOTIFY_SOCKET is not a usable socket address; not notifying systemd.");
+                Self::disabled()
+            }
         }
     }
 
@@ -55,7 +68,7 @@ impl Notifier {
 
     /// Whether anything is sent.
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.socket.is_some()
     }
 
     /// systemd's watchdog timeout, when it asked for pings.
@@ -76,7 +89,7 @@ impl Notifier {
     /// A reload starts. systemd ≥ 253 needs `MONOTONIC_USEC` with it, or it
     /// fails the reload and stops the service.
     pub fn reloading(&self) {
-        if !self.enabled {
+        if !self.enabled() {
             return;
         }
         match NotifyState::monotonic_usec_now() {
@@ -104,12 +117,45 @@ impl Notifier {
     }
 
     fn send(&self, states: &[NotifyState<'_>]) {
-        if !self.enabled {
+        let Some(addr) = &self.socket else {
             return;
+        };
+        if let Err(e) = send(addr, &message(states)) {
+            if self.warned.swap(true, Ordering::Relaxed) {
+                debug!(error = %e, "Cannot notify systemd (NOTIFY_SOCKET).");
+            } else {
+                warn!(error = %e, "Cannot notify systemd (NOTIFY_SOCKET); further failures are logged at debug level.");
+            }
         }
-        if let Err(e) = sd_notify::notify(states) {
-            warn!(error = %e, "Cannot notify systemd (NOTIFY_SOCKET).");
-        }
+    }
+}
+
+/// `NOTIFY_SOCKET`'s value as an address: a path, or `@name` for a Linux
+/// abstract socket (sd-notify 0.5 would connect to a file named `@name`).
+fn socket_address(value: &[u8]) -> std::io::Result<SocketAddr> {
+    #[cfg(target_os = "linux")]
+    if let Some(name) = value.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        return SocketAddr::from_abstract_name(name);
+    }
+    SocketAddr::from_pathname(std::path::Path::new(std::ffi::OsStr::from_bytes(value)))
+}
+
+/// One datagram: `KEY=VALUE` lines.
+fn message(states: &[NotifyState<'_>]) -> String {
+    states.iter().map(|s| format!("{s}\n")).collect()
+}
+
+fn send(addr: &SocketAddr, message: &str) -> std::io::Result<()> {
+    let socket = UnixDatagram::unbound()?;
+    let sent = socket.send_to_addr(message.as_bytes(), addr)?;
+    if sent == message.len() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "datagram cut short",
+        ))
     }
 }
 
@@ -340,6 +386,38 @@ mod tests {
         n.ready("x");
         n.reloading();
         n.stopping();
+    }
+
+    #[test]
+    fn one_datagram_holds_one_line_per_state() {
+        let msg = message(&[
+            NotifyState::Reloading,
+            NotifyState::MonotonicUsec(1234),
+            NotifyState::Status("3 apps"),
+        ]);
+        assert_eq!(msg, "RELOADING=1\nMONOTONIC_USEC=1234\nSTATUS=3 apps\n");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn messages_reach_path_and_abstract_sockets() {
+        use std::os::linux::net::SocketAddrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        let addr = socket_address(path.as_os_str().as_bytes()).unwrap();
+        send(&addr, "READY=1\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\n");
+
+        let name = format!("rserve-notify-test-{}", std::process::id());
+        let abstract_addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let receiver = UnixDatagram::bind_addr(&abstract_addr).unwrap();
+        let addr = socket_address(format!("@{name}").as_bytes()).unwrap();
+        send(&addr, "WATCHDOG=1\n").unwrap();
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"WATCHDOG=1\n");
     }
 
     /// Beats every `BEAT_PERIOD` until `stop_after`, then never again.
