@@ -333,3 +333,41 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+/// `systemd-analyze verify` on both example units, with the binary they start
+/// pointed at the one under test (verify checks that it exists). Warnings count
+/// as failures: verify exits 0 on an unknown `Type=`, for one.
+#[test]
+fn the_example_units_pass_systemd_analyze_verify() {
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is missing in CI: .ci/run installs Debian's `systemd` package"
+        );
+        eprintln!("skipped: systemd-analyze is not installed (apt-get install systemd)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["rserve.service", "rserve-member.service"] {
+        let text = std::fs::read_to_string(harness::repo(&format!("examples/{unit}"))).unwrap();
+        assert!(text.contains("/usr/local/bin/rserve up"), "{unit}");
+        let path = dir.path().join(unit);
+        std::fs::write(&path, text.replace("/usr/local/bin/rserve", BIN)).unwrap();
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let about_unit: Vec<&str> = stderr.lines().filter(|l| l.contains(unit)).collect();
+        assert!(
+            out.status.success() && about_unit.is_empty(),
+            "systemd-analyze verify {unit}: {}\n{stderr}",
+            out.status
+        );
+    }
+}
