@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{BIN, app_file, http};
+use harness::{BIN, TestNode, app_file, http, spawn_up};
 
 /// How long any expected message may take (generous, for a loaded CI machine).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -368,6 +368,58 @@ fn the_example_units_pass_systemd_analyze_verify() {
             out.status.success() && about_unit.is_empty(),
             "systemd-analyze verify {unit}: {}\n{stderr}",
             out.status
+        );
+    }
+}
+
+/// `rserve-member.service` hands the join token over as a file (a systemd
+/// credential): a member joins with it, and a missing or empty file is a
+/// configuration error (exit 78) naming the file.
+#[test]
+fn a_member_joins_with_a_token_file_and_a_bad_one_exits_78() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = TestNode::start(&tmp.path().join("head"), &[]);
+    let token = head.ok(&["token", "create", "--ttl", "600"]);
+    let token_file = app_file(tmp.path(), "join-token", &format!("\n{token}\n"));
+    let join = head.control.to_string();
+    let _member = TestNode::start(
+        &tmp.path().join("member"),
+        &[
+            "--join",
+            &join,
+            "--join-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&head.ok(&["nodes", "-o", "json"])).unwrap();
+        if v["nodes"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the member did not join: {v:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let empty = app_file(tmp.path(), "empty-token", " \n");
+    for (file, says) in [
+        (
+            tmp.path().join("missing-token"),
+            "cannot read the join token file",
+        ),
+        (empty, "is empty"),
+    ] {
+        let (mut child, log) = spawn_up(
+            &tmp.path().join("other"),
+            &["--join", &join, "--join-token-file", file.to_str().unwrap()],
+        );
+        let status = child.wait().unwrap();
+        let log = std::fs::read_to_string(log).unwrap();
+        assert_eq!(status.code(), Some(78), "{log}");
+        assert!(
+            log.contains(says) && log.contains(file.to_str().unwrap()),
+            "{log}"
         );
     }
 }
