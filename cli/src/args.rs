@@ -77,6 +77,8 @@ pub struct ClientArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: `up`'s many flags make its variant large, and that costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`).
     Up(UpArgs),

@@ -247,7 +247,7 @@ fn init_logging(format: LogFormat, printer: &Printer) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(printer.colour());
-    if journal::stderr_is_journal() {
+    if journal::is_journal(&printer.log_writer()()) {
         // The journal stamps every entry itself; the priority goes in front.
         let builder = builder
             .without_time()

@@ -11,13 +11,13 @@ use std::os::unix::fs::MetadataExt;
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Whether stderr is the stream systemd connected to the journal: its device
-/// and inode are those in `JOURNAL_STREAM` (`DEV:INODE`, set by systemd).
-pub fn stderr_is_journal() -> bool {
+/// Whether `log` (stderr) is the stream systemd connected to the journal: its
+/// device and inode are those in `JOURNAL_STREAM` (`DEV:INODE`, set by systemd).
+pub fn is_journal(log: &impl AsFd) -> bool {
     let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };
-    let Ok(fd) = io::stderr().as_fd().try_clone_to_owned() else {
+    let Ok(fd) = log.as_fd().try_clone_to_owned() else {
         return false;
     };
     std::fs::File::from(fd)
