@@ -48,7 +48,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
         'rserve;up' {
             [CompletionResult]::new('--http-addr', '--http-addr', [CompletionResultType]::ParameterName, 'HTTP ingress address (port 0 picks a free port)')
             [CompletionResult]::new('--control-addr', '--control-addr', [CompletionResultType]::ParameterName, 'Control endpoint address, UDP/QUIC (port 0 picks a free port)')
-            [CompletionResult]::new('--deploy', '--deploy', [CompletionResultType]::ParameterName, 'Deploy this application file once the node is up (repeatable)')
+            [CompletionResult]::new('--deploy', '--deploy', [CompletionResultType]::ParameterName, 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)')
             [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Largest request body the ingress accepts, in bytes (larger: 413)')
             [CompletionResult]::new('--drain-timeout-s', '--drain-timeout-s', [CompletionResultType]::ParameterName, 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')

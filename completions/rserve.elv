@@ -44,7 +44,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
         &'rserve;up'= {
             cand --http-addr 'HTTP ingress address (port 0 picks a free port)'
             cand --control-addr 'Control endpoint address, UDP/QUIC (port 0 picks a free port)'
-            cand --deploy 'Deploy this application file once the node is up (repeatable)'
+            cand --deploy 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)'
             cand --max-body-bytes 'Largest request body the ingress accepts, in bytes (larger: 413)'
             cand --drain-timeout-s 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT'
             cand --log-format 'Log format'

@@ -46,7 +46,7 @@ complete -c rserve -n "__fish_rserve_needs_command" -f -a "generate-man" -d 'Wri
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l http-addr -d 'HTTP ingress address (port 0 picks a free port)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l control-addr -d 'Control endpoint address, UDP/QUIC (port 0 picks a free port)' -r
-complete -c rserve -n "__fish_rserve_using_subcommand up" -l deploy -d 'Deploy this application file once the node is up (repeatable)' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l deploy -d 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-body-bytes -d 'Largest request body the ingress accepts, in bytes (larger: 413)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l drain-timeout-s -d 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log format' -r -f -a "text\t'Human-readable lines'

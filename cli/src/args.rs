@@ -118,7 +118,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub demo: bool,
 
-    /// Deploy this application file once the node is up (repeatable)
+    /// Deploy this application file once the node is up, and again on SIGHUP (repeatable)
     #[arg(long, value_name = "FILE")]
     pub deploy: Vec<PathBuf>,
 
