@@ -329,3 +329,130 @@ async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
             .is_empty()
     );
 }
+
+fn actions(plan: &[AppPlan]) -> Vec<(String, DeploymentAction, Vec<String>, Vec<String>)> {
+    plan[0]
+        .deployments
+        .iter()
+        .map(|d| {
+            (
+                d.deployment.clone(),
+                d.action,
+                d.in_place.clone(),
+                d.replacing.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_names_created_in_place_replaced_and_unchanged_deployments_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    let two = |a: &str, b: &str| {
+        AppFile::parse(
+            "t.toml",
+            &format!(
+                "[[applications]]\nname = \"app\"\nroute_prefix = \"/app\"\n\
+                 [[applications.deployments]]\nname = \"a\"\n{a}\n\
+                 [[applications.deployments]]\nname = \"b\"\n{b}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let echo = "replica = { kind = \"echo\" }";
+    let first = two(echo, "replica = { kind = \"sleep\", duration_ms = 5 }");
+
+    let plan = c.plan("t.toml", first.clone()).await.unwrap();
+    assert_eq!(plan[0].change, Change::Created);
+    assert_eq!(
+        actions(&plan),
+        [
+            ("a".into(), DeploymentAction::Created, vec![], vec![]),
+            ("b".into(), DeploymentAction::Created, vec![], vec![]),
+        ]
+    );
+    assert!(
+        c.status(None).await.unwrap().applications.is_empty(),
+        "a plan deploys nothing"
+    );
+    assert!(!dir.path().join("state.json").exists(), "nor writes state");
+
+    c.deploy("t.toml", first.clone()).await.unwrap();
+    let state = std::fs::read(dir.path().join("state.json")).unwrap();
+    let plan = c.plan("t.toml", first).await.unwrap();
+    assert_eq!(plan[0].change, Change::Unchanged);
+    assert!(
+        plan[0]
+            .deployments
+            .iter()
+            .all(|d| d.action == DeploymentAction::Unchanged)
+    );
+
+    let changed = two(
+        &format!("num_replicas = 3\nmax_ongoing_requests = 7\n{echo}"),
+        "replica = { kind = \"sleep\", duration_ms = 9 }\nresources = { num_cpus = 2 }",
+    );
+    let plan = c.plan("t.toml", changed).await.unwrap();
+    assert_eq!(plan[0].change, Change::Updated);
+    assert_eq!(
+        actions(&plan),
+        [
+            (
+                "a".into(),
+                DeploymentAction::Updated,
+                vec!["max_ongoing_requests".into(), "num_replicas".into()],
+                vec![]
+            ),
+            (
+                "b".into(),
+                DeploymentAction::Replaced,
+                vec![],
+                vec!["replica.duration_ms".into(), "resources.num_cpus".into()]
+            ),
+        ]
+    );
+
+    // A deployment dropped from the file's application is removed; route
+    // changes are application keys.
+    let fewer = AppFile::parse(
+        "t.toml",
+        &format!(
+            "[[applications]]\nname = \"app\"\nroute_prefix = \"/other\"\n\
+             [[applications.deployments]]\nname = \"a\"\n{echo}\n"
+        ),
+    )
+    .unwrap();
+    let plan = c.plan("t.toml", fewer).await.unwrap();
+    assert_eq!(plan[0].keys, ["route_prefix"]);
+    assert_eq!(
+        actions(&plan),
+        [
+            ("a".into(), DeploymentAction::Unchanged, vec![], vec![]),
+            ("b".into(), DeploymentAction::Removed, vec![], vec![]),
+        ]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("state.json")).unwrap(),
+        state,
+        "plans leave the state file as it was"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_is_refused_like_a_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    c.deploy("t.toml", file("replica = { kind = \"echo\" }"))
+        .await
+        .unwrap();
+    let clash = AppFile::parse(
+        "c.toml",
+        "[[applications]]\nname = \"other\"\nroute_prefix = \"/app\"\n\
+         [[applications.deployments]]\nname = \"d\"\nreplica = { kind = \"echo\" }\n",
+    )
+    .unwrap();
+    let err = c.plan("c.toml", clash).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadRequest);
+    assert!(err.message.contains("already serves"), "{}", err.message);
+}
