@@ -105,8 +105,13 @@ impl Progress {
         let colour = self.printer.colour();
         for row in rows {
             let bar = self.bars.entry(row.key.clone()).or_insert_with(|| {
-                let bar = multi.add(ProgressBar::no_length());
-                bar.set_prefix(row.key.clone());
+                // Styled before it is added, so its first frame is already ours.
+                let bar = multi.add(
+                    ProgressBar::with_draw_target(Some(row.target), ProgressDrawTarget::hidden())
+                        .with_style(style(row.target > 0, colour))
+                        .with_prefix(row.key.clone())
+                        .with_message(row.phase.clone()),
+                );
                 bar.enable_steady_tick(TICK);
                 bar
             });
@@ -129,6 +134,10 @@ impl Drop for Progress {
     fn drop(&mut self) {
         for bar in self.bars.values().filter(|b| !b.is_finished()) {
             bar.abandon();
+        }
+        if !self.bars.is_empty() {
+            // indicatif leaves the cursor at the end of the last bar.
+            super::write_stderr("\n");
         }
     }
 }
