@@ -12,7 +12,7 @@
 #     share/rserve/completions/{_rserve.ps1,rserve.elv}  PowerShell, elvish
 #     share/rserve/examples/*.toml                  application files
 #     share/rserve/systemd/*.service                systemd units
-#     README.md
+#     share/doc/rserve/README.md
 #
 #   scripts/package.sh [--target TRIPLE] [--features cuda]
 #
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --target) TARGET="$2"; shift 2 ;;
     --features) FEATURES=(--features "$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +52,7 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE/bin" "$STAGE/share/man/man1" \
   "$STAGE/share/bash-completion/completions" "$STAGE/share/zsh/site-functions" \
   "$STAGE/share/fish/vendor_completions.d" "$STAGE/share/rserve/completions" \
-  "$STAGE/share/rserve/examples" "$STAGE/share/rserve/systemd"
+  "$STAGE/share/rserve/examples" "$STAGE/share/rserve/systemd" "$STAGE/share/doc/rserve"
 
 install -m 0755 "$BUILT" "$STAGE/bin/rserve"
 # Debug info and symbols are most of a release binary's size; a crash report
@@ -65,7 +65,7 @@ install -m 0644 completions/rserve.fish "$STAGE/share/fish/vendor_completions.d/
 install -m 0644 completions/_rserve.ps1 completions/rserve.elv "$STAGE/share/rserve/completions/"
 install -m 0644 examples/*.toml "$STAGE/share/rserve/examples/"
 install -m 0644 examples/*.service "$STAGE/share/rserve/systemd/"
-install -m 0644 README.md "$STAGE/"
+install -m 0644 README.md "$STAGE/share/doc/rserve/"
 
 # A binary that cannot run here (cross target) is not checked.
 if [ "$TRIPLE" = "$HOST" ]; then
