@@ -643,3 +643,76 @@ fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String>
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> DeploymentConfig {
+        let file = rserve_protocol::AppFile::parse(
+            "t.toml",
+            &format!(
+                "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+                 replica = {{ kind = \"digits\" }}\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        file.applications[0].deployments[0].clone()
+    }
+
+    fn changes(old: &str, new: &str) -> (Vec<String>, Vec<String>) {
+        let c = KeyChanges::between(&config(old), &config(new));
+        (c.in_place, c.replacing)
+    }
+
+    #[test]
+    fn limits_and_timing_change_in_place_and_replica_keys_replace() {
+        assert_eq!(changes("", ""), (vec![], vec![]));
+        assert_eq!(
+            changes(
+                "num_replicas = 1\nhealth_check_period_s = 10.0",
+                "num_replicas = 2\nhealth_check_period_s = 5.0"
+            ),
+            (
+                vec!["health_check_period_s".into(), "num_replicas".into()],
+                vec![]
+            )
+        );
+        assert_eq!(
+            changes("", "user_config = { t = 1 }\nresources = { num_cpus = 2 }"),
+            (
+                vec![],
+                vec!["resources.num_cpus".into(), "user_config".into()]
+            )
+        );
+    }
+
+    #[test]
+    fn multiplexing_replaces_unless_only_the_per_model_replica_counts_change() {
+        let mux = |extra: &str| {
+            format!("[applications.deployments.multiplexing]\nmodels_dir = \"/m\"\n{extra}")
+        };
+        assert_eq!(
+            changes("", &mux("max_num_models_per_replica = 2")),
+            (vec![], vec!["multiplexing".into()]),
+            "switching multiplexing on changes what replicas load"
+        );
+        assert_eq!(
+            changes(
+                &mux("max_num_models_per_replica = 2"),
+                &mux("max_num_models_per_replica = 3")
+            ),
+            (
+                vec![],
+                vec!["multiplexing.max_num_models_per_replica".into()]
+            )
+        );
+        assert_eq!(
+            changes(
+                &mux("max_num_models_per_replica = 2"),
+                &mux("max_num_models_per_replica = 2\nmodel_replicas = { m = 2 }")
+            ),
+            (vec!["multiplexing.model_replicas".into()], vec![])
+        );
+    }
+}
