@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
 use rserve_protocol::status::{
     ApplicationStatus, DeploymentStatus, DeploymentStatusTrigger, ReplicaState,
 };
@@ -301,12 +302,13 @@ async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let c = controller(dir.path());
     // Polled once, then dropped: the caller (an RPC) went away mid-deploy.
-    let gone = tokio::time::timeout(
-        Duration::ZERO,
-        c.deploy("t.toml", file("replica = { kind = \"echo\" }")),
-    )
-    .await;
-    assert!(gone.is_err(), "the deploy was still running when dropped");
+    // (`now_or_never`, not a zero timeout: on this current-thread runtime the
+    // spawned change cannot run before the drop, whereas a timer tick could
+    // let it finish first.)
+    let gone = c
+        .deploy("t.toml", file("replica = { kind = \"echo\" }"))
+        .now_or_never();
+    assert!(gone.is_none(), "the deploy was still running when dropped");
     // The next change waits for the dropped one to end, then sees its result.
     let changes = c
         .deploy("t.toml", file("replica = { kind = \"echo\" }"))
@@ -315,8 +317,8 @@ async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
     assert_eq!(changes[0].change, Change::Unchanged);
     let on_disk = Store::new(dir.path()).load().unwrap();
     assert_eq!(on_disk.applications.keys().collect::<Vec<_>>(), ["app"]);
-    let gone = tokio::time::timeout(Duration::ZERO, c.delete("app")).await;
-    assert!(gone.is_err(), "the delete was still running when dropped");
+    let gone = c.delete("app").now_or_never();
+    assert!(gone.is_none(), "the delete was still running when dropped");
     // Changes apply in call order: this one runs after the dropped delete.
     let again = c.delete("app").await.unwrap_err();
     assert_eq!(again.code, ErrorCode::NotFound, "{again:?}");
