@@ -28,6 +28,9 @@ _rserve() {
             rserve,deploy)
                 cmd="rserve__subcmd__deploy"
                 ;;
+            rserve,diff)
+                cmd="rserve__subcmd__diff"
+                ;;
             rserve,down)
                 cmd="rserve__subcmd__down"
                 ;;
@@ -60,6 +63,9 @@ _rserve() {
                 ;;
             rserve__subcmd__help,deploy)
                 cmd="rserve__subcmd__help__subcmd__deploy"
+                ;;
+            rserve__subcmd__help,diff)
+                cmd="rserve__subcmd__help__subcmd__diff"
                 ;;
             rserve__subcmd__help,down)
                 cmd="rserve__subcmd__help__subcmd__down"
@@ -104,7 +110,7 @@ _rserve() {
 
     case "${cmd}" in
         rserve)
-            opts="-h -V --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version up down deploy delete status config nodes token completion generate-man help"
+            opts="-q -h -V --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version up down deploy diff delete status config nodes token completion generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -146,7 +152,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__completion)
-            opts="-h -V --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version bash elvish fish powershell zsh"
+            opts="-q -h -V --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,7 +194,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__config)
-            opts="-o -h -V --output --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -q -h -V --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,7 +244,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__delete)
-            opts="-h -V --wait --timeout --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --wait --timeout --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -284,7 +290,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__deploy)
-            opts="-f -o -h -V --filename --wait --timeout --output --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-f -o -q -h -V --filename --wait --dry-run --timeout --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,8 +351,66 @@ _rserve() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rserve__subcmd__diff)
+            opts="-f -o -q -h -V --filename --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-server-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rserve__subcmd__down)
-            opts="-h -V --timeout --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --timeout --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,7 +456,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__generate__subcmd__man)
-            opts="-h -V --out --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --out --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,7 +502,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__help)
-            opts="up down deploy delete status config nodes token completion generate-man help"
+            opts="up down deploy diff delete status config nodes token completion generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -494,6 +558,20 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__help__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -620,7 +698,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__nodes)
-            opts="-o -h -V --output --no-headers --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -q -h -V --output --no-headers --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -670,7 +748,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__status)
-            opts="-o -h -V --output --no-headers --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -q -h -V --output --no-headers --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,7 +798,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__token)
-            opts="-h -V --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version create help"
+            opts="-q -h -V --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version create help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,7 +840,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__token__subcmd__create)
-            opts="-o -h -V --ttl --output --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -q -h -V --ttl --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -858,7 +936,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__up)
-            opts="-h -V --http-addr --control-addr --demo --deploy --max-body-bytes --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --drain-timeout-s --log-format --join --token --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -893,10 +971,6 @@ _rserve() {
                     return 0
                     ;;
                 --token)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --join-token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

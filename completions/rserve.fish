@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_rserve_global_optspecs
-    string join \n state-dir= address= cacert= client-cert= client-key= tls-server-name= token-file= h/help V/version
+    string join \n state-dir= q/quiet address= cacert= client-cert= client-key= tls-server-name= token-file= h/help V/version
 end
 
 function __fish_rserve_needs_command
@@ -31,11 +31,13 @@ complete -c rserve -n "__fish_rserve_needs_command" -l client-cert -d 'Client ce
 complete -c rserve -n "__fish_rserve_needs_command" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_needs_command" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_needs_command" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_needs_command" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_needs_command" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_needs_command" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "down" -d 'Stop the running node gracefully'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "delete" -d 'Delete an application'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "config" -d 'Print the deployed configuration'
@@ -67,6 +69,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l client-key -d 'Priv
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l demo -d 'Deploy the bundled digits demo at /digits once the node is up'
+complete -c rserve -n "__fish_rserve_using_subcommand up" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l timeout -d 'Seconds to wait for the node to exit' -r
@@ -77,6 +80,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand down" -l client-cert -d 'C
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand down" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s f -l filename -d 'Application file, kubectl style (same as the positional FILE)' -r -F
@@ -92,8 +96,24 @@ complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l client-key -d '
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l wait -d 'Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)'
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l dry-run -d 'Check the file against the node and print what would change, changing nothing (as `rserve diff`, but exit 0)'
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -s f -l filename -d 'Application file, kubectl style (same as the positional FILE)' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -s o -l output -r -f -a "table\t'Aligned columns for people'
+json\t'The stable JSON schema (docs/api.md)'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l timeout -d 'Seconds `--wait` waits' -r
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
@@ -103,6 +123,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand delete" -l client-key -d '
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l wait -d 'Block until the application\'s replicas are gone (exit 3 on timeout)'
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -d 'Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines' -r -f -a "table\t'Aligned columns for people'
@@ -118,6 +139,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-key -d '
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l no-headers -d 'Leave out the column headers (table and wide)'
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s o -l output -d 'Output format; `table` prints TOML, the file format' -r -f -a "table\t'Aligned columns for people'
@@ -130,6 +152,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand config" -l client-cert -d 
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand config" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -d 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines' -r -f -a "table\t'Aligned columns for people'
@@ -145,6 +168,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-key -d 'P
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l no-headers -d 'Leave out the column headers (table and wide)'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
@@ -154,6 +178,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
@@ -169,6 +194,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_sub
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
@@ -180,6 +206,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand completion" -l client-cert
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l out -d 'Directory to write the pages into' -r -F
@@ -190,17 +217,19 @@ complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l client-ce
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "delete" -d 'Delete an application'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy delete status config nodes token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'

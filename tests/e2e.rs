@@ -555,3 +555,108 @@ fn http2_with_prior_knowledge_is_served_on_the_same_port() {
         }
     });
 }
+
+#[test]
+fn deploy_wait_off_a_terminal_prints_plain_lines_and_diff_and_dry_run_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    let node = TestNode::start(&dir, &[]);
+    let echo = repo("examples/echo.toml");
+    let echo = echo.to_str().unwrap();
+
+    // Nothing deployed yet: the application would be created (exit 1).
+    let out = node.cli(&["diff", echo]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("+ application/echo created"), "{stdout}");
+    assert!(
+        stdout.contains("+ deployment/echo/echo created"),
+        "{stdout}"
+    );
+    assert!(!dir.join("state.json").exists(), "diff deployed nothing");
+
+    // stdout and stderr are pipes here: no bars, no escape codes, one line
+    // per change of state on stderr and the result alone on stdout.
+    let out = node.cli(&["deploy", echo, "--wait", "--timeout", "60"]);
+    assert!(out.status.success(), "{out:?}");
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(
+            !bytes.contains(&0x1b),
+            "escape byte on {stream}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "application/echo created\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with('[') && l.contains("s] echo: ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .contains("echo: RUNNING (echo 2/2)"),
+        "{stderr}"
+    );
+
+    // The same file again: nothing would change (exit 0).
+    let out = node.cli(&["diff", "-f", echo]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("= deployment/echo/echo unchanged"),
+        "{stdout}"
+    );
+
+    let state = std::fs::read(dir.join("state.json")).unwrap();
+    let applications = node.status()["applications"].clone();
+    let text = std::fs::read_to_string(echo).unwrap();
+    let scaled = app_file(
+        tmp.path(),
+        "scaled.toml",
+        &text.replace("num_replicas = 2", "num_replicas = 3"),
+    );
+    let out = node.cli(&["diff", scaled.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["changes"][0]["deployments"][0],
+        serde_json::json!({"deployment": "echo", "action": "updated", "in_place": ["num_replicas"]})
+    );
+    let slept = app_file(
+        tmp.path(),
+        "slept.toml",
+        &text.replace("kind = \"echo\"", "kind = \"sleep\""),
+    );
+    let out = node.cli(&["deploy", "--dry-run", slept.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "a dry run succeeds: {stdout}");
+    assert!(
+        stdout.contains("-/+ deployment/echo/echo replicas replaced by: replica.duration_ms, replica.fault_injection, replica.kind"),
+        "{stdout}"
+    );
+
+    // Bad or refused files: exit 2, with the deploy's own message.
+    let typo = app_file(tmp.path(), "typo.toml", "[[applications]\nname = 1");
+    let clash = app_file(
+        tmp.path(),
+        "clash.toml",
+        "[[applications]]\nname = \"other\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\nname = \"d\"\nreplica = { kind = \"echo\" }\n",
+    );
+    for (file, expected) in [(&typo, "typo.toml:1"), (&clash, "already serves")] {
+        let out = node.cli(&["diff", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+
+    assert_eq!(std::fs::read(dir.join("state.json")).unwrap(), state);
+    assert_eq!(node.status()["applications"], applications);
+}

@@ -39,6 +39,10 @@ pub struct Global {
     #[arg(long, global = true, env = env::STATE_DIR, value_name = "DIR", display_order = 100)]
     pub state_dir: Option<PathBuf>,
 
+    /// Print only the result and errors: no progress, no messages
+    #[arg(short, long, global = true, display_order = 99)]
+    pub quiet: bool,
+
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -86,6 +90,8 @@ pub enum Command {
     Down(DownArgs),
     /// Create or update the applications in a TOML file (idempotent; never removes others).
     Deploy(DeployArgs),
+    /// Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change).
+    Diff(DiffArgs),
     /// Delete an application.
     Delete(DeleteArgs),
     /// Show applications, deployments and replicas with Ray Serve's status names.
@@ -218,9 +224,32 @@ pub struct DeployArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// Check the file against the node and print what would change, changing nothing (as `rserve diff`, but exit 0)
+    #[arg(long, conflicts_with = "wait")]
+    pub dry_run: bool,
+
     /// Seconds `--wait` waits
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: f64,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Application file (TOML); `-` reads standard input
+    #[arg(value_name = "FILE", required_unless_present = "file")]
+    pub path: Option<PathBuf>,
+
+    /// Application file, kubectl style (same as the positional FILE)
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "path"
+    )]
+    pub file: Option<PathBuf>,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,

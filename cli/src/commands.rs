@@ -7,16 +7,17 @@ use rserve_daemon::rpc::client::ControlClient;
 use rserve_daemon::state_dir::is_running;
 use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
-use rserve_protocol::wire::{Change, ErrorCode, Request, Response, WireError};
+use rserve_protocol::wire::{AppPlan, Change, ErrorCode, Request, Response, WireError};
 
 use crate::Context;
 use crate::args::{
-    ConfigArgs, DeleteArgs, DeployArgs, DownArgs, ListOutput, NodesArgs, Output, StatusArgs,
-    TokenCommand,
+    ConfigArgs, DeleteArgs, DeployArgs, DiffArgs, DownArgs, ListOutput, NodesArgs, Output,
+    StatusArgs, TokenCommand,
 };
 use crate::connect::{client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
 use crate::output::{self, View};
+use crate::printer::Row;
 
 /// How often `--wait` polls status.
 const POLL: Duration = Duration::from_millis(250);
@@ -54,21 +55,84 @@ async fn connect(cx: &Context) -> Result<ControlClient, Failure> {
     crate::connect::connect(&cx.global, &cx.token).await
 }
 
-pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
-    let path = args.path.or(args.file).expect("clap requires a file");
+/// Reads and parses an application file (`-` is stdin): a typo is reported
+/// even when no node is running. Returns the name messages use and the file.
+fn read_app_file(path: &std::path::Path, invalid: Exit) -> Result<(String, AppFile), Failure> {
     let (name, text) = if path.as_os_str() == "-" {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .exit(Exit::Failed)?;
+        std::io::stdin().read_to_string(&mut text).exit(invalid)?;
         ("<stdin>".to_owned(), text)
     } else {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| fail(Exit::Failed, format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(invalid, format!("cannot read {}: {e}", path.display())))?;
         (path.display().to_string(), text)
     };
-    // Validate locally first: a typo is reported even when no node is running.
-    let file = AppFile::parse(&name, &text).exit(Exit::Failed)?;
+    let file = AppFile::parse(&name, &text).exit(invalid)?;
+    Ok((name, file))
+}
+
+/// Asks the node what deploying `file` would change. A file the node refuses
+/// (invalid, conflicting) fails with `invalid`.
+async fn plan(
+    client: &ControlClient,
+    name: String,
+    file: AppFile,
+    invalid: Exit,
+) -> Result<Vec<AppPlan>, Failure> {
+    let request = Request::Plan {
+        file: name,
+        config: file,
+    };
+    match client.call(&request).await.map_err(client_failure)? {
+        Response::Planned { changes } => Ok(changes),
+        Response::Error(WireError {
+            code: ErrorCode::BadRequest,
+            message,
+        }) => Err(fail(invalid, message)),
+        Response::Error(WireError {
+            code: ErrorCode::Unauthorized,
+            message,
+        }) => Err(fail(Exit::Unreachable, message)),
+        Response::Error(WireError { message, .. }) => Err(fail(Exit::Failed, message)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Prints a plan as `output` asks.
+fn print_plan(cx: &Context, output: Output, changes: &[AppPlan]) -> Result<(), Failure> {
+    let doc = || serde_json::json!({ "changes": changes });
+    let text = match output {
+        Output::Table => output::plan::table(changes),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)
+}
+
+/// `rserve diff`: kubectl diff's exit codes, 0 nothing would change, 1
+/// something would, 2 the file is invalid or refused, others as usual.
+pub async fn diff(cx: &Context, args: DiffArgs) -> Result<Exit, Failure> {
+    let path = args.path.or(args.file).expect("clap requires a file");
+    let (name, file) = read_app_file(&path, Exit::Usage)?;
+    let client = connect(cx).await?;
+    let changes = plan(&client, name, file, Exit::Usage).await?;
+    print_plan(cx, args.output, &changes)?;
+    Ok(if output::plan::changes_anything(&changes) {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    })
+}
+
+pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
+    let path = args.path.or(args.file).expect("clap requires a file");
+    let (name, file) = read_app_file(&path, Exit::Failed)?;
+    if args.dry_run {
+        let client = connect(cx).await?;
+        let changes = plan(&client, name, file, Exit::Failed).await?;
+        print_plan(cx, args.output, &changes)?;
+        return Ok(Exit::Ok);
+    }
     let apps: Vec<String> = file.applications.iter().map(|a| a.name.clone()).collect();
     let client = connect(cx).await?;
     let changes = match call(
@@ -108,6 +172,7 @@ pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
         &client,
         &apps,
         Duration::from_secs_f64(args.timeout),
+        args.output != Output::Table,
         |status| {
             let states: Vec<ApplicationStatus> = apps
                 .iter()
@@ -129,26 +194,24 @@ pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-/// Polls status until `done` says so, printing each change of state on stderr.
+/// Polls status until `done` says so, showing progress on stderr (bars on
+/// a terminal; one line per change of state otherwise or with `plain`).
 async fn wait_for(
     cx: &Context,
     client: &ControlClient,
     apps: &[String],
     timeout: Duration,
+    plain: bool,
     done: impl Fn(&ServeStatus) -> Option<Result<(), Failure>>,
 ) -> Result<(), Failure> {
     let start = Instant::now();
-    let mut last = String::new();
+    let mut progress = cx.printer.progress(plain);
     loop {
         let status = fetch_status(client, None).await?;
-        let line = output::status::progress_line(&status, apps);
-        if line != last {
-            cx.printer.note(format_args!(
-                "[{:>5.1}s] {line}",
-                start.elapsed().as_secs_f64()
-            ));
-            last = line;
-        }
+        progress.update(
+            &output::status::progress_line(&status, apps),
+            &output::status::progress_rows(&status, apps),
+        );
         if let Some(result) = done(&status) {
             return result;
         }
@@ -156,8 +219,9 @@ async fn wait_for(
             return Err(fail(
                 Exit::Timeout,
                 format!(
-                    "timed out after {:.0}s waiting; last state: {last}",
-                    timeout.as_secs_f64()
+                    "timed out after {:.0}s waiting; last state: {}",
+                    timeout.as_secs_f64(),
+                    progress.last()
                 ),
             ));
         }
@@ -184,6 +248,7 @@ pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {
             &client,
             std::slice::from_ref(&args.app),
             Duration::from_secs_f64(args.timeout),
+            false,
             |s| (!s.applications.contains_key(&app)).then_some(Ok(())),
         )
         .await?;
@@ -275,17 +340,27 @@ pub async fn down(cx: &Context, args: DownArgs) -> Result<Exit, Failure> {
         "Node {} is shutting down (draining in-flight requests).",
         client.node_id
     ));
-    drop(client);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
     let dir = state_dir(&cx.global);
+    let mut progress = cx.printer.progress(false);
+    let node = format!("node/{}", client.node_id);
+    let row = Row {
+        key: node.clone(),
+        running: 0,
+        target: 0,
+        phase: "draining in-flight requests".to_owned(),
+    };
+    drop(client);
     // The node releases the state dir lock as it exits; with an explicit
     // address, wait for it to stop answering instead.
     loop {
+        progress.update(&format!("{node}: draining"), std::slice::from_ref(&row));
         let gone = match addr {
             None => !is_running(&dir),
             Some(_) => connect(cx).await.is_err(),
         };
         if gone {
+            drop(progress);
             cx.printer.note("Node stopped.");
             return Ok(Exit::Ok);
         }

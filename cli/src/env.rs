@@ -81,6 +81,14 @@ pub const UNFLAGGED: &[Unflagged] = &[
         used_by: "all",
         meaning: "Any non-empty value turns colour off (colour is used only on a terminal).",
     },
+    Unflagged {
+        name: crate::printer::CI,
+        summary: "set (not `false`/`0`): no progress bars, plain lines",
+        used_by: "deploy, delete, down",
+        meaning: "Set by CI services; any value but empty, false or 0 turns the progress bars of \
+                  deploy --wait, delete --wait and down into one plain stderr line per change, \
+                  as off a terminal.",
+    },
 ];
 
 /// The end of `rserve --help`: the variables no flag's help names.

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 /// rserve's documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// Success.
+    /// Success; for `diff`: nothing would change.
     Ok = 0,
-    /// The operation failed (rejected, deployment failed).
+    /// The operation failed (rejected, deployment failed); for `diff`: something
+    /// would change (kubectl diff's contract).
     Failed = 1,
-    /// Usage error: unknown flag, missing or invalid argument (clap's own code).
+    /// Usage error: unknown flag, missing or invalid argument (clap's own code);
+    /// for `diff`: the file is invalid or the node refuses it.
     Usage = 2,
     /// A `--wait` or `--timeout` ran out.
     Timeout = 3,
@@ -47,9 +49,9 @@ impl Exit {
     /// What the code means, one sentence, as the man page and docs say it.
     pub fn meaning(self) -> &'static str {
         match self {
-            Exit::Ok => "Success.",
-            Exit::Failed => "The operation failed.",
-            Exit::Usage => "Usage error.",
+            Exit::Ok => "Success. `diff`: nothing would change.",
+            Exit::Failed => "The operation failed. `diff`: something would change.",
+            Exit::Usage => "Usage error. `diff`: the file is invalid or the node refuses it.",
             Exit::Timeout => "A `--wait` or `--timeout` ran out.",
             Exit::Unreachable => "The node cannot be reached or did not accept the credentials.",
             Exit::Unavailable => {

@@ -45,10 +45,11 @@ fn main() -> ExitCode {
         matches.value_source("token_file") == Some(ValueSource::CommandLine),
         env::admin_token(),
     );
+    let printer = Printer::from_env(cli.global.quiet);
     let cx = Context {
         global: cli.global,
         token,
-        printer: Printer::from_env(),
+        printer,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,6 +79,7 @@ async fn run(cx: &Context, command: Command) -> Result<Exit, Failure> {
         Command::Up(args) => up::run(cx, args).await,
         Command::Down(args) => commands::down(cx, args).await,
         Command::Deploy(args) => commands::deploy(cx, args).await,
+        Command::Diff(args) => commands::diff(cx, args).await,
         Command::Delete(args) => commands::delete(cx, args).await,
         Command::Status(args) => commands::status(cx, args).await,
         Command::Config(args) => commands::config(cx, args).await,

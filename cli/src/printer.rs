@@ -1,20 +1,28 @@
 //! The one place the CLI writes to the terminal: data to stdout, messages to stderr.
 //!
 //! Commands hand their result (a table, a document, a token) to [`Printer::data`]
-//! and talk to the person running them through [`Printer::note`] and
-//! [`Printer::error`], so `rserve status | jq` never sees a message and a message never hides
-//! in a pipe. Colour is used only on a terminal and never when `NO_COLOR` is set
-//! (<https://no-color.org>: any non-empty value). The rest of the crate is kept off
-//! `print!` and `std::io::stdout`/`stderr` by lints (see `main.rs` and
-//! `cli/clippy.toml`).
+//! and talk to the person running them through [`Printer::note`],
+//! [`Printer::progress`] and [`Printer::error`], so `rserve status | jq` never sees a
+//! message and a message never hides in a pipe. Colour and progress bars are used only
+//! on a terminal; never colour when `NO_COLOR` is set (<https://no-color.org>: any
+//! non-empty value), never bars when `CI` is. `--quiet` leaves only the result and
+//! errors. The rest of the crate is kept off `print!` and `std::io::stdout`/`stderr`
+//! by lints (see `main.rs` and `cli/clippy.toml`).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 use std::ffi::OsStr;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 
+use self::progress::Mode;
+pub use self::progress::{Progress, Row};
+
+mod progress;
+
 /// The variable that turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Set by CI services (GitHub Actions, GitLab, …): no progress bars, plain lines.
+pub const CI: &str = "CI";
 
 const RED_BOLD: &str = "\x1b[1;31m";
 const RESET: &str = "\x1b[0m";
@@ -23,17 +31,35 @@ const RESET: &str = "\x1b[0m";
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     colour: bool,
+    /// Live progress bars may be drawn on stderr.
+    bars: bool,
+    /// `--quiet`: only the result and errors.
+    quiet: bool,
 }
 
 impl Printer {
-    /// Colour on stderr when it is a terminal and `NO_COLOR` is unset or empty.
-    pub fn from_env() -> Self {
+    /// Colour on stderr when it is a terminal and `NO_COLOR` is unset or empty;
+    /// progress bars when it is a terminal and `CI` is unset.
+    pub fn from_env(quiet: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
         Self {
-            colour: colour_allowed(
-                std::env::var_os(NO_COLOR).as_deref(),
-                std::io::stderr().is_terminal(),
-            ),
+            colour: colour_allowed(std::env::var_os(NO_COLOR).as_deref(), terminal),
+            bars: bars_allowed(std::env::var_os(CI).as_deref(), terminal),
+            quiet,
         }
+    }
+
+    /// Progress of a wait: live bars on a terminal, else one line per change
+    /// on stderr (also with `plain`, e.g. `-o json`); nothing with `--quiet`.
+    pub fn progress(&self, plain: bool) -> Progress {
+        let mode = if self.quiet {
+            Mode::Silent
+        } else if self.bars && !plain {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        };
+        Progress::new(*self, mode)
     }
 
     /// Whether messages (and the daemon's logs) may carry ANSI colours.
@@ -51,7 +77,9 @@ impl Printer {
 
     /// A message for the person running the command: progress, what happened.
     pub fn note(&self, message: impl Display) {
-        write_stderr(&format!("{message}\n"));
+        if !self.quiet {
+            write_stderr(&format!("{message}\n"));
+        }
     }
 
     /// The error that ended the command, with its cause chain.
@@ -63,6 +91,13 @@ impl Printer {
     pub fn log_writer(&self) -> fn() -> std::io::Stderr {
         std::io::stderr
     }
+}
+
+/// Bars only on a terminal, and not under CI (whose logs are terminals
+/// sometimes, but are read later, where redrawn lines turn into noise).
+/// `CI=false` or `CI=0` does not count.
+fn bars_allowed(ci: Option<&OsStr>, terminal: bool) -> bool {
+    terminal && ci.is_none_or(|v| v.is_empty() || v == "false" || v == "0")
 }
 
 /// no-color.org: "when present and not an empty string", colour is off.
@@ -99,6 +134,28 @@ mod tests {
         );
         assert!(!colour_allowed(set, true));
         assert!(!colour_allowed(None, false));
+    }
+
+    #[test]
+    fn bars_only_on_a_terminal_outside_ci() {
+        assert!(bars_allowed(None, true));
+        assert!(!bars_allowed(None, false));
+        assert!(!bars_allowed(Some(OsStr::new("true")), true));
+        assert!(!bars_allowed(Some(OsStr::new("1")), true));
+        assert!(bars_allowed(Some(OsStr::new("false")), true));
+    }
+
+    #[test]
+    fn progress_is_plain_lines_unless_bars_are_allowed_and_wanted() {
+        let printer = |bars, quiet| Printer {
+            colour: false,
+            bars,
+            quiet,
+        };
+        assert_eq!(printer(true, false).progress(false).mode(), Mode::Bars);
+        assert_eq!(printer(true, false).progress(true).mode(), Mode::Lines);
+        assert_eq!(printer(false, false).progress(false).mode(), Mode::Lines);
+        assert_eq!(printer(true, true).progress(false).mode(), Mode::Silent);
     }
 
     #[test]

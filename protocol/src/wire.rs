@@ -142,6 +142,16 @@ pub enum Request {
     },
     /// The cluster's nodes (head only).
     Nodes,
+    /// What [`Request::Deploy`] of this file would change, checked as deploy
+    /// checks it (validation, route and model-name conflicts), changing
+    /// nothing. Read-only: needs no admin token (it reveals no more than
+    /// [`Request::Config`]).
+    Plan {
+        /// The file name, for messages.
+        file: String,
+        /// The parsed, client-validated file; the node validates it again.
+        config: AppFile,
+    },
 }
 
 impl Request {
@@ -314,6 +324,58 @@ pub struct AppChange {
     pub change: Change,
 }
 
+/// What a deploy would do to one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentAction {
+    /// The deployment is new: its replicas start.
+    Created,
+    /// Only keys that apply in place changed: running replicas keep serving.
+    Updated,
+    /// A replica-defining key changed (or the deployment is `DEPLOY_FAILED`):
+    /// new replicas replace the running ones.
+    Replaced,
+    /// Nothing changes.
+    Unchanged,
+    /// The application's new config no longer has this deployment: its
+    /// replicas drain and stop.
+    Removed,
+}
+
+/// One deployment's part of a [`Response::Planned`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentPlan {
+    /// Deployment name.
+    pub deployment: String,
+    /// What would happen to it.
+    pub action: DeploymentAction,
+    /// Changed keys that apply in place (`num_replicas`,
+    /// `max_ongoing_requests`, …), as paths into the deployment's table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_place: Vec<String>,
+    /// Changed keys that force new replicas (`replica.model_path`,
+    /// `resources.num_gpus`, `user_config`, `batching.*`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacing: Vec<String>,
+    /// Why, when the keys alone do not say (a failed deployment is retried).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// One application's part of a [`Response::Planned`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppPlan {
+    /// Application name.
+    pub app: String,
+    /// What deploy would report for it.
+    pub change: Change,
+    /// Changed application keys (`route_prefix`, `ingress`); all apply in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// Its deployments, the file's first, then those it would remove.
+    pub deployments: Vec<DeploymentPlan>,
+}
+
 /// The node's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
@@ -327,6 +389,11 @@ pub enum Response {
     Deleted {
         /// The application being deleted.
         app: String,
+    },
+    /// Answer to [`Request::Plan`].
+    Planned {
+        /// One entry per application in the file, in the file's order.
+        changes: Vec<AppPlan>,
     },
     /// Answer to [`Request::Status`].
     Status(Box<ServeStatus>),
@@ -531,5 +598,12 @@ mod tests {
         assert!(Request::Delete { app: "x".into() }.is_mutating());
         assert!(!Request::Status { app: None }.is_mutating());
         assert!(!Request::Config { app: None }.is_mutating());
+        let plan = Request::Plan {
+            file: "f.toml".into(),
+            config: AppFile {
+                applications: Vec::new(),
+            },
+        };
+        assert!(!plan.is_mutating(), "diff needs read access only");
     }
 }

@@ -2,6 +2,7 @@
 //! `kind/name` lines). Every function here returns text; the `Printer` writes it.
 
 pub mod nodes;
+pub mod plan;
 pub mod status;
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Snapshot tests of what `rserve status` and `rserve nodes` print, from fixed
+//! Snapshot tests of what `rserve status`, `rserve nodes` and `rserve diff` print, from fixed
 //! typed values. The renderers are pure functions of those values (no clock, no
 //! randomness, times shown only as the relative figures the node sends), so the
 //! fixtures' ids and times are the masks: nothing volatile reaches the output.
@@ -12,9 +12,12 @@ use rserve_protocol::status::{
     DeploymentStatusTrigger, NodeInfo, ReplicaDetails, ReplicaState, STATUS_API_VERSION,
     ServeStatus,
 };
-use rserve_protocol::wire::{NodeAdvert, NodeResources, NodeState, NodeStatus};
+use rserve_protocol::wire::{
+    AppPlan, Change, DeploymentAction, DeploymentPlan, NodeAdvert, NodeResources, NodeState,
+    NodeStatus,
+};
 
-use super::{View, json, nodes, status};
+use super::{View, json, nodes, plan, status};
 use crate::golden;
 
 const TABLE: View = View {
@@ -286,4 +289,75 @@ fn snapshot_nodes_without_headers() {
 #[test]
 fn snapshot_nodes_names() {
     snapshot("nodes-name.txt", &nodes::names(&cluster_nodes()));
+}
+
+fn dep_plan(
+    name: &str,
+    action: DeploymentAction,
+    in_place: &[&str],
+    replacing: &[&str],
+) -> DeploymentPlan {
+    DeploymentPlan {
+        deployment: name.into(),
+        action,
+        in_place: in_place.iter().map(|k| (*k).to_owned()).collect(),
+        replacing: replacing.iter().map(|k| (*k).to_owned()).collect(),
+        reason: String::new(),
+    }
+}
+
+fn a_plan() -> Vec<AppPlan> {
+    vec![
+        AppPlan {
+            app: "chat".into(),
+            change: Change::Created,
+            keys: vec![],
+            deployments: vec![dep_plan("llm", DeploymentAction::Created, &[], &[])],
+        },
+        AppPlan {
+            app: "embed".into(),
+            change: Change::Updated,
+            keys: vec!["route_prefix".into()],
+            deployments: vec![
+                dep_plan(
+                    "embedder",
+                    DeploymentAction::Updated,
+                    &["max_ongoing_requests", "num_replicas"],
+                    &[],
+                ),
+                dep_plan(
+                    "tokenizer",
+                    DeploymentAction::Replaced,
+                    &["num_replicas"],
+                    &["replica.model_path"],
+                ),
+                DeploymentPlan {
+                    reason: "DEPLOY_FAILED: a deploy starts its replicas again".into(),
+                    ..dep_plan("reranker", DeploymentAction::Replaced, &[], &[])
+                },
+                dep_plan("old", DeploymentAction::Removed, &[], &[]),
+            ],
+        },
+        AppPlan {
+            app: "echo".into(),
+            change: Change::Unchanged,
+            keys: vec![],
+            deployments: vec![dep_plan("echo", DeploymentAction::Unchanged, &[], &[])],
+        },
+    ]
+}
+
+#[test]
+fn snapshot_diff_table() {
+    snapshot("diff.txt", &plan::table(&a_plan()));
+    assert!(plan::changes_anything(&a_plan()));
+    assert!(!plan::changes_anything(&a_plan()[2..]));
+}
+
+#[test]
+fn snapshot_diff_json() {
+    snapshot(
+        "diff.json",
+        &json(&serde_json::json!({ "changes": a_plan() })).unwrap(),
+    );
 }

@@ -117,3 +117,31 @@ fn running(dep: &DeploymentDetails) -> u32 {
         .copied()
         .unwrap_or(0)
 }
+
+/// One progress row per deployment of `apps` (for the bars of `--wait`):
+/// replicas running / target and the phase, with replicas not yet running.
+pub fn progress_rows(status: &ServeStatus, apps: &[String]) -> Vec<crate::printer::Row> {
+    apps.iter()
+        .filter_map(|name| Some((name, status.applications.get(name)?)))
+        .flat_map(|(name, app)| {
+            app.deployments.iter().map(move |(d, dep)| {
+                let mut phase = vec![enum_name(&dep.status)];
+                phase.extend(
+                    dep.replica_states
+                        .iter()
+                        .filter(|(s, n)| **s != ReplicaState::Running && **n > 0)
+                        .map(|(s, n)| format!("{n} {}", enum_name(s))),
+                );
+                if !dep.message.is_empty() {
+                    phase.push(dep.message.clone());
+                }
+                crate::printer::Row {
+                    key: format!("{name}/{d}"),
+                    running: running(dep).into(),
+                    target: dep.target_num_replicas.into(),
+                    phase: phase.join(", "),
+                }
+            })
+        })
+        .collect()
+}

@@ -91,19 +91,9 @@ impl DeploymentRuntime {
     /// changes (kind, options, resources, user_config, batching).
     pub(super) fn update(&mut self, config: DeploymentConfig) {
         self.retiring = false;
-        let restart = config.replica != self.config.replica
-            || config.resources != self.config.resources
-            || config.user_config != self.config.user_config
-            || config.batching != self.config.batching
-            || config
-                .multiplexing
-                .as_ref()
-                .map(|m| (m.max_num_models_per_replica, &m.models_dir, &m.models))
-                != self
-                    .config
-                    .multiplexing
-                    .as_ref()
-                    .map(|m| (m.max_num_models_per_replica, &m.models_dir, &m.models));
+        let restart = !KeyChanges::between(&self.config, &config)
+            .replacing
+            .is_empty();
         if restart || self.deploy_failed {
             self.generation += 1;
             self.deploy_failed = false;
@@ -124,6 +114,12 @@ impl DeploymentRuntime {
         }
         self.router.capacity_changed();
         self.config = config;
+    }
+
+    /// Whether the deployment is `DEPLOY_FAILED` (a deploy of it starts new
+    /// replicas even with an unchanged config).
+    pub(super) fn deploy_failed(&self) -> bool {
+        self.deploy_failed
     }
 
     /// Whether every replica is gone (after `retiring`).
@@ -564,5 +560,159 @@ impl DeploymentRuntime {
     /// Current status.
     pub(super) fn status(&self) -> DeploymentStatus {
         self.status
+    }
+}
+
+/// Keys of a deployment's config whose replica-defining values force new
+/// replicas when they change (Ray: everything but the replica count, limits,
+/// health and shutdown timing). Paths as [`KeyChanges`] names them; a prefix
+/// covers its sub-keys.
+const REPLACING: &[&str] = &[
+    "replica",
+    "resources",
+    "user_config",
+    "batching",
+    "multiplexing.max_num_models_per_replica",
+    "multiplexing.models_dir",
+    "multiplexing.models",
+];
+
+/// What changed between two configs of one deployment, as key paths
+/// (`num_replicas`, `replica.model_path`), split by whether the change applies
+/// in place or needs new replicas. [`DeploymentRuntime::update`] and the
+/// controller's plan both decide from this, so `rserve diff` says what deploy does.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct KeyChanges {
+    pub(super) in_place: Vec<String>,
+    pub(super) replacing: Vec<String>,
+}
+
+impl KeyChanges {
+    pub(super) fn between(old: &DeploymentConfig, new: &DeploymentConfig) -> Self {
+        let (old, new) = (to_value(old), to_value(new));
+        let mut changes = Self::default();
+        for key in changed_keys(&old, &new) {
+            let replaces = REPLACING
+                .iter()
+                .any(|r| key == *r || key.starts_with(&format!("{r}.")))
+                // Multiplexing switched on or off changes what replicas load.
+                || key == "multiplexing";
+            if replaces {
+                changes.replacing.push(key);
+            } else {
+                changes.in_place.push(key);
+            }
+        }
+        changes
+    }
+}
+
+fn to_value(config: &DeploymentConfig) -> serde_json::Value {
+    serde_json::to_value(config).expect("a deployment config always serialises")
+}
+
+/// Top-level keys whose values differ; for a table present on both sides,
+/// its differing sub-keys (`replica.model_path`) instead. Sorted.
+fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut changed = Vec::new();
+    for key in keys {
+        let (a, b) = (old.get(key), new.get(key));
+        if a == b {
+            continue;
+        }
+        match (a, b) {
+            (Some(Value::Object(a)), Some(Value::Object(b))) => {
+                let mut sub: Vec<&String> = a.keys().chain(b.keys()).collect();
+                sub.sort();
+                sub.dedup();
+                changed.extend(
+                    sub.into_iter()
+                        .filter(|k| a.get(*k) != b.get(*k))
+                        .map(|k| format!("{key}.{k}")),
+                );
+            }
+            _ => changed.push(key.clone()),
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> DeploymentConfig {
+        let file = rserve_protocol::AppFile::parse(
+            "t.toml",
+            &format!(
+                "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+                 replica = {{ kind = \"digits\" }}\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        file.applications[0].deployments[0].clone()
+    }
+
+    fn changes(old: &str, new: &str) -> (Vec<String>, Vec<String>) {
+        let c = KeyChanges::between(&config(old), &config(new));
+        (c.in_place, c.replacing)
+    }
+
+    #[test]
+    fn limits_and_timing_change_in_place_and_replica_keys_replace() {
+        assert_eq!(changes("", ""), (vec![], vec![]));
+        assert_eq!(
+            changes(
+                "num_replicas = 1\nhealth_check_period_s = 10.0",
+                "num_replicas = 2\nhealth_check_period_s = 5.0"
+            ),
+            (
+                vec!["health_check_period_s".into(), "num_replicas".into()],
+                vec![]
+            )
+        );
+        assert_eq!(
+            changes("", "user_config = { t = 1 }\nresources = { num_cpus = 2 }"),
+            (
+                vec![],
+                vec!["resources.num_cpus".into(), "user_config".into()]
+            )
+        );
+    }
+
+    #[test]
+    fn multiplexing_replaces_unless_only_the_per_model_replica_counts_change() {
+        let mux = |extra: &str| {
+            format!("[applications.deployments.multiplexing]\nmodels_dir = \"/m\"\n{extra}")
+        };
+        assert_eq!(
+            changes("", &mux("max_num_models_per_replica = 2")),
+            (vec![], vec!["multiplexing".into()]),
+            "switching multiplexing on changes what replicas load"
+        );
+        assert_eq!(
+            changes(
+                &mux("max_num_models_per_replica = 2"),
+                &mux("max_num_models_per_replica = 3")
+            ),
+            (
+                vec![],
+                vec!["multiplexing.max_num_models_per_replica".into()]
+            )
+        );
+        assert_eq!(
+            changes(
+                &mux("max_num_models_per_replica = 2"),
+                &mux("max_num_models_per_replica = 2\nmodel_replicas = { m = 2 }")
+            ),
+            (vec!["multiplexing.model_replicas".into()], vec![])
+        );
     }
 }

@@ -24,13 +24,15 @@ use rserve_protocol::status::{
     ApplicationDetails, ApplicationStatus, DeploymentStatus, NodeInfo, STATUS_API_VERSION,
     ServeStatus,
 };
-use rserve_protocol::wire::{AppChange, AppRoute, Change, ErrorCode, WireError};
+use rserve_protocol::wire::{
+    AppChange, AppPlan, AppRoute, Change, DeploymentAction, DeploymentPlan, ErrorCode, WireError,
+};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use self::deployment::DeploymentRuntime;
+use self::deployment::{DeploymentRuntime, KeyChanges};
 use self::store::{AppRecord, DesiredState, Store};
 use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::Placer;
@@ -252,6 +254,22 @@ impl Controller {
         drop(state);
         self.changed.notify_one();
         Ok(changes)
+    }
+
+    /// What [`Controller::deploy`] of `file` would change, per deployment,
+    /// after the same checks (validation, conflicts); changes nothing.
+    pub async fn plan(&self, file_name: &str, file: AppFile) -> Result<Vec<AppPlan>, WireError> {
+        file.validate(file_name)
+            .map_err(|e| bad_request(e.to_string()))?;
+        let state = self.state.lock().await;
+        check_conflicts(&state.desired, file_name, &file)?;
+        let (_, changes) = plan_changes(&state, file.clone());
+        Ok(file
+            .applications
+            .iter()
+            .zip(changes)
+            .map(|(app, change)| plan_app(&state, app, change.change))
+            .collect())
     }
 
     /// Deletes an application: its route goes at once, its replicas drain. Like
@@ -481,6 +499,78 @@ fn plan_changes(state: &State, file: AppFile) -> (DesiredState, Vec<AppChange>) 
         });
     }
     (desired, changes)
+}
+
+/// What deploying `app` does to each of its deployments, given the
+/// application-level `change` [`plan_changes`] decided.
+fn plan_app(state: &State, app: &AppConfig, change: Change) -> AppPlan {
+    let existing = state.desired.applications.get(&app.name).map(|r| &r.config);
+    let runtime = state.apps.get(&app.name);
+    let mut keys = Vec::new();
+    if let Some(old) = existing {
+        if old.route_prefix != app.route_prefix {
+            keys.push("route_prefix".to_owned());
+        }
+        if old.ingress_deployment().name != app.ingress_deployment().name {
+            keys.push("ingress".to_owned());
+        }
+    }
+    let mut deployments: Vec<DeploymentPlan> = app
+        .deployments
+        .iter()
+        .map(|dep| {
+            let old = existing.and_then(|o| o.deployments.iter().find(|d| d.name == dep.name));
+            let failed = runtime
+                .and_then(|r| r.deployments.get(&dep.name))
+                .is_some_and(DeploymentRuntime::deploy_failed);
+            let plan = |action, keys: KeyChanges, reason: &str| DeploymentPlan {
+                deployment: dep.name.clone(),
+                action,
+                in_place: keys.in_place,
+                replacing: keys.replacing,
+                reason: reason.to_owned(),
+            };
+            match old {
+                None => plan(DeploymentAction::Created, KeyChanges::default(), ""),
+                Some(old) => {
+                    let keys = KeyChanges::between(old, dep);
+                    if !keys.replacing.is_empty() {
+                        plan(DeploymentAction::Replaced, keys, "")
+                    } else if failed {
+                        plan(
+                            DeploymentAction::Replaced,
+                            keys,
+                            "DEPLOY_FAILED: a deploy starts its replicas again",
+                        )
+                    } else if !keys.in_place.is_empty() {
+                        plan(DeploymentAction::Updated, keys, "")
+                    } else {
+                        plan(DeploymentAction::Unchanged, keys, "")
+                    }
+                }
+            }
+        })
+        .collect();
+    if let Some(old) = existing {
+        deployments.extend(
+            old.deployments
+                .iter()
+                .filter(|d| !app.deployments.iter().any(|n| n.name == d.name))
+                .map(|d| DeploymentPlan {
+                    deployment: d.name.clone(),
+                    action: DeploymentAction::Removed,
+                    in_place: Vec::new(),
+                    replacing: Vec::new(),
+                    reason: String::new(),
+                }),
+        );
+    }
+    AppPlan {
+        app: app.name.clone(),
+        change,
+        keys,
+        deployments,
+    }
 }
 
 /// Brings the runtime of `record`'s application in line with its config.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
 use rserve_protocol::status::{
     ApplicationStatus, DeploymentStatus, DeploymentStatusTrigger, ReplicaState,
 };
@@ -301,12 +302,13 @@ async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let c = controller(dir.path());
     // Polled once, then dropped: the caller (an RPC) went away mid-deploy.
-    let gone = tokio::time::timeout(
-        Duration::ZERO,
-        c.deploy("t.toml", file("replica = { kind = \"echo\" }")),
-    )
-    .await;
-    assert!(gone.is_err(), "the deploy was still running when dropped");
+    // (`now_or_never`, not a zero timeout: on this current-thread runtime the
+    // spawned change cannot run before the drop, whereas a timer tick could
+    // let it finish first.)
+    let gone = c
+        .deploy("t.toml", file("replica = { kind = \"echo\" }"))
+        .now_or_never();
+    assert!(gone.is_none(), "the deploy was still running when dropped");
     // The next change waits for the dropped one to end, then sees its result.
     let changes = c
         .deploy("t.toml", file("replica = { kind = \"echo\" }"))
@@ -315,8 +317,8 @@ async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
     assert_eq!(changes[0].change, Change::Unchanged);
     let on_disk = Store::new(dir.path()).load().unwrap();
     assert_eq!(on_disk.applications.keys().collect::<Vec<_>>(), ["app"]);
-    let gone = tokio::time::timeout(Duration::ZERO, c.delete("app")).await;
-    assert!(gone.is_err(), "the delete was still running when dropped");
+    let gone = c.delete("app").now_or_never();
+    assert!(gone.is_none(), "the delete was still running when dropped");
     // Changes apply in call order: this one runs after the dropped delete.
     let again = c.delete("app").await.unwrap_err();
     assert_eq!(again.code, ErrorCode::NotFound, "{again:?}");
@@ -328,4 +330,131 @@ async fn a_change_whose_caller_goes_away_lands_on_disk_and_in_memory() {
             .applications
             .is_empty()
     );
+}
+
+fn actions(plan: &[AppPlan]) -> Vec<(String, DeploymentAction, Vec<String>, Vec<String>)> {
+    plan[0]
+        .deployments
+        .iter()
+        .map(|d| {
+            (
+                d.deployment.clone(),
+                d.action,
+                d.in_place.clone(),
+                d.replacing.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_names_created_in_place_replaced_and_unchanged_deployments_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    let two = |a: &str, b: &str| {
+        AppFile::parse(
+            "t.toml",
+            &format!(
+                "[[applications]]\nname = \"app\"\nroute_prefix = \"/app\"\n\
+                 [[applications.deployments]]\nname = \"a\"\n{a}\n\
+                 [[applications.deployments]]\nname = \"b\"\n{b}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let echo = "replica = { kind = \"echo\" }";
+    let first = two(echo, "replica = { kind = \"sleep\", duration_ms = 5 }");
+
+    let plan = c.plan("t.toml", first.clone()).await.unwrap();
+    assert_eq!(plan[0].change, Change::Created);
+    assert_eq!(
+        actions(&plan),
+        [
+            ("a".into(), DeploymentAction::Created, vec![], vec![]),
+            ("b".into(), DeploymentAction::Created, vec![], vec![]),
+        ]
+    );
+    assert!(
+        c.status(None).await.unwrap().applications.is_empty(),
+        "a plan deploys nothing"
+    );
+    assert!(!dir.path().join("state.json").exists(), "nor writes state");
+
+    c.deploy("t.toml", first.clone()).await.unwrap();
+    let state = std::fs::read(dir.path().join("state.json")).unwrap();
+    let plan = c.plan("t.toml", first).await.unwrap();
+    assert_eq!(plan[0].change, Change::Unchanged);
+    assert!(
+        plan[0]
+            .deployments
+            .iter()
+            .all(|d| d.action == DeploymentAction::Unchanged)
+    );
+
+    let changed = two(
+        &format!("num_replicas = 3\nmax_ongoing_requests = 7\n{echo}"),
+        "replica = { kind = \"sleep\", duration_ms = 9 }\nresources = { num_cpus = 2 }",
+    );
+    let plan = c.plan("t.toml", changed).await.unwrap();
+    assert_eq!(plan[0].change, Change::Updated);
+    assert_eq!(
+        actions(&plan),
+        [
+            (
+                "a".into(),
+                DeploymentAction::Updated,
+                vec!["max_ongoing_requests".into(), "num_replicas".into()],
+                vec![]
+            ),
+            (
+                "b".into(),
+                DeploymentAction::Replaced,
+                vec![],
+                vec!["replica.duration_ms".into(), "resources.num_cpus".into()]
+            ),
+        ]
+    );
+
+    // A deployment dropped from the file's application is removed; route
+    // changes are application keys.
+    let fewer = AppFile::parse(
+        "t.toml",
+        &format!(
+            "[[applications]]\nname = \"app\"\nroute_prefix = \"/other\"\n\
+             [[applications.deployments]]\nname = \"a\"\n{echo}\n"
+        ),
+    )
+    .unwrap();
+    let plan = c.plan("t.toml", fewer).await.unwrap();
+    assert_eq!(plan[0].keys, ["route_prefix"]);
+    assert_eq!(
+        actions(&plan),
+        [
+            ("a".into(), DeploymentAction::Unchanged, vec![], vec![]),
+            ("b".into(), DeploymentAction::Removed, vec![], vec![]),
+        ]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("state.json")).unwrap(),
+        state,
+        "plans leave the state file as it was"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_is_refused_like_a_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    c.deploy("t.toml", file("replica = { kind = \"echo\" }"))
+        .await
+        .unwrap();
+    let clash = AppFile::parse(
+        "c.toml",
+        "[[applications]]\nname = \"other\"\nroute_prefix = \"/app\"\n\
+         [[applications.deployments]]\nname = \"d\"\nreplica = { kind = \"echo\" }\n",
+    )
+    .unwrap();
+    let err = c.plan("c.toml", clash).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadRequest);
+    assert!(err.message.contains("already serves"), "{}", err.message);
 }

@@ -268,7 +268,10 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
     let controller = &ctx.controller;
     let cluster = &ctx.cluster;
     let result = match request {
-        request @ (Request::Status { .. } | Request::Config { .. } | Request::Nodes)
+        request @ (Request::Status { .. }
+        | Request::Config { .. }
+        | Request::Plan { .. }
+        | Request::Nodes)
             if !cluster.is_head() =>
         {
             cluster
@@ -303,6 +306,10 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             .deploy(&file, config)
             .await
             .map(|changes| Response::Deployed { changes }),
+        Request::Plan { file, config } => controller
+            .plan(&file, config)
+            .await
+            .map(|changes| Response::Planned { changes }),
         Request::Delete { app } => controller
             .delete(&app)
             .await
