@@ -936,7 +936,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__up)
-            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --drain-timeout-s --log-format --join --token --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -971,6 +971,10 @@ _rserve() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --join-token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
