@@ -206,4 +206,18 @@ pub struct ReplicaDetails {
     /// The node that runs it, in a cluster (empty: the node answering).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node_id: String,
+    /// While a replica on the answering node is STARTING: how far its model
+    /// load has got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loading: Option<LoadSteps>,
+}
+
+/// A model load under way: `done` of `total` steps (reading the weights, each
+/// layer, the embeddings and head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadSteps {
+    /// Steps finished.
+    pub done: u64,
+    /// Steps in all.
+    pub total: u64,
 }

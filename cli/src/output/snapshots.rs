@@ -54,6 +54,7 @@ fn replica(id: &str, state: ReplicaState, ongoing: u32, node: &str) -> ReplicaDe
         start_time_s: 1_700_000_000.0,
         multiplexed_models: Vec::new(),
         node_id: node.to_owned(),
+        loading: None,
     }
 }
 
@@ -360,4 +361,30 @@ fn snapshot_diff_json() {
         "diff.json",
         &json(&serde_json::json!({ "changes": a_plan() })).unwrap(),
     );
+}
+
+#[test]
+fn a_model_load_under_way_moves_the_progress_row() {
+    let mut status = cluster_status();
+    let dep = status
+        .applications
+        .get_mut("digits")
+        .unwrap()
+        .deployments
+        .values_mut()
+        .next()
+        .unwrap();
+    let mut starting = replica("classifier-9a9a9a9a", ReplicaState::Starting, 0, "");
+    starting.loading = Some(rserve_protocol::status::LoadSteps { done: 3, total: 8 });
+    dep.replicas.push(starting.clone());
+    starting.loading = Some(rserve_protocol::status::LoadSteps { done: 7, total: 8 });
+    dep.replicas.push(starting);
+    let rows = status::progress_rows(&status, &["digits".to_owned()]);
+    assert!(
+        rows[0].phase.contains("loading weights 3/8"),
+        "the load furthest behind is shown: {}",
+        rows[0].phase
+    );
+    let rows = status::progress_rows(&cluster_status(), &["digits".to_owned()]);
+    assert!(!rows[0].phase.contains("loading"), "{}", rows[0].phase);
 }

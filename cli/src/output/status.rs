@@ -132,6 +132,16 @@ pub fn progress_rows(status: &ServeStatus, apps: &[String]) -> Vec<crate::printe
                         .filter(|(s, n)| **s != ReplicaState::Running && **n > 0)
                         .map(|(s, n)| format!("{n} {}", enum_name(s))),
                 );
+                // The model load furthest behind, so the bar moves while
+                // weights load (replicas on the node answering).
+                if let Some(load) = dep
+                    .replicas
+                    .iter()
+                    .filter_map(|r| r.loading)
+                    .min_by_key(|l| (l.done * 1000) / l.total.max(1))
+                {
+                    phase.push(format!("loading weights {}/{}", load.done, load.total));
+                }
                 if !dep.message.is_empty() {
                     phase.push(dep.message.clone());
                 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::kernels::{Activation, Dense, Kernels};
 use crate::weights::{Weights, WeightsError};
-use crate::{Device, Dtype, ModelError};
+use crate::{Device, Dtype, LoadProgress, ModelError};
 
 /// The subset of a BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +108,17 @@ impl EmbeddingModel {
     /// Loads a sentence-transformers model directory, its weights and
     /// activations in `dtype` (f16/bf16 only on CUDA).
     pub fn load_as(dir: &Path, device: Device, dtype: Dtype) -> Result<Self, ModelError> {
+        Self::load_with_progress(dir, device, dtype, &LoadProgress::default())
+    }
+
+    /// [`EmbeddingModel::load_as`], counting its steps in `progress`: reading
+    /// the weights, each encoder layer, the embeddings.
+    pub fn load_with_progress(
+        dir: &Path,
+        device: Device,
+        dtype: Dtype,
+        progress: &LoadProgress,
+    ) -> Result<Self, ModelError> {
         let dtype = dtype.check(device)?;
         let config: BertConfig = read_json(&dir.join("config.json"))?;
         if config.num_hidden_layers > 1024
@@ -158,17 +169,20 @@ impl EmbeddingModel {
 
         let weights_path = dir.join("model.safetensors");
         let name = weights_path.display().to_string();
+        progress.begin(config.num_hidden_layers as u64 + 2);
         let bytes = std::fs::read(&weights_path).map_err(|source| WeightsError::Io {
             path: name.clone(),
             source,
         })?;
         let weights = Weights::parse(&name, &bytes)?;
+        progress.step();
         let inner: Box<dyn Encode> = match device.check_built()? {
             Device::Cpu => Box::new(Bert::<crate::device::CpuBackend>::load(
                 &weights,
                 &config,
                 &Default::default(),
                 dtype,
+                progress,
             )?),
             #[cfg(feature = "cuda")]
             Device::Cuda(index) => Box::new(Bert::<burn::backend::Cuda>::load(
@@ -176,6 +190,7 @@ impl EmbeddingModel {
                 &config,
                 &burn::backend::cuda::CudaDevice::new(index),
                 dtype,
+                progress,
             )?),
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(_) => unreachable!("check_built rejects cuda without the feature"),
@@ -421,6 +436,7 @@ impl<B: Kernels> Bert<B> {
         c: &BertConfig,
         device: &B::Device,
         dtype: Dtype,
+        progress: &LoadProgress,
     ) -> Result<Self, WeightsError> {
         let l = Loader::<B> {
             weights,
@@ -460,8 +476,9 @@ impl<B: Kernels> Bert<B> {
                 down: l.dense(&[&format!("{p}.output.dense")], c.intermediate_size, h)?,
                 norm2: l.norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
             });
+            progress.step();
         }
-        Ok(Self {
+        let model = Self {
             words: l.tensor("embeddings.word_embeddings.weight", [c.vocab_size, h])?,
             positions: l.tensor(
                 "embeddings.position_embeddings.weight",
@@ -473,7 +490,9 @@ impl<B: Kernels> Bert<B> {
             layers,
             heads: c.num_attention_heads,
             device: device.clone(),
-        })
+        };
+        progress.step();
+        Ok(model)
     }
 }
 

@@ -12,6 +12,7 @@ mod digits;
 pub mod gguf;
 mod kernels;
 mod llama;
+mod progress;
 mod weights;
 
 pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
@@ -22,6 +23,7 @@ pub use chat::{
 pub use device::{Device, DeviceError, Dtype, persist_autotune_cache};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};
 pub use llama::LlamaConfig;
+pub use progress::LoadProgress;
 pub use weights::WeightsError;
 
 /// An error from loading or running a model, naming what failed and where.

@@ -15,7 +15,7 @@ use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use crate::gguf::{Gguf, GgufError};
 use crate::kernels::quant::QuantWeight;
 use crate::kernels::{Activation, Dense, Heads, Kernels, Rope, Span};
-use crate::{Device, Dtype, ModelError};
+use crate::{Device, Dtype, LoadProgress, ModelError};
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +122,7 @@ pub(crate) fn load(
     config: &LlamaConfig,
     device: Device,
     dtype: Dtype,
+    progress: &LoadProgress,
 ) -> Result<Box<dyn Decode>, ModelError> {
     let dtype = dtype.check(device)?.burn();
     Ok(match device.check_built()? {
@@ -130,6 +131,7 @@ pub(crate) fn load(
             config,
             &Default::default(),
             dtype,
+            progress,
         )?),
         #[cfg(feature = "cuda")]
         Device::Cuda(index) => Box::new(Llama::<burn::backend::Cuda>::load(
@@ -137,6 +139,7 @@ pub(crate) fn load(
             config,
             &burn::backend::cuda::CudaDevice::new(index),
             dtype,
+            progress,
         )?),
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => unreachable!("check_built rejects cuda without the feature"),
@@ -178,6 +181,7 @@ impl<B: Kernels> Llama<B> {
         c: &LlamaConfig,
         device: &B::Device,
         dtype: FloatDType,
+        progress: &LoadProgress,
     ) -> Result<Self, GgufError> {
         let tensor2 = |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
             // GGUF dims are [cols, rows] (fastest first); the data is row-major [rows][cols].
@@ -217,6 +221,7 @@ impl<B: Kernels> Llama<B> {
                 up: linear(&format!("{p}.ffn_up.weight"), c.dim, c.ffn_dim)?,
                 down: linear(&format!("{p}.ffn_down.weight"), c.ffn_dim, c.dim)?,
             });
+            progress.step();
         }
         let embed = tensor2("token_embd.weight", c.vocab, c.dim)?;
         let output = if g.tensors.contains_key("output.weight") {
@@ -225,6 +230,7 @@ impl<B: Kernels> Llama<B> {
             "token_embd.weight"
         };
         let unembed = linear(output, c.dim, c.vocab)?;
+        progress.step();
         let inv_freq = (0..hd / 2)
             .map(|i| (1.0 / c.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
             .collect();

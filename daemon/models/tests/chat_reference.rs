@@ -354,3 +354,20 @@ fn warm_up_runs_every_shape_and_changes_nothing() {
     let after = model.generate(&prompt, &sampling, |_| true).unwrap();
     assert_eq!(after.tokens, before.tokens);
 }
+
+#[test]
+fn a_load_counts_its_steps_to_the_end() {
+    let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let progress = rserve_models::LoadProgress::default();
+    let model = ChatModel::load_with_progress(
+        &path,
+        support::device(),
+        rserve_models::Dtype::F32,
+        &progress,
+    )
+    .unwrap();
+    // Reading the file, one step per decoder block, the embeddings and head.
+    let steps = model.config().layers as u64 + 2;
+    assert_eq!(progress.get(), Some((steps, steps)));
+    assert_eq!(steps, 32, "SmolLM2-135M has 30 blocks");
+}

@@ -110,3 +110,17 @@ fn warm_up_runs_every_shape_and_changes_nothing() {
     assert_eq!(model.warm_up(4, 512), 17);
     assert_eq!(model.embed(&[text]).unwrap(), before);
 }
+
+#[test]
+fn a_load_counts_its_steps_to_the_end() {
+    let progress = rserve_models::LoadProgress::default();
+    EmbeddingModel::load_with_progress(
+        &support::models_dir().join("all-minilm-l6-v2"),
+        support::device(),
+        rserve_models::Dtype::F32,
+        &progress,
+    )
+    .unwrap();
+    // Reading the weights, 6 encoder layers, the embeddings.
+    assert_eq!(progress.get(), Some((8, 8)));
+}

@@ -505,6 +505,7 @@ impl DeploymentRuntime {
                 ongoing_requests: managed.replica.ongoing(),
                 start_time_s: managed.replica.start_time_s(),
                 multiplexed_models: managed.replica.models().loaded(),
+                loading: managed.replica.loading(),
                 node_id: managed
                     .replica
                     .remote_target()

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use rserve_models::LoadProgress;
 use rserve_protocol::config::DeploymentConfig;
 use rserve_protocol::status::BatchFigures;
 use tokio::sync::Notify;
@@ -49,6 +50,8 @@ pub struct LocalReplica {
     timing: Mutex<Timing>,
     /// Batches run by this replica (kinds that batch).
     batches: Arc<Mutex<BatchFigures>>,
+    /// How far the current start's model load has got (model kinds).
+    pub(super) load: Arc<LoadProgress>,
     stop: CancellationToken,
 }
 
@@ -68,6 +71,7 @@ impl LocalReplica {
             crashed: Notify::new(),
             timing: Mutex::new(Timing::of(config)),
             batches: Arc::new(Mutex::new(BatchFigures::default())),
+            load: Arc::default(),
             stop: CancellationToken::new(),
         }
     }
@@ -142,8 +146,10 @@ pub(super) async fn supervise(
         unreachable!("only local replicas are supervised")
     };
     let id = local.core.id.clone();
+    local.load.clear();
     let context = StartContext {
         batches: local.batches.clone(),
+        load: local.load.clone(),
         models: local.core.models.clone(),
         on_death: {
             let weak = Arc::downgrade(&replica);

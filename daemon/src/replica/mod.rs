@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use rserve_protocol::config::DeploymentConfig;
-use rserve_protocol::status::{BatchFigures, ReplicaState};
+use rserve_protocol::status::{BatchFigures, LoadSteps, ReplicaState};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
@@ -224,6 +224,18 @@ impl Replica {
     /// Multiplexed models this replica holds (or is about to load).
     pub fn models(&self) -> &ModelSet {
         &self.core().models
+    }
+
+    /// How far a starting replica's model load has got (replicas on this
+    /// node; a proxy does not know).
+    pub fn loading(&self) -> Option<LoadSteps> {
+        match self {
+            Replica::Local(local) if self.phase() == Phase::Starting => local
+                .load
+                .get()
+                .map(|(done, total)| LoadSteps { done, total }),
+            _ => None,
+        }
     }
 
     /// Requests in flight.

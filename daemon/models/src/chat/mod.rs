@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::gguf::{Gguf, GgufError};
 use crate::llama::{self, Decode, LlamaConfig};
-use crate::{Device, Dtype, ModelError, WeightsError};
+use crate::{Device, Dtype, LoadProgress, ModelError, WeightsError};
 
 /// Why generation ended (OpenAI's `finish_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +77,17 @@ impl ChatModel {
     /// Loads a Llama GGUF file, its weights, activations and KV cache in
     /// `dtype` (f16/bf16 only on CUDA).
     pub fn load_as(path: &Path, device: Device, dtype: Dtype) -> Result<Self, ModelError> {
+        Self::load_with_progress(path, device, dtype, &LoadProgress::default())
+    }
+
+    /// [`ChatModel::load_as`], counting its steps in `progress`: reading the
+    /// file, each decoder block, the embeddings and head.
+    pub fn load_with_progress(
+        path: &Path,
+        device: Device,
+        dtype: Dtype,
+        progress: &LoadProgress,
+    ) -> Result<Self, ModelError> {
         dtype.check(device)?;
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
             path: path.display().to_string(),
@@ -84,8 +95,10 @@ impl ChatModel {
         })?;
         let g = Gguf::parse(&bytes).map_err(|e| gguf_error(path, e))?;
         let config = LlamaConfig::from_gguf(&g).map_err(|e| gguf_error(path, e))?;
+        progress.begin(config.layers as u64 + 2);
+        progress.step();
         let text = ChatText::from_gguf(&g, config.clone()).map_err(|e| gguf_error(path, e))?;
-        let decoder = llama::load(&g, &config, device, dtype).map_err(|e| match e {
+        let decoder = llama::load(&g, &config, device, dtype, progress).map_err(|e| match e {
             ModelError::Gguf(e) => gguf_error(path, e),
             other => other,
         })?;

@@ -53,6 +53,7 @@ impl Chat {
         };
         let figures: Arc<Mutex<BatchFigures>> = context.batches;
         let name = config.name.clone();
+        let load = context.load;
         let engine = ChatEngine::start(
             &config.name,
             capacity,
@@ -60,7 +61,8 @@ impl Chat {
             figures,
             context.on_death,
             move || {
-                let model = ChatModel::load_as(&path, device, dtype).map_err(|e| e.to_string())?;
+                let model = ChatModel::load_with_progress(&path, device, dtype, &load)
+                    .map_err(|e| e.to_string())?;
                 warm_up(&name, device, || {
                     model.warm_up(limits.max_num_seqs, limits.max_num_batched_tokens)
                 });

@@ -52,8 +52,10 @@ impl Embeddings {
         let chunk_inputs = limits.max_batch_size.max(32);
         let chunk_tokens = limits.max_tokens.unwrap_or(DEFAULT_CHUNK_TOKENS);
         let name = config.name.clone();
+        let load = context.load;
         let thread = ComputeThread::start(&config.name, capacity, context.on_death, move || {
-            let model = EmbeddingModel::load_as(&dir, device, dtype).map_err(|e| e.to_string())?;
+            let model = EmbeddingModel::load_with_progress(&dir, device, dtype, &load)
+                .map_err(|e| e.to_string())?;
             warm_up(&name, device, || model.warm_up(chunk_inputs, chunk_tokens));
             Ok(model)
         })

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::StatusCode;
+use rserve_models::LoadProgress;
 use rserve_protocol::config::{DeploymentConfig, ReplicaKind};
 use rserve_protocol::status::BatchFigures;
 
@@ -48,6 +49,8 @@ pub struct StartContext {
     pub models: Arc<ModelSet>,
     /// Fails the replica at once when its model thread dies.
     pub on_death: OnDeath,
+    /// Where a model kind counts its load's steps (status, `deploy --wait`).
+    pub load: Arc<LoadProgress>,
 }
 
 impl Handler {
