@@ -12,6 +12,7 @@
 //! runs on its own task, so a caller that goes away mid-call cannot leave the
 //! file on disk ahead of the state in memory.
 
+mod changes;
 mod deployment;
 pub mod store;
 
@@ -24,15 +25,14 @@ use rserve_protocol::status::{
     ApplicationDetails, ApplicationStatus, DeploymentStatus, NodeInfo, STATUS_API_VERSION,
     ServeStatus,
 };
-use rserve_protocol::wire::{
-    AppChange, AppPlan, AppRoute, Change, DeploymentAction, DeploymentPlan, ErrorCode, WireError,
-};
+use rserve_protocol::wire::{AppChange, AppPlan, AppRoute, Change, ErrorCode, WireError};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use self::deployment::{DeploymentRuntime, KeyChanges};
+use self::changes::{check_conflicts, plan_app, plan_changes};
+use self::deployment::DeploymentRuntime;
 use self::store::{AppRecord, DesiredState, Store};
 use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::Placer;
@@ -422,155 +422,6 @@ async fn run_to_end<T>(task: tokio::task::JoinHandle<T>) -> Result<T, WireError>
             message: format!("the change failed inside the node: {e}"),
         }
     })
-}
-
-/// Refuses a file whose applications take another application's route
-/// prefix or OpenAI model name.
-fn check_conflicts(
-    desired: &DesiredState,
-    file_name: &str,
-    file: &AppFile,
-) -> Result<(), WireError> {
-    fn others<'a>(desired: &'a DesiredState, app: &'a str) -> impl Iterator<Item = &'a AppRecord> {
-        desired
-            .applications
-            .values()
-            .filter(move |r| r.config.name != app)
-    }
-    for app in &file.applications {
-        if let Some(other) =
-            others(desired, &app.name).find(|r| r.config.route_prefix == app.route_prefix)
-        {
-            return Err(bad_request(format!(
-                "{file_name}: application `{}` wants route prefix `{}`, which application `{}` already serves; \
-                 change one of the prefixes or `rserve delete {}` first",
-                app.name, app.route_prefix, other.config.name, other.config.name
-            )));
-        }
-    }
-    for app in &file.applications {
-        for dep in &app.deployments {
-            let Some(model) = dep.replica.openai_model(&dep.name) else {
-                continue;
-            };
-            let owner = others(desired, &app.name).find(|r| {
-                r.config
-                    .deployments
-                    .iter()
-                    .any(|d| d.replica.openai_model(&d.name) == Some(model))
-            });
-            if let Some(owner) = owner {
-                return Err(bad_request(format!(
-                    "{file_name}: deployment `{}/{}` wants OpenAI model name `{model}`, which application `{}` \
-                     already serves; set another `model_id`",
-                    app.name, dep.name, owner.config.name
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The desired state after deploying `file`, and what changes per application.
-fn plan_changes(state: &State, file: AppFile) -> (DesiredState, Vec<AppChange>) {
-    let mut desired = state.desired.clone();
-    let now_s = unix_now();
-    let mut changes = Vec::new();
-    for app in file.applications {
-        let change = match desired.applications.get(&app.name) {
-            None => Change::Created,
-            Some(existing) if existing.config == app && !is_failed(state, &app.name) => {
-                Change::Unchanged
-            }
-            Some(_) => Change::Updated,
-        };
-        if change != Change::Unchanged {
-            desired.applications.insert(
-                app.name.clone(),
-                AppRecord {
-                    config: app.clone(),
-                    deployed_at_s: now_s,
-                },
-            );
-        }
-        changes.push(AppChange {
-            app: app.name,
-            change,
-        });
-    }
-    (desired, changes)
-}
-
-/// What deploying `app` does to each of its deployments, given the
-/// application-level `change` [`plan_changes`] decided.
-fn plan_app(state: &State, app: &AppConfig, change: Change) -> AppPlan {
-    let existing = state.desired.applications.get(&app.name).map(|r| &r.config);
-    let runtime = state.apps.get(&app.name);
-    let mut keys = Vec::new();
-    if let Some(old) = existing {
-        if old.route_prefix != app.route_prefix {
-            keys.push("route_prefix".to_owned());
-        }
-        if old.ingress_deployment().name != app.ingress_deployment().name {
-            keys.push("ingress".to_owned());
-        }
-    }
-    let mut deployments: Vec<DeploymentPlan> = app
-        .deployments
-        .iter()
-        .map(|dep| {
-            let old = existing.and_then(|o| o.deployments.iter().find(|d| d.name == dep.name));
-            let failed = runtime
-                .and_then(|r| r.deployments.get(&dep.name))
-                .is_some_and(DeploymentRuntime::deploy_failed);
-            let plan = |action, keys: KeyChanges, reason: &str| DeploymentPlan {
-                deployment: dep.name.clone(),
-                action,
-                in_place: keys.in_place,
-                replacing: keys.replacing,
-                reason: reason.to_owned(),
-            };
-            match old {
-                None => plan(DeploymentAction::Created, KeyChanges::default(), ""),
-                Some(old) => {
-                    let keys = KeyChanges::between(old, dep);
-                    if !keys.replacing.is_empty() {
-                        plan(DeploymentAction::Replaced, keys, "")
-                    } else if failed {
-                        plan(
-                            DeploymentAction::Replaced,
-                            keys,
-                            "DEPLOY_FAILED: a deploy starts its replicas again",
-                        )
-                    } else if !keys.in_place.is_empty() {
-                        plan(DeploymentAction::Updated, keys, "")
-                    } else {
-                        plan(DeploymentAction::Unchanged, keys, "")
-                    }
-                }
-            }
-        })
-        .collect();
-    if let Some(old) = existing {
-        deployments.extend(
-            old.deployments
-                .iter()
-                .filter(|d| !app.deployments.iter().any(|n| n.name == d.name))
-                .map(|d| DeploymentPlan {
-                    deployment: d.name.clone(),
-                    action: DeploymentAction::Removed,
-                    in_place: Vec::new(),
-                    replacing: Vec::new(),
-                    reason: String::new(),
-                }),
-        );
-    }
-    AppPlan {
-        app: app.name.clone(),
-        change,
-        keys,
-        deployments,
-    }
 }
 
 /// Brings the runtime of `record`'s application in line with its config.

@@ -9,6 +9,8 @@ use rserve_protocol::status::{
     ApplicationStatus, DeploymentStatus, DeploymentStatusTrigger, ReplicaState,
 };
 
+use rserve_protocol::wire::DeploymentAction;
+
 use super::*;
 
 fn file(deployment: &str) -> AppFile {
