@@ -205,8 +205,9 @@ pub struct DownArgs {
     pub timeout: f64,
 }
 
+/// The application file: positional, or kubectl's `-f`.
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub struct FileArg {
     /// Application file (TOML); `-` reads standard input
     #[arg(value_name = "FILE", required_unless_present = "file")]
     pub path: Option<PathBuf>,
@@ -219,6 +220,19 @@ pub struct DeployArgs {
         conflicts_with = "path"
     )]
     pub file: Option<PathBuf>,
+}
+
+impl FileArg {
+    /// The file given, whichever way (clap requires one).
+    pub fn path(self) -> PathBuf {
+        self.path.or(self.file).expect("clap requires a file")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub source: FileArg,
 
     /// Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)
     #[arg(long)]
@@ -238,18 +252,8 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// Application file (TOML); `-` reads standard input
-    #[arg(value_name = "FILE", required_unless_present = "file")]
-    pub path: Option<PathBuf>,
-
-    /// Application file, kubectl style (same as the positional FILE)
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE",
-        conflicts_with = "path"
-    )]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: FileArg,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,

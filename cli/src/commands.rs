@@ -112,7 +112,7 @@ fn print_plan(cx: &Context, output: Output, changes: &[AppPlan]) -> Result<(), F
 /// `rserve diff`: kubectl diff's exit codes, 0 nothing would change, 1
 /// something would, 2 the file is invalid or refused, others as usual.
 pub async fn diff(cx: &Context, args: DiffArgs) -> Result<Exit, Failure> {
-    let path = args.path.or(args.file).expect("clap requires a file");
+    let path = args.source.path();
     let (name, file) = read_app_file(&path, Exit::Usage)?;
     let client = connect(cx).await?;
     let changes = plan(&client, name, file, Exit::Usage).await?;
@@ -125,7 +125,7 @@ pub async fn diff(cx: &Context, args: DiffArgs) -> Result<Exit, Failure> {
 }
 
 pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
-    let path = args.path.or(args.file).expect("clap requires a file");
+    let path = args.source.path();
     let (name, file) = read_app_file(&path, Exit::Failed)?;
     if args.dry_run {
         let client = connect(cx).await?;
