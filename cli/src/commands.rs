@@ -112,11 +112,23 @@ fn print_plan(cx: &Context, output: Output, changes: &[AppPlan]) -> Result<(), F
 /// `rserve diff`: kubectl diff's exit codes, 0 nothing would change, 1
 /// something would, 2 the file is invalid or refused, others as usual.
 pub async fn diff(cx: &Context, args: DiffArgs) -> Result<Exit, Failure> {
-    let path = args.source.path();
-    let (name, file) = read_app_file(&path, Exit::Usage)?;
-    let client = connect(cx).await?;
-    let changes = plan(&client, name, file, Exit::Usage).await?;
-    print_plan(cx, args.output, &changes)?;
+    let changes = async {
+        let path = args.source.path();
+        let (name, file) = read_app_file(&path, Exit::Usage)?;
+        let client = connect(cx).await?;
+        let changes = plan(&client, name, file, Exit::Usage).await?;
+        print_plan(cx, args.output, &changes)?;
+        Ok(changes)
+    }
+    .await
+    // 1 means "something would change": no error may exit with it.
+    .map_err(|f: Failure| match f.exit {
+        Exit::Failed => Failure {
+            exit: Exit::Usage,
+            ..f
+        },
+        _ => f,
+    })?;
     Ok(if output::plan::changes_anything(&changes) {
         Exit::Failed
     } else {

@@ -13,7 +13,7 @@ pub enum Exit {
     /// would change (kubectl diff's contract).
     Failed = 1,
     /// Usage error: unknown flag, missing or invalid argument (clap's own code);
-    /// for `diff`: the file is invalid or the node refuses it.
+    /// for `diff`: any error (the file is invalid, the node refuses or fails it).
     Usage = 2,
     /// A `--wait` or `--timeout` ran out.
     Timeout = 3,
@@ -51,7 +51,9 @@ impl Exit {
         match self {
             Exit::Ok => "Success. `diff`: nothing would change.",
             Exit::Failed => "The operation failed. `diff`: something would change.",
-            Exit::Usage => "Usage error. `diff`: the file is invalid or the node refuses it.",
+            Exit::Usage => {
+                "Usage error. `diff`: any error but an unreachable node (the file is invalid, the node refuses it or fails)."
+            }
             Exit::Timeout => "A `--wait` or `--timeout` ran out.",
             Exit::Unreachable => "The node cannot be reached or did not accept the credentials.",
             Exit::Unavailable => {

@@ -14,6 +14,7 @@ mod exit;
 mod generate;
 #[cfg(test)]
 mod golden;
+mod journal;
 mod output;
 mod printer;
 mod up;

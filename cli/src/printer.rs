@@ -84,7 +84,13 @@ impl Printer {
 
     /// The error that ended the command, with its cause chain.
     pub fn error(&self, error: &anyhow::Error) {
-        write_stderr(&labelled(self.colour, "error", &format!("{error:#}")));
+        let line = labelled(self.colour, "error", &format!("{error:#}"));
+        // Under systemd the journal files it at priority err (`journalctl -p err`).
+        if crate::journal::is_journal(&std::io::stderr()) {
+            write_stderr(&format!("<3>{line}"));
+        } else {
+            write_stderr(&line);
+        }
     }
 
     /// The writer the daemon's logs go to (stderr, as messages do).

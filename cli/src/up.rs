@@ -1,8 +1,6 @@
 //! `rserve up`: run a node in the foreground, under systemd or not: SIGTERM and
 //! SIGINT drain it, SIGHUP re-deploys the `--deploy` files, and logs carry syslog
-//! priorities when stderr is the journal (`journal`).
-
-mod journal;
+//! priorities when stderr is the journal (`crate::journal`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -91,8 +89,16 @@ pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
         labels: args.labels.iter().cloned().collect(),
         node_timeout: Duration::from_secs_f64(args.node_timeout_s.max(0.1)),
         notify: Notifier::from_env(),
-        stall_controller_while: std::env::var_os(TEST_STALL_CONTROLLER).map(PathBuf::from),
+        // Debug builds only (the tests'): an inherited variable must never
+        // hang a production node's controller.
+        stall_controller_while: std::env::var_os(TEST_STALL_CONTROLLER)
+            .filter(|_| cfg!(debug_assertions))
+            .map(PathBuf::from),
     };
+    // Installed before the node starts (a join may take a while), so a SIGHUP
+    // meanwhile is held for the watcher instead of taking its default action
+    // (exit); it reloads once the node runs.
+    let hangups = signal(SignalKind::hangup());
     let node = Node::start(config).await.map_err(|e| {
         let exit = match &e {
             StartError::Busy(_) => Exit::Unavailable,
@@ -123,9 +129,7 @@ pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
     ));
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    // Installed before the node reports ready, so a reload systemd sends then
-    // cannot hit SIGHUP's default action (exit).
-    match signal(SignalKind::hangup()) {
+    match hangups {
         Ok(hangups) => {
             tokio::spawn(watch_reloads(
                 hangups,
@@ -164,6 +168,7 @@ async fn watch_reloads(
 ) {
     loop {
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => return,
             received = hangups.recv() => if received.is_none() { return },
         }
@@ -171,7 +176,13 @@ async fn watch_reloads(
             files = sources.len(),
             "SIGHUP: reloading the --deploy files."
         );
-        let failed = node.reload(reload(&node, &sources)).await;
+        // A shutdown ends the reload between files (each deploy that began
+        // runs to its end), and no READY=1 follows STOPPING=1.
+        let failed = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            failed = node.reload(reload(&node, &sources)) => failed,
+        };
         if failed == 0 {
             info!("Reload done.");
         } else {
@@ -247,11 +258,11 @@ fn init_logging(format: LogFormat, printer: &Printer) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(printer.colour());
-    if journal::is_journal(&printer.log_writer()()) {
+    if crate::journal::is_journal(&printer.log_writer()()) {
         // The journal stamps every entry itself; the priority goes in front.
         let builder = builder
             .without_time()
-            .with_writer(journal::PriorityWriter::new(printer.log_writer()));
+            .with_writer(crate::journal::PriorityWriter::new(printer.log_writer()));
         match format {
             LogFormat::Text => builder.init(),
             LogFormat::Json => builder.json().init(),

@@ -28,6 +28,9 @@ pub const BEAT_PERIOD: Duration = Duration::from_millis(100);
 /// this: a busy runtime must not be mistaken for a hung loop.
 const STALE_FLOOR: Duration = Duration::from_secs(1);
 
+/// The shortest ping period, whatever `WATCHDOG_USEC` says.
+const MIN_PING_PERIOD: Duration = Duration::from_millis(10);
+
 /// How often the status line is recomputed (sent only when it changed).
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 
@@ -51,7 +54,8 @@ impl Notifier {
         match socket_address(value.as_bytes()) {
             Ok(addr) => Self {
                 socket: Some(Arc::new(addr)),
-                watchdog: sd_notify::watchdog_enabled(),
+                // 0 means off; a nonsense timeout must not become a busy loop.
+                watchdog: sd_notify::watchdog_enabled().filter(|t| !t.is_zero()),
                 warned: Arc::default(),
             },
             Err(e) => {
@@ -300,6 +304,7 @@ pub async fn supervise<F, Fut>(
 /// Calls `ping` every `every` while no heartbeat is older than `every` (at least
 /// [`STALE_FLOOR`]); logs when a loop stalls and when it recovers.
 async fn keep_pinging(every: Duration, beats: &[Heartbeat], mut ping: impl FnMut()) {
+    let every = every.max(MIN_PING_PERIOD);
     let stale = every.max(STALE_FLOOR);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

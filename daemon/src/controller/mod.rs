@@ -121,10 +121,9 @@ impl Controller {
         Ok(controller)
     }
 
-    /// Runs the reconcile loop until `shutdown`, then stops every replica
-    /// (each drains for at most its `graceful_shutdown_timeout_s`).
     /// Runs the reconcile loop until `shutdown`, beating `heartbeat` on every
-    /// pass (systemd's watchdog is pinged only while it beats).
+    /// pass (systemd's watchdog is pinged only while it beats), then stops
+    /// every replica (each drains for at most its `graceful_shutdown_timeout_s`).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken, heartbeat: Heartbeat) {
         loop {
             heartbeat.beat().await;
