@@ -13,8 +13,8 @@ use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use super::fleet::{fingerprint, report_of};
 use super::mesh::Mesh;
+use crate::replica::report::{fingerprint, report_of};
 use crate::replica::{LocalReplicas, Phase, RemoteTarget, Replica};
 use crate::router::{DeploymentRouter, RouteTable, Routes};
 

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use rserve_protocol::config::DeploymentConfig;
 use rserve_protocol::wire::{AppRoute, ClusterRoutes, ReplicaReport, ReportedPhase};
 
 use super::mesh::Mesh;
@@ -207,31 +206,5 @@ impl Fleet {
     /// Its version.
     pub fn routes_version(&self) -> u64 {
         self.routes.lock().unwrap().version
-    }
-}
-
-/// The fingerprint of what makes a replica what it is (kind and options,
-/// resources, user_config, batching, multiplexing): a change needs new replicas.
-pub fn fingerprint(config: &DeploymentConfig) -> String {
-    let parts = serde_json::json!([
-        config.replica,
-        config.resources,
-        config.user_config,
-        config.batching,
-        config.multiplexing,
-    ]);
-    crate::digest::hex(&crate::digest::sha256(parts.to_string().as_bytes())[..8])
-}
-
-/// The report of a local replica.
-pub fn report_of(replica: &Replica, fingerprint: &str) -> ReplicaReport {
-    let (phase, reason) = replica.phase().reported();
-    ReplicaReport {
-        replica_id: replica.id().to_owned(),
-        app: replica.app().to_owned(),
-        deployment: replica.deployment().to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        phase,
-        reason,
     }
 }

@@ -18,8 +18,9 @@ use std::collections::HashMap;
 use rserve_protocol::wire::{ReplicaLocation, ReplicaReport, Request, Response};
 
 use super::changes::KeyChanges;
-use crate::cluster::fleet::{Fleet, fingerprint};
+use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::{Host, Placer, Usage};
+use crate::replica::report::fingerprint;
 use crate::replica::{Phase, RemoteTarget, Replica};
 use crate::router::DeploymentRouter;
 

@@ -27,6 +27,7 @@ pub mod multiplex;
 pub mod openai;
 pub mod phase;
 pub mod remote;
+pub mod report;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
