@@ -100,6 +100,14 @@ pub enum Command {
     Config(ConfigArgs),
     /// List the cluster's nodes: resources, labels, alive or dead (ask the head).
     Nodes(NodesArgs),
+    /// Print log lines of replicas (and nodes) from across the cluster; -f follows.
+    Logs(LogsArgs),
+    /// Print the cluster's event log: deploys, replicas starting, failing and stopping, nodes joining and dying.
+    Events(EventsArgs),
+    /// Show each deployment's replicas with node, state, in-flight requests, rate, latency and errors, from every node's routers.
+    Routes(RoutesArgs),
+    /// Print a live, rate-limited sample of requests as every node's ingress answers them.
+    Tap(TapArgs),
     /// Manage join tokens for adding nodes to the cluster (on the head).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -278,6 +286,10 @@ pub struct StatusArgs {
     /// Only this application
     pub app: Option<String>,
 
+    /// Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart
+    #[arg(short, long)]
+    pub watch: bool,
+
     /// Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines
     #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
     pub output: ListOutput,
@@ -299,6 +311,10 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct NodesArgs {
+    /// Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart
+    #[arg(short, long)]
+    pub watch: bool,
+
     /// Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines
     #[arg(short, long, value_enum, default_value_t = ListOutput::Table)]
     pub output: ListOutput,
@@ -306,6 +322,148 @@ pub struct NodesArgs {
     /// Leave out the column headers (table and wide)
     #[arg(long)]
     pub no_headers: bool,
+}
+
+/// A duration: `90`, `90s`, `10m`, `2h`, `1d`.
+pub fn duration(s: &str) -> Result<f64, String> {
+    let (number, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let scale = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d")),
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s, 10m or 2h"))?;
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(format!("`{s}` must not be negative"));
+    }
+    Ok(n * scale)
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// APP or APP/DEPLOYMENT, or replica/ID [default: every replica and every node's own lines]
+    pub target: Option<String>,
+
+    /// Only this replica
+    #[arg(long, value_name = "ID")]
+    pub replica: Option<String>,
+
+    /// Only lines of this node
+    #[arg(long, value_name = "ID")]
+    pub node: Option<String>,
+
+    /// Follow: keep printing new lines as they are logged
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Only lines newer than this (30s, 10m, 2h)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub since: Option<f64>,
+
+    /// Only the last N lines of each replica (and node)
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+
+    /// Start each line with its time (RFC 3339, UTC)
+    #[arg(long)]
+    pub timestamps: bool,
+
+    /// Start each line with its source, [replica/ID] or [node/ID] [default: when more than one source]
+    #[arg(long, overrides_with = "no_prefix")]
+    pub prefix: bool,
+
+    /// Never prefix lines with their source
+    #[arg(long, overrides_with = "prefix")]
+    pub no_prefix: bool,
+
+    /// The last lines of replicas that ended (stopped, crashed), as kubectl logs --previous
+    #[arg(short, long, conflicts_with = "follow")]
+    pub previous: bool,
+
+    /// Output format; `json` prints JSON Lines (docs/api.md)
+    #[arg(short, long, value_enum, default_value_t = StreamOutput::Text)]
+    pub output: StreamOutput,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Follow: keep printing new events
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Only the last N events of the history
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+
+    /// Output format; `json` prints JSON Lines (docs/api.md)
+    #[arg(short, long, value_enum, default_value_t = StreamOutput::Text)]
+    pub output: StreamOutput,
+
+    /// Leave out the column headers
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RoutesArgs {
+    /// Watch: redraw on a terminal, else print the table (or a JSON object) per change
+    #[arg(short, long)]
+    pub watch: bool,
+
+    /// Output format; `wide` adds multiplexed models
+    #[arg(short, long, value_enum, default_value_t = RoutesOutput::Table)]
+    pub output: RoutesOutput,
+
+    /// Leave out the column headers (table and wide)
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TapArgs {
+    /// APP or APP/DEPLOYMENT [default: every deployment]
+    pub target: Option<String>,
+
+    /// Only requests entering this node
+    #[arg(long, value_name = "ID")]
+    pub node: Option<String>,
+
+    /// Most requests a second to print (linkerd tap's default)
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub max_rps: u32,
+
+    /// Output format; `json` prints JSON Lines (docs/api.md)
+    #[arg(short, long, value_enum, default_value_t = StreamOutput::Text)]
+    pub output: StreamOutput,
+}
+
+/// `-o` of the streaming commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamOutput {
+    /// Lines for people.
+    Text,
+    /// JSON Lines: one object per line with a `type` field (docs/api.md).
+    Json,
+}
+
+/// `-o` of `rserve routes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoutesOutput {
+    /// Aligned columns for people.
+    Table,
+    /// The table with multiplexed models.
+    Wide,
+    /// The stable JSON schema (docs/api.md); JSON Lines with --watch.
+    Json,
+    /// The same document as YAML.
+    Yaml,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,7 @@ mod golden;
 mod journal;
 mod output;
 mod printer;
+mod streams;
 mod up;
 
 use std::process::ExitCode;
@@ -82,9 +83,15 @@ async fn run(cx: &Context, command: Command) -> Result<Exit, Failure> {
         Command::Deploy(args) => commands::deploy(cx, args).await,
         Command::Diff(args) => commands::diff(cx, args).await,
         Command::Delete(args) => commands::delete(cx, args).await,
+        Command::Status(args) if args.watch => streams::watch_status(cx, args).await,
         Command::Status(args) => commands::status(cx, args).await,
         Command::Config(args) => commands::config(cx, args).await,
+        Command::Nodes(args) if args.watch => streams::watch_nodes(cx, args).await,
         Command::Nodes(args) => commands::nodes(cx, args).await,
+        Command::Logs(args) => streams::logs(cx, args).await,
+        Command::Events(args) => streams::events(cx, args).await,
+        Command::Routes(args) => streams::routes(cx, args).await,
+        Command::Tap(args) => streams::tap(cx, args).await,
         Command::Token(command) => commands::token(cx, command).await,
         Command::Completion(args) => generate::completion(cx, args),
         Command::GenerateMan(args) => generate::man(&args.out),

@@ -93,6 +93,17 @@ impl Printer {
         }
     }
 
+    /// Whether stdout is a terminal (watches redraw in place there).
+    pub fn stdout_is_terminal(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
+
+    /// Replaces the screen with `text` (a watch's redraw on a terminal).
+    pub fn redraw(&self, text: impl AsRef<str>) -> std::io::Result<()> {
+        // Home, clear to the end of the screen, then the text.
+        self.data(format!("\x1b[H\x1b[2J{}", text.as_ref()))
+    }
+
     /// The writer the daemon's logs go to (stderr, as messages do).
     pub fn log_writer(&self) -> fn() -> std::io::Stderr {
         std::io::stderr

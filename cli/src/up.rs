@@ -251,10 +251,16 @@ async fn watch_signals(shutdown: CancellationToken) {
 }
 
 /// Logs are messages: they go where the printer sends them, coloured only when it
-/// colours.
+/// colours. Every line logged is also kept by the node's log hub (`rserve
+/// logs`), under the same filter; a panic is logged too, so a replica's panic
+/// is among its lines.
 fn init_logging(format: LogFormat, printer: &Printer) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let capture = rserve_daemon::observe::logs::CaptureLayer;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(printer.colour());
@@ -264,14 +270,29 @@ fn init_logging(format: LogFormat, printer: &Printer) {
             .without_time()
             .with_writer(crate::journal::PriorityWriter::new(printer.log_writer()));
         match format {
-            LogFormat::Text => builder.init(),
-            LogFormat::Json => builder.json().init(),
+            LogFormat::Text => builder.finish().with(capture).init(),
+            LogFormat::Json => builder.json().finish().with(capture).init(),
         }
     } else {
         let builder = builder.with_writer(printer.log_writer());
         match format {
-            LogFormat::Text => builder.init(),
-            LogFormat::Json => builder.json().init(),
+            LogFormat::Text => builder.finish().with(capture).init(),
+            LogFormat::Json => builder.json().finish().with(capture).init(),
         }
     }
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic payload".to_owned());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("unnamed");
+        tracing::error!(%message, %location, %thread, "Panicked.");
+    }));
 }

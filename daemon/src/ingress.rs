@@ -23,16 +23,18 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use rserve_protocol::stream::TapEvent;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::notify::{BEAT_PERIOD, Heartbeat};
 use crate::observe::metrics;
+use crate::observe::tap::Tap;
 use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
 use crate::replica::openai;
-use crate::replica::{CallError, ReplicaRequest, ReplicaResponse};
+use crate::replica::{CallError, Replica, ReplicaRequest, ReplicaResponse};
 use crate::router::{DeploymentRouter, Permit, RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
@@ -50,6 +52,10 @@ pub struct IngressConfig {
     /// Beaten by the accept loop (at least every [`BEAT_PERIOD`]), for
     /// systemd's watchdog.
     pub heartbeat: Option<Heartbeat>,
+    /// Where `rserve tap` samples answered requests.
+    pub tap: Arc<Tap>,
+    /// This node's id (in tap events).
+    pub node_id: String,
 }
 
 impl Default for IngressConfig {
@@ -58,6 +64,8 @@ impl Default for IngressConfig {
             max_body_bytes: 16 * 1024 * 1024,
             drain_timeout: Duration::from_secs(20),
             heartbeat: None,
+            tap: Arc::default(),
+            node_id: String::new(),
         }
     }
 }
@@ -304,7 +312,8 @@ impl Ingress {
     }
 
     /// Reserves a replica of `router`'s deployment and calls it; counts the
-    /// answer in the deployment's metrics.
+    /// answer in the deployment's and the replica's figures, and offers it to
+    /// `rserve tap` when someone taps (one relaxed load when nobody does).
     async fn dispatch(
         &self,
         router: &Arc<DeploymentRouter>,
@@ -313,10 +322,47 @@ impl Ingress {
         request_id: &HeaderValue,
     ) -> Response<IngressBody> {
         let start = std::time::Instant::now();
-        let response = self.call(router, parts, body, request_id).await;
-        router
-            .stats()
-            .record(response.status().as_u16(), start.elapsed());
+        let tapped = self.config.tap.active().then(|| {
+            let model = parts
+                .headers
+                .get(MODEL_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (parts.method.to_string(), parts.uri.path().to_owned(), model)
+        });
+        let (response, replica) = self.call(router, parts, body, request_id).await;
+        let (status, elapsed) = (response.status().as_u16(), start.elapsed());
+        router.stats().record(status, elapsed);
+        if let Some(replica) = &replica {
+            replica.stats().record(status, elapsed);
+        }
+        if let Some((method, path, model)) = tapped {
+            self.config.tap.offer(|| {
+                let (app, deployment) =
+                    router.name().split_once('/').unwrap_or(("", router.name()));
+                let arrived = std::time::SystemTime::now() - elapsed;
+                TapEvent {
+                    time_s: arrived
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                    node: self.config.node_id.clone(),
+                    method,
+                    path,
+                    app: app.to_owned(),
+                    deployment: deployment.to_owned(),
+                    model,
+                    replica: replica.as_ref().map(|r| r.id().to_owned()),
+                    replica_node: replica.as_ref().map(|r| {
+                        r.remote_target()
+                            .map_or_else(|| self.config.node_id.clone(), |t| t.node_id.clone())
+                    }),
+                    hop: replica.as_ref().is_some_and(|r| !r.is_local()),
+                    status,
+                    latency_ms: elapsed.as_secs_f64() * 1000.0,
+                    request_id: request_id.to_str().unwrap_or_default().to_owned(),
+                }
+            });
+        }
         response
     }
 
@@ -326,7 +372,7 @@ impl Ingress {
         mut parts: http::request::Parts,
         body: Bytes,
         request_id: &HeaderValue,
-    ) -> Response<IngressBody> {
+    ) -> (Response<IngressBody>, Option<Arc<Replica>>) {
         let model: Option<String> = router
             .multiplexed()
             .then(|| parts.headers.get(MODEL_ID_HEADER))
@@ -342,10 +388,16 @@ impl Ingress {
                 Ok(permit) => permit,
                 Err(e @ RouteError::Overloaded { .. }) => {
                     debug!(request_id = ?request_id, error = %e, "Request refused.");
-                    return error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e);
+                    return (
+                        error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e),
+                        None,
+                    );
                 }
                 Err(e @ RouteError::Unavailable { .. }) => {
-                    return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
+                    return (
+                        error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+                        None,
+                    );
                 }
             };
             // Only a forward can come back unsent: a local call takes the
@@ -371,7 +423,8 @@ impl Ingress {
             }
         };
         let replica_id = HeaderValue::from_str(permit.replica().id()).ok();
-        match result {
+        let replica = permit.replica().clone();
+        let response = match result {
             Ok(mut reply) => {
                 // Which replica answered (any node may have forwarded it).
                 if let Some(id) = replica_id {
@@ -402,7 +455,8 @@ impl Ingress {
                 warn!(request_id = ?request_id, error = %e, "Replica call failed.");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)
             }
-        }
+        };
+        (response, Some(replica))
     }
 
     fn builtin(&self, path: &str) -> Response<IngressBody> {

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -34,6 +34,9 @@ use crate::controller::store::Store;
 use crate::endpoint;
 use crate::ingress::{self, IngressConfig};
 use crate::notify::{self, Heartbeat, Notifier, Summary};
+use crate::observe::Live;
+use crate::observe::events::EventLog;
+use crate::observe::window::{RouterWindow, SAMPLE_PERIOD};
 use crate::pki::{self, TlsPaths};
 use crate::replica::LocalReplicas;
 use crate::router::{RouteTable, Routes};
@@ -141,6 +144,8 @@ pub struct Node {
     cluster: Arc<Cluster>,
     /// Member nodes: how to reach the head, and what to report.
     heartbeat: Option<(SocketAddr, rustls::ClientConfig, NodeAdvert)>,
+    /// The event log, the tap point and the router window.
+    live: Live,
 }
 
 impl std::fmt::Debug for Node {
@@ -202,6 +207,12 @@ impl Node {
         // A member's identity comes from the head: join before anything would
         // create a CA of our own.
         let member = load_or_join(&config, &state_dir, &advert).await?;
+        crate::observe::logs::hub().set_node(&file.node_id);
+        // The event log is the head's; a member's stays empty (its calls go to the head).
+        let events = Arc::new(match member {
+            Some(_) => EventLog::in_memory(),
+            None => EventLog::open(dir),
+        });
         let identity = pki::load_or_create(dir)?;
         pki::ensure_admin_cert(dir)?;
         let ca_pem = std::fs::read(TlsPaths::new(dir).ca_cert)
@@ -223,13 +234,17 @@ impl Node {
                     Some((cluster_file.head, mesh_crypto, advert)),
                 )
             }
-            None => (head_cluster(&config, &state_dir, advert, mesh)?, None),
+            None => (
+                head_cluster(&config, &state_dir, advert, mesh, events.clone())?,
+                None,
+            ),
         };
         let controller = Controller::new(
             Store::new(dir),
             routes.clone(),
             file.clone(),
             cluster.fleet().cloned(),
+            events.clone(),
         )?;
         Ok(Self {
             config,
@@ -242,6 +257,11 @@ impl Node {
             file,
             cluster: Arc::new(cluster),
             heartbeat,
+            live: Live {
+                events,
+                tap: Arc::default(),
+                window: Arc::default(),
+            },
         })
     }
 
@@ -284,9 +304,16 @@ impl Node {
         );
         let cluster_stop = CancellationToken::new();
         let cluster_task = match (&self.cluster.role, self.heartbeat) {
-            (Role::Member { agent, .. }, Some((head, crypto, advert))) => tokio::spawn(
-                heartbeat::run(head, crypto, advert, agent.clone(), cluster_stop.clone()),
-            ),
+            (Role::Member { agent, .. }, Some((head, crypto, advert))) => {
+                tokio::spawn(heartbeat::run(
+                    head,
+                    crypto,
+                    advert,
+                    agent.clone(),
+                    self.live.window.clone(),
+                    cluster_stop.clone(),
+                ))
+            }
             (Role::Head(head), _) => tokio::spawn(head.clone().watch_members(cluster_stop.clone())),
             (Role::Member { .. }, None) => unreachable!("members are started with a heartbeat"),
         };
@@ -298,7 +325,13 @@ impl Node {
                 node_id: self.file.node_id.clone(),
                 shutdown: shutdown.clone(),
                 cluster: self.cluster.clone(),
+                live: self.live.clone(),
             },
+        ));
+        let sampler = tokio::spawn(sample_routers(
+            self.routes.clone(),
+            self.live.window.clone(),
+            cluster_stop.clone(),
         ));
         info!(
             http = %self.file.http_address,
@@ -326,6 +359,8 @@ impl Node {
                 max_body_bytes: self.config.max_body_bytes,
                 drain_timeout: self.config.drain_timeout,
                 heartbeat: Some(ingress_beat),
+                tap: self.live.tap.clone(),
+                node_id: self.file.node_id.clone(),
             },
             shutdown.clone(),
         )
@@ -335,6 +370,7 @@ impl Node {
         controller.await?;
         cluster_stop.cancel();
         let _ = cluster_task.await;
+        let _ = sampler.await;
         if let Role::Member { agent, .. } = &self.cluster.role {
             agent.shutdown().await;
         }
@@ -477,11 +513,28 @@ async fn load_or_join(
 
 /// The cluster of a head: its CA, tokens and persisted members, and the fleet
 /// its controller places replicas through.
+/// Samples the routers every [`SAMPLE_PERIOD`] for `rserve routes`, until `stop`.
+async fn sample_routers(routes: Arc<Routes>, window: Arc<RouterWindow>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(SAMPLE_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        window.sample(now_s, routes.load().snapshot());
+    }
+}
+
 fn head_cluster(
     config: &NodeConfig,
     state_dir: &StateDir,
     advert: NodeAdvert,
     mesh: Arc<Mesh>,
+    events: Arc<EventLog>,
 ) -> Result<Cluster, StartError> {
     let host = Host {
         node_id: advert.node_id.clone(),
@@ -494,7 +547,7 @@ fn head_cluster(
     };
     let fleet = Arc::new(Fleet::new(host, mesh, Arc::new(LocalReplicas::default())));
     let head =
-        Head::load(state_dir.path(), advert, config.node_timeout, fleet).map_err(|e| {
+        Head::load(state_dir.path(), advert, config.node_timeout, fleet, events).map_err(|e| {
             match e.downcast::<StateFileError>() {
                 Ok(corrupt) => StartError::State(corrupt),
                 Err(e) => StartError::Other(e),

@@ -7,16 +7,26 @@
 //! A connection starts with a handshake on its first stream: the client sends
 //! [`Hello`], the node answers [`HelloReply`]. The node refuses a client whose
 //! protocol version it does not speak, naming both versions. Every later stream
-//! carries one [`Request`] and one [`Response`].
+//! carries one [`Request`] and one [`Response`], except streaming calls
+//! ([`Request::Logs`], [`Request::Events`], [`Request::Tap`], [`Request::Watch`]),
+//! answered by [`Response::Streaming`] and then [`StreamFrame`]s (see
+//! [`crate::stream`]).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AppFile;
 use crate::status::ServeStatus;
+#[cfg(doc)]
+use crate::stream::StreamFrame;
+use crate::stream::{LogQuery, RouterFigures, RoutesView, TapQuery, WatchTarget};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. Version 2 added the streaming
+/// calls; every version-1 call is unchanged, so a node still takes version-1
+/// clients.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest client version a node still serves.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 /// The QUIC ALPN token of the control protocol.
 pub const ALPN: &[u8] = b"rserve-control/1";
 /// The largest frame either side accepts (an application file is far smaller).
@@ -111,6 +121,9 @@ pub enum Request {
         /// The version of the cluster route table it has.
         #[serde(default)]
         routes_version: u64,
+        /// Its routers' figures over the last window (for `rserve routes`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        router_figures: Vec<RouterFigures>,
     },
     /// Head → member: start a replica of a deployment (node certificate needed).
     StartReplica {
@@ -152,9 +165,43 @@ pub enum Request {
         /// The parsed, client-validated file; the node validates it again.
         config: AppFile,
     },
+    /// Streaming: captured log lines of replicas and nodes, the history
+    /// first, then (with `follow`) new lines as they are logged.
+    Logs(LogQuery),
+    /// Streaming: the cluster's event log (kept on the head), then (with
+    /// `follow`) new events.
+    Events {
+        /// Only the last N events of the history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tail: Option<u32>,
+        /// Keep the stream open for new events.
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Streaming: a rate-limited sample of requests as every node's ingress
+    /// answers them.
+    Tap(TapQuery),
+    /// Streaming: a document (status, nodes, routes) now and on every change.
+    Watch {
+        /// Which document.
+        target: WatchTarget,
+        /// For `status`: only this application.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
+    },
+    /// The live route view (head, or asked of the head).
+    Routes,
 }
 
 impl Request {
+    /// Whether the node answers with a stream of frames.
+    pub fn is_streaming(&self) -> bool {
+        matches!(
+            self,
+            Self::Logs(_) | Self::Events { .. } | Self::Tap(_) | Self::Watch { .. }
+        )
+    }
+
     /// Whether the call changes state (and so needs the admin token).
     pub fn is_mutating(&self) -> bool {
         matches!(
@@ -439,6 +486,11 @@ pub enum Response {
     },
     /// Answer to [`Request::Shutdown`].
     ShuttingDown,
+    /// Answer to [`Request::Routes`].
+    Routes(RoutesView),
+    /// A streaming call was accepted: [`StreamFrame`]s follow until the node
+    /// finishes the stream or the client stops reading.
+    Streaming,
     /// The call failed.
     Error(WireError),
 }
@@ -504,6 +556,11 @@ impl FrameDecoder {
         std::mem::take(&mut self.buf)
     }
 
+    /// Whether no bytes are waiting (the stream ended between frames).
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Appends bytes read from the transport.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
@@ -529,12 +586,12 @@ impl FrameDecoder {
 
 /// The node's side of version negotiation: the version to speak, or why not.
 pub fn negotiate(client_version: u32) -> Result<u32, String> {
-    if client_version == PROTOCOL_VERSION {
-        Ok(PROTOCOL_VERSION)
+    if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&client_version) {
+        Ok(client_version)
     } else {
         Err(format!(
-            "protocol version {client_version} is not supported by this node (it speaks {PROTOCOL_VERSION}); \
-             use an rserve CLI of the same release as the node"
+            "protocol version {client_version} is not supported by this node (it speaks \
+             {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}); use an rserve CLI of the same release as the node"
         ))
     }
 }
@@ -585,6 +642,8 @@ mod tests {
     #[test]
     fn negotiation_names_both_versions() {
         assert_eq!(negotiate(PROTOCOL_VERSION), Ok(PROTOCOL_VERSION));
+        assert_eq!(negotiate(1), Ok(1), "version-1 clients keep working");
+        assert!(negotiate(0).is_err());
         let err = negotiate(99).unwrap_err();
         assert!(
             err.contains("99") && err.contains(&PROTOCOL_VERSION.to_string()),

@@ -1,6 +1,7 @@
 //! Rendering for people (tables, kubectl's layout) and for programs (JSON, YAML,
 //! `kind/name` lines). Every function here returns text; the `Printer` writes it.
 
+pub mod live;
 pub mod nodes;
 pub mod plan;
 pub mod status;

@@ -118,6 +118,11 @@ impl MemberAgent {
         self.mesh.call(addr, request).await
     }
 
+    /// The node-to-node connections (streaming calls to the head).
+    pub fn mesh(&self) -> &Arc<Mesh> {
+        &self.mesh
+    }
+
     /// The version of the route table applied.
     pub fn routes_version(&self) -> u64 {
         *self.routes_version.lock().unwrap()

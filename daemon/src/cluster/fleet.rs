@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
+use rserve_protocol::stream::RouterFigures;
 use rserve_protocol::wire::{AppRoute, ClusterRoutes, ReplicaReport, ReportedPhase};
 
 use super::mesh::Mesh;
@@ -31,6 +32,8 @@ pub struct Fleet {
     /// After a restart, no new replica is placed before this: members first
     /// report what they still run, to be re-adopted rather than replaced.
     hold_until: Mutex<Option<Instant>>,
+    /// Each member's latest router figures (`rserve routes`).
+    figures: Mutex<HashMap<String, Vec<RouterFigures>>>,
 }
 
 impl Fleet {
@@ -45,7 +48,28 @@ impl Fleet {
             routes: Mutex::new(ClusterRoutes::default()),
             adoptable: Mutex::new(Vec::new()),
             hold_until: Mutex::new(None),
+            figures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps a member's router figures from its heartbeat.
+    pub fn set_figures(&self, node_id: &str, figures: Vec<RouterFigures>) {
+        self.figures
+            .lock()
+            .unwrap()
+            .insert(node_id.to_owned(), figures);
+    }
+
+    /// The router figures of every alive member.
+    pub fn member_figures(&self) -> Vec<RouterFigures> {
+        let alive: Vec<String> = self.hosts().into_iter().map(|h| h.node_id).collect();
+        let figures = self.figures.lock().unwrap();
+        alive
+            .iter()
+            .filter_map(|id| figures.get(id))
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// Holds placement (and the route table) until `until`.

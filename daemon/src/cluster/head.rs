@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use rserve_protocol::stream::EventReason;
 use rserve_protocol::wire::{ErrorCode, NodeAdvert, ReplicaReport, Request, Response, WireError};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -22,6 +23,7 @@ use super::membership::{Membership, MembershipEvent};
 use super::placement::Host;
 use super::tokens::TokenStore;
 use crate::digest;
+use crate::observe::events::{EventLog, Subject};
 use crate::pki::CaIssuer;
 use crate::state_dir::StateFileError;
 
@@ -43,6 +45,8 @@ pub struct Head {
     nodes_file: PathBuf,
     /// Placement, proxies and the cluster route table (shared with the controller).
     pub fleet: Arc<Fleet>,
+    /// The cluster's event log.
+    pub events: Arc<EventLog>,
 }
 
 /// A membership record as persisted by the head.
@@ -61,6 +65,7 @@ impl Head {
         advert: NodeAdvert,
         timeout: Duration,
         fleet: Arc<Fleet>,
+        events: Arc<EventLog>,
     ) -> anyhow::Result<Self> {
         let issuer = CaIssuer::load(state_dir)?.with_context(|| {
             format!(
@@ -93,6 +98,7 @@ impl Head {
             membership: Mutex::new(membership),
             nodes_file,
             fleet,
+            events,
         })
     }
 
@@ -115,8 +121,16 @@ impl Head {
                 advert,
                 replicas,
                 routes_version,
+                router_figures,
             } => match peer {
-                Some(peer) => self.heartbeat(advert, &replicas, routes_version, peer, remote),
+                Some(peer) => {
+                    let node_id = advert.node_id.clone();
+                    let ack = self.heartbeat(advert, &replicas, routes_version, peer, remote);
+                    if !matches!(ack, Response::Error(_)) {
+                        self.fleet.set_figures(&node_id, router_figures);
+                    }
+                    ack
+                }
                 None => unauthorized(
                     "heartbeats need the node's cluster certificate (mutual TLS)".to_owned(),
                 ),
@@ -185,6 +199,11 @@ impl Head {
         }
         if let MembershipEvent::Joined(id) = event {
             info!(node = %id, %remote, http = %advert.http_address, "Node joined the cluster.");
+            self.events.record(
+                EventReason::NodeJoined,
+                Subject::node(&id),
+                format!("joined from {remote} (http {})", advert.http_address),
+            );
         }
         Response::Joined {
             cert_pem,
@@ -209,6 +228,11 @@ impl Head {
         match membership.heartbeat(advert, peer, Instant::now()) {
             Ok(Some(MembershipEvent::Alive(id))) => {
                 info!(node = %id, "Node is alive again.");
+                self.events.record(
+                    EventReason::NodeAlive,
+                    Subject::node(&id),
+                    "heartbeats again; it stands down and rejoins",
+                );
             }
             Ok(_) => {}
             Err(e) => {
@@ -255,6 +279,14 @@ impl Head {
             for event in events {
                 if let MembershipEvent::Dead(id) = event {
                     warn!(node = %id, timeout_s = membership.timeout().as_secs_f64(), "Node declared dead: no heartbeat within the node timeout; its replicas will be placed elsewhere.");
+                    self.events.record(
+                        EventReason::NodeDead,
+                        Subject::node(&id),
+                        format!(
+                            "no heartbeat within {:?}; its replicas are placed elsewhere",
+                            membership.timeout()
+                        ),
+                    );
                     self.fleet.node_died(&id);
                 }
             }

@@ -1,5 +1,6 @@
 //! A member node's heartbeat loop: reports to the head every
-//! [`HEARTBEAT_PERIOD`] (its advert and its replicas' phases) and applies the
+//! [`HEARTBEAT_PERIOD`] (its advert, its replicas' phases and its routers'
+//! figures) and applies the
 //! route table the head answers with; reconnects with backoff when the head
 //! is gone.
 
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::agent::MemberAgent;
+use crate::observe::window::RouterWindow;
 use crate::pki::MESH_SERVER_NAME;
 use crate::rpc::client::ControlClient;
 
@@ -29,6 +31,7 @@ pub async fn run(
     crypto: rustls::ClientConfig,
     advert: NodeAdvert,
     agent: Arc<MemberAgent>,
+    window: Arc<RouterWindow>,
     stop: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(200);
@@ -62,7 +65,7 @@ pub async fn run(
         };
         info!(%head, "Connected to the cluster head.");
         backoff = Duration::from_millis(200);
-        if beat(&client, head, &advert, &agent, &stop).await == Beats::Stopped {
+        if beat(&client, head, &advert, &agent, &window, &stop).await == Beats::Stopped {
             client.close().await;
             return;
         }
@@ -88,6 +91,7 @@ async fn beat(
     head: SocketAddr,
     advert: &NodeAdvert,
     agent: &MemberAgent,
+    window: &RouterWindow,
     stop: &CancellationToken,
 ) -> Beats {
     let mut tick = tokio::time::interval(HEARTBEAT_PERIOD);
@@ -100,6 +104,7 @@ async fn beat(
             advert: advert.clone(),
             replicas: agent.reports(),
             routes_version: agent.routes_version(),
+            router_figures: window.figures(),
         };
         match client.call(&request).await {
             Ok(Response::HeartbeatAck { routes, .. }) => {

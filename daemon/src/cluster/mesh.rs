@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::pki::{self, MESH_SERVER_NAME, NodeIdentity, TlsPaths};
 use crate::replica::call::{ReplicaRequest, ReplicaResponse};
 use crate::replica::remote::{ForwardError, NodeLink};
-use crate::rpc::client::{ClientError, ControlClient};
+use crate::rpc::client::{ClientError, ControlClient, FrameStream};
 
 /// How long connecting to another node may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -83,6 +83,24 @@ impl Mesh {
             self.forget(addr);
             e.to_string()
         })
+    }
+
+    /// Opens a streaming call to the node at `addr`: its frames, or why not.
+    pub async fn open_stream(
+        &self,
+        addr: SocketAddr,
+        request: &Request,
+    ) -> Result<FrameStream, String> {
+        let client = self.client(addr).await?;
+        match client.open_stream(request).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(Response::Error(e))) => Err(e.message),
+            Ok(Err(other)) => Err(format!("unexpected answer: {other:?}")),
+            Err(e) => {
+                self.forget(addr);
+                Err(e.to_string())
+            }
+        }
     }
 
     /// Forwards an HTTP request to replica `replica_id` on the node at `addr`.

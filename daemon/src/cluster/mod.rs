@@ -33,6 +33,7 @@ use crate::replica::LocalReplicas;
 use agent::MemberAgent;
 use fleet::Fleet;
 use head::Head;
+use mesh::Mesh;
 
 /// Default time without a heartbeat after which the head declares a node dead.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -129,6 +130,14 @@ impl Cluster {
         match &self.role {
             Role::Member { head, .. } => Some(*head),
             Role::Head(_) => None,
+        }
+    }
+
+    /// Connections to the other nodes.
+    pub fn mesh(&self) -> &Arc<Mesh> {
+        match &self.role {
+            Role::Head(head) => &head.fleet.mesh,
+            Role::Member { agent, .. } => agent.mesh(),
         }
     }
 

@@ -15,11 +15,13 @@ use tracing::{info, warn};
 
 use std::collections::HashMap;
 
+use rserve_protocol::stream::EventReason;
 use rserve_protocol::wire::{ReplicaLocation, ReplicaReport, Request, Response};
 
 use super::changes::KeyChanges;
 use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::{Host, Placer, Usage};
+use crate::observe::events::{EventLog, Subject};
 use crate::replica::report::fingerprint;
 use crate::replica::{Phase, RemoteTarget, Replica};
 use crate::router::DeploymentRouter;
@@ -40,6 +42,28 @@ struct Managed {
     generation: u64,
     /// Asked to stop (it no longer counts towards the target).
     stopping: bool,
+    /// Its node (for events).
+    node: String,
+    /// Whether its RUNNING event was recorded.
+    announced: bool,
+}
+
+/// Where reconcile records what happens (the cluster's event log) and which
+/// node "here" is.
+pub(super) struct Recorder<'a> {
+    pub(super) events: &'a EventLog,
+    pub(super) node_id: &'a str,
+}
+
+impl Recorder<'_> {
+    fn replica(&self, reason: EventReason, m: &Managed, message: String) {
+        let r = &m.replica;
+        self.events.record(
+            reason,
+            Subject::replica(r.app(), r.deployment(), r.id(), &m.node),
+            message,
+        );
+    }
 }
 
 /// Reconcile state of one deployment.
@@ -150,8 +174,9 @@ impl DeploymentRuntime {
         tasks: &TaskTracker,
         mut placement: Option<(&mut Placer, &Fleet)>,
         holding: bool,
+        recorder: &Recorder<'_>,
     ) {
-        self.reap(now);
+        self.reap(now, recorder);
 
         let target = if self.retiring {
             0
@@ -166,6 +191,15 @@ impl DeploymentRuntime {
             self.router.set_failed(true);
             warn!(app = %self.app, deployment = %self.config.name, failures = self.startup_failures_in_row,
                 "Deployment failed: replicas keep failing to start.");
+            recorder.events.record(
+                EventReason::DeployFailed,
+                Subject::deployment(&self.app, &self.config.name),
+                format!(
+                    "{} replicas in a row failed to start; last: {}",
+                    self.startup_failures_in_row,
+                    self.last_failure.as_deref().unwrap_or("unknown")
+                ),
+            );
         }
 
         let current = |s: &Managed, generation: u64| s.generation == generation && !s.stopping;
@@ -174,7 +208,7 @@ impl DeploymentRuntime {
             .iter()
             .filter(|m| current(m, self.generation))
             .count();
-        self.pending = None;
+        let was_pending = self.pending.take();
         if live < target && !self.deploy_failed && now >= self.next_start_at && !holding {
             for _ in live..target {
                 let replica = match placement.as_mut() {
@@ -182,17 +216,36 @@ impl DeploymentRuntime {
                     Some((placer, fleet)) => match self.place(placer, fleet, changed, tasks) {
                         Ok(replica) => replica,
                         Err(reason) => {
+                            if was_pending.as_deref() != Some(reason.as_str()) {
+                                recorder.events.record(
+                                    EventReason::Unschedulable,
+                                    Subject::deployment(&self.app, &self.config.name),
+                                    reason.clone(),
+                                );
+                            }
                             self.pending = Some(reason);
                             break;
                         }
                     },
                 };
                 info!(replica = replica.id(), app = %self.app, node = replica.remote_target().map_or("local", |t| t.node_id.as_str()), "Replica starting.");
-                self.replicas.push(Managed {
+                let node = replica
+                    .remote_target()
+                    .map_or(recorder.node_id, |t| t.node_id.as_str())
+                    .to_owned();
+                let managed = Managed {
                     replica,
                     generation: self.generation,
                     stopping: false,
-                });
+                    announced: false,
+                    node,
+                };
+                recorder.replica(
+                    EventReason::ReplicaStarting,
+                    &managed,
+                    format!("placed on node {}", managed.node),
+                );
+                self.replicas.push(managed);
             }
         } else if live > target {
             // Stop the least useful first: still starting, then the youngest.
@@ -207,7 +260,7 @@ impl DeploymentRuntime {
                 )
             });
             for &i in extra.iter().take(live - target) {
-                self.stop_at(i, tasks);
+                self.stop_at(i, tasks, recorder);
             }
         }
 
@@ -224,7 +277,7 @@ impl DeploymentRuntime {
             })
             .collect();
         for &i in old.iter().skip(keep_old) {
-            self.stop_at(i, tasks);
+            self.stop_at(i, tasks, recorder);
         }
 
         self.publish();
@@ -232,24 +285,35 @@ impl DeploymentRuntime {
     }
 
     /// Drops replicas that are gone, recording failures and the restart backoff.
-    fn reap(&mut self, now: Instant) {
+    fn reap(&mut self, now: Instant, recorder: &Recorder<'_>) {
         let mut i = 0;
         while i < self.replicas.len() {
+            let managed = &mut self.replicas[i];
+            let phase = managed.replica.phase();
+            if phase == Phase::Running && !managed.announced {
+                managed.announced = true;
+                recorder.replica(EventReason::ReplicaRunning, managed, "RUNNING".to_owned());
+            }
             let managed = &self.replicas[i];
-            match managed.replica.phase() {
+            match phase {
                 Phase::Failed {
                     during_startup,
                     reason,
                 } => {
                     let id = managed.replica.id().to_owned();
                     let current = managed.generation == self.generation;
-                    self.replicas.swap_remove(i);
-                    self.total_failures += 1;
                     let what = if during_startup {
                         "failed to start"
                     } else {
                         "failed"
                     };
+                    recorder.replica(
+                        EventReason::ReplicaFailed,
+                        managed,
+                        format!("{what}: {reason}"),
+                    );
+                    self.replicas.swap_remove(i);
+                    self.total_failures += 1;
                     self.last_failure = Some(format!("replica {id} {what}: {reason}"));
                     if !current {
                         continue;
@@ -264,6 +328,7 @@ impl DeploymentRuntime {
                     self.next_start_at = now + (BACKOFF_BASE * 2u32.pow(exp)).min(BACKOFF_MAX);
                 }
                 Phase::Stopped => {
+                    recorder.replica(EventReason::ReplicaStopped, managed, "stopped".to_owned());
                     self.replicas.swap_remove(i);
                 }
                 Phase::Running if managed.generation == self.generation => {
@@ -344,10 +409,14 @@ impl DeploymentRuntime {
             changed,
         );
         info!(replica = replica.id(), node = %node.node_id, app = %self.app, "Replica re-adopted after a head restart.");
+        // Its RUNNING was recorded before the restart.
+        let announced = replica.phase() == Phase::Running;
         self.replicas.push(Managed {
             replica,
             generation: self.generation,
             stopping: false,
+            node: node.node_id.clone(),
+            announced,
         });
         true
     }
@@ -424,11 +493,12 @@ impl DeploymentRuntime {
             .collect()
     }
 
-    fn stop_at(&mut self, i: usize, tasks: &TaskTracker) {
+    fn stop_at(&mut self, i: usize, tasks: &TaskTracker, recorder: &Recorder<'_>) {
         let managed = &mut self.replicas[i];
         managed.stopping = true;
         managed.replica.stop(tasks);
         info!(replica = managed.replica.id(), "Replica stopping.");
+        recorder.replica(EventReason::ReplicaStopping, managed, "draining".to_owned());
     }
 
     /// Hands the router the replicas that may take requests, if that set changed.

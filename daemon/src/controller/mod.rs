@@ -25,6 +25,7 @@ use rserve_protocol::status::{
     ApplicationDetails, ApplicationStatus, DeploymentStatus, NodeInfo, STATUS_API_VERSION,
     ServeStatus,
 };
+use rserve_protocol::stream::EventReason;
 use rserve_protocol::wire::{AppChange, AppPlan, AppRoute, Change, ErrorCode, WireError};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
@@ -32,11 +33,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use self::changes::{check_conflicts, plan_app, plan_changes};
-use self::deployment::DeploymentRuntime;
+use self::deployment::{DeploymentRuntime, Recorder};
 use self::store::{AppRecord, DesiredState, Store};
 use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::Placer;
 use crate::notify::Heartbeat;
+use crate::observe::events::{EventLog, Subject};
 use crate::router::{RouteTable, Routes};
 use crate::state_dir::{NodeFile, StateFileError};
 
@@ -71,6 +73,8 @@ pub struct Controller {
     started: StdInstant,
     /// On the head: placement on other nodes, proxies, the cluster route table.
     fleet: Option<Arc<Fleet>>,
+    /// The cluster's event log (on the head; members keep theirs in memory).
+    events: Arc<EventLog>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -86,6 +90,7 @@ impl Controller {
         routes: Arc<Routes>,
         node: NodeFile,
         fleet: Option<Arc<Fleet>>,
+        events: Arc<EventLog>,
     ) -> Result<Arc<Self>, StateFileError> {
         let desired = store.load()?;
         let mut state = State {
@@ -111,6 +116,7 @@ impl Controller {
             node,
             started: StdInstant::now(),
             fleet,
+            events,
         });
         // Serve the restored applications' routes from the start.
         controller.publish_routes(&mut state);
@@ -159,7 +165,18 @@ impl Controller {
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
                 let placement = placer.as_mut().zip(self.fleet.as_deref());
-                dep.reconcile(now, &self.changed, &self.tasks, placement, holding);
+                let recorder = Recorder {
+                    events: &self.events,
+                    node_id: &self.node.node_id,
+                };
+                dep.reconcile(
+                    now,
+                    &self.changed,
+                    &self.tasks,
+                    placement,
+                    holding,
+                    &recorder,
+                );
                 !(dep.retiring && dep.is_empty())
             });
             if app.deleting && app.deployments.is_empty() {
@@ -245,6 +262,16 @@ impl Controller {
             if change.change != Change::Unchanged {
                 let record = desired.applications[&change.app].clone();
                 info!(app = %change.app, change = ?change.change, "Application deployed.");
+                let what = if change.change == Change::Created {
+                    "created"
+                } else {
+                    "updated"
+                };
+                self.events.record(
+                    EventReason::Deployed,
+                    Subject::app(&change.app),
+                    format!("{what} from {file_name}"),
+                );
                 apply_app(&mut state, &record);
             }
         }
@@ -301,6 +328,11 @@ impl Controller {
         self.publish_routes(&mut state);
         drop(state);
         info!(app, "Application deleting.");
+        self.events.record(
+            EventReason::Deleting,
+            Subject::app(app),
+            "deleting: its route is gone, its replicas drain",
+        );
         self.changed.notify_one();
         Ok(())
     }

@@ -32,6 +32,7 @@ fn controller(dir: &std::path::Path) -> Arc<Controller> {
             control_address: "127.0.0.1:8265".parse().unwrap(),
         },
         None,
+        Arc::new(crate::observe::events::EventLog::open(dir)),
     )
     .unwrap()
 }

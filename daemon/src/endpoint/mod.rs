@@ -2,9 +2,12 @@
 //! handshake, checks each call's credentials, and hands it to whoever carries
 //! it out — the controller (deploy, delete, status, config), the cluster
 //! (tokens, joins, heartbeats, nodes, replica commands), the forward server
-//! (HTTP requests for replicas hosted here), or the node itself (shutdown).
+//! (HTTP requests for replicas hosted here), the streaming calls ([`streams`]:
+//! logs, events, tap, watches), or the node itself (shutdown).
 
 mod forward;
+pub mod routes;
+mod streams;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use self::forward::ForwardCall;
 use crate::cluster::Cluster;
 use crate::controller::Controller;
 use crate::digest;
+use crate::observe::Live;
 use crate::pki::{self, NodeIdentity};
 use crate::rpc::{read_frame, read_frame_and_rest};
 
@@ -88,6 +92,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// The cluster this node belongs to.
     pub cluster: Arc<Cluster>,
+    /// The event log, the tap point and the router window.
+    pub live: Live,
 }
 
 /// Accepts control connections until the endpoint is closed (by the node, once
@@ -231,6 +237,7 @@ async fn stream(
     }
     let response = match refusal(&request, caller) {
         Some(refused) => Response::Error(refused),
+        None if request.is_streaming() => return streams::serve(ctx, caller, request, send).await,
         None => dispatch(ctx, request, caller).await,
     };
     send.write_all(&wire::encode(&response)).await?;
@@ -271,7 +278,8 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
         request @ (Request::Status { .. }
         | Request::Config { .. }
         | Request::Plan { .. }
-        | Request::Nodes)
+        | Request::Nodes
+        | Request::Routes)
             if !cluster.is_head() =>
         {
             cluster
@@ -291,6 +299,10 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             Ok(cluster.handle(request, caller.peer.as_deref(), caller.remote))
         }
         Request::Forward { .. } => unreachable!("forwards are served by `forward`"),
+        Request::Logs(_) | Request::Events { .. } | Request::Tap(_) | Request::Watch { .. } => {
+            unreachable!("streaming calls are served by `streams`")
+        }
+        Request::Routes => routes::view(ctx).await.map(Response::Routes),
         Request::Deploy { .. } | Request::Delete { .. } if !cluster.is_head() => Err(WireError {
             code: ErrorCode::BadRequest,
             message: format!(

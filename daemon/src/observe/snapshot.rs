@@ -30,6 +30,8 @@ pub struct ReplicaSnapshot {
     pub replica_id: String,
     /// Requests in flight.
     pub ongoing: u32,
+    /// Requests this node's ingress sent it, answered.
+    pub requests: RequestFigures,
     /// Batches it ran (local replicas of kinds that batch).
     pub batches: BatchFigures,
     /// Multiplexed models it holds.

@@ -32,6 +32,24 @@ pub struct RequestFigures {
     pub sum_us: u64,
 }
 
+impl RequestFigures {
+    /// What was counted since `base` (a replica new since then: everything).
+    pub fn since(&self, base: Option<&Self>) -> Self {
+        let Some(base) = base else {
+            return self.clone();
+        };
+        let mut out = self.clone();
+        for (o, b) in out.by_class.iter_mut().zip(&base.by_class) {
+            *o = o.saturating_sub(*b);
+        }
+        for (o, b) in out.buckets.iter_mut().zip(&base.buckets) {
+            *o = o.saturating_sub(*b);
+        }
+        out.sum_us = out.sum_us.saturating_sub(base.sum_us);
+        out
+    }
+}
+
 impl RequestStats {
     /// Counts one answered request: its status and time to the response head.
     pub fn record(&self, status: u16, elapsed: Duration) {

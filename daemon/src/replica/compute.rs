@@ -34,9 +34,12 @@ pub(super) async fn spawn_model_thread<M, R: Send + 'static>(
     serve: impl FnOnce(M) -> Result<(), String> + Send + 'static,
 ) -> Result<R, String> {
     let (ready_tx, ready_rx) = oneshot::channel();
+    // The replica's span: the thread's lines (and panics) are the replica's.
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name(format!("rserve-{name}"))
         .spawn(move || {
+            let _entered = span.enter();
             let model = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
                 Ok(Ok(model)) => model,
                 Ok(Err(e)) => return drop(ready_tx.send(Err(e))),

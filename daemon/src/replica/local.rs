@@ -137,11 +137,18 @@ impl LocalReplica {
 }
 
 /// The replica's life: construct, serve with health checks, drain, stop.
+/// Its kept log lines then become `--previous` lines.
 pub(super) async fn supervise(
     replica: Arc<Replica>,
     config: DeploymentConfig,
     changed: Arc<Notify>,
 ) {
+    let id = replica.id().to_owned();
+    live(replica, config, changed).await;
+    crate::observe::logs::hub().retire(&id);
+}
+
+async fn live(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Notify>) {
     let Replica::Local(local) = replica.as_ref() else {
         unreachable!("only local replicas are supervised")
     };

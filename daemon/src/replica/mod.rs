@@ -38,6 +38,9 @@ use rserve_protocol::config::DeploymentConfig;
 use rserve_protocol::status::{BatchFigures, LoadSteps, ReplicaState};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+use crate::observe::RequestStats;
 
 pub use call::{CallError, ReplicaRequest, ReplicaResponse};
 pub use local::LocalReplica;
@@ -75,6 +78,8 @@ struct Core {
     /// Multiplexed models held (router view; published by the kind).
     models: Arc<ModelSet>,
     start_time: SystemTime,
+    /// Requests this node's ingress sent it, answered (`rserve routes`).
+    stats: RequestStats,
 }
 
 impl Core {
@@ -88,6 +93,7 @@ impl Core {
             phase: Mutex::new(phase),
             models: Arc::new(ModelSet::default()),
             start_time: SystemTime::now(),
+            stats: RequestStats::default(),
         }
     }
 
@@ -126,9 +132,11 @@ impl Replica {
         changed: Arc<Notify>,
         tasks: &TaskTracker,
     ) -> Arc<Self> {
+        let span = crate::observe::logs::replica_span(app, &config.name, &id);
         let core = Core::new(id, app, config, Phase::Starting);
         let replica = Arc::new(Self::Local(LocalReplica::new(core, config)));
-        tasks.spawn(local::supervise(replica.clone(), config.clone(), changed));
+        // Everything the replica logs, its model thread's too, is filed under it.
+        tasks.spawn(local::supervise(replica.clone(), config.clone(), changed).instrument(span));
         replica
     }
 
@@ -237,6 +245,11 @@ impl Replica {
                 .map(|(done, total)| LoadSteps { done, total }),
             _ => None,
         }
+    }
+
+    /// Requests this node's ingress sent it, answered (`rserve routes`).
+    pub fn stats(&self) -> &RequestStats {
+        &self.core().stats
     }
 
     /// Requests in flight.

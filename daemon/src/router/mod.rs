@@ -188,6 +188,7 @@ impl DeploymentRouter {
                     ReplicaSnapshot {
                         replica_id: r.id().to_owned(),
                         ongoing: r.ongoing(),
+                        requests: r.stats().figures(),
                         batches: r.batch_figures(),
                         models: r.models().loaded(),
                         model_loads,

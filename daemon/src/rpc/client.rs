@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::crypto::rustls::QuicClientConfig;
-use rserve_protocol::wire::{self, Hello, HelloReply, PROTOCOL_VERSION, Request, Response};
+use rserve_protocol::stream::StreamFrame;
+use rserve_protocol::wire::{
+    self, FrameDecoder, Hello, HelloReply, PROTOCOL_VERSION, Request, Response,
+};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -277,6 +280,47 @@ impl ControlClient {
         Ok((response, rest, recv))
     }
 
+    /// Opens a streaming call ([`Request::is_streaming`]). `Ok(Err(_))` when
+    /// the node refused it (its answer, an error); otherwise the frames follow.
+    /// Dropping the stream tells the node to stop.
+    pub async fn open_stream(
+        &self,
+        request: &Request,
+    ) -> Result<Result<FrameStream, Response>, ClientError> {
+        let lost = |e: String| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e,
+        };
+        let work = async {
+            let (mut send, mut recv) =
+                self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
+            send.write_all(&wire::encode(request))
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            send.finish().map_err(|e| lost(e.to_string()))?;
+            let (head, rest) = read_frame_and_rest(&mut recv)
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            let response: Response =
+                wire::decode(&head).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            Ok(match response {
+                Response::Streaming => {
+                    let mut decoder = FrameDecoder::default();
+                    decoder.push(&rest);
+                    Ok(FrameStream {
+                        recv,
+                        decoder,
+                        addr: self.addr,
+                    })
+                }
+                other => Err(other),
+            })
+        };
+        tokio::time::timeout(self.timeout.max(Duration::from_secs(30)), work)
+            .await
+            .map_err(|_| lost("the node stopped answering".to_owned()))?
+    }
+
     /// Whether the connection is still open.
     pub fn is_open(&self) -> bool {
         self.conn.close_reason().is_none()
@@ -286,6 +330,46 @@ impl ControlClient {
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"bye");
         self.endpoint.wait_idle().await;
+    }
+}
+
+/// The frames of an accepted streaming call, as they arrive.
+#[derive(Debug)]
+pub struct FrameStream {
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+    addr: SocketAddr,
+}
+
+impl FrameStream {
+    /// The next frame; `Ok(None)` when the node finished the stream.
+    pub async fn next(&mut self) -> Result<Option<StreamFrame>, ClientError> {
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    return wire::decode(&frame)
+                        .map(Some)
+                        .map_err(|e| ClientError::Protocol(e.to_string()));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            }
+            match self.recv.read_chunk(usize::MAX, true).await {
+                Ok(Some(chunk)) => self.decoder.push(&chunk.bytes),
+                Ok(None) if self.decoder.is_empty() => return Ok(None),
+                Ok(None) => {
+                    return Err(ClientError::Protocol(
+                        "the stream ended inside a frame".to_owned(),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ClientError::Unreachable {
+                        addr: self.addr,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
     }
 }
 
