@@ -61,9 +61,11 @@ fn json_line(cx: &Context, frame: &StreamFrame) -> Result<(), Failure> {
     cx.printer.data(line).exit(Exit::Failed)
 }
 
-/// What every stream may send besides its items: returns `Err` for an error.
-fn side_frame(cx: &Context, frame: &StreamFrame) -> Result<(), Failure> {
+/// What every stream may send besides its items: with `-o json` a JSON line
+/// (scripts see what was dropped), else a note on stderr. `Err` for an error.
+fn side_frame(cx: &Context, frame: &StreamFrame, json: bool) -> Result<(), Failure> {
     match frame {
+        StreamFrame::Dropped { .. } | StreamFrame::Notice { .. } if json => json_line(cx, frame),
         StreamFrame::Dropped { count, source } => {
             cx.printer.note(format!(
                 "… {count} items skipped at {source}: this reader was too slow"
@@ -130,7 +132,7 @@ pub async fn logs(cx: &Context, args: LogsArgs) -> Result<Exit, Failure> {
                 .exit(Exit::Failed)?,
             (StreamFrame::Log(_), StreamOutput::Json) => json_line(cx, &frame)?,
             (StreamFrame::CaughtUp, _) => {}
-            _ => side_frame(cx, &frame)?,
+            (_, output) => side_frame(cx, &frame, output == StreamOutput::Json)?,
         }
     }
     Ok(Exit::Ok)
@@ -184,7 +186,7 @@ pub async fn events(cx: &Context, args: EventsArgs) -> Result<Exit, Failure> {
             }
             (StreamFrame::Event(_), StreamOutput::Json) => json_line(cx, &frame)?,
             (StreamFrame::CaughtUp, _) => {}
-            _ => side_frame(cx, &frame)?,
+            (_, output) => side_frame(cx, &frame, output == StreamOutput::Json)?,
         }
     }
     Ok(Exit::Ok)
@@ -207,7 +209,7 @@ pub async fn tap(cx: &Context, args: TapArgs) -> Result<Exit, Failure> {
             }
             (StreamFrame::Tap(_), StreamOutput::Json) => json_line(cx, &frame)?,
             (StreamFrame::CaughtUp, _) => {}
-            _ => side_frame(cx, &frame)?,
+            (_, output) => side_frame(cx, &frame, output == StreamOutput::Json)?,
         }
     }
     Ok(Exit::Ok)
@@ -370,7 +372,7 @@ async fn watch(
         let ended = loop {
             match stream.next().await {
                 Ok(Some(frame)) => {
-                    side_frame(cx, &frame)?;
+                    side_frame(cx, &frame, false)?;
                     on_frame(&frame)?;
                 }
                 Ok(None) => break "the node ended the watch".to_owned(),

@@ -271,6 +271,7 @@ mod tests {
                 models: vec!["m1".into()],
                 model_loads: 5,
                 model_evictions: 4,
+                ..ReplicaSnapshot::default()
             }],
         }]);
         let l = "application=\"a\",deployment=\"d\"";
