@@ -42,6 +42,10 @@ complete -c rserve -n "__fish_rserve_needs_command" -f -a "delete" -d 'Delete an
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "config" -d 'Print the deployed configuration'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "logs" -d 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "events" -d 'Print the cluster\'s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "routes" -d 'Show each deployment\'s replicas with node, state, in-flight requests, rate, latency and errors, from every node\'s routers'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "tap" -d 'Print a live, rate-limited sample of requests as every node\'s ingress answers them'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "completion" -d 'Print a shell completion script'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
@@ -138,6 +142,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-cert -d 
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -s w -l watch -d 'Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -167,10 +172,77 @@ complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-cert -d '
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s w -l watch -d 'Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l replica -d 'Only this replica' -r
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l node -d 'Only lines of this node' -r
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l since -d 'Only lines newer than this (30s, 10m, 2h)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l tail -d 'Only the last N lines of each replica (and node)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -s o -l output -d 'Output format; `json` prints JSON Lines (docs/api.md)' -r -f -a "text\t'Lines for people'
+json\t'JSON Lines: one object per line with a `type` field (docs/api.md)'"
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -s f -l follow -d 'Follow: keep printing new lines as they are logged'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l timestamps -d 'Start each line with its time (RFC 3339, UTC)'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l prefix -d 'Start each line with its source, [replica/ID] or [node/ID] [default: when more than one source]'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l no-prefix -d 'Never prefix lines with their source'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -s p -l previous -d 'The last lines of replicas that ended (stopped, crashed), as kubectl logs --previous'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l tail -d 'Only the last N events of the history' -r
+complete -c rserve -n "__fish_rserve_using_subcommand events" -s o -l output -d 'Output format; `json` prints JSON Lines (docs/api.md)' -r -f -a "text\t'Lines for people'
+json\t'JSON Lines: one object per line with a `type` field (docs/api.md)'"
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand events" -s f -l follow -d 'Follow: keep printing new events'
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l no-headers -d 'Leave out the column headers'
+complete -c rserve -n "__fish_rserve_using_subcommand events" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand events" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -s o -l output -d 'Output format; `wide` adds multiplexed models' -r -f -a "table\t'Aligned columns for people'
+wide\t'The table with multiplexed models'
+json\t'The stable JSON schema (docs/api.md); JSON Lines with --watch'
+yaml\t'The same document as YAML'"
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -s w -l watch -d 'Watch: redraw on a terminal, else print the table (or a JSON object) per change'
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l no-headers -d 'Leave out the column headers (table and wide)'
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l node -d 'Only requests entering this node' -r
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l max-rps -d 'Most requests a second to print (linkerd tap\'s default)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -s o -l output -d 'Output format; `json` prints JSON Lines (docs/api.md)' -r -f -a "text\t'Lines for people'
+json\t'JSON Lines: one object per line with a `type` field (docs/api.md)'"
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
@@ -220,16 +292,20 @@ complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l token-fil
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "delete" -d 'Delete an application'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "logs" -d 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "events" -d 'Print the cluster\'s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "routes" -d 'Show each deployment\'s replicas with node, state, in-flight requests, rate, latency and errors, from every node\'s routers'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "tap" -d 'Print a live, rate-limited sample of requests as every node\'s ingress answers them'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'

@@ -98,7 +98,10 @@ impl Follower {
                 self.notes.push(note);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left.min(Duration::from_millis(100))) {
+            match self
+                .stdout
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     if pred(&line) {
@@ -123,7 +126,10 @@ impl Follower {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left.min(Duration::from_millis(100))) {
+            match self
+                .stderr
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
                 Ok(note) => self.notes.push(note),
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
                 Err(_) => panic!(
@@ -193,7 +199,12 @@ fn echo_app(dir: &std::path::Path, name: &str, zone: &str) -> std::path::PathBuf
 
 /// A head and members labelled zone=a, zone=b, ….
 fn cluster(tmp: &std::path::Path, members: usize) -> (TestNode, Vec<TestNode>) {
-    let head = TestNode::start_on(&tmp.join("head"), "127.0.0.1", "0", &["--label", "zone=head"]);
+    let head = TestNode::start_on(
+        &tmp.join("head"),
+        "127.0.0.1",
+        "0",
+        &["--label", "zone=head"],
+    );
     let token = head.ok(&["token", "create"]).trim().to_owned();
     let join = head.control.to_string();
     let nodes: Vec<TestNode> = (0..members)
@@ -255,8 +266,15 @@ fn logs_follow_the_cluster_select_by_tail_and_since_keep_a_panic_and_outlive_a_m
     assert_eq!(last2.len(), 2);
     let time = |l: &serde_json::Value| l["time_s"].as_f64().unwrap();
     assert!(time(&last2[0]) <= time(&last2[1]));
-    assert!(time(&last2[0]) >= time(&own[own.len() - 3]), "the newest two, not older ones");
-    assert!(last2.iter().all(|l| l["node"] == head_id.as_str() && l.get("replica").is_none()));
+    assert!(
+        time(&last2[0]) >= time(&own[own.len() - 3]),
+        "the newest two, not older ones"
+    );
+    assert!(
+        last2
+            .iter()
+            .all(|l| l["node"] == head_id.as_str() && l.get("replica").is_none())
+    );
     assert_eq!(head.ok(&["logs", "alpha", "--since", "0s"]), "");
     assert!(!head.ok(&["logs", "alpha", "--since", "1h"]).is_empty());
     assert_eq!(
@@ -349,9 +367,21 @@ fn routes_show_a_held_load_and_tap_sees_requests_entering_every_node() {
          resources = { label_selector = { zone = \"a\" } }\n\
          replica = { kind = \"sleep\", duration_ms = 4000 }\n",
     );
-    head.ok(&["deploy", slow.to_str().unwrap(), "--wait", "--timeout", "30"]);
+    head.ok(&[
+        "deploy",
+        slow.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
     let echo = echo_app(tmp.path(), "alpha", "a");
-    head.ok(&["deploy", echo.to_str().unwrap(), "--wait", "--timeout", "30"]);
+    head.ok(&[
+        "deploy",
+        echo.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
     let member = node_id(&members[0]);
 
     // Three requests held on the member's replica, sent through the head.
@@ -392,12 +422,19 @@ fn routes_show_a_held_load_and_tap_sees_requests_entering_every_node() {
         loop {
             let r = entry.http("POST", "/alpha", &[("x-request-id", "tapped-1")], b"x");
             assert_eq!(r.status, 200);
-            let found = tap.seen.iter().any(|l| l.contains(&format!(r#""node":"{id}""#)));
+            let found = tap
+                .seen
+                .iter()
+                .any(|l| l.contains(&format!(r#""node":"{id}""#)));
             if found {
                 break;
             }
             tap.poll(Duration::from_millis(300));
-            assert!(Instant::now() < deadline, "tap never saw {id}: {:?}", tap.seen);
+            assert!(
+                Instant::now() < deadline,
+                "tap never saw {id}: {:?}",
+                tap.seen
+            );
         }
     };
     seen_entry(&head, &head_id);
@@ -459,5 +496,7 @@ fn a_stalled_reader_costs_serving_nothing_and_is_told_what_it_missed() {
     assert!(grown < 64 * 1024, "the node grew by {grown} KiB");
     // Reading again: the stream goes on and says how much it skipped.
     tap.resume();
-    tap.wait_line(30, "a dropped marker", |l| l.contains(r#""type":"dropped""#));
+    tap.wait_line(30, "a dropped marker", |l| {
+        l.contains(r#""type":"dropped""#)
+    });
 }
