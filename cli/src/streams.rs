@@ -158,13 +158,22 @@ async fn sources(cx: &Context, query: &LogQuery) -> Result<usize, Failure> {
     let Response::Status(status) = response else {
         return Err(refused(response));
     };
+    let head = status.node.node_id.clone();
     let count = status
         .applications
         .values()
         .flat_map(|a| a.deployments.iter())
         .filter(|(name, _)| query.deployment.as_ref().is_none_or(|d| d == *name))
         .flat_map(|(_, d)| d.replicas.iter())
-        .filter(|r| query.node.as_ref().is_none_or(|n| *n == r.node_id))
+        // Status leaves the node of the head's own replicas empty.
+        .filter(|r| {
+            let node = if r.node_id.is_empty() {
+                &head
+            } else {
+                &r.node_id
+            };
+            query.node.as_ref().is_none_or(|n| n == node)
+        })
         .count();
     client.close().await;
     Ok(count)

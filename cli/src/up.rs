@@ -293,6 +293,6 @@ fn init_logging(format: LogFormat, printer: &Printer) {
             .unwrap_or_default();
         let thread = std::thread::current();
         let thread = thread.name().unwrap_or("unnamed");
-        tracing::error!(%message, %location, %thread, "Panicked.");
+        tracing::error!(panic = %message, %location, %thread, "Panicked.");
     }));
 }

@@ -164,7 +164,8 @@ pub struct ClusterEvent {
     pub severity: Severity,
     /// What happened.
     pub reason: EventReason,
-    /// What it happened to: `application/NAME`, `replica/ID` or `node/ID`.
+    /// What it happened to: `application/NAME`, `deployment/APP/NAME`,
+    /// `replica/ID` or `node/ID`.
     pub object: String,
     /// The application, when there is one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -325,7 +326,8 @@ pub struct RouterFigures {
 pub struct ReplicaFigures {
     /// Replica id.
     pub replica_id: String,
-    /// Requests in flight from this node.
+    /// Requests in flight, reported by the node that hosts the replica
+    /// (forwarded ones included); other nodes report 0.
     pub in_flight: u64,
     /// Requests answered within the window.
     pub requests: u64,

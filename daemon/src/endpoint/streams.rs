@@ -20,6 +20,7 @@
 //! connection to every member; the price, the head relays every line, is
 //! bounded by the same buffers.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -185,15 +186,17 @@ async fn logs(ctx: &Context, query: LogQuery, out: &Out) -> Result<(), Gone> {
     // Subscribe before reading the history: no line falls between.
     let mut feed = logs::hub().follow();
     let here = query.node.as_deref().is_none_or(|n| n == ctx.node_id);
-    let mut history: Vec<LogLine> = if here {
-        logs::hub()
-            .history(&query)
-            .iter()
-            .map(|l| (**l).clone())
-            .collect()
+    let kept = if here {
+        logs::hub().history(&query)
     } else {
         Vec::new()
     };
+    let mut history: Vec<LogLine> = kept.iter().map(|l| (**l).clone()).collect();
+    // Lines logged between subscribing and reading the history come first in
+    // the feed and are in the history too: recognised by address, valid
+    // while `kept` holds them.
+    let addresses = kept.iter().map(|l| Arc::as_ptr(l) as usize).collect();
+    let mut overlap: Option<(Vec<Arc<LogLine>>, HashSet<usize>)> = Some((kept, addresses));
     let mut members = Vec::new();
     if !query.here_only {
         let member_query = LogQuery {
@@ -231,10 +234,17 @@ async fn logs(ctx: &Context, query: LogQuery, out: &Out) -> Result<(), Gone> {
     let source = format!("node/{}", ctx.node_id);
     loop {
         match feed.recv().await {
-            Ok(line) if query.matches(&line) => {
-                send(out, StreamFrame::Log((*line).clone())).await?
+            Ok(line)
+                if overlap
+                    .as_ref()
+                    .is_some_and(|(_, sent)| sent.contains(&(Arc::as_ptr(&line) as usize))) => {}
+            Ok(line) => {
+                // Past the overlap: no later line can be in the history.
+                overlap = None;
+                if query.matches(&line) {
+                    send(out, StreamFrame::Log((*line).clone())).await?;
+                }
             }
-            Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(count)) => {
                 let source = source.clone();
                 send(out, StreamFrame::Dropped { count, source }).await?;
@@ -276,7 +286,9 @@ async fn events(ctx: &Context, tail: Option<u32>, follow: bool, out: &Out) -> Re
         return relayed;
     }
     let mut feed = ctx.live.events.follow();
+    let mut last_seq = 0;
     for event in ctx.live.events.history(tail) {
+        last_seq = event.seq;
         send(out, StreamFrame::Event(event)).await?;
     }
     send(out, StreamFrame::CaughtUp).await?;
@@ -285,6 +297,8 @@ async fn events(ctx: &Context, tail: Option<u32>, follow: bool, out: &Out) -> Re
     }
     loop {
         match feed.recv().await {
+            // Recorded between subscribing and reading the history: sent already.
+            Ok(event) if event.seq <= last_seq => {}
             Ok(event) => send(out, StreamFrame::Event(event)).await?,
             Err(broadcast::error::RecvError::Lagged(count)) => {
                 let source = format!("node/{}", ctx.node_id);
@@ -328,7 +342,13 @@ async fn tap(ctx: &Context, query: TapQuery, out: &Out) -> Result<(), Gone> {
     let mut tapping = here.then(|| ctx.live.tap.subscribe());
     let source = format!("node/{}", ctx.node_id);
     let allow = || limit.lock().unwrap().allow(now_s());
+    let mut members_open = true;
     loop {
+        if tapping.is_none() && !members_open {
+            // Nothing left to tap: wait for the reader to go.
+            out.closed().await;
+            return Err(Gone);
+        }
         let frame = tokio::select! {
             event = async { tapping.as_mut().expect("guarded").events.recv().await }, if tapping.is_some() => {
                 match event {
@@ -340,14 +360,15 @@ async fn tap(ctx: &Context, query: TapQuery, out: &Out) -> Result<(), Gone> {
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 }
             }
-            frame = incoming.recv() => match frame {
-                Some(StreamFrame::Tap(event)) if !allow() => { drop(event); continue }
+            frame = incoming.recv(), if members_open => match frame {
+                Some(StreamFrame::Tap(_)) if !allow() => continue,
+                // Each member's own; the reader got ours.
+                Some(StreamFrame::CaughtUp) => continue,
                 Some(frame) => frame,
-                None if tapping.is_none() => {
-                    out.closed().await;
-                    return Err(Gone);
+                None => {
+                    members_open = false;
+                    continue;
                 }
-                None => continue,
             },
         };
         send(out, frame).await?;
@@ -386,7 +407,12 @@ async fn watch(
             Response::Routes(view) => StreamFrame::Routes(view),
             Response::Error(e) => {
                 // The head restarting: say so once, and keep trying.
-                let frame = notice(format!("cannot read the {target:?} now: {}", e.message));
+                let what = match target {
+                    WatchTarget::Status => "status",
+                    WatchTarget::Nodes => "node list",
+                    WatchTarget::Routes => "route view",
+                };
+                let frame = notice(format!("cannot read the {what} now: {}", e.message));
                 if last.as_ref() != Some(&frame) {
                     send(out, frame.clone()).await?;
                     last = Some(frame);

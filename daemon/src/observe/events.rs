@@ -28,7 +28,7 @@ pub const FILE: &str = "events.jsonl";
 /// What an event is about, beyond its reason and message.
 #[derive(Debug, Clone, Default)]
 pub struct Subject {
-    /// `application/NAME`, `replica/ID` or `node/ID`.
+    /// `application/NAME`, `deployment/APP/NAME`, `replica/ID` or `node/ID`.
     pub object: String,
     /// The application.
     pub app: String,

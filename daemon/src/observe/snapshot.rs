@@ -28,8 +28,11 @@ pub struct DeploymentSnapshot {
 pub struct ReplicaSnapshot {
     /// Replica id.
     pub replica_id: String,
-    /// Requests in flight.
+    /// Requests in flight (for a replica hosted here: from every node, as
+    /// forwarded requests reserve it too).
     pub ongoing: u32,
+    /// Whether this node hosts it (else the router holds a proxy).
+    pub hosted_here: bool,
     /// Requests this node's ingress sent it, answered.
     pub requests: RequestFigures,
     /// Batches it ran (local replicas of kinds that batch).

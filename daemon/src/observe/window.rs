@@ -64,7 +64,13 @@ impl RouterWindow {
                         let requests: u64 = delta.by_class.iter().sum();
                         ReplicaFigures {
                             replica_id: r.replica_id.clone(),
-                            in_flight: u64::from(r.ongoing),
+                            // The hosting node's count includes requests
+                            // other nodes forward; a proxy's would count them twice.
+                            in_flight: if r.hosted_here {
+                                u64::from(r.ongoing)
+                            } else {
+                                0
+                            },
                             requests,
                             rps: if span > 0.0 {
                                 requests as f64 / span
@@ -95,6 +101,7 @@ mod tests {
             replicas: vec![ReplicaSnapshot {
                 replica_id: "d-1".into(),
                 ongoing,
+                hosted_here: true,
                 requests: stats.figures(),
                 ..ReplicaSnapshot::default()
             }],

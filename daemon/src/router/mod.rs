@@ -188,6 +188,7 @@ impl DeploymentRouter {
                     ReplicaSnapshot {
                         replica_id: r.id().to_owned(),
                         ongoing: r.ongoing(),
+                        hosted_here: r.is_local(),
                         requests: r.stats().figures(),
                         batches: r.batch_figures(),
                         models: r.models().loaded(),
