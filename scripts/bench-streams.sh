@@ -8,6 +8,7 @@
 # loaded in turns by wrk, two rounds. Same machine, same run: compare ratios.
 #
 #   scripts/bench-streams.sh OLD_RSERVE [SECONDS_PER_POINT]   (default 8)
+#   ROUNDS=6 CONCURRENCY=64 scripts/bench-streams.sh ...        (defaults 2, "64 1")
 #
 # Build the old binary from a checkout of the commit before, e.g.
 #   git worktree add --detach ../old 622253f && (cd ../old && cargo build --release -p rserve)
@@ -54,8 +55,8 @@ watchers() { # start one tap and one logs -f on NEW, output discarded
   sleep 1
 }
 echo "server concurrency req/s p50"
-for round in 1 2; do
-  for c in 64 1; do
+for round in $(seq "${ROUNDS:-2}"); do
+  for c in ${CONCURRENCY:-64 1}; do
     point bare 18080 "$c"
     point old 18001 "$c"
     point new-idle 18002 "$c"

@@ -322,7 +322,8 @@ impl Ingress {
         request_id: &HeaderValue,
     ) -> Response<IngressBody> {
         let start = std::time::Instant::now();
-        let tapped = self.config.tap.active().then(|| {
+        let tap = &self.config.tap;
+        let tapped = (tap.active() && tap.admit()).then(|| {
             let model = parts
                 .headers
                 .get(MODEL_ID_HEADER)
@@ -337,30 +338,27 @@ impl Ingress {
             replica.stats().record(status, elapsed);
         }
         if let Some((method, path, model)) = tapped {
-            self.config.tap.offer(|| {
-                let (app, deployment) =
-                    router.name().split_once('/').unwrap_or(("", router.name()));
-                let arrived = std::time::SystemTime::now() - elapsed;
-                TapEvent {
-                    time_s: arrived
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64()),
-                    node: self.config.node_id.clone(),
-                    method,
-                    path,
-                    app: app.to_owned(),
-                    deployment: deployment.to_owned(),
-                    model,
-                    replica: replica.as_ref().map(|r| r.id().to_owned()),
-                    replica_node: replica.as_ref().map(|r| {
-                        r.remote_target()
-                            .map_or_else(|| self.config.node_id.clone(), |t| t.node_id.clone())
-                    }),
-                    hop: replica.as_ref().is_some_and(|r| !r.is_local()),
-                    status,
-                    latency_ms: elapsed.as_secs_f64() * 1000.0,
-                    request_id: request_id.to_str().unwrap_or_default().to_owned(),
-                }
+            let (app, deployment) = router.name().split_once('/').unwrap_or(("", router.name()));
+            let arrived = std::time::SystemTime::now() - elapsed;
+            tap.publish(TapEvent {
+                time_s: arrived
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+                node: self.config.node_id.clone(),
+                method,
+                path,
+                app: app.to_owned(),
+                deployment: deployment.to_owned(),
+                model,
+                replica: replica.as_ref().map(|r| r.id().to_owned()),
+                replica_node: replica.as_ref().map(|r| {
+                    r.remote_target()
+                        .map_or_else(|| self.config.node_id.clone(), |t| t.node_id.clone())
+                }),
+                hop: replica.as_ref().is_some_and(|r| !r.is_local()),
+                status,
+                latency_ms: elapsed.as_secs_f64() * 1000.0,
+                request_id: request_id.to_str().unwrap_or_default().to_owned(),
             });
         }
         response
