@@ -283,6 +283,12 @@ impl Node {
         }
     }
 
+    /// The event log, the tap point and the router window: what the
+    /// streaming calls read.
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
     /// Addresses and ids of the started node.
     pub fn info(&self) -> &NodeFile {
         &self.file

@@ -9,7 +9,8 @@
 
 pub mod config;
 pub mod status;
-pub mod stream;
 pub mod wire;
+
+pub use wire::stream;
 
 pub use config::{AppConfig, AppFile, ConfigError, DeploymentConfig, ReplicaKind};

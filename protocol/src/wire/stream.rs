@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{NodeStatus, WireError};
 use crate::status::{ReplicaState, ServeStatus};
-use crate::wire::{NodeStatus, WireError};
 
 /// Longest line a node keeps (longer lines are cut, marked with `…`).
 pub const MAX_LINE_BYTES: usize = 4096;

@@ -10,16 +10,18 @@
 //! carries one [`Request`] and one [`Response`], except streaming calls
 //! ([`Request::Logs`], [`Request::Events`], [`Request::Tap`], [`Request::Watch`]),
 //! answered by [`Response::Streaming`] and then [`StreamFrame`]s (see
-//! [`crate::stream`]).
+//! [`stream`]).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+#[cfg(doc)]
+use self::stream::StreamFrame;
+use self::stream::{LogQuery, RouterFigures, RoutesView, TapQuery, WatchTarget};
 use crate::config::AppFile;
 use crate::status::ServeStatus;
-#[cfg(doc)]
-use crate::stream::StreamFrame;
-use crate::stream::{LogQuery, RouterFigures, RoutesView, TapQuery, WatchTarget};
+
+pub mod stream;
 
 /// The protocol version this build speaks. Version 2 added the streaming
 /// calls; every version-1 call is unchanged, so a node still takes version-1

@@ -6,18 +6,17 @@
 //! and the replica call. Built-in paths: `/-/healthz` and `/-/routes`, as in Ray,
 //! and `/-/metrics` (Prometheus).
 
+mod response;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -28,14 +27,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub use self::response::IngressBody;
+use self::response::{
+    error, into_response, model_not_found, model_object, plain, too_large, with_body,
+};
+
 use crate::notify::{BEAT_PERIOD, Heartbeat};
 use crate::observe::metrics;
 use crate::observe::tap::Tap;
 use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
 use crate::replica::openai;
-use crate::replica::{CallError, Replica, ReplicaRequest, ReplicaResponse};
-use crate::router::{DeploymentRouter, Permit, RouteError, Routes};
+use crate::replica::{CallError, Replica, ReplicaRequest};
+use crate::router::{DeploymentRouter, RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -502,108 +506,6 @@ impl Ingress {
     fn new_request_id(&self) -> HeaderValue {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         HeaderValue::try_from(format!("{}-{n:x}", self.id_prefix)).expect("hex is a valid header")
-    }
-}
-
-fn model_object(id: &str) -> serde_json::Value {
-    serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": "rserve" })
-}
-
-fn model_not_found(id: &str) -> Response<IngressBody> {
-    into_response(openai::error(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        Some("model"),
-        format!("The model `{id}` does not exist (GET /v1/models lists the served models)"),
-    ))
-}
-
-fn into_response(mut reply: ReplicaResponse) -> Response<IngressBody> {
-    let body = IngressBody::full(std::mem::take(&mut reply.body));
-    with_body(reply, body)
-}
-
-fn with_body(reply: ReplicaResponse, body: IngressBody) -> Response<IngressBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() = reply.status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, reply.content_type);
-    for (name, value) in reply.headers {
-        headers.insert(name, value);
-    }
-    response
-}
-
-fn plain(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<IngressBody> {
-    let mut response = Response::new(IngressBody::full(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> Response<IngressBody> {
-    into_response(ReplicaResponse::error(status, kind, message))
-}
-
-fn too_large(limit: usize) -> Response<IngressBody> {
-    error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "invalid_request_error",
-        format!("request body exceeds the {limit}-byte limit (--max-body-bytes)"),
-    )
-}
-
-/// Response bodies: whole (most) or, later, streamed. An enum rather than a boxed
-/// body keeps the common case free of an allocation.
-#[derive(Debug)]
-pub enum IngressBody {
-    /// A complete body, sent as one frame.
-    Full(Option<Bytes>),
-    /// Chunks as the replica produces them (server-sent events).
-    Stream {
-        /// The chunks; the sender closes when the replica is done.
-        rx: tokio::sync::mpsc::Receiver<Bytes>,
-        /// The replica slot, held for the life of the stream.
-        _permit: Permit,
-    },
-}
-
-impl IngressBody {
-    fn full(bytes: Bytes) -> Self {
-        Self::Full((!bytes.is_empty()).then_some(bytes))
-    }
-}
-
-impl Body for IngressBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Self::Stream { rx, .. } => rx
-                .poll_recv(cx)
-                .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Self::Full(bytes) => bytes.is_none(),
-            Self::Stream { .. } => false,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Self::Stream { .. } => SizeHint::default(),
-        }
     }
 }
 
