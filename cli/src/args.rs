@@ -94,6 +94,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Delete an application.
     Delete(DeleteArgs),
+    /// Set a deployment's replica count, kept as if its file said num_replicas = N (not for autoscaled ones).
+    Scale(ScaleArgs),
     /// Show applications, deployments and replicas with Ray Serve's status names.
     Status(StatusArgs),
     /// Print the deployed configuration.
@@ -279,6 +281,28 @@ pub struct DeleteArgs {
     /// Seconds `--wait` waits
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// APP/DEPLOYMENT
+    #[arg(value_name = "APP/DEPLOYMENT", value_parser = app_deployment)]
+    pub target: (String, String),
+
+    /// The replica count
+    #[arg(value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(rserve_protocol::config::MAX_REPLICAS)))]
+    pub replicas: u32,
+}
+
+/// `APP/DEPLOYMENT` (also `deployment/APP/DEPLOYMENT`, kubectl's kind prefix).
+fn app_deployment(s: &str) -> Result<(String, String), String> {
+    let s = s.strip_prefix("deployment/").unwrap_or(s);
+    match s.split_once('/') {
+        Some((app, dep)) if !app.is_empty() && !dep.is_empty() && !dep.contains('/') => {
+            Ok((app.to_owned(), dep.to_owned()))
+        }
+        _ => Err(format!("`{s}` is not APP/DEPLOYMENT")),
+    }
 }
 
 #[derive(Debug, Args)]

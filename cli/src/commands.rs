@@ -12,7 +12,7 @@ use rserve_protocol::wire::{AppPlan, Change, ErrorCode, Request, Response, WireE
 use crate::Context;
 use crate::args::{
     ConfigArgs, DeleteArgs, DeployArgs, DiffArgs, DownArgs, ListOutput, NodesArgs, Output,
-    StatusArgs, TokenCommand,
+    ScaleArgs, StatusArgs, TokenCommand,
 };
 use crate::connect::{client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
@@ -239,6 +239,28 @@ async fn wait_for(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+pub async fn scale(cx: &Context, args: ScaleArgs) -> Result<Exit, Failure> {
+    let client = connect(cx).await?;
+    let (app, deployment) = args.target;
+    let request = Request::Scale {
+        app: app.clone(),
+        deployment: deployment.clone(),
+        num_replicas: args.replicas,
+    };
+    let change = match call(&client, request).await? {
+        Response::Scaled { change } => change,
+        other => return Err(unexpected(&other)),
+    };
+    let what = match change {
+        Change::Unchanged => "unchanged".to_owned(),
+        _ => format!("scaled to {}", args.replicas),
+    };
+    cx.printer
+        .data(format!("deployment/{app}/{deployment} {what}\n"))
+        .exit(Exit::Failed)?;
+    Ok(Exit::Ok)
 }
 
 pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {

@@ -83,6 +83,7 @@ async fn run(cx: &Context, command: Command) -> Result<Exit, Failure> {
         Command::Deploy(args) => commands::deploy(cx, args).await,
         Command::Diff(args) => commands::diff(cx, args).await,
         Command::Delete(args) => commands::delete(cx, args).await,
+        Command::Scale(args) => commands::scale(cx, args).await,
         Command::Status(args) if args.watch => streams::watch_status(cx, args).await,
         Command::Status(args) => commands::status(cx, args).await,
         Command::Config(args) => commands::config(cx, args).await,

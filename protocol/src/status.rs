@@ -60,6 +60,8 @@ pub enum DeploymentStatusTrigger {
     UpscaleCompleted,
     /// Replicas were removed.
     DownscaleCompleted,
+    /// The autoscaler changed the target; replicas are starting or stopping.
+    Autoscaling,
     /// A replica failed to start.
     ReplicaStartupFailed,
     /// A replica failed its health check or crashed.
@@ -153,8 +155,54 @@ pub struct DeploymentDetails {
     /// and for `chat` (each decode step is a batch of sequences).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batching: Option<BatchFigures>,
+    /// The autoscaler's state (Ray's `autoscaling_detail`), for autoscaled deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingDetail>,
     /// Each replica.
     pub replicas: Vec<ReplicaDetails>,
+}
+
+/// Ray's `AutoscalingStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AutoscalingStatus {
+    /// The target is above the replicas running.
+    Upscaling,
+    /// The target is below the replicas running.
+    Downscaling,
+    /// Running replicas match the target.
+    Stable,
+}
+
+/// The autoscaler of one deployment, as `rserve status -o json` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoscalingDetail {
+    /// Upscaling, downscaling or stable.
+    pub status: AutoscalingStatus,
+    /// The load the decision sees: ongoing plus queued requests across the
+    /// cluster, folded over the look-back period.
+    pub current_metric: f64,
+    /// The replica count the autoscaler wants.
+    pub target_num_replicas: u32,
+    /// Its bounds.
+    pub min_replicas: u32,
+    /// Its bounds.
+    pub max_replicas: u32,
+    /// The latest decisions, oldest first.
+    pub decisions: Vec<ScalingDecision>,
+}
+
+/// One change of an autoscaler's target (Ray's `ScalingDecision`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingDecision {
+    /// Unix time, seconds.
+    pub timestamp_s: f64,
+    /// Why, for people.
+    pub reason: String,
+    /// Target before.
+    pub prev_num_replicas: u32,
+    /// Target after.
+    pub curr_num_replicas: u32,
 }
 
 /// What dynamic batching has done, summed over a deployment's current replicas.

@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use rserve_protocol::config::{
-    AppConfig, AppFile, ConfigError, DeploymentConfig, DigitsOptions, EchoOptions, ReplicaKind,
-    Resources, SleepOptions,
+    Aggregation, AppConfig, AppFile, AutoscalingConfig, ConfigError, DeploymentConfig,
+    DigitsOptions, EchoOptions, NumReplicas, ReplicaKind, Replicas, Resources, SleepOptions,
 };
 
 const MINIMAL: &str = r#"
@@ -25,7 +25,8 @@ fn defaults_are_ray_serves() {
     let app = &file.applications[0];
     assert_eq!(app.route_prefix, "/");
     let d = &app.deployments[0];
-    assert_eq!(d.num_replicas, 1);
+    assert_eq!(d.num_replicas, NumReplicas::Unset);
+    assert_eq!(d.replicas(), Replicas::Fixed(1));
     assert_eq!(d.max_ongoing_requests, 5);
     assert_eq!(d.max_queued_requests, -1);
     assert_eq!(d.health_check_period_s, 10.0);
@@ -73,7 +74,7 @@ duration_ms = 250
     .unwrap();
     let app = &file.applications[0];
     let d = &app.deployments[0];
-    assert_eq!(d.num_replicas, 2);
+    assert_eq!(d.num_replicas, NumReplicas::Count(2));
     assert_eq!(d.max_queued_requests, 100);
     assert_eq!(d.resources.num_gpus, 0.25);
     assert_eq!(d.user_config.as_ref().unwrap()["labels"][1], "b");
@@ -311,7 +312,8 @@ fn deployment() -> impl Strategy<Value = DeploymentConfig> {
             |(name, (n, ongoing, queued), (hp, ht, gs), user, (cpus, gpus, mem), replica)| {
                 DeploymentConfig {
                     name,
-                    num_replicas: n,
+                    num_replicas: NumReplicas::Count(n),
+                    autoscaling_config: None,
                     max_ongoing_requests: ongoing,
                     max_queued_requests: queued,
                     health_check_period_s: f64::from(hp) / 4.0,
@@ -430,8 +432,157 @@ fn the_configuration_reference_lists_every_key_and_default() {
         }
     }
     walk(&value, &mut check);
+    // `autoscaling_config`'s keys are all optional (absent from the written
+    // file): check them with Ray's defaults filled in.
+    let a = AutoscalingConfig::default().resolve(false);
+    let filled = AutoscalingConfig {
+        min_replicas: Some(a.min_replicas),
+        max_replicas: Some(a.max_replicas),
+        target_ongoing_requests: Some(a.target_ongoing_requests),
+        upscale_delay_s: Some(a.upscale_delay_s),
+        downscale_delay_s: Some(a.downscale_delay_s),
+        upscaling_factor: Some(a.upscaling_factor),
+        downscaling_factor: Some(a.downscaling_factor),
+        look_back_period_s: Some(a.look_back_period_s),
+        aggregation_function: Some(a.aggregation_function),
+        ..AutoscalingConfig::default()
+    };
+    let filled: toml::Value = toml::Value::try_from(&filled).unwrap();
+    walk(&filled, &mut check);
+    for key in [
+        "autoscaling_config",
+        "initial_replicas",
+        "downscale_to_zero_delay_s",
+        "metrics_interval_s",
+    ] {
+        if !doc.lines().any(|l| l.starts_with(&format!("| `{key}`"))) {
+            missing.push(format!("no row for `{key}`"));
+        }
+    }
     assert!(
         missing.is_empty(),
         "docs/configuration.md is out of date: {missing:#?}"
     );
+}
+
+fn with_deployment_keys(keys: &str) -> String {
+    MINIMAL.replace("name = \"echo\"", &format!("name = \"echo\"\n{keys}"))
+}
+
+#[test]
+fn num_replicas_auto_takes_rays_auto_defaults() {
+    let file = parse(&with_deployment_keys("num_replicas = \"auto\"")).unwrap();
+    let d = &file.applications[0].deployments[0];
+    let Replicas::Auto(a) = d.replicas() else {
+        panic!("{:?}", d.replicas())
+    };
+    assert_eq!(
+        (a.min_replicas, a.max_replicas, a.initial_replicas),
+        (1, 100, 1)
+    );
+    assert_eq!(a.target_ongoing_requests, 2.0);
+    assert_eq!((a.upscale_delay_s, a.downscale_delay_s), (30.0, 600.0));
+    assert_eq!(a.downscale_to_zero_delay_s, 600.0);
+    assert_eq!((a.upscaling_factor, a.downscaling_factor), (1.0, 1.0));
+    assert_eq!(a.look_back_period_s, 30.0);
+    assert_eq!(a.aggregation_function, Aggregation::Mean);
+    // Written back as written.
+    assert!(
+        file.to_toml().contains("num_replicas = \"auto\""),
+        "{}",
+        file.to_toml()
+    );
+}
+
+#[test]
+fn autoscaling_config_alone_has_rays_plain_defaults_and_its_own_keys() {
+    let keys = "autoscaling_config = { min_replicas = 0, initial_replicas = 2, max_replicas = 8, \
+                upscale_delay_s = 1, downscale_to_zero_delay_s = 5, aggregation_function = \"max\" }";
+    let file = parse(&with_deployment_keys(keys)).unwrap();
+    let Replicas::Auto(a) = file.applications[0].deployments[0].replicas() else {
+        panic!()
+    };
+    assert_eq!(
+        (a.min_replicas, a.initial_replicas, a.max_replicas),
+        (0, 2, 8)
+    );
+    assert_eq!((a.upscale_delay_s, a.downscale_to_zero_delay_s), (1.0, 5.0));
+    assert_eq!(a.aggregation_function, Aggregation::Max);
+    let plain = parse(&with_deployment_keys("autoscaling_config = {}")).unwrap();
+    let Replicas::Auto(a) = plain.applications[0].deployments[0].replicas() else {
+        panic!()
+    };
+    assert_eq!(
+        a.max_replicas, 1,
+        "AutoscalingConfig's own default without \"auto\""
+    );
+    let back = AppFile::parse("again.toml", &file.to_toml()).unwrap();
+    assert_eq!(back, file, "round trip");
+}
+
+#[test]
+fn a_count_with_autoscaling_config_is_refused_as_in_ray() {
+    let text = with_deployment_keys("num_replicas = 2\nautoscaling_config = { max_replicas = 4 }");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("applications[0].deployments[0].num_replicas"),
+        "{err}"
+    );
+    assert!(err.contains("autoscaling_config"), "{err}");
+    // "auto" with a config is Ray's way to override the auto defaults.
+    let text =
+        with_deployment_keys("num_replicas = \"auto\"\nautoscaling_config = { max_replicas = 4 }");
+    let file = parse(&text).unwrap();
+    let Replicas::Auto(a) = file.applications[0].deployments[0].replicas() else {
+        panic!()
+    };
+    assert_eq!((a.min_replicas, a.max_replicas), (1, 4));
+}
+
+#[test]
+fn autoscaling_keys_are_checked_with_their_paths() {
+    for (keys, path) in [
+        (
+            "autoscaling_config = { min_replicas = 5, max_replicas = 2 }",
+            "autoscaling_config.min_replicas",
+        ),
+        (
+            "autoscaling_config = { max_replicas = 0 }",
+            "autoscaling_config.max_replicas",
+        ),
+        (
+            "autoscaling_config = { max_replicas = 20000 }",
+            "autoscaling_config.max_replicas",
+        ),
+        (
+            "autoscaling_config = { max_replicas = 3, initial_replicas = 9 }",
+            "autoscaling_config.initial_replicas",
+        ),
+        (
+            "autoscaling_config = { target_ongoing_requests = 0 }",
+            "autoscaling_config.target_ongoing_requests",
+        ),
+        (
+            "autoscaling_config = { upscale_delay_s = -1 }",
+            "autoscaling_config.upscale_delay_s",
+        ),
+        (
+            "autoscaling_config = { downscaling_factor = -0.5 }",
+            "autoscaling_config.downscaling_factor",
+        ),
+        (
+            "autoscaling_config = { look_back_period_s = 0 }",
+            "autoscaling_config.look_back_period_s",
+        ),
+        (
+            "autoscaling_config = { aggregation_function = \"median\" }",
+            "autoscaling_config.aggregation_function",
+        ),
+        ("autoscaling_config = { max_replica = 3 }", "max_replica"),
+        ("num_replicas = \"many\"", "num_replicas"),
+        ("num_replicas = 0", "num_replicas"),
+    ] {
+        let err = parse(&with_deployment_keys(keys)).unwrap_err().to_string();
+        assert!(err.contains(path), "{keys}: {err}");
+    }
 }

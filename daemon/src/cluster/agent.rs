@@ -118,6 +118,11 @@ impl MemberAgent {
         self.mesh.call(addr, request).await
     }
 
+    /// This node's routers now (their load, for the head's autoscaler).
+    pub fn router_snapshot(&self) -> Vec<crate::observe::DeploymentSnapshot> {
+        self.routes.load().snapshot()
+    }
+
     /// The node-to-node connections (streaming calls to the head).
     pub fn mesh(&self) -> &Arc<Mesh> {
         &self.mesh

@@ -17,8 +17,9 @@ use crate::observe::window::RouterWindow;
 use crate::pki::MESH_SERVER_NAME;
 use crate::rpc::client::ControlClient;
 
-/// How often a member node heartbeats the head.
-pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+/// How often a member node heartbeats the head (its routers' load rides
+/// along: the autoscaler's signal is at most this old).
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(500);
 /// How long connecting to the head may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between reconnection attempts.
@@ -104,7 +105,14 @@ async fn beat(
             advert: advert.clone(),
             replicas: agent.reports(),
             routes_version: agent.routes_version(),
-            router_figures: window.figures(),
+            router_figures: {
+                // A fresh sample: in-flight and queued as of now.
+                let now_s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                window.sample(now_s, agent.router_snapshot());
+                window.figures()
+            },
         };
         match client.call(&request).await {
             Ok(Response::HeartbeatAck { routes, .. }) => {

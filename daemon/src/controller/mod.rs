@@ -12,8 +12,10 @@
 //! runs on its own task, so a caller that goes away mid-call cannot leave the
 //! file on disk ahead of the state in memory.
 
+pub mod autoscale;
 mod changes;
 mod deployment;
+mod scale;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -161,6 +163,14 @@ impl Controller {
             self.adopt(&mut state, fleet);
         }
         let mut placer = self.fleet.as_ref().map(|fleet| placer(&state, fleet));
+        let members = self
+            .fleet
+            .as_ref()
+            .map(|f| f.member_figures())
+            .unwrap_or_default();
+        let now_s = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let mut gone = Vec::new();
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
@@ -169,6 +179,7 @@ impl Controller {
                     events: &self.events,
                     node_id: &self.node.node_id,
                 };
+                dep.autoscale(now_s, &members, holding, &recorder);
                 dep.reconcile(
                     now,
                     &self.changed,

@@ -303,17 +303,21 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             unreachable!("streaming calls are served by `streams`")
         }
         Request::Routes => routes::view(ctx).await.map(Response::Routes),
-        Request::Deploy { .. } | Request::Delete { .. } if !cluster.is_head() => Err(WireError {
-            code: ErrorCode::BadRequest,
-            message: format!(
-                "this node is a member of cluster {}; deploy to the head: rserve --address {} deploy …",
-                cluster.cluster_id,
-                cluster
-                    .head_address()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default()
-            ),
-        }),
+        Request::Deploy { .. } | Request::Delete { .. } | Request::Scale { .. }
+            if !cluster.is_head() =>
+        {
+            Err(WireError {
+                code: ErrorCode::BadRequest,
+                message: format!(
+                    "this node is a member of cluster {}; deploy to the head: rserve --address {} deploy …",
+                    cluster.cluster_id,
+                    cluster
+                        .head_address()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                ),
+            })
+        }
         Request::Deploy { file, config } => controller
             .deploy(&file, config)
             .await
@@ -322,6 +326,14 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             .plan(&file, config)
             .await
             .map(|changes| Response::Planned { changes }),
+        Request::Scale {
+            app,
+            deployment,
+            num_replicas,
+        } => controller
+            .scale(&app, &deployment, num_replicas)
+            .await
+            .map(|change| Response::Scaled { change }),
         Request::Delete { app } => controller
             .delete(&app)
             .await

@@ -17,6 +17,7 @@ pub fn render(deployments: &[DeploymentSnapshot]) -> String {
     requests(&mut out, deployments);
     latency(&mut out, deployments);
     queued(&mut out, deployments);
+    scale(&mut out, deployments);
     ongoing(&mut out, deployments);
     batch_sizes(&mut out, deployments);
     multiplexed(&mut out, deployments);
@@ -80,6 +81,60 @@ fn queued(out: &mut String, deployments: &[DeploymentSnapshot]) {
     );
     for d in deployments {
         let _ = writeln!(out, "rserve_queued_requests{{{}}} {}", labels(d), d.queued);
+    }
+}
+
+/// `rserve_deployment_target_replicas`, `rserve_deployment_running_replicas`
+/// and `rserve_autoscaling_decisions_total{direction}` (Ray's
+/// `ray_serve_autoscaling_target_replicas` and decisions).
+fn scale(out: &mut String, deployments: &[DeploymentSnapshot]) {
+    header(
+        out,
+        "rserve_deployment_target_replicas",
+        "gauge",
+        "Replicas the deployment converges to (fixed, or its autoscaler's target).",
+    );
+    for d in deployments {
+        if let Some(target) = d.target_replicas {
+            let _ = writeln!(
+                out,
+                "rserve_deployment_target_replicas{{{}}} {target}",
+                labels(d)
+            );
+        }
+    }
+    header(
+        out,
+        "rserve_deployment_running_replicas",
+        "gauge",
+        "Replicas this node routes to (RUNNING).",
+    );
+    for d in deployments {
+        let _ = writeln!(
+            out,
+            "rserve_deployment_running_replicas{{{}}} {}",
+            labels(d),
+            d.replicas.len()
+        );
+    }
+    header(
+        out,
+        "rserve_autoscaling_decisions_total",
+        "counter",
+        "Autoscaling decisions, by direction.",
+    );
+    for d in deployments.iter().filter(|d| d.target_replicas.is_some()) {
+        let l = labels(d);
+        let _ = writeln!(
+            out,
+            "rserve_autoscaling_decisions_total{{{l},direction=\"up\"}} {}",
+            d.scale_ups
+        );
+        let _ = writeln!(
+            out,
+            "rserve_autoscaling_decisions_total{{{l},direction=\"down\"}} {}",
+            d.scale_downs
+        );
     }
 }
 
@@ -264,6 +319,9 @@ mod tests {
             requests,
             queued: 2,
             multiplexed: true,
+            target_replicas: Some(3),
+            scale_ups: 2,
+            scale_downs: 1,
             replicas: vec![ReplicaSnapshot {
                 replica_id: "d-1".into(),
                 ongoing: 4,
@@ -278,6 +336,10 @@ mod tests {
         for line in [
             format!("rserve_requests_total{{{l},code=\"2xx\"}} 3"),
             format!("rserve_requests_total{{{l},code=\"5xx\"}} 1"),
+            format!("rserve_deployment_target_replicas{{{l}}} 3"),
+            format!("rserve_deployment_running_replicas{{{l}}} 1"),
+            format!("rserve_autoscaling_decisions_total{{{l},direction=\"up\"}} 2"),
+            format!("rserve_autoscaling_decisions_total{{{l},direction=\"down\"}} 1"),
             format!("rserve_request_latency_ms_bucket{{{l},le=\"1\"}} 2"),
             format!("rserve_request_latency_ms_bucket{{{l},le=\"10\"}} 4"),
             format!("rserve_request_latency_ms_bucket{{{l},le=\"+Inf\"}} 4"),

@@ -17,6 +17,12 @@ pub struct DeploymentSnapshot {
     pub requests: RequestFigures,
     /// Requests waiting for a replica slot.
     pub queued: u64,
+    /// The replica target, where the controller runs (the head).
+    pub target_replicas: Option<u32>,
+    /// Autoscaling decisions that raised the target.
+    pub scale_ups: u64,
+    /// Autoscaling decisions that lowered it.
+    pub scale_downs: u64,
     /// Whether requests are routed by multiplexed model id.
     pub multiplexed: bool,
     /// The replicas this node routes to.

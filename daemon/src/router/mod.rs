@@ -104,6 +104,18 @@ pub struct DeploymentRouter {
     multiplexed: AtomicBool,
     /// Requests answered, for metrics.
     stats: RequestStats,
+    /// What the controller says of the deployment's scale (on the head).
+    scaling: ScalingFigures,
+}
+
+/// A deployment's scale as its controller last set it, for metrics.
+#[derive(Debug, Default)]
+pub struct ScalingFigures {
+    /// The replica target; `u32::MAX` until the controller sets it (members).
+    target: AtomicU64,
+    /// Autoscaling decisions up, and down.
+    ups: AtomicU64,
+    downs: AtomicU64,
 }
 
 /// A reserved slot on a replica; released when dropped.
@@ -149,6 +161,10 @@ impl DeploymentRouter {
             model_targets: ArcSwap::from_pointee(BTreeMap::new()),
             multiplexed: AtomicBool::new(false),
             stats: RequestStats::default(),
+            scaling: ScalingFigures {
+                target: AtomicU64::new(u64::MAX),
+                ..ScalingFigures::default()
+            },
         }
     }
 
@@ -179,6 +195,9 @@ impl DeploymentRouter {
             deployment: deployment.to_owned(),
             requests: self.stats.figures(),
             queued: self.queued(),
+            target_replicas: u32::try_from(self.scaling.target.load(Ordering::Relaxed)).ok(),
+            scale_ups: self.scaling.ups.load(Ordering::Relaxed),
+            scale_downs: self.scaling.downs.load(Ordering::Relaxed),
             multiplexed: self.multiplexed(),
             replicas: self
                 .replicas()
@@ -207,6 +226,23 @@ impl DeploymentRouter {
         self.model_targets
             .store(Arc::new(targets.unwrap_or_default()));
         self.dispatch();
+    }
+
+    /// Records the deployment's replica target (the head's controller).
+    pub fn set_target(&self, target: u32) {
+        self.scaling
+            .target
+            .store(u64::from(target), Ordering::Relaxed);
+    }
+
+    /// Counts an autoscaling decision.
+    pub fn count_decision(&self, up: bool) {
+        let counter = if up {
+            &self.scaling.ups
+        } else {
+            &self.scaling.downs
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Request counters (metrics).

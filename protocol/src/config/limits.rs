@@ -47,18 +47,7 @@ impl DeploymentConfig {
 
     /// Replica and request counts.
     fn check_counts(&self, out: &mut Issues) {
-        if self.num_replicas > MAX_REPLICAS {
-            out.push((
-                "num_replicas",
-                format!("is {}; at most {MAX_REPLICAS}", self.num_replicas),
-            ));
-        }
-        if self.num_replicas == 0 {
-            out.push((
-                "num_replicas",
-                "must be at least 1 (the application has a route)".into(),
-            ));
-        }
+        self.check_replicas(out);
         if self.max_ongoing_requests == 0 {
             out.push(("max_ongoing_requests", "must be at least 1".into()));
         }

@@ -6,6 +6,7 @@
 //! can read a file without a manual. Every struct denies unknown keys: a typo is an
 //! error that names the file, the key path and the line, never a silent default.
 
+mod autoscaling;
 pub mod defaults;
 mod error;
 mod kinds;
@@ -15,6 +16,7 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::autoscaling::{Aggregation, Autoscaling, AutoscalingConfig, NumReplicas, Replicas};
 pub use self::error::{ConfigError, ConfigIssue};
 pub use self::kinds::{
     ChatOptions, DigitsOptions, EchoOptions, EmbeddingsOptions, ReplicaKind, SleepOptions,
@@ -51,9 +53,13 @@ pub struct AppConfig {
 pub struct DeploymentConfig {
     /// Deployment name, unique within the application.
     pub name: String,
-    /// Replicas to run.
-    #[serde(default = "defaults::num_replicas")]
-    pub num_replicas: u32,
+    /// Replicas to run: a count (default 1), or `"auto"` (Ray's autoscaling
+    /// defaults, with `autoscaling_config` overriding them).
+    #[serde(default, skip_serializing_if = "NumReplicas::is_unset")]
+    pub num_replicas: NumReplicas,
+    /// Ray's autoscaling settings; excludes an integer `num_replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling_config: Option<AutoscalingConfig>,
     /// Most requests one replica works on at once; the router never exceeds it.
     #[serde(default = "defaults::max_ongoing_requests")]
     pub max_ongoing_requests: u32,

@@ -193,6 +193,16 @@ pub enum Request {
     },
     /// The live route view (head, or asked of the head).
     Routes,
+    /// Set a deployment's fixed replica count, persisted as if its file said
+    /// `num_replicas = N` (refused for an autoscaled deployment).
+    Scale {
+        /// Application.
+        app: String,
+        /// Deployment.
+        deployment: String,
+        /// The new count.
+        num_replicas: u32,
+    },
 }
 
 impl Request {
@@ -210,6 +220,7 @@ impl Request {
             self,
             Self::Deploy { .. }
                 | Self::Delete { .. }
+                | Self::Scale { .. }
                 | Self::Shutdown
                 | Self::CreateJoinToken { .. }
         )
@@ -490,6 +501,11 @@ pub enum Response {
     ShuttingDown,
     /// Answer to [`Request::Routes`].
     Routes(RoutesView),
+    /// Answer to [`Request::Scale`].
+    Scaled {
+        /// What happened to the application (`unchanged` when it already had N).
+        change: Change,
+    },
     /// A streaming call was accepted: [`StreamFrame`]s follow until the node
     /// finishes the stream or the client stops reading.
     Streaming,

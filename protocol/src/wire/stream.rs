@@ -145,6 +145,8 @@ pub enum EventReason {
     Unschedulable,
     /// A deployment's replicas keep failing to start: DEPLOY_FAILED.
     DeployFailed,
+    /// The autoscaler changed a deployment's target replica count.
+    Autoscaled,
     /// A node joined the cluster.
     NodeJoined,
     /// A node missed its heartbeats: its replicas are placed elsewhere.

@@ -1,12 +1,13 @@
 //! One deployment's reconcile state: its replicas, failures and status
 //! ([`status`] derives and renders the status).
 
+mod scaling;
 mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rserve_protocol::config::DeploymentConfig;
+use rserve_protocol::config::{DeploymentConfig, Replicas};
 use rserve_protocol::status::{DeploymentStatus, DeploymentStatusTrigger as Trigger};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use rserve_protocol::stream::EventReason;
 use rserve_protocol::wire::{ReplicaLocation, ReplicaReport, Request, Response};
 
+use super::autoscale::Autoscaler;
 use super::changes::KeyChanges;
 use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::{Host, Placer, Usage};
@@ -88,6 +90,8 @@ pub(super) struct DeploymentRuntime {
     goal: DeploymentStatus,
     status: DeploymentStatus,
     trigger: Trigger,
+    /// The target and load history of an autoscaled deployment.
+    autoscaler: Option<Autoscaler>,
 }
 
 impl DeploymentRuntime {
@@ -95,6 +99,10 @@ impl DeploymentRuntime {
         Self {
             router: Arc::new(DeploymentRouter::for_deployment(app, &config)),
             app: app.to_owned(),
+            autoscaler: match config.replicas() {
+                Replicas::Auto(a) => Some(Autoscaler::new(a.initial_replicas)),
+                Replicas::Fixed(_) => None,
+            },
             config,
             generation: 0,
             replicas: Vec::new(),
@@ -120,7 +128,8 @@ impl DeploymentRuntime {
         let restart = !KeyChanges::between(&self.config, &config)
             .replacing
             .is_empty();
-        if restart || self.deploy_failed {
+        let replaced = restart || self.deploy_failed;
+        if replaced {
             self.generation += 1;
             self.deploy_failed = false;
             self.startup_failures_in_row = 0;
@@ -128,10 +137,28 @@ impl DeploymentRuntime {
             self.next_start_at = Instant::now();
             self.router.set_failed(false);
             self.goal = DeploymentStatus::Updating;
-        } else if config.num_replicas > self.config.num_replicas {
-            self.goal = DeploymentStatus::Upscaling;
-        } else if config.num_replicas < self.config.num_replicas {
-            self.goal = DeploymentStatus::Downscaling;
+        }
+        let before = self.target();
+        self.autoscaler = match (config.replicas(), self.autoscaler.take()) {
+            (Replicas::Fixed(_), _) => None,
+            // New bounds or delays apply in place; the target is kept (and
+            // clamped into new bounds on the next tick).
+            (Replicas::Auto(_), Some(scaler)) => Some(scaler),
+            // Autoscaling switched on: start from where the deployment is.
+            (Replicas::Auto(a), None) => Some(Autoscaler::new(
+                before.clamp(a.min_replicas, a.max_replicas),
+            )),
+        };
+        if !replaced {
+            let after = match config.replicas() {
+                Replicas::Fixed(n) => n,
+                Replicas::Auto(_) => self.autoscaler.as_ref().map_or(before, |a| a.target),
+            };
+            if after > before {
+                self.goal = DeploymentStatus::Upscaling;
+            } else if after < before {
+                self.goal = DeploymentStatus::Downscaling;
+            }
         }
         self.router.configure(&config);
         for managed in &self.replicas {
@@ -178,13 +205,10 @@ impl DeploymentRuntime {
     ) {
         self.reap(now, recorder);
 
-        let target = if self.retiring {
-            0
-        } else {
-            self.config.num_replicas as usize
-        };
+        let target = self.target() as usize;
+        self.router.set_target(self.target());
         let limit = RETRIES_PER_REPLICA
-            .saturating_mul(self.config.num_replicas)
+            .saturating_mul(self.target().max(1))
             .min(MAX_CONSTRUCTOR_RETRIES);
         if !self.deploy_failed && self.startup_failures_in_row >= limit.max(1) {
             self.deploy_failed = true;
@@ -248,15 +272,23 @@ impl DeploymentRuntime {
                 self.replicas.push(managed);
             }
         } else if live > target {
-            // Stop the least useful first: still starting, then the youngest.
+            // Stop the least useful first: still starting; then on the node
+            // holding the most of this deployment (spread stays even); then
+            // the least busy (fewest requests to drain); then the youngest.
             let mut extra: Vec<usize> = (0..self.replicas.len())
                 .filter(|&i| current(&self.replicas[i], self.generation))
                 .collect();
+            let mut per_node: HashMap<&str, usize> = HashMap::new();
+            for &i in &extra {
+                *per_node.entry(self.replicas[i].node.as_str()).or_default() += 1;
+            }
             extra.sort_by_key(|&i| {
-                let r = &self.replicas[i].replica;
+                let m = &self.replicas[i];
                 (
-                    r.phase() == Phase::Running,
-                    std::cmp::Reverse(r.start_time_s().to_bits()),
+                    m.replica.phase() == Phase::Running,
+                    std::cmp::Reverse(per_node[m.node.as_str()]),
+                    m.replica.ongoing(),
+                    std::cmp::Reverse(m.replica.start_time_s().to_bits()),
                 )
             });
             for &i in extra.iter().take(live - target) {
@@ -395,11 +427,18 @@ impl DeploymentRuntime {
             .iter()
             .filter(|m| m.generation == self.generation && !m.stopping)
             .count();
-        if self.retiring
-            || live >= self.config.num_replicas as usize
-            || fingerprint(&self.config) != report.fingerprint
+        // An autoscaled deployment takes back what its members still run (up
+        // to its max): a restarted head must not scale down on an empty history.
+        let room = match &self.autoscaler {
+            Some(_) => self.config.max_replicas(),
+            None => self.target(),
+        };
+        if self.retiring || live >= room as usize || fingerprint(&self.config) != report.fingerprint
         {
             return false;
+        }
+        if let Some(scaler) = &mut self.autoscaler {
+            scaler.target = scaler.target.max(live as u32 + 1);
         }
         let replica = self.proxy(
             report.replica_id.clone(),

@@ -40,9 +40,11 @@ impl DeploymentRuntime {
                 DeploymentStatus::Unhealthy => {
                     (DeploymentStatus::Unhealthy, Trigger::HealthCheckFailed)
                 }
-                DeploymentStatus::Upscaling => (DeploymentStatus::Upscaling, Trigger::Unspecified),
+                DeploymentStatus::Upscaling => {
+                    (DeploymentStatus::Upscaling, self.scaling_trigger())
+                }
                 DeploymentStatus::Downscaling => {
-                    (DeploymentStatus::Downscaling, Trigger::Unspecified)
+                    (DeploymentStatus::Downscaling, self.scaling_trigger())
                 }
                 DeploymentStatus::Healthy if self.startup_failures_in_row > 0 => {
                     (DeploymentStatus::Unhealthy, Trigger::ReplicaStartupFailed)
@@ -104,11 +106,8 @@ impl DeploymentRuntime {
             status_trigger: self.trigger,
             message,
             kind: self.config.replica.name().to_owned(),
-            target_num_replicas: if self.retiring {
-                0
-            } else {
-                self.config.num_replicas
-            },
+            target_num_replicas: self.target(),
+            autoscaling: self.autoscaling_detail(),
             replica_states,
             replica_failures: self.total_failures,
             queued_requests: self.router.queued(),
