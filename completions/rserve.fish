@@ -30,7 +30,7 @@ complete -c rserve -n "__fish_rserve_needs_command" -l cacert -d 'CA certificate
 complete -c rserve -n "__fish_rserve_needs_command" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_needs_command" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_needs_command" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_needs_command" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_needs_command" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_needs_command" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_needs_command" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_needs_command" -s V -l version -d 'Print version'
@@ -39,6 +39,7 @@ complete -c rserve -n "__fish_rserve_needs_command" -f -a "down" -d 'Stop the ru
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "scale" -d 'Set a deployment\'s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "config" -d 'Print the deployed configuration'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
@@ -71,7 +72,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l cacert -d 'CA certi
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand up" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l demo -d 'Deploy the bundled digits demo at /digits once the node is up'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -83,7 +84,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand down" -l cacert -d 'CA cer
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand down" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand down" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand down" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand down" -s V -l version -d 'Print version'
@@ -98,7 +99,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l cacert -d 'CA c
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l wait -d 'Block until every application in the file is RUNNING (exit 3 on timeout, 1 on failure)'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -l dry-run -d 'Check the file against the node and print what would change, changing nothing (as `rserve diff`, but exit 0)'
 complete -c rserve -n "__fish_rserve_using_subcommand deploy" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
@@ -114,7 +115,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand diff" -l cacert -d 'CA cer
 complete -c rserve -n "__fish_rserve_using_subcommand diff" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand diff" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand diff" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand diff" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand diff" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand diff" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand diff" -s V -l version -d 'Print version'
@@ -125,11 +126,21 @@ complete -c rserve -n "__fish_rserve_using_subcommand delete" -l cacert -d 'CA c
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand delete" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand delete" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -l wait -d 'Block until the application\'s replicas are gone (exit 3 on timeout)'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand delete" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand scale" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s o -l output -d 'Output format; `wide` adds trigger, ongoing requests, nodes and replica ids; `name` prints application/NAME lines' -r -f -a "table\t'Aligned columns for people'
 wide\t'The table with more columns'
 name\t'`kind/name`, one per line, for scripts'
@@ -141,7 +152,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand status" -l cacert -d 'CA c
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand status" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand status" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s w -l watch -d 'Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand status" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
@@ -156,7 +167,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand config" -l cacert -d 'CA c
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand config" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand config" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
@@ -171,7 +182,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l cacert -d 'CA ce
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s w -l watch -d 'Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
@@ -189,7 +200,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand logs" -l cacert -d 'CA cer
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand logs" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand logs" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -s f -l follow -d 'Follow: keep printing new lines as they are logged'
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l timestamps -d 'Start each line with its time (RFC 3339, UTC)'
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l prefix -d 'Start each line with its source, [replica/ID] or [node/ID] [default: when more than one source]'
@@ -207,7 +218,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand events" -l cacert -d 'CA c
 complete -c rserve -n "__fish_rserve_using_subcommand events" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand events" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand events" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand events" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand events" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand events" -s f -l follow -d 'Follow: keep printing new events'
 complete -c rserve -n "__fish_rserve_using_subcommand events" -l no-headers -d 'Leave out the column headers'
 complete -c rserve -n "__fish_rserve_using_subcommand events" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
@@ -223,7 +234,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand routes" -l cacert -d 'CA c
 complete -c rserve -n "__fish_rserve_using_subcommand routes" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand routes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand routes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand routes" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand routes" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand routes" -s w -l watch -d 'Watch: redraw on a terminal, else print the table (or a JSON object) per change'
 complete -c rserve -n "__fish_rserve_using_subcommand routes" -l no-headers -d 'Leave out the column headers (table and wide)'
 complete -c rserve -n "__fish_rserve_using_subcommand routes" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
@@ -239,7 +250,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand tap" -l cacert -d 'CA cert
 complete -c rserve -n "__fish_rserve_using_subcommand tap" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand tap" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand tap" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand tap" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand tap" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand tap" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand tap" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand tap" -s V -l version -d 'Print version'
@@ -249,7 +260,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s V -l version -d 'Print version'
@@ -265,7 +276,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_sub
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
@@ -277,7 +288,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand completion" -l cacert -d '
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand completion" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand completion" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand completion" -s V -l version -d 'Print version'
@@ -288,24 +299,25 @@ complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l cacert -d
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l token-file -d 'File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s h -l help -d 'Print help'
 complete -c rserve -n "__fish_rserve_using_subcommand generate-man" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "delete" -d 'Delete an application'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "logs" -d 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "events" -d 'Print the cluster\'s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "routes" -d 'Show each deployment\'s replicas with node, state, in-flight requests, rate, latency and errors, from every node\'s routers'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "tap" -d 'Print a live, rate-limited sample of requests as every node\'s ingress answers them'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete status config nodes logs events routes tap token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "up" -d 'Start a node in the foreground (stop it with Ctrl-C, SIGTERM or `rserve down`)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "down" -d 'Stop the running node gracefully'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "deploy" -d 'Create or update the applications in a TOML file (idempotent; never removes others)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "diff" -d 'Show what `deploy` of a file would change, per deployment, changing nothing (exit 0: nothing, 1: something would change)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "delete" -d 'Delete an application'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "scale" -d 'Set a deployment\'s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "logs" -d 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "events" -d 'Print the cluster\'s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "routes" -d 'Show each deployment\'s replicas with node, state, in-flight requests, rate, latency and errors, from every node\'s routers'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "tap" -d 'Print a live, rate-limited sample of requests as every node\'s ingress answers them'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "token" -d 'Manage join tokens for adding nodes to the cluster (on the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'

@@ -126,7 +126,7 @@ fn scales_up_and_down_without_losing_a_request(entry: &TestNode, head: &TestNode
     assert_eq!(failed, 0, "no request may fail while the deployment scales");
     assert!(served > 20, "{served} answered");
     let status = head.status();
-    let detail = &status["applications"]["slow"]["deployments"]["s"]["autoscaling"];
+    let detail = &status["applications"]["slow"]["deployments"]["s"]["autoscaling_detail"];
     assert_eq!(detail["status"], "STABLE", "{detail}");
     let decisions = detail["decisions"].as_array().unwrap();
     assert!(

@@ -75,7 +75,7 @@ pub struct ClientArgs {
     #[arg(long, global = true, env = env::TLS_SERVER_NAME, value_name = "NAME", default_value = rserve_daemon::pki::NODE_SERVER_NAME)]
     pub tls_server_name: String,
 
-    /// File holding the admin token that deploy, delete, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]
+    /// File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]
     #[arg(long, global = true, env = env::TOKEN_FILE, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }

@@ -157,7 +157,7 @@ pub struct DeploymentDetails {
     pub batching: Option<BatchFigures>,
     /// The autoscaler's state (Ray's `autoscaling_detail`), for autoscaled deployments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<AutoscalingDetail>,
+    pub autoscaling_detail: Option<AutoscalingDetail>,
     /// Each replica.
     pub replicas: Vec<ReplicaDetails>,
 }

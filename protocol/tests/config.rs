@@ -581,6 +581,18 @@ fn autoscaling_keys_are_checked_with_their_paths() {
         ("autoscaling_config = { max_replica = 3 }", "max_replica"),
         ("num_replicas = \"many\"", "num_replicas"),
         ("num_replicas = 0", "num_replicas"),
+        (
+            "autoscaling_config = { min_replicas = 3 }",
+            "max_replicas's default",
+        ),
+        (
+            "autoscaling_config = { min_replicas = 20000 }",
+            "autoscaling_config.min_replicas",
+        ),
+        (
+            "max_queued_requests = 0\nautoscaling_config = { min_replicas = 0 }",
+            "never wake",
+        ),
     ] {
         let err = parse(&with_deployment_keys(keys)).unwrap_err().to_string();
         assert!(err.contains(path), "{keys}: {err}");

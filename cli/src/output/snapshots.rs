@@ -79,7 +79,7 @@ fn deployment(
         replica_failures: 0,
         queued_requests: 0,
         batching: None,
-        autoscaling: None,
+        autoscaling_detail: None,
         replicas,
     }
 }

@@ -46,6 +46,12 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// `v` within `[min, max]`; never panics on bounds a caller got wrong (the
+/// upper bound wins).
+fn bound(v: u32, min: u32, max: u32) -> u32 {
+    v.max(min).min(max)
+}
+
 /// The replica count the policy asks for at `load`, from `current` (the
 /// target), before any delay.
 pub fn desired(config: &Autoscaling, current: u32, load: f64) -> u32 {
@@ -53,9 +59,11 @@ pub fn desired(config: &Autoscaling, current: u32, load: f64) -> u32 {
     if current == 0 {
         // Cold start: any request wakes the deployment at once.
         return if load > 0.0 {
-            ((config.upscaling_factor).ceil() as u32)
-                .max(1)
-                .clamp(config.min_replicas.max(1), config.max_replicas.max(1))
+            bound(
+                (config.upscaling_factor.ceil() as u32).max(1),
+                config.min_replicas.max(1),
+                config.max_replicas.max(1),
+            )
         } else {
             config.min_replicas
         };
@@ -63,7 +71,7 @@ pub fn desired(config: &Autoscaling, current: u32, load: f64) -> u32 {
     let raw = load / config.target_ongoing_requests;
     let current_f = f64::from(current);
     if (raw / current_f - 1.0).abs() <= TOLERANCE {
-        return current.clamp(config.min_replicas, config.max_replicas);
+        return bound(current, config.min_replicas, config.max_replicas);
     }
     let delta = raw - current_f;
     let factor = if delta > 0.0 {
@@ -80,7 +88,7 @@ pub fn desired(config: &Autoscaling, current: u32, load: f64) -> u32 {
     if scaled == 0 && current > 1 {
         scaled = 1;
     }
-    scaled.clamp(config.min_replicas, config.max_replicas)
+    bound(scaled, config.min_replicas, config.max_replicas)
 }
 
 /// Load samples, the target and the pending wish of one deployment.
@@ -120,8 +128,7 @@ impl Autoscaler {
         }
     }
 
-    /// The load over the look-back period, folded as configured (the newest
-    /// sample when a cold start is possible, so one request wakes it).
+    /// The load over the look-back period, folded as configured.
     pub fn metric(&self, config: &Autoscaling) -> f64 {
         let values = self.samples.iter().map(|(_, v)| *v);
         match config.aggregation_function {
@@ -142,7 +149,7 @@ impl Autoscaler {
         // would hide the first request).
         let load = if from == 0 { newest } else { metric };
         let wanted = desired(config, from, load);
-        let clamped = from.clamp(config.min_replicas, config.max_replicas);
+        let clamped = bound(from, config.min_replicas, config.max_replicas);
         let (direction, delay) = if from == 0 && wanted > 0 {
             (Direction::Up, 0.0)
         } else if from != clamped {

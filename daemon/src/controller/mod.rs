@@ -529,10 +529,11 @@ fn app_details(runtime: &AppRuntime) -> ApplicationDetails {
             ApplicationStatus::Unhealthy,
             format!("Deployment `{name}`: {}", d.message),
         )
-    } else if deployments
-        .values()
-        .all(|d| d.status == DeploymentStatus::Healthy)
-    {
+    } else if deployments.values().all(|d| {
+        d.status == DeploymentStatus::Healthy
+            // An autoscaler at work keeps the application RUNNING (as Ray).
+            || d.status_trigger == rserve_protocol::status::DeploymentStatusTrigger::Autoscaling
+    }) {
         (ApplicationStatus::Running, String::new())
     } else {
         (ApplicationStatus::Deploying, String::new())

@@ -359,6 +359,6 @@ mod tests {
         assert!(!text.contains("code=\"4xx\""), "zero counts are left out");
         // Each family's lines follow its own TYPE line.
         let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
-        assert_eq!(types.len(), 9, "{types:?}");
+        assert_eq!(types.len(), 12, "{types:?}");
     }
 }

@@ -160,10 +160,7 @@ impl AutoscalingConfig {
         let downscale_delay_s = self.downscale_delay_s.unwrap_or(600.0);
         Autoscaling {
             min_replicas,
-            max_replicas: self
-                .max_replicas
-                .unwrap_or(if auto { 100 } else { 1 })
-                .max(min_replicas.min(MAX_REPLICAS)),
+            max_replicas: self.max_replicas.unwrap_or(if auto { 100 } else { 1 }),
             initial_replicas: self.initial_replicas.unwrap_or(min_replicas),
             target_ongoing_requests: self.target_ongoing_requests.unwrap_or(2.0),
             upscale_delay_s: self.upscale_delay_s.unwrap_or(30.0),
@@ -248,12 +245,26 @@ impl DeploymentConfig {
                 "must be at least 1".into(),
             ));
         }
-        if let (Some(min), Some(max)) = (c.min_replicas, c.max_replicas)
-            && min > max
-        {
+        if a.min_replicas > a.max_replicas {
+            let max = if c.max_replicas.is_some() {
+                format!("max_replicas ({})", a.max_replicas)
+            } else {
+                format!(
+                    "max_replicas's default ({}); set max_replicas",
+                    a.max_replicas
+                )
+            };
             out.push((
                 "autoscaling_config.min_replicas",
-                format!("is {min}, above max_replicas ({max})"),
+                format!("is {}, above {max}", a.min_replicas),
+            ));
+        }
+        if a.min_replicas == 0 && self.max_queued_requests == 0 {
+            out.push((
+                "autoscaling_config.min_replicas",
+                "is 0 with max_queued_requests = 0: at zero replicas no request could wait \
+                 for the first one, so the deployment would never wake; allow a queue"
+                    .into(),
             ));
         }
         if let Some(initial) = c.initial_replicas

@@ -12,7 +12,6 @@
 //! answered by [`Response::Streaming`] and then [`StreamFrame`]s (see
 //! [`stream`]).
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 #[cfg(doc)]
@@ -21,7 +20,10 @@ use self::stream::{LogQuery, RouterFigures, RoutesView, TapQuery, WatchTarget};
 use crate::config::AppFile;
 use crate::status::ServeStatus;
 
+mod frame;
 pub mod stream;
+
+pub use self::frame::{FrameDecoder, FrameError, decode, encode};
 
 /// The protocol version this build speaks. Version 2 added the streaming
 /// calls; every version-1 call is unchanged, so a node still takes version-1
@@ -535,71 +537,6 @@ pub enum ErrorCode {
     Unauthorized,
     /// The node failed to carry out a valid call.
     Internal,
-}
-
-/// A frame that cannot be decoded.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    /// The length prefix exceeds [`MAX_FRAME_LEN`].
-    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN}-byte limit")]
-    TooLarge(usize),
-    /// The payload is not the expected message.
-    #[error("malformed message: {0}")]
-    Malformed(#[from] serde_json::Error),
-}
-
-/// Serialises `msg` as one length-prefixed frame.
-pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    let mut out = vec![0; 4];
-    serde_json::to_writer(&mut out, msg).expect("protocol messages always serialise");
-    let len = u32::try_from(out.len() - 4).expect("frames are far below 4 GiB");
-    out[..4].copy_from_slice(&len.to_be_bytes());
-    out
-}
-
-/// Parses one frame's payload (without its length prefix).
-pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
-    Ok(serde_json::from_slice(payload)?)
-}
-
-/// Accumulates bytes from a stream and yields complete frames.
-#[derive(Debug, Default)]
-pub struct FrameDecoder {
-    buf: Vec<u8>,
-}
-
-impl FrameDecoder {
-    /// Bytes pushed but not yet returned as a frame (what follows the last frame).
-    pub fn take_rest(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
-    }
-
-    /// Whether no bytes are waiting (the stream ended between frames).
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Appends bytes read from the transport.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// The next complete frame's payload, if one has fully arrived.
-    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let Some(prefix) = self.buf.first_chunk::<4>() else {
-            return Ok(None);
-        };
-        let len = u32::from_be_bytes(*prefix) as usize;
-        if len > MAX_FRAME_LEN {
-            return Err(FrameError::TooLarge(len));
-        }
-        if self.buf.len() < 4 + len {
-            return Ok(None);
-        }
-        let payload = self.buf[4..4 + len].to_vec();
-        self.buf.drain(..4 + len);
-        Ok(Some(payload))
-    }
 }
 
 /// The node's side of version negotiation: the version to speak, or why not.

@@ -146,7 +146,7 @@ impl DeploymentRuntime {
             (Replicas::Auto(_), Some(scaler)) => Some(scaler),
             // Autoscaling switched on: start from where the deployment is.
             (Replicas::Auto(a), None) => Some(Autoscaler::new(
-                before.clamp(a.min_replicas, a.max_replicas),
+                before.max(a.min_replicas).min(a.max_replicas),
             )),
         };
         if !replaced {

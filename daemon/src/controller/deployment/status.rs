@@ -107,7 +107,7 @@ impl DeploymentRuntime {
             message,
             kind: self.config.replica.name().to_owned(),
             target_num_replicas: self.target(),
-            autoscaling: self.autoscaling_detail(),
+            autoscaling_detail: self.autoscaling_detail(),
             replica_states,
             replica_failures: self.total_failures,
             queued_requests: self.router.queued(),
