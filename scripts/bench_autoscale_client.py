@@ -23,6 +23,8 @@ def main():
     p.add_argument("--replicas-cmd", required=True, help="prints the running replica count")
     p.add_argument("--ideal-rps", type=float, required=True, help="rate at full capacity")
     p.add_argument("--full-replicas", type=int, required=True)
+    p.add_argument("--target", type=float, default=1.0, help="target_ongoing_requests")
+    p.add_argument("--max-replicas", type=int, default=None, help="default: --full-replicas")
     args = p.parse_args()
     phases = [tuple(float(x) for x in ph.split(":")) for ph in args.phases.split(",")]
 
@@ -111,6 +113,19 @@ def main():
     out["direction_changes"] = sum(1 for a, b in zip(dirs, dirs[1:]) if a != b)
     out["replica_seconds"] = round(sum(
         n * (t2 - t1) for (t1, n), (t2, _) in zip(timeline, timeline[1:])), 1)
+    # The ideal count at each moment: the phase's clients / target, within max.
+    import math
+    top = args.max_replicas or args.full_replicas
+    def ideal(t):
+        i = max(k for k, s in enumerate(starts) if s <= t) if t >= starts[0] else 0
+        return min(top, max(1, math.ceil(phases[i][0] / args.target)))
+    over = under = 0.0
+    for (t1, n), (t2, _) in zip(timeline, timeline[1:]):
+        want = ideal(t1)
+        over += max(0, n - want) * (t2 - t1)
+        under += max(0, want - n) * (t2 - t1)
+    out["over_provisioned_replica_s"] = round(over, 1)
+    out["under_provisioned_replica_s"] = round(under, 1)
     out["timeline"] = [(round(t - t_begin, 1), n) for t, n in timeline]
     out["failed"] = sum(1 for r in results if not r[2])
     out["seconds"] = round(t_end - t_begin, 1)
