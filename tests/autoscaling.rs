@@ -248,3 +248,99 @@ fn scale_sets_a_fixed_count_and_refuses_an_autoscaled_deployment() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no deployment nope"));
 }
+
+/// A free UDP port below the ephemeral range, for a head that must come back
+/// on the same address (as tests/cluster.rs).
+fn free_udp_port(host: &str) -> u16 {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + (std::process::id() % 1000) as u16 * 8 + n;
+        assert!(port < low, "no free UDP port below the ephemeral range");
+        if std::net::UdpSocket::bind((host, port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn a_head_restart_resumes_autoscaling_without_scaling_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_udp_port("127.0.0.1").to_string();
+    let head_dir = tmp.path().join("head");
+    let mut head = TestNode::start_on(&head_dir, "127.0.0.1", &port, &[]);
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let join = head.control.to_string();
+    let member = TestNode::start_on(
+        &tmp.path().join("m"),
+        "127.0.0.2",
+        "0",
+        &["--join", &join, "--token", &token, "--label", "zone=a"],
+    );
+    wait_for("the member", 15, || {
+        let v: serde_json::Value =
+            serde_json::from_str(&head.ok(&["nodes", "-o", "json"])).unwrap();
+        v["nodes"].as_array().unwrap().len() == 2
+    });
+    // Every replica on the member, so they outlive the head.
+    let app = harness::app_file(
+        tmp.path(),
+        "slow.toml",
+        &format!(
+            "[[applications]]\nname = \"slow\"\nroute_prefix = \"/slow\"\n\
+             [[applications.deployments]]\nname = \"s\"\nmax_ongoing_requests = 2\n\
+             resources = {{ label_selector = {{ zone = \"a\" }} }}\n\
+             autoscaling_config = {{ {QUICK} }}\n\
+             replica = {{ kind = \"sleep\", duration_ms = 200 }}\n"
+        ),
+    );
+    head.ok(&["deploy", app.to_str().unwrap(), "--wait", "--timeout", "30"]);
+    wait_for("the member to serve", 15, || {
+        member.http("POST", "/slow", &[], b"x").status == 200
+    });
+    let load = Load::start(member.http, "/slow", 8);
+    wait_for("four running replicas", 30, || {
+        scale_of(&head, "slow") == (4, 4)
+    });
+
+    let before = replica_ids(&head);
+
+    // The head goes and comes back; the member keeps serving meanwhile.
+    assert!(head.signal_and_wait("TERM").success());
+    std::thread::sleep(Duration::from_secs(1));
+    head = TestNode::start_on(&head_dir, "127.0.0.1", &port, &[]);
+    // It re-adopts the four and, under the same load, keeps them: no decision
+    // from an empty history, no replica stopped.
+    wait_for("the replicas re-adopted", 20, || {
+        scale_of(&head, "slow") == (4, 4)
+    });
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        assert_eq!(scale_of(&head, "slow"), (4, 4), "{}", head.log());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        replica_ids(&head),
+        before,
+        "the same replicas, none replaced"
+    );
+    let failed = load.failed.load(Ordering::SeqCst);
+    drop(load);
+    assert_eq!(failed, 0, "no request may fail across the head restart");
+}
+
+fn replica_ids(node: &TestNode) -> Vec<String> {
+    let status = node.status();
+    let mut ids: Vec<String> = status["applications"]["slow"]["deployments"]["s"]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["replica_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
