@@ -36,7 +36,8 @@ enum Direction {
 /// One change of the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// Unix time, seconds.
+    /// When, on the clock the autoscaler is fed (the controller stamps Unix
+    /// time with [`Autoscaler::stamp_last`]).
     pub time_s: f64,
     /// Target before.
     pub from: u32,
@@ -139,8 +140,18 @@ impl Autoscaler {
         }
     }
 
-    /// One tick: moves the target if a wish has held long enough. Returns the
-    /// decision when it moved.
+    /// Replaces the newest decision's time (the controller decides on a
+    /// monotonic clock and shows Unix time).
+    pub fn stamp_last(&mut self, time_s: f64) {
+        if let Some(last) = self.decisions.back_mut() {
+            last.time_s = time_s;
+        }
+    }
+
+    /// One tick at `now_s` (seconds on a monotonic clock: delays are
+    /// wall-clock durations that a clock step must not shorten or stretch):
+    /// moves the target if a wish has held long enough. Returns the decision
+    /// when it moved.
     pub fn decide(&mut self, now_s: f64, config: &Autoscaling) -> Option<Decision> {
         let newest = self.samples.back().map_or(0.0, |(_, v)| *v);
         let metric = self.metric(config);

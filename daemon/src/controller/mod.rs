@@ -168,9 +168,13 @@ impl Controller {
             .as_ref()
             .map(|f| f.member_figures())
             .unwrap_or_default();
-        let now_s = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        // Delays run on the monotonic clock; decisions are shown in Unix time.
+        let clock = (
+            self.started.elapsed().as_secs_f64(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
         let mut gone = Vec::new();
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
@@ -179,7 +183,7 @@ impl Controller {
                     events: &self.events,
                     node_id: &self.node.node_id,
                 };
-                dep.autoscale(now_s, &members, holding, &recorder);
+                dep.autoscale(clock, &members, holding, &recorder);
                 dep.reconcile(
                     now,
                     &self.changed,

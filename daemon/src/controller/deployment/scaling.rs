@@ -27,14 +27,14 @@ impl DeploymentRuntime {
         }
     }
 
-    /// One autoscaling tick: the deployment's load across the cluster (in
+    /// One autoscaling tick at `(monotonic, Unix)` seconds: the deployment's load across the cluster (in
     /// flight on its replicas wherever they run, plus queued on every node:
     /// this node's router, and the members' figures from their heartbeats),
     /// then the policy. Paused while placement holds after a head restart,
     /// and upscaling while a replica cannot be placed (it stays PENDING).
     pub(in crate::controller) fn autoscale(
         &mut self,
-        now_s: f64,
+        (now_s, unix_s): (f64, f64),
         members: &[RouterFigures],
         holding: bool,
         recorder: &Recorder<'_>,
@@ -76,6 +76,7 @@ impl DeploymentRuntime {
         let Some(decision) = scaler.decide(now_s, &config) else {
             return;
         };
+        scaler.stamp_last(unix_s);
         self.router.count_decision(decision.to > decision.from);
         self.goal = if decision.to > decision.from {
             DeploymentStatus::Upscaling
