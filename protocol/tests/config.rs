@@ -25,7 +25,7 @@ fn defaults_are_ray_serves() {
     let app = &file.applications[0];
     assert_eq!(app.route_prefix, "/");
     let d = &app.deployments[0];
-    assert_eq!(d.num_replicas, NumReplicas::Unset);
+    assert_eq!(d.num_replicas, NumReplicas::Count(1), "spelled out, as every default");
     assert_eq!(d.replicas(), Replicas::Fixed(1));
     assert_eq!(d.max_ongoing_requests, 5);
     assert_eq!(d.max_queued_requests, -1);

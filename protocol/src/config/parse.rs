@@ -1,6 +1,6 @@
 //! Reading an application file: TOML to typed config, every error located by file, key path and line.
 
-use super::{AppFile, ConfigError};
+use super::{AppFile, ConfigError, NumReplicas};
 
 impl AppFile {
     /// Parses and validates an application file. `file` names it in errors.
@@ -19,11 +19,18 @@ impl AppFile {
         };
         let de = toml::de::Deserializer::parse(text)
             .map_err(|e| parse_error(String::new(), e.message().to_owned(), e.span()))?;
-        let parsed: AppFile = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut parsed: AppFile = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             parse_error(path, inner.message().to_owned(), inner.span())
         })?;
+        // Without autoscaling, an absent `num_replicas` is Ray's 1, spelled
+        // out like every other default (so writing it changes nothing).
+        for d in parsed.applications.iter_mut().flat_map(|a| &mut a.deployments) {
+            if d.num_replicas == NumReplicas::Unset && d.autoscaling_config.is_none() {
+                d.num_replicas = NumReplicas::Count(1);
+            }
+        }
         parsed.validate(file)?;
         Ok(parsed)
     }
