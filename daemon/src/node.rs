@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -528,10 +528,7 @@ async fn sample_routers(routes: Arc<Routes>, window: Arc<RouterWindow>, stop: Ca
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now_s = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        window.sample(now_s, routes.load().snapshot());
+        window.sample(crate::observe::window::now_s(), routes.load().snapshot());
     }
 }
 

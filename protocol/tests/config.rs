@@ -25,7 +25,11 @@ fn defaults_are_ray_serves() {
     let app = &file.applications[0];
     assert_eq!(app.route_prefix, "/");
     let d = &app.deployments[0];
-    assert_eq!(d.num_replicas, NumReplicas::Count(1), "spelled out, as every default");
+    assert_eq!(
+        d.num_replicas,
+        NumReplicas::Count(1),
+        "spelled out, as every default"
+    );
     assert_eq!(d.replicas(), Replicas::Fixed(1));
     assert_eq!(d.max_ongoing_requests, 5);
     assert_eq!(d.max_queued_requests, -1);
@@ -588,6 +592,10 @@ fn autoscaling_keys_are_checked_with_their_paths() {
         (
             "autoscaling_config = { min_replicas = 20000 }",
             "autoscaling_config.min_replicas",
+        ),
+        (
+            "autoscaling_config = { look_back_period_s = 7200 }",
+            "at most 3600",
         ),
         (
             "max_queued_requests = 0\nautoscaling_config = { min_replicas = 0 }",

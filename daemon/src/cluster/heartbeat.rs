@@ -107,10 +107,7 @@ async fn beat(
             routes_version: agent.routes_version(),
             router_figures: {
                 // A fresh sample: in-flight and queued as of now.
-                let now_s = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-                window.sample(now_s, agent.router_snapshot());
+                window.sample(crate::observe::window::now_s(), agent.router_snapshot());
                 window.figures()
             },
         };

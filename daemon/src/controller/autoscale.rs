@@ -23,6 +23,8 @@ use rserve_protocol::config::{Aggregation, Autoscaling};
 
 /// Decisions kept for status.
 pub const DECISIONS_KEPT: usize = 10;
+/// Samples closer than this are one sample (the reconcile tick is 0.1 s).
+const SAMPLE_SPACING_S: f64 = 0.09;
 /// A wish within this fraction of the target is no wish (hysteresis).
 pub const TOLERANCE: f64 = 0.1;
 
@@ -119,6 +121,14 @@ impl Autoscaler {
 
     /// Adds a load sample; forgets those older than the look-back period.
     pub fn observe(&mut self, now_s: f64, load: f64, config: &Autoscaling) {
+        // Extra reconcile passes (phase changes) replace the tick's sample:
+        // samples stay evenly spaced, so their mean is time-weighted.
+        if let Some(last) = self.samples.back_mut()
+            && now_s - last.0 < SAMPLE_SPACING_S
+        {
+            last.1 = last.1.max(load.max(0.0));
+            return;
+        }
         self.samples.push_back((now_s, load.max(0.0)));
         while self
             .samples
@@ -186,12 +196,10 @@ impl Autoscaler {
             self.wish = None;
             return None;
         };
-        let wanted = if from != clamped && from != 0 {
-            clamped
-        } else {
-            wanted
-        };
+        let bounds_changed = from != clamped && from != 0;
+        let wanted = if bounds_changed { clamped } else { wanted };
         let (since, kept) = match self.wish {
+            _ if bounds_changed => (now_s, clamped),
             Some((d, since, kept)) if d == direction => {
                 let kept = match direction {
                     Direction::Up => wanted,

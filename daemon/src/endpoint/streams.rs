@@ -20,7 +20,6 @@
 //! connection to every member; the price, the head relays every line, is
 //! bounded by the same buffers.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -155,24 +154,31 @@ async fn open_members(
     let Some(fleet) = ctx.cluster.fleet() else {
         return Ok(Vec::new());
     };
+    let hosts: Vec<_> = fleet
+        .hosts()
+        .into_iter()
+        .filter(|h| h.node_id != ctx.node_id && node.is_none_or(|n| n == h.node_id))
+        .collect();
+    // All at once, each bounded: one hung member does not hold up the others.
+    let opened = futures_util::future::join_all(hosts.iter().map(|host| {
+        tokio::time::timeout(
+            HISTORY_WAIT,
+            ctx.cluster.mesh().open_stream(host.address, request),
+        )
+    }))
+    .await;
     let mut streams = Vec::new();
-    for host in fleet.hosts() {
-        if host.node_id == ctx.node_id || node.is_some_and(|n| n != host.node_id) {
-            continue;
-        }
-        match ctx.cluster.mesh().open_stream(host.address, request).await {
-            Ok(stream) => streams.push((format!("node {}", host.node_id), stream)),
-            Err(e) => {
-                send(
-                    out,
-                    notice(format!(
-                        "node {}: cannot open its stream: {e}",
-                        host.node_id
-                    )),
-                )
-                .await?;
+    for (host, opened) in hosts.iter().zip(opened) {
+        let reason = match opened {
+            Ok(Ok(stream)) => {
+                streams.push((format!("node {}", host.node_id), stream));
+                continue;
             }
-        }
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer within {HISTORY_WAIT:?}"),
+        };
+        let message = format!("node {}: cannot open its stream: {reason}", host.node_id);
+        send(out, notice(message)).await?;
     }
     Ok(streams)
 }
@@ -186,17 +192,13 @@ async fn logs(ctx: &Context, query: LogQuery, out: &Out) -> Result<(), Gone> {
     // Subscribe before reading the history: no line falls between.
     let mut feed = logs::hub().follow();
     let here = query.node.as_deref().is_none_or(|n| n == ctx.node_id);
-    let kept = if here {
-        logs::hub().history(&query)
+    let (kept, seen) = if here {
+        logs::hub().history_since(&query)
     } else {
-        Vec::new()
+        (Vec::new(), u64::MAX)
     };
     let mut history: Vec<LogLine> = kept.iter().map(|l| (**l).clone()).collect();
-    // Lines logged between subscribing and reading the history come first in
-    // the feed and are in the history too: recognised by address, valid
-    // while `kept` holds them.
-    let addresses = kept.iter().map(|l| Arc::as_ptr(l) as usize).collect();
-    let mut overlap: Option<(Vec<Arc<LogLine>>, HashSet<usize>)> = Some((kept, addresses));
+    drop(kept);
     let mut members = Vec::new();
     if !query.here_only {
         let member_query = LogQuery {
@@ -234,17 +236,12 @@ async fn logs(ctx: &Context, query: LogQuery, out: &Out) -> Result<(), Gone> {
     let source = format!("node/{}", ctx.node_id);
     loop {
         match feed.recv().await {
-            Ok(line)
-                if overlap
-                    .as_ref()
-                    .is_some_and(|(_, sent)| sent.contains(&(Arc::as_ptr(&line) as usize))) => {}
-            Ok(line) => {
-                // Past the overlap: no later line can be in the history.
-                overlap = None;
-                if query.matches(&line) {
-                    send(out, StreamFrame::Log((*line).clone())).await?;
-                }
+            // Logged between subscribing and reading the history: sent.
+            Ok((seq, _)) if seq <= seen => {}
+            Ok((_, line)) if query.matches(&line) => {
+                send(out, StreamFrame::Log((*line).clone())).await?;
             }
+            Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(count)) => {
                 let source = source.clone();
                 send(out, StreamFrame::Dropped { count, source }).await?;

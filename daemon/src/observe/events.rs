@@ -127,6 +127,13 @@ impl EventLog {
         let mut lines_on_disk = 0;
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    // A torn last write: the next event starts on its own line.
+                    let _ = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .and_then(|mut f| f.write_all(b"\n"));
+                }
                 for (i, line) in text.lines().enumerate() {
                     lines_on_disk += 1;
                     match serde_json::from_str::<ClusterEvent>(line) {

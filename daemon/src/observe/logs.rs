@@ -71,6 +71,9 @@ impl Ring {
 
 #[derive(Debug, Default)]
 struct Rings {
+    /// Lines pushed so far: each line's sequence number (followers skip what
+    /// a history read already had).
+    pushed: u64,
     node: Ring,
     replicas: HashMap<String, Ring>,
     /// Ended replicas, oldest first.
@@ -82,7 +85,7 @@ struct Rings {
 pub struct LogHub {
     node: OnceLock<String>,
     rings: Mutex<Rings>,
-    feed: broadcast::Sender<Arc<LogLine>>,
+    feed: broadcast::Sender<(u64, Arc<LogLine>)>,
 }
 
 impl Default for LogHub {
@@ -115,6 +118,7 @@ impl LogHub {
         });
         {
             let mut rings = self.rings.lock().unwrap();
+            rings.pushed += 1;
             match tag {
                 None => rings
                     .node
@@ -125,9 +129,10 @@ impl LogHub {
                     RING_BYTES,
                 ),
             }
+            // Sent under the lock: followers see lines in sequence order (no
+            // receiver is fine: nobody follows).
+            let _ = self.feed.send((rings.pushed, line));
         }
-        // No receiver is fine: nobody follows.
-        let _ = self.feed.send(line);
     }
 
     /// The replica ended: its ring is kept for `--previous` until
@@ -151,14 +156,25 @@ impl LogHub {
 
     /// New lines from now on (subscribe before reading the history, so no
     /// line falls between the two).
-    pub fn follow(&self) -> broadcast::Receiver<Arc<LogLine>> {
+    pub fn follow(&self) -> broadcast::Receiver<(u64, Arc<LogLine>)> {
         self.feed.subscribe()
     }
 
     /// The kept lines `query` selects, oldest first: live replicas (or ended
-    /// ones with `previous`) and, without a replica selector, the node's own.
-    pub fn history(&self, query: &LogQuery) -> Vec<Arc<LogLine>> {
+    /// ones with `previous`) and, without a replica selector, the node's own;
+    /// and the sequence number of the last line pushed (a follower skips the
+    /// lines at or below it).
+    pub fn history_since(&self, query: &LogQuery) -> (Vec<Arc<LogLine>>, u64) {
         let rings = self.rings.lock().unwrap();
+        (Self::select(&rings, query), rings.pushed)
+    }
+
+    /// [`LogHub::history_since`] without the sequence number.
+    pub fn history(&self, query: &LogQuery) -> Vec<Arc<LogLine>> {
+        Self::select(&self.rings.lock().unwrap(), query)
+    }
+
+    fn select(rings: &Rings, query: &LogQuery) -> Vec<Arc<LogLine>> {
         let node_ring = (!query.previous).then_some(&rings.node);
         let replica_rings = rings
             .replicas
@@ -384,7 +400,7 @@ mod tests {
             rx.try_recv(),
             Err(broadcast::error::TryRecvError::Lagged(5))
         ));
-        assert_eq!(rx.try_recv().unwrap().message, "5");
+        assert_eq!(rx.try_recv().unwrap().1.message, "5");
     }
 
     #[test]

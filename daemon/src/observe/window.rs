@@ -15,6 +15,14 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 /// How often the node samples.
 pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 
+/// Seconds on this process's monotonic clock: what [`RouterWindow::sample`]
+/// is fed (a wall-clock step must not stretch or empty the window).
+pub fn now_s() -> f64 {
+    static START: std::sync::LazyLock<std::time::Instant> =
+        std::sync::LazyLock::new(std::time::Instant::now);
+    START.elapsed().as_secs_f64()
+}
+
 /// Samples of the node's routers, newest last.
 #[derive(Debug, Default)]
 pub struct RouterWindow {

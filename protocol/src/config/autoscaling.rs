@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::DeploymentConfig;
 use super::limits::{MAX_REPLICAS, MAX_SECONDS};
 
+/// Longest look-back period accepted (the autoscaler keeps a sample per tick).
+pub const MAX_LOOK_BACK_S: f64 = 3600.0;
+
 /// `num_replicas` as written: a count, `"auto"`, or absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum NumReplicas {
@@ -306,6 +309,14 @@ impl DeploymentConfig {
                     format!("is {v}; it must be above 0 (and at most {MAX_SECONDS})"),
                 ));
             }
+        }
+        if let Some(v) = c.look_back_period_s
+            && v > MAX_LOOK_BACK_S
+        {
+            out.push((
+                "autoscaling_config.look_back_period_s",
+                format!("is {v}; at most {MAX_LOOK_BACK_S} (one sample every 0.1 s is kept)"),
+            ));
         }
         let delays = [
             ("autoscaling_config.upscale_delay_s", c.upscale_delay_s),

@@ -26,7 +26,11 @@ impl AppFile {
         })?;
         // Without autoscaling, an absent `num_replicas` is Ray's 1, spelled
         // out like every other default (so writing it changes nothing).
-        for d in parsed.applications.iter_mut().flat_map(|a| &mut a.deployments) {
+        for d in parsed
+            .applications
+            .iter_mut()
+            .flat_map(|a| &mut a.deployments)
+        {
             if d.num_replicas == NumReplicas::Unset && d.autoscaling_config.is_none() {
                 d.num_replicas = NumReplicas::Count(1);
             }

@@ -233,7 +233,10 @@ impl DeploymentRuntime {
             .filter(|m| current(m, self.generation))
             .count();
         let was_pending = self.pending.take();
-        if live < target && !self.deploy_failed && now >= self.next_start_at && !holding {
+        if live < target && !self.deploy_failed && (now < self.next_start_at || holding) {
+            // Not placing now (backoff, hold): what could not be placed still cannot.
+            self.pending = was_pending;
+        } else if live < target && !self.deploy_failed {
             for _ in live..target {
                 let replica = match placement.as_mut() {
                     None => Replica::spawn(&self.app, &self.config, changed.clone(), tasks),
@@ -430,8 +433,8 @@ impl DeploymentRuntime {
         // An autoscaled deployment takes back what its members still run (up
         // to its max): a restarted head must not scale down on an empty history.
         let room = match &self.autoscaler {
-            Some(_) => self.config.max_replicas(),
-            None => self.target(),
+            Some(_) if fleet.holding() => self.config.max_replicas(),
+            _ => self.target(),
         };
         if self.retiring || live >= room as usize || fingerprint(&self.config) != report.fingerprint
         {

@@ -78,11 +78,18 @@ impl DeploymentRuntime {
         };
         scaler.stamp_last(unix_s);
         self.router.count_decision(decision.to > decision.from);
-        self.goal = if decision.to > decision.from {
-            DeploymentStatus::Upscaling
-        } else {
-            DeploymentStatus::Downscaling
-        };
+        // A rollout or an unhealthy deployment keeps saying so; the new
+        // target shows in the replica counts.
+        if matches!(
+            self.goal,
+            DeploymentStatus::Healthy | DeploymentStatus::Upscaling | DeploymentStatus::Downscaling
+        ) {
+            self.goal = if decision.to > decision.from {
+                DeploymentStatus::Upscaling
+            } else {
+                DeploymentStatus::Downscaling
+            };
+        }
         info!(app = %self.app, deployment = %self.config.name, from = decision.from,
             to = decision.to, reason = %decision.reason, "Autoscaling.");
         recorder.events.record(
