@@ -159,6 +159,17 @@ async fn sources(cx: &Context, query: &LogQuery) -> Result<usize, Failure> {
         return Err(refused(response));
     };
     let head = status.node.node_id.clone();
+    let autoscaled = status
+        .applications
+        .values()
+        .flat_map(|a| a.deployments.iter())
+        .filter(|(name, _)| query.deployment.as_ref().is_none_or(|d| d == *name))
+        .any(|(_, d)| d.autoscaling_detail.is_some());
+    if autoscaled && query.follow {
+        // Its replica count may grow while we follow: name each line's source.
+        client.close().await;
+        return Ok(usize::MAX);
+    }
     let count = status
         .applications
         .values()

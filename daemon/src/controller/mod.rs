@@ -260,11 +260,25 @@ impl Controller {
         file_name: &str,
         file: AppFile,
     ) -> Result<Vec<AppChange>, WireError> {
+        self.apply_edit(file_name, |_| Ok(file)).await
+    }
+
+    /// Applies the file `make` builds from the desired state, read and
+    /// applied under `writer` (so `rserve scale`'s edit of the deployed
+    /// config cannot overwrite a deploy that lands meanwhile).
+    async fn apply_edit(
+        &self,
+        file_name: &str,
+        make: impl FnOnce(&DesiredState) -> Result<AppFile, WireError>,
+    ) -> Result<Vec<AppChange>, WireError> {
         // The desired state only changes under `writer`: what is read from it
         // here still holds when the change is applied.
         let _writer = self.writer.lock().await;
         let (desired, changes) = {
             let state = self.state.lock().await;
+            let file = make(&state.desired)?;
+            file.validate(file_name)
+                .map_err(|e| bad_request(e.to_string()))?;
             check_conflicts(&state.desired, file_name, &file)?;
             plan_changes(&state, file)
         };
@@ -326,7 +340,7 @@ impl Controller {
         let mut desired = {
             let state = self.state.lock().await;
             if !state.desired.applications.contains_key(app) {
-                return Err(not_found(app, &state));
+                return Err(not_found(app, &state.desired));
             }
             state.desired.clone()
         };
@@ -358,7 +372,7 @@ impl Controller {
         if let Some(name) = app
             && !state.apps.contains_key(name)
         {
-            return Err(not_found(name, &state));
+            return Err(not_found(name, &state.desired));
         }
         let applications = state
             .apps
@@ -391,7 +405,7 @@ impl Controller {
             .map(|r| r.config.clone())
             .collect();
         if let (Some(name), true) = (app, applications.is_empty()) {
-            return Err(not_found(name, &state));
+            return Err(not_found(name, &state.desired));
         }
         Ok(AppFile { applications })
     }
@@ -566,13 +580,8 @@ fn bad_request(message: String) -> WireError {
     }
 }
 
-fn not_found(app: &str, state: &State) -> WireError {
-    let known: Vec<&str> = state
-        .desired
-        .applications
-        .keys()
-        .map(String::as_str)
-        .collect();
+fn not_found(app: &str, desired: &DesiredState) -> WireError {
+    let known: Vec<&str> = desired.applications.keys().map(String::as_str).collect();
     WireError {
         code: ErrorCode::NotFound,
         message: if known.is_empty() {
