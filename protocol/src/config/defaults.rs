@@ -5,9 +5,6 @@
 pub fn route_prefix() -> String {
     "/".to_owned()
 }
-pub fn num_replicas() -> u32 {
-    1
-}
 pub fn max_ongoing_requests() -> u32 {
     5
 }
