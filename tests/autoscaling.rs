@@ -10,15 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::TestNode;
-
-fn wait_for(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !pred() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use harness::{TestNode, free_udp_port, wait_for};
 
 /// `(target, running)` of the app's only deployment.
 fn scale_of(node: &TestNode, app: &str) -> (u64, u64) {
@@ -246,24 +238,6 @@ fn scale_sets_a_fixed_count_and_refuses_an_autoscaled_deployment() {
     let missing = node.cli(&["scale", "echo/nope", "2"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no deployment nope"));
-}
-
-/// A free UDP port below the ephemeral range, for a head that must come back
-/// on the same address (as tests/cluster.rs).
-fn free_udp_port(host: &str) -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let port = 20_000 + (std::process::id() % 1000) as u16 * 8 + n;
-        assert!(port < low, "no free UDP port below the ephemeral range");
-        if std::net::UdpSocket::bind((host, port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::TestNode;
+use harness::{TestNode, free_udp_port, node_id, wait_for};
 
 /// `rserve nodes -o json` on the head, as (node id → node) pairs.
 fn nodes(head: &TestNode) -> Vec<serde_json::Value> {
@@ -18,41 +18,6 @@ fn state_of(head: &TestNode, id: &str) -> Option<String> {
         .iter()
         .find(|n| n["advert"]["node_id"] == id)
         .map(|n| n["state"].as_str().unwrap().to_owned())
-}
-
-fn wait_for(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !pred() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn node_id(node: &TestNode) -> String {
-    std::fs::read_to_string(node.state_dir.join("node_id"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-/// A free UDP port on `host` for a head that must come back on the same
-/// address: below the ephemeral range, so that no client socket (members bind
-/// ephemeral ports) can take it while the head is down.
-fn free_udp_port(host: &str) -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    // Distinct per test in this process (tests run in parallel), spread per process.
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let port = 10_000 + (std::process::id() % 2000) as u16 * 8 + n;
-        assert!(port < low, "no free UDP port below the ephemeral range");
-        if std::net::UdpSocket::bind((host, port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// Sets the flag when dropped, so a load thread stops even if the test panics.

@@ -305,3 +305,40 @@ pub fn app_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Polls `pred` every 100 ms for up to `secs` seconds.
+pub fn wait_for(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !pred() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A node's id, from its state dir.
+pub fn node_id(node: &TestNode) -> String {
+    std::fs::read_to_string(node.state_dir.join("node_id"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A free UDP port on `host` for a head that must come back on the same
+/// address: below the ephemeral range, so that no client socket (members bind
+/// ephemeral ports) can take it while the head is down.
+pub fn free_udp_port(host: &str) -> u16 {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    // Distinct per test in this process (tests run in parallel), spread per process.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let port = 10_000 + (std::process::id() % 2000) as u16 * 8 + n;
+        assert!(port < low, "no free UDP port below the ephemeral range");
+        if std::net::UdpSocket::bind((host, port)).is_ok() {
+            return port;
+        }
+    }
+}

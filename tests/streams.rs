@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use harness::TestNode;
+use harness::{TestNode, node_id, wait_for};
 
 /// A streaming CLI command running in the background, its stdout and stderr
 /// read line by line on threads.
@@ -146,21 +146,6 @@ impl Drop for Follower {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn wait_for(what: &str, secs: u64, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !pred() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn node_id(node: &TestNode) -> String {
-    std::fs::read_to_string(node.state_dir.join("node_id"))
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {

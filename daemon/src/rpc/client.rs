@@ -292,17 +292,7 @@ impl ControlClient {
             reason: e,
         };
         let work = async {
-            let (mut send, mut recv) =
-                self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
-            send.write_all(&wire::encode(request))
-                .await
-                .map_err(|e| lost(e.to_string()))?;
-            send.finish().map_err(|e| lost(e.to_string()))?;
-            let (head, rest) = read_frame_and_rest(&mut recv)
-                .await
-                .map_err(|e| lost(e.to_string()))?;
-            let response: Response =
-                wire::decode(&head).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let (response, rest, recv) = self.call_with_body(request, &[]).await?;
             Ok(match response {
                 Response::Streaming => {
                     let mut decoder = FrameDecoder::default();
