@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print log lines of replicas (and nodes) from across the cluster; -f follows')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying')
             [CompletionResult]::new('routes', 'routes', [CompletionResultType]::ParameterValue, 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'Interactive terminal monitor of nodes, deployments, replicas, live routing, logs and events (k9s keys; ? for help)')
             [CompletionResult]::new('tap', 'tap', [CompletionResultType]::ParameterValue, 'Print a live, rate-limited sample of requests as every node''s ingress answers them')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Manage join tokens for adding nodes to the cluster (on the head)')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -310,6 +311,23 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rserve;top' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]')
+            [CompletionResult]::new('--tls-server-name', '--tls-server-name', [CompletionResultType]::ParameterName, 'Name verified in the node''s certificate')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]')
+            [CompletionResult]::new('--readonly', '--readonly', [CompletionResultType]::ParameterName, 'Disable every key that changes the cluster (scale, delete, restart): for on-call viewers')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result and errors: no progress, no messages')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result and errors: no progress, no messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'rserve;tap' {
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Only requests entering this node')
             [CompletionResult]::new('--max-rps', '--max-rps', [CompletionResultType]::ParameterName, 'Most requests a second to print (linkerd tap''s default)')
@@ -424,6 +442,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print log lines of replicas (and nodes) from across the cluster; -f follows')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying')
             [CompletionResult]::new('routes', 'routes', [CompletionResultType]::ParameterValue, 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'Interactive terminal monitor of nodes, deployments, replicas, live routing, logs and events (k9s keys; ? for help)')
             [CompletionResult]::new('tap', 'tap', [CompletionResultType]::ParameterValue, 'Print a live, rate-limited sample of requests as every node''s ingress answers them')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Manage join tokens for adding nodes to the cluster (on the head)')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -465,6 +484,9 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             break
         }
         'rserve;help;routes' {
+            break
+        }
+        'rserve;help;top' {
             break
         }
         'rserve;help;tap' {

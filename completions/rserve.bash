@@ -64,6 +64,9 @@ _rserve() {
             rserve,token)
                 cmd="rserve__subcmd__token"
                 ;;
+            rserve,top)
+                cmd="rserve__subcmd__top"
+                ;;
             rserve,up)
                 cmd="rserve__subcmd__up"
                 ;;
@@ -115,6 +118,9 @@ _rserve() {
             rserve__subcmd__help,token)
                 cmd="rserve__subcmd__help__subcmd__token"
                 ;;
+            rserve__subcmd__help,top)
+                cmd="rserve__subcmd__help__subcmd__top"
+                ;;
             rserve__subcmd__help,up)
                 cmd="rserve__subcmd__help__subcmd__up"
                 ;;
@@ -140,7 +146,7 @@ _rserve() {
 
     case "${cmd}" in
         rserve)
-            opts="-q -h -V --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help"
+            opts="-q -h -V --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,7 +592,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__help)
-            opts="up down deploy diff delete scale status config nodes logs events routes tap token completion generate-man help"
+            opts="up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -826,6 +832,20 @@ _rserve() {
         rserve__subcmd__help__subcmd__token__subcmd__create)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1298,6 +1318,48 @@ _rserve() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__top)
+            opts="-q -h -V --readonly --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-server-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

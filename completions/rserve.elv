@@ -43,6 +43,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand logs 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
             cand events 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
             cand routes 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers'
+            cand top 'Interactive terminal monitor of nodes, deployments, replicas, live routing, logs and events (k9s keys; ? for help)'
             cand tap 'Print a live, rate-limited sample of requests as every node''s ingress answers them'
             cand token 'Manage join tokens for adding nodes to the cluster (on the head)'
             cand completion 'Print a shell completion script'
@@ -294,6 +295,22 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rserve;top'= {
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand --cacert 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]'
+            cand --client-cert 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]'
+            cand --client-key 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]'
+            cand --tls-server-name 'Name verified in the node''s certificate'
+            cand --token-file 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]'
+            cand --readonly 'Disable every key that changes the cluster (scale, delete, restart): for on-call viewers'
+            cand -q 'Print only the result and errors: no progress, no messages'
+            cand --quiet 'Print only the result and errors: no progress, no messages'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rserve;tap'= {
             cand --node 'Only requests entering this node'
             cand --max-rps 'Most requests a second to print (linkerd tap''s default)'
@@ -400,6 +417,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand logs 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
             cand events 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
             cand routes 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers'
+            cand top 'Interactive terminal monitor of nodes, deployments, replicas, live routing, logs and events (k9s keys; ? for help)'
             cand tap 'Print a live, rate-limited sample of requests as every node''s ingress answers them'
             cand token 'Manage join tokens for adding nodes to the cluster (on the head)'
             cand completion 'Print a shell completion script'
@@ -429,6 +447,8 @@ set edit:completion:arg-completer[rserve] = {|@words|
         &'rserve;help;events'= {
         }
         &'rserve;help;routes'= {
+        }
+        &'rserve;help;top'= {
         }
         &'rserve;help;tap'= {
         }

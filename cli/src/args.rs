@@ -32,7 +32,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]
     // Listed after each command's own options.
@@ -52,7 +52,7 @@ pub const CONNECTION_OPTIONS: &str = "Connection options";
 
 /// How the CLI finds, trusts and authenticates to a node (`rserve up` ignores
 /// these). The admin token itself has no flag: `RSERVE_TOKEN` (`env::UNFLAGGED`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = CONNECTION_OPTIONS)]
 pub struct ClientArgs {
     /// Control address of the node to talk to [default: from the state dir's node.json, else 127.0.0.1:8265]
@@ -108,6 +108,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Show each deployment's replicas with node, state, in-flight requests, rate, latency and errors, from every node's routers.
     Routes(RoutesArgs),
+    /// Interactive terminal monitor of nodes, deployments, replicas, live routing, logs and events (k9s keys; ? for help).
+    Top(TopArgs),
     /// Print a live, rate-limited sample of requests as every node's ingress answers them.
     Tap(TapArgs),
     /// Manage join tokens for adding nodes to the cluster (on the head).
@@ -433,6 +435,13 @@ pub struct EventsArgs {
     /// Leave out the column headers
     #[arg(long)]
     pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Disable every key that changes the cluster (scale, delete, restart): for on-call viewers
+    #[arg(long)]
+    pub readonly: bool,
 }
 
 #[derive(Debug, Args)]

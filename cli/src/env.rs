@@ -56,8 +56,8 @@ pub struct Unflagged {
 pub const UNFLAGGED: &[Unflagged] = &[
     Unflagged {
         name: TOKEN,
-        summary: "admin token (deploy, delete, scale, down, token create)",
-        used_by: "deploy, delete, scale, down, token",
+        summary: "admin token (deploy, delete, scale, down, token create, top's s/r/Ctrl-d)",
+        used_by: "deploy, delete, scale, down, token, top",
         meaning: "Admin token for state-changing calls. No flag, so it never shows in the process list; \
                   it wins over RSERVE_TOKEN_FILE, an explicit --token-file wins over it.",
     },

@@ -18,6 +18,7 @@ mod journal;
 mod output;
 mod printer;
 mod streams;
+mod top;
 mod up;
 
 use std::process::ExitCode;
@@ -93,6 +94,7 @@ async fn run(cx: &Context, command: Command) -> Result<Exit, Failure> {
         Command::Events(args) => streams::events(cx, args).await,
         Command::Routes(args) => streams::routes(cx, args).await,
         Command::Tap(args) => streams::tap(cx, args).await,
+        Command::Top(args) => top::run(cx, args).await,
         Command::Token(command) => commands::token(cx, command).await,
         Command::Completion(args) => generate::completion(cx, args),
         Command::GenerateMan(args) => generate::man(&args.out),

@@ -149,6 +149,9 @@ pub struct DeploymentDetails {
     /// Replicas that failed to start, crashed or failed health checks since the
     /// deployment was created on this node.
     pub replica_failures: u64,
+    /// The most recent replica failure (`replica ID failed: reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
     /// Requests waiting for a replica on this node.
     pub queued_requests: u64,
     /// Batches run by the current replicas, for deployments with `batching`

@@ -7,7 +7,7 @@ pub mod plan;
 pub mod status;
 
 #[cfg(test)]
-mod snapshots;
+pub(crate) mod snapshots;
 
 use serde::Serialize;
 
@@ -87,7 +87,7 @@ impl Table {
 }
 
 /// `-` for an empty list, else its items joined by commas.
-fn list_or_dash(items: &[String]) -> String {
+pub(crate) fn list_or_dash(items: &[String]) -> String {
     if items.is_empty() {
         "-".to_owned()
     } else {
@@ -96,7 +96,7 @@ fn list_or_dash(items: &[String]) -> String {
 }
 
 /// The serde name of a status enum (`RUNNING`, `DEPLOY_FAILED`, ...).
-fn enum_name<T: Serialize>(value: &T) -> String {
+pub(crate) fn enum_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

@@ -14,7 +14,7 @@ use rserve_protocol::status::{
 };
 use rserve_protocol::wire::{
     AppPlan, Change, DeploymentAction, DeploymentPlan, NodeAdvert, NodeResources, NodeState,
-    NodeStatus,
+    NodeStatus, NodeUsage,
 };
 
 use super::{View, json, nodes, plan, status};
@@ -77,6 +77,7 @@ fn deployment(
         target_num_replicas: target,
         replica_states,
         replica_failures: 0,
+        last_failure: None,
         queued_requests: 0,
         batching: None,
         autoscaling_detail: None,
@@ -87,7 +88,7 @@ fn deployment(
 /// A head answering for two applications: `digits` healthy across two nodes after
 /// a recovered failure, `echo` failed to deploy while its second deployment still
 /// starts (the application's message then stands for its deployments').
-fn cluster_status() -> ServeStatus {
+pub(crate) fn cluster_status() -> ServeStatus {
     let classifier = deployment(
         "digits",
         DeploymentStatus::Healthy,
@@ -173,7 +174,7 @@ fn cluster_status() -> ServeStatus {
 }
 
 /// A head and two members, one of them dead.
-fn cluster_nodes() -> Vec<NodeStatus> {
+pub(crate) fn cluster_nodes() -> Vec<NodeStatus> {
     let node =
         |id: &str, port: u16, head: bool, state, heartbeat: f64, replicas: &[&str]| NodeStatus {
             advert: NodeAdvert {
@@ -198,6 +199,7 @@ fn cluster_nodes() -> Vec<NodeStatus> {
             last_heartbeat_s: heartbeat,
             joined_at_s: 1_700_000_000.0,
             replicas: replicas.iter().map(|r| (*r).to_owned()).collect(),
+            used: NodeUsage::default(),
         };
     vec![
         node(

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use rserve_protocol::stream::RouterFigures;
-use rserve_protocol::wire::{AppRoute, ClusterRoutes, ReplicaReport, ReportedPhase};
+use rserve_protocol::wire::{AppRoute, ClusterRoutes, NodeUsage, ReplicaReport, ReportedPhase};
 
 use super::mesh::Mesh;
-use super::placement::Host;
+use super::placement::{Host, Usage};
 use crate::replica::{LocalReplicas, Phase, Replica};
 
 /// Shared by the head's RPC handler and its controller.
@@ -34,6 +34,8 @@ pub struct Fleet {
     hold_until: Mutex<Option<Instant>>,
     /// Each member's latest router figures (`rserve routes`).
     figures: Mutex<HashMap<String, Vec<RouterFigures>>>,
+    /// What the replicas placed on each node reserve, as of the last reconcile.
+    usage: Mutex<HashMap<String, NodeUsage>>,
 }
 
 impl Fleet {
@@ -49,6 +51,7 @@ impl Fleet {
             adoptable: Mutex::new(Vec::new()),
             hold_until: Mutex::new(None),
             figures: Mutex::new(HashMap::new()),
+            usage: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,6 +135,32 @@ impl Fleet {
             .filter_map(Weak::upgrade)
             .filter(|r| r.remote_target().is_some_and(|t| t.node_id == node_id))
             .collect()
+    }
+
+    /// Records what the replicas on each node reserve (`rserve nodes`).
+    pub fn set_usage(&self, usage: &HashMap<String, Usage>) {
+        let usage = usage
+            .iter()
+            .map(|(node, u)| {
+                let used = NodeUsage {
+                    num_cpus: u.cpus,
+                    num_gpus: u.gpus,
+                    memory: u.memory,
+                };
+                (node.clone(), used)
+            })
+            .collect();
+        *self.usage.lock().unwrap() = usage;
+    }
+
+    /// What the replicas on `node_id` reserve.
+    pub fn usage_on(&self, node_id: &str) -> NodeUsage {
+        self.usage
+            .lock()
+            .unwrap()
+            .get(node_id)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The live replicas on `node_id` (the head's own, or a member's proxies).

@@ -257,6 +257,7 @@ impl Head {
         let mut nodes = self.membership.lock().unwrap().list(Instant::now());
         for node in &mut nodes {
             node.replicas = self.fleet.replicas_on(&node.advert.node_id);
+            node.used = self.fleet.usage_on(&node.advert.node_id);
         }
         Response::Nodes { nodes }
     }

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rserve_protocol::wire::{NodeAdvert, NodeState, NodeStatus};
+use rserve_protocol::wire::{NodeAdvert, NodeState, NodeStatus, NodeUsage};
 
 /// A node's membership record.
 #[derive(Debug, Clone)]
@@ -164,6 +164,7 @@ impl Membership {
             last_heartbeat_s: 0.0,
             joined_at_s: self.head_joined_at_s,
             replicas: Vec::new(),
+            used: NodeUsage::default(),
         }];
         out.extend(self.members.values().map(|m| NodeStatus {
             advert: m.advert.clone(),
@@ -174,6 +175,7 @@ impl Membership {
             }),
             joined_at_s: m.joined_at_s,
             replicas: Vec::new(),
+            used: NodeUsage::default(),
         }));
         out
     }

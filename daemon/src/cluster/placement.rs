@@ -33,6 +33,8 @@ pub struct Placer {
 /// What a node's replicas already take.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
+    /// CPU cores (shown to operators; placement does not count them).
+    pub cpus: f64,
     /// GPUs.
     pub gpus: f64,
     /// Memory in bytes.

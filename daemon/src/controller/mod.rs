@@ -15,6 +15,7 @@
 pub mod autoscale;
 mod changes;
 mod deployment;
+mod restart;
 mod scale;
 pub mod store;
 
@@ -450,6 +451,7 @@ fn placer(state: &State, fleet: &Fleet) -> Placer {
             dep.usage(&fleet.head.node_id, &mut usage);
         }
     }
+    fleet.set_usage(&usage);
     Placer::new(fleet.hosts(), &usage)
 }
 

@@ -303,7 +303,10 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             unreachable!("streaming calls are served by `streams`")
         }
         Request::Routes => routes::view(ctx).await.map(Response::Routes),
-        Request::Deploy { .. } | Request::Delete { .. } | Request::Scale { .. }
+        Request::Deploy { .. }
+        | Request::Delete { .. }
+        | Request::Scale { .. }
+        | Request::RestartReplica { .. }
             if !cluster.is_head() =>
         {
             Err(WireError {
@@ -334,6 +337,10 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             .scale(&app, &deployment, num_replicas)
             .await
             .map(|change| Response::Scaled { change }),
+        Request::RestartReplica { replica_id } => controller
+            .restart_replica(&replica_id)
+            .await
+            .map(|(app, deployment)| Response::Restarting { app, deployment }),
         Request::Delete { app } => controller
             .delete(&app)
             .await

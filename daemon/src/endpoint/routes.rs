@@ -33,6 +33,17 @@ pub fn assemble(status: &ServeStatus, figures: &[RouterFigures], head_id: &str) 
         for (dep_name, dep) in &app.deployments {
             let key = (app_name.clone(), dep_name.clone());
             let (queued, by_replica) = merged.get(&key).cloned().unwrap_or_default();
+            let mut buckets: Vec<u64> = Vec::new();
+            for fig in dep
+                .replicas
+                .iter()
+                .filter_map(|r| by_replica.get(&r.replica_id))
+            {
+                buckets.resize(buckets.len().max(fig.buckets.len()), 0);
+                for (sum, n) in buckets.iter_mut().zip(&fig.buckets) {
+                    *sum += n;
+                }
+            }
             let replicas =
                 dep.replicas
                     .iter()
@@ -69,6 +80,8 @@ pub fn assemble(status: &ServeStatus, figures: &[RouterFigures], head_id: &str) 
                 deployment: dep_name.clone(),
                 route_prefix: app.route_prefix.clone(),
                 queued,
+                p50_ms: quantile(&LATENCY_BUCKETS_MS, &buckets, 0.5),
+                p99_ms: quantile(&LATENCY_BUCKETS_MS, &buckets, 0.99),
                 replicas,
             });
         }

@@ -311,6 +311,11 @@ impl ControlClient {
             .map_err(|_| lost("the node stopped answering".to_owned()))?
     }
 
+    /// The node's control address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Whether the connection is still open.
     pub fn is_open(&self) -> bool {
         self.conn.close_reason().is_none()

@@ -205,6 +205,12 @@ pub enum Request {
         /// The new count.
         num_replicas: u32,
     },
+    /// Drain and stop one replica; reconcile starts a fresh one in its place
+    /// (the deployment's target is unchanged).
+    RestartReplica {
+        /// The replica.
+        replica_id: String,
+    },
 }
 
 impl Request {
@@ -223,6 +229,7 @@ impl Request {
             Self::Deploy { .. }
                 | Self::Delete { .. }
                 | Self::Scale { .. }
+                | Self::RestartReplica { .. }
                 | Self::Shutdown
                 | Self::CreateJoinToken { .. }
         )
@@ -363,6 +370,20 @@ pub struct NodeStatus {
     /// The replicas it runs (ids).
     #[serde(default)]
     pub replicas: Vec<String>,
+    /// What the replicas placed on it reserve (their `resources`).
+    #[serde(default)]
+    pub used: NodeUsage,
+}
+
+/// What a node's replicas reserve of what it offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeUsage {
+    /// CPU cores.
+    pub num_cpus: f64,
+    /// GPUs.
+    pub num_gpus: f64,
+    /// Memory in bytes.
+    pub memory: u64,
 }
 
 /// What happened to one application in a deploy.
@@ -507,6 +528,13 @@ pub enum Response {
     Scaled {
         /// What happened to the application (`unchanged` when it already had N).
         change: Change,
+    },
+    /// Answer to [`Request::RestartReplica`]: the replica is draining.
+    Restarting {
+        /// Its application.
+        app: String,
+        /// Its deployment.
+        deployment: String,
     },
     /// A streaming call was accepted: [`StreamFrame`]s follow until the node
     /// finishes the stream or the client stops reading.

@@ -279,6 +279,12 @@ pub struct DeploymentRoutes {
     pub route_prefix: String,
     /// Requests waiting for a replica slot, on every node.
     pub queued: u64,
+    /// Median latency over the window, every replica's requests together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency over the window, every replica together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
     /// Its replicas.
     pub replicas: Vec<ReplicaRoutes>,
 }

@@ -509,6 +509,7 @@ impl DeploymentRuntime {
                 .remote_target()
                 .map_or(head_id, |t| t.node_id.as_str());
             let u = usage.entry(node.to_owned()).or_default();
+            u.cpus += self.config.resources.num_cpus;
             u.gpus += self.config.resources.num_gpus;
             u.memory += self.config.resources.memory;
             u.replicas += 1;
@@ -536,11 +537,35 @@ impl DeploymentRuntime {
     }
 
     fn stop_at(&mut self, i: usize, tasks: &TaskTracker, recorder: &Recorder<'_>) {
+        self.stop_because(i, tasks, recorder, "draining");
+    }
+
+    fn stop_because(&mut self, i: usize, tasks: &TaskTracker, recorder: &Recorder<'_>, why: &str) {
         let managed = &mut self.replicas[i];
         managed.stopping = true;
         managed.replica.stop(tasks);
-        info!(replica = managed.replica.id(), "Replica stopping.");
-        recorder.replica(EventReason::ReplicaStopping, managed, "draining".to_owned());
+        info!(replica = managed.replica.id(), why, "Replica stopping.");
+        recorder.replica(EventReason::ReplicaStopping, managed, why.to_owned());
+    }
+
+    /// Stops replica `id` (not already stopping) so that the next reconcile
+    /// starts a fresh one in its place; `false` if this deployment has no such
+    /// replica.
+    pub(super) fn restart(
+        &mut self,
+        id: &str,
+        tasks: &TaskTracker,
+        recorder: &Recorder<'_>,
+    ) -> bool {
+        let Some(i) = self
+            .replicas
+            .iter()
+            .position(|m| !m.stopping && m.replica.id() == id)
+        else {
+            return false;
+        };
+        self.stop_because(i, tasks, recorder, "restarted by an operator: draining");
+        true
     }
 
     /// Hands the router the replicas that may take requests, if that set changed.

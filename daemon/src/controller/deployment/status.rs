@@ -110,6 +110,7 @@ impl DeploymentRuntime {
             autoscaling_detail: self.autoscaling_detail(),
             replica_states,
             replica_failures: self.total_failures,
+            last_failure: self.last_failure.clone(),
             queued_requests: self.router.queued(),
             // Chat replicas always batch (continuous batching: one "batch" per step).
             batching: (self.config.batching.is_some()
