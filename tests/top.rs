@@ -177,7 +177,7 @@ fn top_in_tmux_shows_the_views_scales_restarts_follows_logs_and_quits_cleanly() 
         s.contains("deployments(all)[1]") && s.contains("hello") && s.contains("HEALTHY")
     });
     assert!(tmux.alternate_screen());
-    keep("deployments", &screen);
+    keep("deployments-idle", &screen);
 
     tmux.send(&[":node", "Enter"]);
     let screen = tmux.wait("the cluster view", |s| {
@@ -242,7 +242,13 @@ fn top_in_tmux_shows_the_views_scales_restarts_follows_logs_and_quits_cleanly() 
                 assert_eq!(node.http("POST", "/hello", &[], b"hi").status, 200);
             }
             let screen = tmux.screen();
-            if screen.contains("POST /hello 200") {
+            // Sampled requests in the pane, and the routers' figures in the table.
+            let shares: Vec<&str> = screen
+                .lines()
+                .filter(|l| l.contains("/hello  hello/e"))
+                .collect();
+            let busy = !shares.is_empty() && shares.iter().all(|l| !l.contains(" 0% "));
+            if screen.contains("POST /hello 200") && busy {
                 break screen;
             }
             assert!(Instant::now() < deadline, "no sampled request:\n{screen}");
@@ -251,7 +257,13 @@ fn top_in_tmux_shows_the_views_scales_restarts_follows_logs_and_quits_cleanly() 
     };
     keep("routing", &screen);
 
-    tmux.send(&[":deploy", "Enter", "d"]);
+    // The deployments view with that traffic in its window.
+    tmux.send(&[":deploy", "Enter"]);
+    let screen = tmux.wait("the deployments view with traffic", |s| {
+        s.contains("deployments(all)[1]") && s.contains("2/2") && !s.contains(" 0.0 ")
+    });
+    keep("deployments", &screen);
+    tmux.send(&["d"]);
     let screen = tmux.wait("describe", |s| s.contains("describe(deployment/hello/e)"));
     keep("describe", &screen);
     tmux.send(&["Escape", "y"]);

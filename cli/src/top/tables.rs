@@ -266,11 +266,16 @@ fn deployments(d: &Data, only: Option<&str>) -> Table {
                 || "-".to_owned(),
                 |a| format!("{}→{}", enum_name(&a.status), a.target_num_replicas),
             );
-            let trend = d
+            // The samples of the last seconds, then the rate shown now.
+            let mut samples: Vec<f64> = d
                 .trend
                 .get(&(app.clone(), name.clone()))
-                .map(|t| sparkline(&t.iter().copied().collect::<Vec<_>>(), 12))
+                .map(|t| t.iter().copied().collect())
                 .unwrap_or_default();
+            if routes.is_some() {
+                samples.push(rps);
+            }
+            let trend = sparkline(&samples, 12);
             rows.push(Row {
                 tone: status_tone(&status),
                 cells: vec![
@@ -284,7 +289,7 @@ fn deployments(d: &Data, only: Option<&str>) -> Table {
                     ms(routes.and_then(|r| r.p50_ms)),
                     ms(routes.and_then(|r| r.p99_ms)),
                     error_rate,
-                    dep.queued_requests.to_string(),
+                    routes.map_or(dep.queued_requests, |r| r.queued).to_string(),
                 ],
                 target: Target::Deployment {
                     app: app.clone(),

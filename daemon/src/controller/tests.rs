@@ -461,3 +461,47 @@ async fn a_plan_is_refused_like_a_deploy() {
     assert_eq!(err.code, ErrorCode::BadRequest);
     assert!(err.message.contains("already serves"), "{}", err.message);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_replica_is_replaced_and_the_target_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller(dir.path());
+    c.deploy(
+        "t.toml",
+        file("num_replicas = 2\nreplica = { kind = \"echo\" }"),
+    )
+    .await
+    .unwrap();
+    run_for(&c, Duration::from_millis(200)).await;
+    let ids: Vec<String> = deployment(&c)
+        .await
+        .replicas
+        .iter()
+        .map(|r| r.replica_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    let found = c.restart_replica(&ids[0]).await.unwrap();
+    assert_eq!(found, ("app".to_owned(), "d".to_owned()));
+    // Asked twice: it is already stopping, so the second is refused.
+    let again = c.restart_replica(&ids[0]).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::BadRequest);
+    run_for(&c, Duration::from_millis(500)).await;
+    let d = deployment(&c).await;
+    let now: Vec<&str> = d.replicas.iter().map(|r| r.replica_id.as_str()).collect();
+    assert_eq!(d.target_num_replicas, 2);
+    assert_eq!(d.replica_states[&ReplicaState::Running], 2, "{now:?}");
+    assert!(!now.contains(&ids[0].as_str()), "{now:?}");
+    assert!(now.contains(&ids[1].as_str()), "{now:?}");
+    // Not a failure.
+    assert_eq!(d.replica_failures, 0);
+    assert_eq!(d.last_failure, None);
+
+    let unknown = c.restart_replica("d-00000000").await.unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::BadRequest);
+    assert!(
+        unknown.message.contains("no replica d-00000000"),
+        "{}",
+        unknown.message
+    );
+}
