@@ -46,14 +46,14 @@ wrk.method = "POST"
 wrk.body = '{"inputs":"hello rserve","n":1}'
 wrk.headers["content-type"] = "application/json"
 LUA
-wrk -t1 -c8 -d"$((DUR + 2))s" -s "$STATE/post.lua" http://127.0.0.1:18003/echo >/dev/null &
+wrk -t1 -c8 -d"$((DUR + 2))s" -s "$STATE/post.lua" http://127.0.0.1:18003/echo >/dev/null & load=$!
 sleep 1
 measure "under load (deployments)"
-wait
+wait "$load"
 tmux -L "$SOCK" send-keys -t top ':routes' Enter
 sleep 1
-wrk -t1 -c8 -d"$((DUR + 2))s" -s "$STATE/post.lua" http://127.0.0.1:18003/echo >/dev/null &
+wrk -t1 -c8 -d"$((DUR + 2))s" -s "$STATE/post.lua" http://127.0.0.1:18003/echo >/dev/null & load=$!
 sleep 1
 measure "under load (routing + tap)"
-wait
+wait "$load"
 echo "RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
