@@ -9,7 +9,7 @@ use rserve_protocol::AppFile;
 use rserve_protocol::status::{ApplicationStatus, ServeStatus};
 use rserve_protocol::wire::{AppPlan, Change, ErrorCode, Request, Response, WireError};
 
-use crate::Context;
+use crate::Invocation;
 use crate::args::{
     ConfigArgs, DeleteArgs, DeployArgs, DiffArgs, DownArgs, ListOutput, NodesArgs, Output,
     ScaleArgs, StatusArgs, TokenCommand,
@@ -51,7 +51,7 @@ fn unexpected(response: &Response) -> Failure {
 }
 
 /// Connects with the context's flags, environment and state dir.
-async fn connect(cx: &Context) -> Result<ControlClient, Failure> {
+async fn connect(cx: &Invocation) -> Result<ControlClient, Failure> {
     crate::connect::connect(&cx.global, &cx.token).await
 }
 
@@ -99,7 +99,7 @@ async fn plan(
 }
 
 /// Prints a plan as `output` asks.
-fn print_plan(cx: &Context, output: Output, changes: &[AppPlan]) -> Result<(), Failure> {
+fn print_plan(cx: &Invocation, output: Output, changes: &[AppPlan]) -> Result<(), Failure> {
     let doc = || serde_json::json!({ "changes": changes });
     let text = match output {
         Output::Table => output::plan::table(changes),
@@ -111,7 +111,7 @@ fn print_plan(cx: &Context, output: Output, changes: &[AppPlan]) -> Result<(), F
 
 /// `rserve diff`: kubectl diff's exit codes, 0 nothing would change, 1
 /// something would, 2 the file is invalid or refused, others as usual.
-pub async fn diff(cx: &Context, args: DiffArgs) -> Result<Exit, Failure> {
+pub async fn diff(cx: &Invocation, args: DiffArgs) -> Result<Exit, Failure> {
     let changes = async {
         let path = args.source.path();
         let (name, file) = read_app_file(&path, Exit::Usage)?;
@@ -136,7 +136,7 @@ pub async fn diff(cx: &Context, args: DiffArgs) -> Result<Exit, Failure> {
     })
 }
 
-pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
+pub async fn deploy(cx: &Invocation, args: DeployArgs) -> Result<Exit, Failure> {
     let path = args.source.path();
     let (name, file) = read_app_file(&path, Exit::Failed)?;
     if args.dry_run {
@@ -209,7 +209,7 @@ pub async fn deploy(cx: &Context, args: DeployArgs) -> Result<Exit, Failure> {
 /// Polls status until `done` says so, showing progress on stderr (bars on
 /// a terminal; one line per change of state otherwise or with `plain`).
 async fn wait_for(
-    cx: &Context,
+    cx: &Invocation,
     client: &ControlClient,
     apps: &[String],
     timeout: Duration,
@@ -241,7 +241,7 @@ async fn wait_for(
     }
 }
 
-pub async fn scale(cx: &Context, args: ScaleArgs) -> Result<Exit, Failure> {
+pub async fn scale(cx: &Invocation, args: ScaleArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     let (app, deployment) = args.target;
     let request = Request::Scale {
@@ -263,7 +263,7 @@ pub async fn scale(cx: &Context, args: ScaleArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {
+pub async fn delete(cx: &Invocation, args: DeleteArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     call(
         &client,
@@ -290,7 +290,7 @@ pub async fn delete(cx: &Context, args: DeleteArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn status(cx: &Context, args: StatusArgs) -> Result<Exit, Failure> {
+pub async fn status(cx: &Invocation, args: StatusArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     let status = fetch_status(&client, args.app).await?;
     let view = |wide| View {
@@ -308,7 +308,7 @@ pub async fn status(cx: &Context, args: StatusArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn config(cx: &Context, args: ConfigArgs) -> Result<Exit, Failure> {
+pub async fn config(cx: &Invocation, args: ConfigArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     let file = match call(&client, Request::Config { app: args.app }).await? {
         Response::Config(file) => file,
@@ -323,7 +323,7 @@ pub async fn config(cx: &Context, args: ConfigArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure> {
+pub async fn nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     let nodes = match call(&client, Request::Nodes).await? {
         Response::Nodes { nodes } => nodes,
@@ -345,7 +345,7 @@ pub async fn nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn token(cx: &Context, command: TokenCommand) -> Result<Exit, Failure> {
+pub async fn token(cx: &Invocation, command: TokenCommand) -> Result<Exit, Failure> {
     let TokenCommand::Create(args) = command;
     let client = connect(cx).await?;
     let (token, expires_at_s) =
@@ -366,7 +366,7 @@ pub async fn token(cx: &Context, command: TokenCommand) -> Result<Exit, Failure>
     Ok(Exit::Ok)
 }
 
-pub async fn down(cx: &Context, args: DownArgs) -> Result<Exit, Failure> {
+pub async fn down(cx: &Invocation, args: DownArgs) -> Result<Exit, Failure> {
     let client = connect(cx).await?;
     let addr = cx.global.client.address;
     call(&client, Request::Shutdown).await?;

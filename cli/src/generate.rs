@@ -6,11 +6,11 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::Context;
+use crate::Invocation;
 use crate::args::{CONNECTION_OPTIONS, Cli, CompletionArgs};
 use crate::exit::{Exit, ExitContext, Failure};
 
-pub fn completion(cx: &Context, args: CompletionArgs) -> Result<Exit, Failure> {
+pub fn completion(cx: &Invocation, args: CompletionArgs) -> Result<Exit, Failure> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "rserve", &mut out);
     cx.printer.data(out).exit(Exit::Failed)?;

@@ -11,7 +11,7 @@ use rserve_daemon::rpc::client::{ControlClient, FrameStream};
 use rserve_protocol::stream::{LogQuery, StreamFrame, TapQuery, WatchTarget};
 use rserve_protocol::wire::{ErrorCode, NodeStatus, Request, Response, WireError};
 
-use crate::Context;
+use crate::Invocation;
 use crate::args::{
     EventsArgs, ListOutput, LogsArgs, NodesArgs, RoutesArgs, RoutesOutput, StatusArgs,
     StreamOutput, TapArgs,
@@ -41,7 +41,7 @@ fn refused(response: Response) -> Failure {
 }
 
 /// Connects and opens `request`; the client must outlive the stream.
-async fn open(cx: &Context, request: &Request) -> Result<(ControlClient, FrameStream), Failure> {
+async fn open(cx: &Invocation, request: &Request) -> Result<(ControlClient, FrameStream), Failure> {
     let client = crate::connect::connect(&cx.global, &cx.token).await?;
     match client.open_stream(request).await.map_err(client_failure)? {
         Ok(stream) => Ok((client, stream)),
@@ -55,7 +55,7 @@ async fn next(stream: &mut FrameStream) -> Result<Option<StreamFrame>, Failure> 
 }
 
 /// Writes a frame as one JSON line.
-fn json_line(cx: &Context, frame: &StreamFrame) -> Result<(), Failure> {
+fn json_line(cx: &Invocation, frame: &StreamFrame) -> Result<(), Failure> {
     let mut line = serde_json::to_string(frame).exit(Exit::Failed)?;
     line.push('\n');
     cx.printer.data(line).exit(Exit::Failed)
@@ -63,7 +63,7 @@ fn json_line(cx: &Context, frame: &StreamFrame) -> Result<(), Failure> {
 
 /// What every stream may send besides its items: with `-o json` a JSON line
 /// (scripts see what was dropped), else a note on stderr. `Err` for an error.
-fn side_frame(cx: &Context, frame: &StreamFrame, json: bool) -> Result<(), Failure> {
+fn side_frame(cx: &Invocation, frame: &StreamFrame, json: bool) -> Result<(), Failure> {
     match frame {
         StreamFrame::Dropped { .. } | StreamFrame::Notice { .. } if json => json_line(cx, frame),
         StreamFrame::Dropped { count, source } => {
@@ -99,7 +99,7 @@ fn selectors(target: Option<&str>) -> (Option<String>, Option<String>, Option<St
     }
 }
 
-pub async fn logs(cx: &Context, args: LogsArgs) -> Result<Exit, Failure> {
+pub async fn logs(cx: &Invocation, args: LogsArgs) -> Result<Exit, Failure> {
     let (app, deployment, replica) = selectors(args.target.as_deref());
     let query = LogQuery {
         app,
@@ -140,7 +140,7 @@ pub async fn logs(cx: &Context, args: LogsArgs) -> Result<Exit, Failure> {
 
 /// How many sources (replicas, and nodes for their own lines) a query
 /// reads from, per the head's status: lines are prefixed when more than one.
-async fn sources(cx: &Context, query: &LogQuery) -> Result<usize, Failure> {
+async fn sources(cx: &Invocation, query: &LogQuery) -> Result<usize, Failure> {
     if query.replica.is_some() {
         return Ok(1);
     }
@@ -190,7 +190,7 @@ async fn sources(cx: &Context, query: &LogQuery) -> Result<usize, Failure> {
     Ok(count)
 }
 
-pub async fn events(cx: &Context, args: EventsArgs) -> Result<Exit, Failure> {
+pub async fn events(cx: &Invocation, args: EventsArgs) -> Result<Exit, Failure> {
     let request = Request::Events {
         tail: args.tail,
         follow: args.follow,
@@ -212,7 +212,7 @@ pub async fn events(cx: &Context, args: EventsArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn tap(cx: &Context, args: TapArgs) -> Result<Exit, Failure> {
+pub async fn tap(cx: &Invocation, args: TapArgs) -> Result<Exit, Failure> {
     let (app, deployment, _) = selectors(args.target.as_deref());
     let query = TapQuery {
         app,
@@ -235,7 +235,7 @@ pub async fn tap(cx: &Context, args: TapArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-pub async fn routes(cx: &Context, args: RoutesArgs) -> Result<Exit, Failure> {
+pub async fn routes(cx: &Invocation, args: RoutesArgs) -> Result<Exit, Failure> {
     let view = View {
         wide: args.output == RoutesOutput::Wide,
         headers: !args.no_headers,
@@ -281,7 +281,7 @@ pub async fn routes(cx: &Context, args: RoutesArgs) -> Result<Exit, Failure> {
     .await
 }
 
-pub async fn watch_status(cx: &Context, args: StatusArgs) -> Result<Exit, Failure> {
+pub async fn watch_status(cx: &Invocation, args: StatusArgs) -> Result<Exit, Failure> {
     let view = |wide| View {
         wide,
         headers: !args.no_headers,
@@ -328,7 +328,7 @@ fn named(
     }
 }
 
-pub async fn watch_nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure> {
+pub async fn watch_nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
     let view = |wide| View {
         wide,
         headers: !args.no_headers,
@@ -368,7 +368,7 @@ pub async fn watch_nodes(cx: &Context, args: NodesArgs) -> Result<Exit, Failure>
 /// says so on stderr and reconnects every [`RECONNECT`]. `on_frame` sees each
 /// document.
 async fn watch(
-    cx: &Context,
+    cx: &Invocation,
     target: WatchTarget,
     app: Option<String>,
     mut on_frame: impl FnMut(&StreamFrame) -> Result<(), Failure>,

@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::Context;
+use crate::Invocation;
 use crate::args::{LogFormat, UpArgs};
 use crate::connect::state_dir;
 use crate::env;
@@ -55,7 +55,7 @@ impl Source {
     }
 }
 
-pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
+pub async fn run(cx: &Invocation, args: UpArgs) -> Result<Exit, Failure> {
     let global = &cx.global;
     init_logging(args.log_format, &cx.printer);
     let mut sources = Vec::new();
@@ -89,6 +89,7 @@ pub async fn run(cx: &Context, args: UpArgs) -> Result<Exit, Failure> {
         labels: args.labels.iter().cloned().collect(),
         node_timeout: Duration::from_secs_f64(args.node_timeout_s.max(0.1)),
         notify: Notifier::from_env(),
+        kinds: cx.kinds.clone(),
         // Debug builds only (the tests'): an inherited variable must never
         // hang a production node's controller.
         stall_controller_while: std::env::var_os(TEST_STALL_CONTROLLER)

@@ -17,8 +17,12 @@
 //! token), [`digest`] (fingerprints), [`observe`] (counters, snapshots,
 //! metrics).
 //!
+//! Deployments written in Rust: [`api`] (the `Deployment` trait, the kinds
+//! registry, deployment handles), what the `rserve` crate re-exports.
+//!
 //! The `rserve` binary (crate `cli`) is a thin shell over this crate.
 
+pub mod api;
 pub mod cluster;
 pub mod controller;
 pub mod digest;

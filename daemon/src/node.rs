@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::api::Kinds;
 use crate::cluster::agent::MemberAgent;
 use crate::cluster::fleet::Fleet;
 use crate::cluster::head::Head;
@@ -36,9 +37,10 @@ use crate::ingress::{self, IngressConfig};
 use crate::notify::{self, Heartbeat, Notifier, Summary};
 use crate::observe::Live;
 use crate::observe::events::EventLog;
+use crate::observe::tap::Tap;
 use crate::observe::window::{RouterWindow, SAMPLE_PERIOD};
 use crate::pki::{self, TlsPaths};
-use crate::replica::LocalReplicas;
+use crate::replica::{LocalReplicas, ReplicaEnv};
 use crate::router::{RouteTable, Routes};
 use crate::state_dir::{LockError, NodeFile, StateDir, StateFileError};
 
@@ -71,6 +73,8 @@ pub struct NodeConfig {
     pub node_timeout: Duration,
     /// systemd notifications (readiness, status, watchdog, reload, stop).
     pub notify: Notifier,
+    /// Deployment kinds written in Rust, served beside the built-in ones.
+    pub kinds: Arc<Kinds>,
     /// Test-only: while this file exists the controller loop stalls, so a test
     /// can watch systemd's watchdog pings stop. Never set in production.
     #[doc(hidden)]
@@ -91,6 +95,7 @@ impl NodeConfig {
             labels: BTreeMap::new(),
             node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT,
             notify: Notifier::disabled(),
+            kinds: Arc::default(),
             stall_controller_while: None,
         }
     }
@@ -221,13 +226,20 @@ impl Node {
         let endpoint = endpoint::endpoint(control, identity, &ca_pem)?;
         let mesh = Arc::new(Mesh::new(mesh_crypto.clone()));
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+        let tap: Arc<Tap> = Arc::default();
+        let env = Arc::new(ReplicaEnv {
+            routes: routes.clone(),
+            kinds: config.kinds.clone(),
+            tap: tap.clone(),
+            node_id: file.node_id.clone(),
+        });
         let (cluster, heartbeat) = match &member {
             Some(cluster_file) => {
                 let agent = MemberAgent::new(
                     file.node_id.clone(),
                     Arc::new(LocalReplicas::default()),
                     mesh,
-                    routes.clone(),
+                    env.clone(),
                 );
                 (
                     Cluster::member(cluster_file, agent),
@@ -241,10 +253,10 @@ impl Node {
         };
         let controller = Controller::new(
             Store::new(dir),
-            routes.clone(),
             file.clone(),
             cluster.fleet().cloned(),
             events.clone(),
+            env,
         )?;
         Ok(Self {
             config,
@@ -259,7 +271,7 @@ impl Node {
             heartbeat,
             live: Live {
                 events,
-                tap: Arc::default(),
+                tap,
                 window: Arc::default(),
             },
         })

@@ -2,8 +2,9 @@
 
 use proptest::prelude::*;
 use rserve_protocol::config::{
-    Aggregation, AppConfig, AppFile, AutoscalingConfig, ConfigError, DeploymentConfig,
-    DigitsOptions, EchoOptions, NumReplicas, ReplicaKind, Replicas, Resources, SleepOptions,
+    Aggregation, AppConfig, AppFile, AutoscalingConfig, BUILTIN_KINDS, ConfigError, CustomKind,
+    DeploymentConfig, DigitsOptions, EchoOptions, NumReplicas, ReplicaKind, Replicas, Resources,
+    SleepOptions,
 };
 
 const MINIMAL: &str = r#"
@@ -113,9 +114,65 @@ fn unknown_kind_options_are_rejected() {
     let text = MINIMAL.replace("{ kind = \"echo\" }", "{ kind = \"echo\", colour = 1 }");
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("colour"), "{err}");
+    // Any other kind is a user's (written in Rust): the node that serves
+    // the file knows whether it has it; the file alone cannot say.
     let text = MINIMAL.replace("kind = \"echo\"", "kind = \"gpt5\"");
+    let file = parse(&text).unwrap();
+    assert_eq!(
+        file.applications[0].deployments[0].replica,
+        ReplicaKind::Custom(CustomKind {
+            kind: "gpt5".into()
+        })
+    );
+    // It takes no options: its settings are its user_config.
+    let text = MINIMAL.replace("kind = \"echo\"", "kind = \"gpt5\", top_k = 3");
     let err = parse(&text).unwrap_err().to_string();
-    assert!(err.contains("gpt5"), "{err}");
+    assert!(err.contains("top_k"), "{err}");
+}
+
+#[test]
+fn handles_name_deployments_of_the_same_app_without_cycles() {
+    let app = |deployments: &str| format!("[[applications]]\nname = \"a\"\n{deployments}");
+    let dep = |name: &str, kind: &str, handles: &str| {
+        format!(
+            "[[applications.deployments]]\nname = \"{name}\"\nreplica = {{ kind = \"{kind}\" }}\nhandles = {{ {handles} }}\n"
+        )
+    };
+    let ok = app(&(dep("front", "rag", "e = \"embed\", c = \"chat\"")
+        + &dep("embed", "echo", "")
+        + &dep("chat", "echo", "")));
+    let file = parse(&ok).unwrap();
+    assert_eq!(file.applications[0].deployments[0].handles["e"], "embed");
+
+    let unknown = app(&(dep("front", "rag", "e = \"nope\"") + &dep("embed", "echo", "")));
+    let err = parse(&unknown).unwrap_err().to_string();
+    assert!(
+        err.contains("applications[0].deployments[0].handles.e: no deployment named `nope` in application `a` (it has: front, embed)"),
+        "{err}"
+    );
+
+    let selfish = app(&dep("front", "rag", "me = \"front\""));
+    let err = parse(&selfish).unwrap_err().to_string();
+    assert!(
+        err.contains("handles.me: `front` is this deployment itself"),
+        "{err}"
+    );
+
+    let cycle = app(&(dep("a1", "x", "next = \"a2\"")
+        + &dep("a2", "x", "next = \"a3\"")
+        + &dep("a3", "x", "back = \"a1\"")));
+    let err = parse(&cycle).unwrap_err().to_string();
+    assert!(
+        err.contains("applications[0].deployments: the deployments call each other in a cycle through their handles: a1 → a2 → a3 → a1"),
+        "{err}"
+    );
+
+    let builtin = app(&(dep("front", "echo", "e = \"embed\"") + &dep("embed", "echo", "")));
+    let err = parse(&builtin).unwrap_err().to_string();
+    assert!(
+        err.contains("handles: the built-in kind `echo` calls no other deployment"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -296,6 +353,10 @@ fn kind() -> impl Strategy<Value = ReplicaKind> {
                 weights,
             })
         }),
+        "[a-z][a-z0-9_-]{0,8}"
+            .prop_filter("not a built-in kind", |k| !BUILTIN_KINDS
+                .contains(&k.as_str()))
+            .prop_map(|kind| ReplicaKind::Custom(CustomKind { kind })),
     ]
 }
 
@@ -331,6 +392,7 @@ fn deployment() -> impl Strategy<Value = DeploymentConfig> {
                         memory: u64::from(mem),
                         label_selector: Default::default(),
                     },
+                    handles: Default::default(),
                     batching: None,
                     multiplexing: None,
                     replica,

@@ -31,7 +31,7 @@ use self::feed::Feeds;
 use self::reduce::{Input, update};
 use self::render::Theme;
 use self::state::App;
-use crate::Context;
+use crate::Invocation;
 use crate::args::TopArgs;
 use crate::exit::{Exit, ExitContext, Failure};
 
@@ -47,7 +47,7 @@ fn now_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-pub async fn run(cx: &Context, args: TopArgs) -> Result<Exit, Failure> {
+pub async fn run(cx: &Invocation, args: TopArgs) -> Result<Exit, Failure> {
     // Fail as the other commands do (exit 4) before taking the terminal.
     let client = crate::connect::connect(&cx.global, &cx.token).await?;
     let address = client.addr().to_string();

@@ -8,14 +8,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use rserve_protocol::config::DeploymentConfig;
-use rserve_protocol::wire::{ClusterRoutes, ReplicaReport, Request, Response, WireError};
+use rserve_protocol::wire::{
+    ClusterRoutes, ReplicaLocation, ReplicaReport, Request, Response, WireError,
+};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use super::mesh::Mesh;
 use crate::replica::report::{fingerprint, report_of};
-use crate::replica::{LocalReplicas, Phase, RemoteTarget, Replica};
+use crate::replica::{LocalReplicas, Phase, RemoteTarget, Replica, ReplicaEnv};
 use crate::router::{DeploymentRouter, RouteTable, Routes};
 
 /// Replicas this member runs, and the route table it serves.
@@ -28,6 +30,8 @@ pub struct MemberAgent {
     pub local: Arc<LocalReplicas>,
     mesh: Arc<Mesh>,
     routes: Arc<Routes>,
+    /// What replicas started here get from the node.
+    env: Arc<ReplicaEnv>,
     routers: Mutex<HashMap<String, Arc<DeploymentRouter>>>,
     proxies: Mutex<HashMap<String, Arc<Replica>>>,
     routes_version: Mutex<u64>,
@@ -36,20 +40,21 @@ pub struct MemberAgent {
 }
 
 impl MemberAgent {
-    /// The agent of node `node_id`, serving `routes`.
+    /// The agent of node `node_id`, serving `env`'s routes.
     pub fn new(
         node_id: String,
         local: Arc<LocalReplicas>,
         mesh: Arc<Mesh>,
-        routes: Arc<Routes>,
+        env: Arc<ReplicaEnv>,
     ) -> Self {
         Self {
+            routes: env.routes.clone(),
+            env,
             node_id,
             tasks: TaskTracker::new(),
             changed: Arc::new(Notify::new()),
             local,
             mesh,
-            routes,
             routers: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             routes_version: Mutex::new(0),
@@ -86,7 +91,14 @@ impl MemberAgent {
             .lock()
             .unwrap()
             .insert(id.clone(), fingerprint(config));
-        let replica = Replica::spawn_with_id(id, app, config, self.changed.clone(), &self.tasks);
+        let replica = Replica::spawn_with_id(
+            id,
+            app,
+            config,
+            &self.env,
+            self.changed.clone(),
+            &self.tasks,
+        );
         self.local.insert(replica);
     }
 
@@ -143,52 +155,30 @@ impl MemberAgent {
         let mut builder = RouteTable::builder();
         let mut live_routers = HashMap::new();
         for app in &table.apps {
-            let config = &app.deployment;
-            let key = format!("{}/{}", app.app, config.name);
-            let router = match routers.remove(&key) {
-                Some(router) => {
-                    router.configure(config);
-                    router
-                }
-                None => Arc::new(DeploymentRouter::for_deployment(&app.app, config)),
-            };
-            let mut replicas = Vec::new();
-            for location in &app.replicas {
-                if location.node_id == self.node_id {
-                    if let Some(local) = self.local.get(&location.replica_id)
-                        && local.phase() == Phase::Running
-                    {
-                        local.set_max_ongoing(config.max_ongoing_requests);
-                        replicas.push(local);
+            let ingress = (&app.deployment, &app.replicas);
+            let others = app.others.iter().map(|o| (&o.deployment, &o.replicas));
+            for (n, (config, locations)) in std::iter::once(ingress).chain(others).enumerate() {
+                let key = format!("{}/{}", app.app, config.name);
+                let router = match routers.remove(&key) {
+                    Some(router) => {
+                        router.configure(config);
+                        router
                     }
-                    continue;
-                }
-                let Ok(address) = location.address.parse() else {
-                    continue;
+                    None => Arc::new(DeploymentRouter::for_deployment(&app.app, config)),
                 };
-                let proxy = proxies.remove(&location.replica_id).unwrap_or_else(|| {
-                    Replica::remote(
-                        location.replica_id.clone(),
-                        &app.app,
-                        config,
-                        RemoteTarget {
-                            node_id: location.node_id.clone(),
-                            address,
-                            link: self.mesh.clone(),
-                        },
-                        Phase::Running,
-                        None,
-                    )
-                });
-                proxy.set_max_ongoing(config.max_ongoing_requests);
-                used_proxies.insert(location.replica_id.clone(), proxy.clone());
-                replicas.push(proxy);
+                let replicas =
+                    self.replicas_at(&app.app, config, locations, &mut proxies, &mut used_proxies);
+                router.set_replicas(replicas);
+                if n == 0 {
+                    builder.app(&app.app, &app.route_prefix, &router);
+                }
+                builder.model(&app.app, config, &router).deployment(
+                    &app.app,
+                    &config.name,
+                    &router,
+                );
+                live_routers.insert(key, router);
             }
-            router.set_replicas(replicas);
-            builder
-                .app(&app.app, &app.route_prefix, &router)
-                .model(&app.app, config, &router);
-            live_routers.insert(key, router);
         }
         *routers = live_routers;
         *proxies = used_proxies;
@@ -199,6 +189,54 @@ impl MemberAgent {
             apps = table.apps.len(),
             "Applied the cluster route table from the head."
         );
+    }
+
+    /// The replicas of deployment `config` at `locations`: those here called
+    /// directly (and given the deployment's in-place settings), the others
+    /// through proxies (kept across tables).
+    fn replicas_at(
+        &self,
+        app: &str,
+        config: &DeploymentConfig,
+        locations: &[ReplicaLocation],
+        proxies: &mut HashMap<String, Arc<Replica>>,
+        used_proxies: &mut HashMap<String, Arc<Replica>>,
+    ) -> Vec<Arc<Replica>> {
+        let mut replicas = Vec::new();
+        for location in locations {
+            if location.node_id == self.node_id {
+                if let Some(local) = self.local.get(&location.replica_id)
+                    && local.phase() == Phase::Running
+                {
+                    local.set_max_ongoing(config.max_ongoing_requests);
+                    local.set_timing(config);
+                    local.reconfigure(config.user_config.as_ref());
+                    replicas.push(local);
+                }
+                continue;
+            }
+            let Ok(address) = location.address.parse() else {
+                continue;
+            };
+            let proxy = proxies.remove(&location.replica_id).unwrap_or_else(|| {
+                Replica::remote(
+                    location.replica_id.clone(),
+                    app,
+                    config,
+                    RemoteTarget {
+                        node_id: location.node_id.clone(),
+                        address,
+                        link: self.mesh.clone(),
+                    },
+                    Phase::Running,
+                    None,
+                )
+            });
+            proxy.set_max_ongoing(config.max_ongoing_requests);
+            used_proxies.insert(location.replica_id.clone(), proxy.clone());
+            replicas.push(proxy);
+        }
+        replicas
     }
 
     /// Stops every hosted replica and waits for them to drain.

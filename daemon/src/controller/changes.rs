@@ -162,12 +162,13 @@ pub(super) fn plan_app(state: &State, app: &AppConfig, change: Change) -> AppPla
 
 /// Keys of a deployment's config whose replica-defining values force new
 /// replicas when they change (Ray: everything but the replica count, limits,
-/// health and shutdown timing). Paths as [`KeyChanges`] names them; a prefix
+/// health and shutdown timing, and `user_config`, which running replicas take
+/// in place through `reconfigure`). Paths as [`KeyChanges`] names them; a prefix
 /// covers its sub-keys.
 const REPLACING: &[&str] = &[
     "replica",
     "resources",
-    "user_config",
+    "handles",
     "batching",
     "multiplexing.max_num_models_per_replica",
     "multiplexing.models_dir",
@@ -278,8 +279,8 @@ mod tests {
         assert_eq!(
             changes("", "user_config = { t = 1 }\nresources = { num_cpus = 2 }"),
             (
-                vec![],
-                vec!["resources.num_cpus".into(), "user_config".into()]
+                vec!["user_config".into()],
+                vec!["resources.num_cpus".into()]
             )
         );
     }

@@ -29,7 +29,9 @@ use rserve_protocol::status::{
     ServeStatus,
 };
 use rserve_protocol::stream::EventReason;
-use rserve_protocol::wire::{AppChange, AppPlan, AppRoute, Change, ErrorCode, WireError};
+use rserve_protocol::wire::{
+    AppChange, AppPlan, AppRoute, Change, DeploymentRoute, ErrorCode, WireError,
+};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,6 +44,7 @@ use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::Placer;
 use crate::notify::Heartbeat;
 use crate::observe::events::{EventLog, Subject};
+use crate::replica::ReplicaEnv;
 use crate::router::{RouteTable, Routes};
 use crate::state_dir::{NodeFile, StateFileError};
 
@@ -78,6 +81,8 @@ pub struct Controller {
     fleet: Option<Arc<Fleet>>,
     /// The cluster's event log (on the head; members keep theirs in memory).
     events: Arc<EventLog>,
+    /// What replicas started here get from the node (kinds, routes for handles).
+    env: Arc<ReplicaEnv>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -90,10 +95,10 @@ impl Controller {
     /// Loads the persisted desired state; replicas start on the first reconcile.
     pub fn new(
         store: Store,
-        routes: Arc<Routes>,
         node: NodeFile,
         fleet: Option<Arc<Fleet>>,
         events: Arc<EventLog>,
+        env: Arc<ReplicaEnv>,
     ) -> Result<Arc<Self>, StateFileError> {
         let desired = store.load()?;
         let mut state = State {
@@ -103,7 +108,7 @@ impl Controller {
         };
         for record in desired.applications.values() {
             info!(app = %record.config.name, "Restoring application from the state file.");
-            apply_app(&mut state, record);
+            apply_app(&mut state, record, &env);
         }
         let controller = Arc::new(Self {
             state: Mutex::new(State {
@@ -113,13 +118,14 @@ impl Controller {
             }),
             writer: Mutex::new(()),
             store,
-            routes,
+            routes: env.routes.clone(),
             changed: Arc::new(Notify::new()),
             tasks: TaskTracker::new(),
             node,
             started: StdInstant::now(),
             fleet,
             events,
+            env,
         });
         // Serve the restored applications' routes from the start.
         controller.publish_routes(&mut state);
@@ -236,6 +242,15 @@ impl Controller {
         }
     }
 
+    /// What a file must pass before anything changes: its own validation,
+    /// and that this node serves every kind it names, with a `user_config`
+    /// each kind can take.
+    fn check_file(&self, file_name: &str, file: &AppFile) -> Result<(), WireError> {
+        file.validate(file_name)
+            .and_then(|()| self.env.kinds.check(file_name, file))
+            .map_err(|e| bad_request(e.to_string()))
+    }
+
     /// Creates or updates every application in `file`; never removes others.
     ///
     /// The change runs to its end on its own task even if the caller goes away
@@ -245,8 +260,7 @@ impl Controller {
         file_name: &str,
         file: AppFile,
     ) -> Result<Vec<AppChange>, WireError> {
-        file.validate(file_name)
-            .map_err(|e| bad_request(e.to_string()))?;
+        self.check_file(file_name, &file)?;
         let this = self.clone();
         let file_name = file_name.to_owned();
         run_to_end(
@@ -278,8 +292,7 @@ impl Controller {
         let (desired, changes) = {
             let state = self.state.lock().await;
             let file = make(&state.desired)?;
-            file.validate(file_name)
-                .map_err(|e| bad_request(e.to_string()))?;
+            self.check_file(file_name, &file)?;
             check_conflicts(&state.desired, file_name, &file)?;
             plan_changes(&state, file)
         };
@@ -302,7 +315,7 @@ impl Controller {
                     Subject::app(&change.app),
                     format!("{what} from {file_name}"),
                 );
-                apply_app(&mut state, &record);
+                apply_app(&mut state, &record, &self.env);
             }
         }
         state.desired = desired;
@@ -315,8 +328,7 @@ impl Controller {
     /// What [`Controller::deploy`] of `file` would change, per deployment,
     /// after the same checks (validation, conflicts); changes nothing.
     pub async fn plan(&self, file_name: &str, file: AppFile) -> Result<Vec<AppPlan>, WireError> {
-        file.validate(file_name)
-            .map_err(|e| bad_request(e.to_string()))?;
+        self.check_file(file_name, &file)?;
         let state = self.state.lock().await;
         check_conflicts(&state.desired, file_name, &file)?;
         let (_, changes) = plan_changes(&state, file.clone());
@@ -434,7 +446,10 @@ impl Controller {
             let ingress = &app.deployments[&app.config.ingress_deployment().name];
             table.app(name, &app.config.route_prefix, &ingress.router);
             for dep in &app.config.deployments {
-                table.model(name, dep, &app.deployments[&dep.name].router);
+                let router = &app.deployments[&dep.name].router;
+                table
+                    .model(name, dep, router)
+                    .deployment(name, &dep.name, router);
             }
         }
         self.routes
@@ -469,6 +484,16 @@ fn cluster_routes(state: &State, fleet: &Fleet) -> Vec<AppRoute> {
                 route_prefix: a.config.route_prefix.clone(),
                 deployment: Box::new(ingress.clone()),
                 replicas: a.deployments[&ingress.name].locations(&fleet.head),
+                others: a
+                    .config
+                    .deployments
+                    .iter()
+                    .filter(|d| d.name != ingress.name)
+                    .map(|d| DeploymentRoute {
+                        deployment: Box::new(d.clone()),
+                        replicas: a.deployments[&d.name].locations(&fleet.head),
+                    })
+                    .collect(),
             }
         })
         .collect()
@@ -487,7 +512,7 @@ async fn run_to_end<T>(task: tokio::task::JoinHandle<T>) -> Result<T, WireError>
 }
 
 /// Brings the runtime of `record`'s application in line with its config.
-fn apply_app(state: &mut State, record: &AppRecord) {
+fn apply_app(state: &mut State, record: &AppRecord, env: &Arc<ReplicaEnv>) {
     let config = &record.config;
     let runtime = state
         .apps
@@ -507,7 +532,7 @@ fn apply_app(state: &mut State, record: &AppRecord) {
             None => {
                 runtime.deployments.insert(
                     dep.name.clone(),
-                    DeploymentRuntime::new(&config.name, dep.clone()),
+                    DeploymentRuntime::new(&config.name, dep.clone(), env.clone()),
                 );
             }
         }

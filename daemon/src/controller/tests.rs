@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use futures_util::FutureExt;
 use rserve_protocol::status::{
     ApplicationStatus, DeploymentStatus, DeploymentStatusTrigger, ReplicaState,
@@ -24,7 +23,6 @@ fn file(deployment: &str) -> AppFile {
 fn controller(dir: &std::path::Path) -> Arc<Controller> {
     Controller::new(
         Store::new(dir),
-        Arc::new(ArcSwap::from_pointee(RouteTable::default())),
         NodeFile {
             pid: 0,
             node_id: "n".into(),
@@ -33,6 +31,7 @@ fn controller(dir: &std::path::Path) -> Arc<Controller> {
         },
         None,
         Arc::new(crate::observe::events::EventLog::open(dir)),
+        crate::replica::ReplicaEnv::standalone(),
     )
     .unwrap()
 }

@@ -22,7 +22,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use rserve_protocol::stream::TapEvent;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -38,7 +37,8 @@ use crate::observe::tap::Tap;
 use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
 use crate::replica::openai;
-use crate::replica::{CallError, Replica, ReplicaRequest};
+use crate::replica::{CallError, ReplicaRequest};
+use crate::router::call::{Called, Failure, Sample};
 use crate::router::{DeploymentRouter, RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
@@ -315,66 +315,16 @@ impl Ingress {
         }
     }
 
-    /// Reserves a replica of `router`'s deployment and calls it; counts the
-    /// answer in the deployment's and the replica's figures, and offers it to
-    /// `rserve tap` when someone taps (one relaxed load when nobody does).
+    /// Reserves a replica of `router`'s deployment and calls it (the same
+    /// call deployment handles make); counts the answer in the deployment's
+    /// and the replica's figures, and offers it to `rserve tap`.
     async fn dispatch(
-        &self,
-        router: &Arc<DeploymentRouter>,
-        parts: http::request::Parts,
-        body: Bytes,
-        request_id: &HeaderValue,
-    ) -> Response<IngressBody> {
-        let start = std::time::Instant::now();
-        let tap = &self.config.tap;
-        let tapped = (tap.active() && tap.admit()).then(|| {
-            let model = parts
-                .headers
-                .get(MODEL_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            (parts.method.to_string(), parts.uri.path().to_owned(), model)
-        });
-        let (response, replica) = self.call(router, parts, body, request_id).await;
-        let (status, elapsed) = (response.status().as_u16(), start.elapsed());
-        router.stats().record(status, elapsed);
-        if let Some(replica) = &replica {
-            replica.stats().record(status, elapsed);
-        }
-        if let Some((method, path, model)) = tapped {
-            let (app, deployment) = router.name().split_once('/').unwrap_or(("", router.name()));
-            let arrived = std::time::SystemTime::now() - elapsed;
-            tap.publish(TapEvent {
-                time_s: arrived
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64()),
-                node: self.config.node_id.clone(),
-                method,
-                path,
-                app: app.to_owned(),
-                deployment: deployment.to_owned(),
-                model,
-                replica: replica.as_ref().map(|r| r.id().to_owned()),
-                replica_node: replica.as_ref().map(|r| {
-                    r.remote_target()
-                        .map_or_else(|| self.config.node_id.clone(), |t| t.node_id.clone())
-                }),
-                hop: replica.as_ref().is_some_and(|r| !r.is_local()),
-                status,
-                latency_ms: elapsed.as_secs_f64() * 1000.0,
-                request_id: request_id.to_str().unwrap_or_default().to_owned(),
-            });
-        }
-        response
-    }
-
-    async fn call(
         &self,
         router: &Arc<DeploymentRouter>,
         mut parts: http::request::Parts,
         body: Bytes,
         request_id: &HeaderValue,
-    ) -> (Response<IngressBody>, Option<Arc<Replica>>) {
+    ) -> Response<IngressBody> {
         let model: Option<String> = router
             .multiplexed()
             .then(|| parts.headers.get(MODEL_ID_HEADER))
@@ -382,83 +332,28 @@ impl Ingress {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
-        // A request that could not even be sent to another node (connection
-        // refused or lost) is routed again, to another replica: at most twice.
-        let mut attempts = 0;
-        let (permit, result) = loop {
-            let permit = match router.acquire(model.as_deref()).await {
-                Ok(permit) => permit,
-                Err(e @ RouteError::Overloaded { .. }) => {
-                    debug!(request_id = ?request_id, error = %e, "Request refused.");
-                    return (
-                        error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e),
-                        None,
-                    );
-                }
-                Err(e @ RouteError::Unavailable { .. }) => {
-                    return (
-                        error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
-                        None,
-                    );
-                }
-            };
-            // Only a forward can come back unsent: a local call takes the
-            // headers, a remote one keeps them for another try.
-            let headers = if permit.replica().is_local() {
-                std::mem::take(&mut parts.headers)
-            } else {
-                parts.headers.clone()
-            };
-            let request = ReplicaRequest {
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                headers,
-                body: body.clone(),
-            };
-            let result = permit.replica().call(request).await;
-            attempts += 1;
-            match &result {
-                Err(e @ CallError::Remote { sent: false, .. }) if attempts < 3 => {
-                    debug!(request_id = ?request_id, error = %e, "Not sent to another node; routing again.");
-                }
-                _ => break (permit, result),
-            }
+        let tap = &self.config.tap;
+        let sample = Sample::start(tap, &parts.method, parts.uri.path(), model.as_deref());
+        // The replica (and the deployment handles it calls) see the request id.
+        parts.headers.insert(REQUEST_ID, request_id.clone());
+        let request = ReplicaRequest {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers,
+            body,
         };
-        let replica_id = HeaderValue::from_str(permit.replica().id()).ok();
-        let replica = permit.replica().clone();
-        let response = match result {
-            Ok(mut reply) => {
-                // Which replica answered (any node may have forwarded it).
-                if let Some(id) = replica_id {
-                    reply.headers.push((REPLICA_ID.clone(), id));
-                }
-                match reply.stream.take() {
-                    // The replica slot stays taken until the stream ends or the
-                    // client goes (dropping the body drops the permit).
-                    Some(rx) => with_body(
-                        reply,
-                        IngressBody::Stream {
-                            rx,
-                            _permit: permit,
-                        },
-                    ),
-                    None => into_response(reply),
-                }
-            }
-            Err(e @ CallError::Remote { sent: false, .. }) => {
-                warn!(request_id = ?request_id, error = %e, "No replica took the request.");
-                error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
-            }
-            Err(e @ CallError::Remote { .. }) => {
-                warn!(request_id = ?request_id, error = %e, "Forwarding to another node failed.");
-                error(StatusCode::BAD_GATEWAY, "node_unreachable", e)
-            }
-            Err(e) => {
-                warn!(request_id = ?request_id, error = %e, "Replica call failed.");
-                error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)
-            }
-        };
-        (response, Some(replica))
+        let called = router.call(request, model.as_deref()).await;
+        let replica = called.permit.as_ref().map(|p| p.replica().clone());
+        let response = respond(called, request_id);
+        sample.finish(
+            tap,
+            &self.config.node_id,
+            router,
+            replica.as_ref(),
+            response.status().as_u16(),
+            request_id.to_str().unwrap_or_default(),
+        );
+        response
     }
 
     fn builtin(&self, path: &str) -> Response<IngressBody> {
@@ -506,6 +401,50 @@ impl Ingress {
     fn new_request_id(&self) -> HeaderValue {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         HeaderValue::try_from(format!("{}-{n:x}", self.id_prefix)).expect("hex is a valid header")
+    }
+}
+
+/// The HTTP answer to a call through the router.
+fn respond(called: Called, request_id: &HeaderValue) -> Response<IngressBody> {
+    match (called.result, called.permit) {
+        (Ok(mut reply), Some(permit)) => {
+            // Which replica answered (any node may have forwarded it).
+            if let Ok(id) = HeaderValue::from_str(permit.replica().id()) {
+                reply.headers.push((REPLICA_ID.clone(), id));
+            }
+            match reply.stream.take() {
+                // The replica slot stays taken until the stream ends or the
+                // client goes (dropping the body drops the permit).
+                Some(rx) => with_body(
+                    reply,
+                    IngressBody::Stream {
+                        rx,
+                        _permit: permit,
+                    },
+                ),
+                None => into_response(reply),
+            }
+        }
+        (Ok(reply), None) => into_response(reply),
+        (Err(Failure::Route(e @ RouteError::Overloaded { .. })), _) => {
+            debug!(request_id = ?request_id, error = %e, "Request refused.");
+            error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e)
+        }
+        (Err(Failure::Route(e @ RouteError::Unavailable { .. })), _) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
+        }
+        (Err(Failure::Call(e @ CallError::Remote { sent: false, .. })), _) => {
+            warn!(request_id = ?request_id, error = %e, "No replica took the request.");
+            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
+        }
+        (Err(Failure::Call(e @ CallError::Remote { .. })), _) => {
+            warn!(request_id = ?request_id, error = %e, "Forwarding to another node failed.");
+            error(StatusCode::BAD_GATEWAY, "node_unreachable", e)
+        }
+        (Err(Failure::Call(e)), _) => {
+            warn!(request_id = ?request_id, error = %e, "Replica call failed.");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)
+        }
     }
 }
 

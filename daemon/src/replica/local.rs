@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::compute::Crash;
+use super::env::ReplicaEnv;
 use super::kinds::{Handler, StartContext};
 use super::{
     CallError, Core, HEALTH_CHECK_FAILURE_THRESHOLD, Phase, Replica, ReplicaRequest,
@@ -52,6 +53,9 @@ pub struct LocalReplica {
     batches: Arc<Mutex<BatchFigures>>,
     /// How far the current start's model load has got (model kinds).
     pub(super) load: Arc<LoadProgress>,
+    /// The `user_config` the replica should run with (changed in place by
+    /// reconfigure; one that arrives while it starts is applied once it runs).
+    user_config: Mutex<Option<serde_json::Value>>,
     stop: CancellationToken,
 }
 
@@ -72,6 +76,7 @@ impl LocalReplica {
             timing: Mutex::new(Timing::of(config)),
             batches: Arc::new(Mutex::new(BatchFigures::default())),
             load: Arc::default(),
+            user_config: Mutex::new(config.user_config.clone()),
             stop: CancellationToken::new(),
         }
     }
@@ -141,20 +146,29 @@ impl LocalReplica {
 pub(super) async fn supervise(
     replica: Arc<Replica>,
     config: DeploymentConfig,
+    env: Arc<ReplicaEnv>,
     changed: Arc<Notify>,
 ) {
     let id = replica.id().to_owned();
-    live(replica, config, changed).await;
+    live(replica, config, env, changed).await;
     crate::observe::logs::hub().retire(&id);
 }
 
-async fn live(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Notify>) {
+async fn live(
+    replica: Arc<Replica>,
+    config: DeploymentConfig,
+    env: Arc<ReplicaEnv>,
+    changed: Arc<Notify>,
+) {
     let Replica::Local(local) = replica.as_ref() else {
         unreachable!("only local replicas are supervised")
     };
     let id = local.core.id.clone();
     local.load.clear();
     let context = StartContext {
+        app: local.core.app.clone(),
+        replica_id: id.clone(),
+        env,
         batches: local.batches.clone(),
         load: local.load.clone(),
         models: local.core.models.clone(),
@@ -185,6 +199,11 @@ async fn live(replica: Arc<Replica>, config: DeploymentConfig, changed: Arc<Noti
     };
     *local.handler.lock().unwrap() = Some(handler.clone());
     local.set_phase(Phase::Running, &changed);
+    // A user_config that changed while the replica started.
+    let desired = local.user_config.lock().unwrap().clone();
+    if desired != config.user_config {
+        apply_user_config(replica.clone(), desired);
+    }
     info!(replica = %id, app = %local.core.app, deployment = %local.core.deployment, "Replica running.");
 
     if serve(local, &handler).await == Ended::Failed {
@@ -259,7 +278,62 @@ async fn drain(local: &LocalReplica, changed: &Notify) {
     if ongoing() > 0 {
         warn!(replica = %local.core.id, ongoing = ongoing(), "Replica stopped with requests in flight (graceful_shutdown_timeout_s).");
     }
+    let handler = local.handler.lock().unwrap().clone();
+    if let Some(handler) = handler {
+        handler.shutdown().await;
+    }
     local.release_handler();
     local.set_phase(Phase::Stopped, changed);
     info!(replica = %local.core.id, "Replica stopped.");
+}
+
+/// Applies `user_config` to a running replica in place, on its own task; a
+/// failure fails the replica (the controller replaces it, and the new one
+/// starts with the new config).
+pub(super) fn reconfigure(replica: Arc<Replica>, user_config: Option<serde_json::Value>) {
+    let Replica::Local(local) = replica.as_ref() else {
+        return;
+    };
+    {
+        let mut desired = local.user_config.lock().unwrap();
+        if *desired == user_config {
+            return;
+        }
+        desired.clone_from(&user_config);
+    }
+    apply_user_config(replica.clone(), user_config);
+}
+
+/// Hands `user_config` to the running kind on its own task.
+fn apply_user_config(replica: Arc<Replica>, user_config: Option<serde_json::Value>) {
+    let Replica::Local(local) = replica.as_ref() else {
+        return;
+    };
+    let handler = local.handler.lock().unwrap().clone();
+    let Some(handler) = handler else {
+        return;
+    };
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let Replica::Local(local) = replica.as_ref() else {
+                return;
+            };
+            match std::panic::AssertUnwindSafe(handler.reconfigure(user_config))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(true)) => {
+                    info!(replica = %local.core.id, "Applied a new user_config in place.")
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(reason)) => {
+                    warn!(replica = %local.core.id, %reason, "Reconfigure failed.");
+                    local.fail(false, reason);
+                }
+                Err(panic) => local.fail(false, format!("reconfigure {}", panic_message(&panic))),
+            }
+        },
+        span,
+    ));
 }

@@ -21,6 +21,7 @@ pub mod batcher;
 pub mod call;
 mod compute;
 pub mod engine;
+pub mod env;
 mod kinds;
 mod local;
 pub mod multiplex;
@@ -43,6 +44,7 @@ use tracing::Instrument as _;
 use crate::observe::RequestStats;
 
 pub use call::{CallError, ReplicaRequest, ReplicaResponse};
+pub use env::ReplicaEnv;
 pub use local::LocalReplica;
 pub use multiplex::ModelSet;
 pub use phase::Phase;
@@ -118,10 +120,11 @@ impl Replica {
     pub fn spawn(
         app: &str,
         config: &DeploymentConfig,
+        env: &Arc<ReplicaEnv>,
         changed: Arc<Notify>,
         tasks: &TaskTracker,
     ) -> Arc<Self> {
-        Self::spawn_with_id(new_id(&config.name), app, config, changed, tasks)
+        Self::spawn_with_id(new_id(&config.name), app, config, env, changed, tasks)
     }
 
     /// [`Replica::spawn`] with an id chosen elsewhere (by the cluster head).
@@ -129,6 +132,7 @@ impl Replica {
         id: String,
         app: &str,
         config: &DeploymentConfig,
+        env: &Arc<ReplicaEnv>,
         changed: Arc<Notify>,
         tasks: &TaskTracker,
     ) -> Arc<Self> {
@@ -136,7 +140,10 @@ impl Replica {
         let core = Core::new(id, app, config, Phase::Starting);
         let replica = Arc::new(Self::Local(LocalReplica::new(core, config)));
         // Everything the replica logs, its model thread's too, is filed under it.
-        tasks.spawn(local::supervise(replica.clone(), config.clone(), changed).instrument(span));
+        tasks.spawn(
+            local::supervise(replica.clone(), config.clone(), env.clone(), changed)
+                .instrument(span),
+        );
         replica
     }
 
@@ -219,6 +226,16 @@ impl Replica {
     pub fn set_timing(&self, config: &DeploymentConfig) {
         if let Self::Local(local) = self {
             local.set_timing(config);
+        }
+    }
+
+    /// Applies a new `user_config` in place (Ray's `reconfigure`) to a local
+    /// replica of a kind written in Rust, if it differs from the one it runs
+    /// with; a failed reconfigure fails the replica. A proxy's node applies
+    /// its own (from the route table).
+    pub fn reconfigure(self: &Arc<Self>, user_config: Option<&serde_json::Value>) {
+        if let Self::Local(_) = self.as_ref() {
+            local::reconfigure(self.clone(), user_config.cloned());
         }
     }
 

@@ -8,12 +8,20 @@ use rserve_protocol::wire::ReplicaReport;
 use super::Replica;
 
 /// The fingerprint of what makes a replica what it is (kind and options,
-/// resources, user_config, batching, multiplexing): a change needs new replicas.
+/// resources, handles, batching, multiplexing): a change needs new replicas.
+/// `user_config` is applied in place (reconfigure), so it is not part of it;
+/// handles take its old slot, `null` when there are none, so replicas
+/// started before handles existed keep their fingerprints.
 pub fn fingerprint(config: &DeploymentConfig) -> String {
+    let handles = if config.handles.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(config.handles)
+    };
     let parts = serde_json::json!([
         config.replica,
         config.resources,
-        config.user_config,
+        handles,
         config.batching,
         config.multiplexing,
     ]);

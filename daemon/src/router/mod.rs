@@ -8,6 +8,7 @@
 //! in a per-deployment queue bounded by `max_queued_requests`; past the bound
 //! they are refused (503), so overload never turns into memory.
 
+pub mod call;
 mod table;
 
 use std::collections::{BTreeMap, VecDeque};

@@ -32,7 +32,7 @@ pub struct ModelRoute {
     /// The application.
     pub app: String,
     /// The replica kind (`embeddings`, ...), to check the endpoint fits.
-    pub kind: &'static str,
+    pub kind: String,
     /// The deployment's router.
     pub router: Arc<DeploymentRouter>,
 }
@@ -46,6 +46,9 @@ pub struct RouteTable {
     routes: Vec<Route>,
     /// Sorted by model name.
     models: Vec<ModelRoute>,
+    /// Every deployment's router by `(app, deployment)`, sorted: what
+    /// deployment handles call through.
+    deployments: Vec<((String, String), Arc<DeploymentRouter>)>,
 }
 
 impl RouteTable {
@@ -55,7 +58,19 @@ impl RouteTable {
     }
 
     /// A table of `routes` (any order) and OpenAI `models`.
-    pub fn new(version: u64, mut routes: Vec<Route>, mut models: Vec<ModelRoute>) -> Self {
+    pub fn new(version: u64, routes: Vec<Route>, models: Vec<ModelRoute>) -> Self {
+        Self::with_deployments(version, routes, models, Vec::new())
+    }
+
+    /// [`RouteTable::new`] with every deployment's router, for handles.
+    fn with_deployments(
+        version: u64,
+        mut routes: Vec<Route>,
+        mut models: Vec<ModelRoute>,
+        mut deployments: Vec<((String, String), Arc<DeploymentRouter>)>,
+    ) -> Self {
+        deployments.sort_by(|a, b| a.0.cmp(&b.0));
+        deployments.dedup_by(|a, b| a.0 == b.0);
         routes.sort_by(|a, b| {
             b.prefix
                 .len()
@@ -67,7 +82,17 @@ impl RouteTable {
             version,
             routes,
             models,
+            deployments,
         }
+    }
+
+    /// Deployment `deployment` of application `app`, by any route or none
+    /// (a deployment only other deployments call).
+    pub fn deployment(&self, app: &str, deployment: &str) -> Option<&Arc<DeploymentRouter>> {
+        self.deployments
+            .binary_search_by(|((a, d), _)| (a.as_str(), d.as_str()).cmp(&(app, deployment)))
+            .ok()
+            .map(|i| &self.deployments[i].1)
     }
 
     /// Every served OpenAI model, by name.
@@ -101,6 +126,7 @@ impl RouteTable {
             .iter()
             .map(|r| &r.router)
             .chain(self.models.iter().map(|m| &m.router))
+            .chain(self.deployments.iter().map(|(_, router)| router))
             .filter(|router| seen.insert(router.name()))
             .map(|router| router.snapshot())
             .collect()
@@ -112,6 +138,7 @@ impl RouteTable {
 pub struct RouteTableBuilder {
     routes: Vec<Route>,
     models: Vec<ModelRoute>,
+    deployments: Vec<((String, String), Arc<DeploymentRouter>)>,
 }
 
 impl RouteTableBuilder {
@@ -123,6 +150,18 @@ impl RouteTableBuilder {
             app: app.to_owned(),
             router: router.clone(),
         });
+        self
+    }
+
+    /// Makes deployment `deployment` of `app` callable through handles.
+    pub fn deployment(
+        &mut self,
+        app: &str,
+        deployment: &str,
+        router: &Arc<DeploymentRouter>,
+    ) -> &mut Self {
+        self.deployments
+            .push(((app.to_owned(), deployment.to_owned()), router.clone()));
         self
     }
 
@@ -138,7 +177,7 @@ impl RouteTableBuilder {
             self.models.push(ModelRoute {
                 model: model.to_owned(),
                 app: app.to_owned(),
-                kind: config.replica.name(),
+                kind: config.replica.name().to_owned(),
                 router: router.clone(),
             });
         }
@@ -147,7 +186,7 @@ impl RouteTableBuilder {
 
     /// The table, at `version`.
     pub fn build(self, version: u64) -> RouteTable {
-        RouteTable::new(version, self.routes, self.models)
+        RouteTable::with_deployments(version, self.routes, self.models, self.deployments)
     }
 }
 

@@ -17,7 +17,15 @@ async fn running_replicas(n: usize, max_ongoing: u32) -> Vec<Arc<Replica>> {
     let config = &file.applications[0].deployments[0];
     let tasks = TaskTracker::new();
     let replicas: Vec<_> = (0..n)
-        .map(|_| Replica::spawn("a", config, Arc::new(tokio::sync::Notify::new()), &tasks))
+        .map(|_| {
+            Replica::spawn(
+                "a",
+                config,
+                &crate::replica::ReplicaEnv::standalone(),
+                Arc::new(tokio::sync::Notify::new()),
+                &tasks,
+            )
+        })
         .collect();
     while replicas
         .iter()

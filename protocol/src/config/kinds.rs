@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::defaults;
 
 /// The replica kind and its options, selected by `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReplicaKind {
     /// Returns each request's body; for tests and overhead benchmarks.
@@ -20,18 +20,87 @@ pub enum ReplicaKind {
     /// A chat LLM (Llama architecture, GGUF); serves OpenAI's
     /// `/v1/chat/completions` and `/v1/completions`, streaming included.
     Chat(ChatOptions),
+    /// A kind a user wrote in Rust (a `Deployment` registered in their own
+    /// `rserve` build). Any other `kind` parses as this; the node refuses
+    /// kinds it does not know at deploy time. Its settings go in `user_config`.
+    #[serde(untagged)]
+    Custom(CustomKind),
 }
+
+/// The built-in kinds as the file spells them (what [`ReplicaKind`]'s
+/// `Deserialize` reads when `kind` names one of them).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Builtin {
+    Echo(EchoOptions),
+    Sleep(SleepOptions),
+    Digits(DigitsOptions),
+    Embeddings(EmbeddingsOptions),
+    Chat(ChatOptions),
+}
+
+impl<'de> Deserialize<'de> for ReplicaKind {
+    /// A built-in `kind` with its own options (unknown ones refused, by
+    /// name); any other `kind` is a user's, with no options.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let table = serde_json::Value::deserialize(deserializer)?;
+        let Some(kind) = table.get("kind") else {
+            return Err(D::Error::missing_field("kind"));
+        };
+        let Some(kind) = kind.as_str() else {
+            return Err(D::Error::custom(format!(
+                "`kind` must be a string, not {kind}"
+            )));
+        };
+        if !BUILTIN_KINDS.contains(&kind) {
+            return CustomKind::deserialize(table)
+                .map(Self::Custom)
+                .map_err(|e| {
+                    D::Error::custom(format!(
+                        "{e} (a kind written in Rust takes its settings from `user_config`)"
+                    ))
+                });
+        }
+        Ok(
+            match Builtin::deserialize(table).map_err(D::Error::custom)? {
+                Builtin::Echo(o) => Self::Echo(o),
+                Builtin::Sleep(o) => Self::Sleep(o),
+                Builtin::Digits(o) => Self::Digits(o),
+                Builtin::Embeddings(o) => Self::Embeddings(o),
+                Builtin::Chat(o) => Self::Chat(o),
+            },
+        )
+    }
+}
+
+/// A user-written kind: only its name (settings go in `user_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomKind {
+    /// The name it was registered under.
+    pub kind: String,
+}
+
+/// The kinds every `rserve` serves.
+pub const BUILTIN_KINDS: &[&str] = &["echo", "sleep", "digits", "embeddings", "chat"];
 
 impl ReplicaKind {
     /// The `kind` string.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Self::Echo(_) => "echo",
             Self::Sleep(_) => "sleep",
             Self::Digits(_) => "digits",
             Self::Embeddings(_) => "embeddings",
             Self::Chat(_) => "chat",
+            Self::Custom(custom) => &custom.kind,
         }
+    }
+
+    /// Whether a user wrote this kind.
+    pub fn is_custom(&self) -> bool {
+        matches!(self, Self::Custom(_))
     }
 
     /// The OpenAI `model` name this kind answers to, if it serves the OpenAI API.

@@ -179,7 +179,7 @@ impl DeploymentConfig {
             ReplicaKind::Digits(opts) => (&opts.device, None),
             ReplicaKind::Embeddings(opts) => (&opts.device, Some(&opts.dtype)),
             ReplicaKind::Chat(opts) => (&opts.device, Some(&opts.dtype)),
-            ReplicaKind::Echo(_) | ReplicaKind::Sleep(_) => return,
+            ReplicaKind::Echo(_) | ReplicaKind::Sleep(_) | ReplicaKind::Custom(_) => return,
         };
         if !valid_device(device) {
             out.push((

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use self::autoscaling::{Aggregation, Autoscaling, AutoscalingConfig, NumReplicas, Replicas};
 pub use self::error::{ConfigError, ConfigIssue};
 pub use self::kinds::{
-    ChatOptions, DigitsOptions, EchoOptions, EmbeddingsOptions, ReplicaKind, SleepOptions,
+    BUILTIN_KINDS, ChatOptions, CustomKind, DigitsOptions, EchoOptions, EmbeddingsOptions,
+    ReplicaKind, SleepOptions,
 };
 pub use self::limits::{MAX_REPLICAS, MAX_SECONDS};
 
@@ -92,6 +93,12 @@ pub struct DeploymentConfig {
     /// (`digits`); absent = one model per deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiplexing: Option<MultiplexingConfig>,
+    /// The other deployments of this application that this one calls
+    /// (Ray's deployment handles), for kinds written in Rust: a key per
+    /// dependency, naming a deployment of the same application. Each replica
+    /// gets a handle per key at start.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub handles: std::collections::BTreeMap<String, String>,
     /// What the replicas run, with the kind's own options.
     pub replica: ReplicaKind,
 }

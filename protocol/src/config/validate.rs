@@ -1,9 +1,9 @@
 //! File-level validation: names, route prefixes, ingress and OpenAI model names that
 //! must be unique or must exist, gathered as one list of issues.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{AppConfig, AppFile, ConfigError, ConfigIssue};
+use super::{AppConfig, AppFile, ConfigError, ConfigIssue, DeploymentConfig, ReplicaKind};
 
 /// Names and model ids already taken earlier in the file.
 #[derive(Default)]
@@ -101,7 +101,99 @@ fn check_app<'a>(at: &str, app: &'a AppConfig, seen: &mut Seen<'a>, issues: &mut
                 format!("OpenAI model `{model}` is served by another deployment in this file"),
             ));
         }
+        if let ReplicaKind::Custom(custom) = &dep.replica
+            && let Err(reason) = check_name(&custom.kind)
+        {
+            issues.push(issue(format!("{at}.replica.kind"), reason));
+        }
+        check_handles(&at, app, dep, issues);
     }
+    if let Some(cycle) = handle_cycle(app) {
+        issues.push(issue(
+            format!("{at}.deployments"),
+            format!(
+                "the deployments call each other in a cycle through their handles: {}",
+                cycle.join(" → ")
+            ),
+        ));
+    }
+}
+
+/// A deployment's `handles`: each names another deployment of the same
+/// application, and only kinds written in Rust call others.
+fn check_handles(at: &str, app: &AppConfig, dep: &DeploymentConfig, issues: &mut Vec<ConfigIssue>) {
+    if !dep.handles.is_empty() && !dep.replica.is_custom() {
+        issues.push(issue(
+            format!("{at}.handles"),
+            format!(
+                "the built-in kind `{}` calls no other deployment; handles are for kinds written in Rust",
+                dep.replica.name()
+            ),
+        ));
+        return;
+    }
+    for (key, target) in &dep.handles {
+        let path = format!("{at}.handles.{key}");
+        if let Err(reason) = check_name(key) {
+            issues.push(issue(path.clone(), reason));
+        }
+        if target == &dep.name {
+            issues.push(issue(path, format!("`{target}` is this deployment itself")));
+        } else if !app.deployments.iter().any(|d| &d.name == target) {
+            let names: Vec<&str> = app.deployments.iter().map(|d| d.name.as_str()).collect();
+            issues.push(issue(
+                path,
+                format!(
+                    "no deployment named `{target}` in application `{}` (it has: {})",
+                    app.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// The first cycle of handle calls between the application's deployments,
+/// as the names along it (first name repeated at the end); self-handles are
+/// reported by [`check_handles`].
+fn handle_cycle(app: &AppConfig) -> Option<Vec<String>> {
+    let calls: BTreeMap<&str, Vec<&str>> = app
+        .deployments
+        .iter()
+        .map(|d| {
+            let targets = d.handles.values().filter(|t| **t != d.name);
+            (d.name.as_str(), targets.map(String::as_str).collect())
+        })
+        .collect();
+    // Depth first with the path kept; `done` holds names with no cycle below.
+    fn visit<'a>(
+        name: &'a str,
+        calls: &BTreeMap<&'a str, Vec<&'a str>>,
+        done: &mut BTreeSet<&'a str>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| *n == name) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|n| (*n).to_owned()).collect();
+            cycle.push(name.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(name) {
+            return None;
+        }
+        path.push(name);
+        for next in calls.get(name).into_iter().flatten() {
+            if let Some(cycle) = visit(next, calls, done, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(name);
+        None
+    }
+    let (mut done, mut path) = (BTreeSet::new(), Vec::new());
+    app.deployments
+        .iter()
+        .find_map(|d| visit(d.name.as_str(), &calls, &mut done, &mut path))
 }
 
 /// Names are used in URLs, file names and metric labels: keep them plain.

@@ -331,6 +331,19 @@ pub struct AppRoute {
     pub deployment: Box<crate::config::DeploymentConfig>,
     /// Its running replicas.
     pub replicas: Vec<ReplicaLocation>,
+    /// The application's other deployments (what deployment handles call),
+    /// each with its running replicas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<DeploymentRoute>,
+}
+
+/// A deployment of an application other than its ingress, in [`AppRoute`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRoute {
+    /// Its config.
+    pub deployment: Box<crate::config::DeploymentConfig>,
+    /// Its running replicas.
+    pub replicas: Vec<ReplicaLocation>,
 }
 
 /// Where a replica runs.

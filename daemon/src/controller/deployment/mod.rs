@@ -25,7 +25,7 @@ use crate::cluster::fleet::Fleet;
 use crate::cluster::placement::{Host, Placer, Usage};
 use crate::observe::events::{EventLog, Subject};
 use crate::replica::report::fingerprint;
-use crate::replica::{Phase, RemoteTarget, Replica};
+use crate::replica::{Phase, RemoteTarget, Replica, ReplicaEnv};
 use crate::router::DeploymentRouter;
 
 /// Ray's `max_constructor_retry_count` default.
@@ -92,11 +92,14 @@ pub(super) struct DeploymentRuntime {
     trigger: Trigger,
     /// The target and load history of an autoscaled deployment.
     autoscaler: Option<Autoscaler>,
+    /// What replicas started here get from the node.
+    env: Arc<ReplicaEnv>,
 }
 
 impl DeploymentRuntime {
-    pub(super) fn new(app: &str, config: DeploymentConfig) -> Self {
+    pub(super) fn new(app: &str, config: DeploymentConfig, env: Arc<ReplicaEnv>) -> Self {
         Self {
+            env,
             router: Arc::new(DeploymentRouter::for_deployment(app, &config)),
             app: app.to_owned(),
             autoscaler: match config.replicas() {
@@ -164,6 +167,9 @@ impl DeploymentRuntime {
         for managed in &self.replicas {
             managed.replica.set_max_ongoing(config.max_ongoing_requests);
             managed.replica.set_timing(&config);
+            if !replaced && !managed.stopping {
+                managed.replica.reconfigure(config.user_config.as_ref());
+            }
         }
         self.router.capacity_changed();
         self.config = config;
@@ -239,7 +245,9 @@ impl DeploymentRuntime {
         } else if live < target && !self.deploy_failed {
             for _ in live..target {
                 let replica = match placement.as_mut() {
-                    None => Replica::spawn(&self.app, &self.config, changed.clone(), tasks),
+                    None => {
+                        Replica::spawn(&self.app, &self.config, &self.env, changed.clone(), tasks)
+                    }
                     Some((placer, fleet)) => match self.place(placer, fleet, changed, tasks) {
                         Ok(replica) => replica,
                         Err(reason) => {
@@ -387,7 +395,8 @@ impl DeploymentRuntime {
     ) -> Result<Arc<Replica>, String> {
         let node = placer.place(&self.config, &self.per_node(&fleet.head.node_id))?;
         if node.node_id == fleet.head.node_id {
-            let replica = Replica::spawn(&self.app, &self.config, changed.clone(), tasks);
+            let replica =
+                Replica::spawn(&self.app, &self.config, &self.env, changed.clone(), tasks);
             fleet.local.insert(replica.clone());
             return Ok(replica);
         }

@@ -9,6 +9,7 @@
 //! and how a failed model call becomes a response.
 
 mod chat;
+mod custom;
 mod digits;
 mod echo;
 mod embeddings;
@@ -24,6 +25,7 @@ use rserve_protocol::status::BatchFigures;
 
 use super::batcher::{BatchError, BatchLimits, BatchRecord};
 use super::compute::{Crash, JobError, OnDeath};
+use super::env::ReplicaEnv;
 use super::multiplex::ModelSet;
 use super::{ReplicaRequest, ReplicaResponse};
 
@@ -39,10 +41,18 @@ pub enum Handler {
     Embeddings(embeddings::Embeddings),
     /// A chat LLM (continuous batching).
     Chat(chat::Chat),
+    /// A kind written in Rust by a user.
+    Custom(custom::Custom),
 }
 
 /// What the replica hands its kind at start.
 pub struct StartContext {
+    /// The replica's application.
+    pub app: String,
+    /// The replica's id.
+    pub replica_id: String,
+    /// What the node offers its replicas (handles, user kinds).
+    pub env: Arc<ReplicaEnv>,
     /// Where batches are counted (status and metrics).
     pub batches: Arc<Mutex<BatchFigures>>,
     /// Where the multiplexed models held are published (router and status).
@@ -69,6 +79,10 @@ impl Handler {
             ReplicaKind::Chat(options) => {
                 Self::Chat(chat::Chat::start(config, options, capacity, context).await?)
             }
+            ReplicaKind::Custom(_) => Self::Custom(
+                custom::Custom::start(&context.app, &context.replica_id, config, &context.env)
+                    .await?,
+            ),
         })
     }
 
@@ -80,6 +94,26 @@ impl Handler {
             Self::Digits(digits) => digits.call(&req).await,
             Self::Embeddings(embeddings) => embeddings.call(&req).await,
             Self::Chat(chat) => chat.call(&req).await,
+            Self::Custom(custom) => custom.call(req).await,
+        }
+    }
+
+    /// Applies a new `user_config` in place: `Ok(true)` when a kind written
+    /// in Rust took it (built-in kinds take none).
+    pub async fn reconfigure(
+        &self,
+        user_config: Option<serde_json::Value>,
+    ) -> Result<bool, String> {
+        match self {
+            Self::Custom(custom) => custom.reconfigure(user_config).await,
+            _ => Ok(false),
+        }
+    }
+
+    /// Called once the replica drained, before it is dropped.
+    pub async fn shutdown(&self) {
+        if let Self::Custom(custom) = self {
+            custom.shutdown().await;
         }
     }
 
@@ -91,6 +125,7 @@ impl Handler {
             Self::Digits(digits) => digits.check_health().await,
             Self::Embeddings(embeddings) => embeddings.check_health().await,
             Self::Chat(chat) => chat.check_health().await,
+            Self::Custom(custom) => custom.check_health().await,
         }
     }
 }

@@ -1,0 +1,158 @@
+//! One call through a deployment's router: reserve a replica (two choices,
+//! `max_ongoing_requests`, the bounded queue), call it, and route again when
+//! a forward to another node could not even be sent. The HTTP ingress and
+//! deployment handles both call through here, and both record what they got
+//! with [`Sample`], so a deployment's figures, `rserve routes` and `rserve
+//! tap` count composed traffic exactly like ingress traffic.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rserve_protocol::stream::TapEvent;
+
+use super::{DeploymentRouter, Permit, RouteError};
+use crate::observe::tap::Tap;
+use crate::replica::{CallError, Replica, ReplicaRequest, ReplicaResponse};
+
+/// Why a call got no answer from a replica.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// No replica could be reserved (overloaded, none running).
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The replica was reserved but gave no answer (crashed, gone, unreachable).
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// How many times a request that could not be sent to another node is tried.
+const SEND_ATTEMPTS: u32 = 3;
+
+/// The outcome of [`DeploymentRouter::call`]: the answer (or why none), and
+/// the permit of the replica that was called, if one was (it holds the slot
+/// until dropped, so a streamed answer keeps it).
+#[derive(Debug)]
+pub struct Called {
+    /// The replica's answer.
+    pub result: Result<ReplicaResponse, Failure>,
+    /// The slot taken on the replica that was called last.
+    pub permit: Option<Permit>,
+}
+
+impl DeploymentRouter {
+    /// Reserves a replica (preferring one that holds the multiplexed `model`)
+    /// and calls it with `req`; a request that could not be sent to another
+    /// node is routed again, to another replica, at most [`SEND_ATTEMPTS`] times.
+    pub async fn call(self: &Arc<Self>, req: ReplicaRequest, model: Option<&str>) -> Called {
+        let mut req = Some(req);
+        let mut attempts = 0;
+        loop {
+            let permit = match self.acquire(model).await {
+                Ok(permit) => permit,
+                Err(e) => {
+                    return Called {
+                        result: Err(e.into()),
+                        permit: None,
+                    };
+                }
+            };
+            attempts += 1;
+            let last = attempts >= SEND_ATTEMPTS;
+            // A local call takes the request; a forward keeps a copy for another try.
+            let this = match (permit.replica().is_local() || last, req.as_ref()) {
+                (true, _) | (false, None) => req.take(),
+                (false, Some(r)) => Some(ReplicaRequest {
+                    method: r.method.clone(),
+                    path: r.path.clone(),
+                    headers: r.headers.clone(),
+                    body: r.body.clone(),
+                }),
+            };
+            let Some(this) = this else {
+                unreachable!("the request is kept until its last try")
+            };
+            let result = permit.replica().call(this).await;
+            match &result {
+                Err(e @ CallError::Remote { sent: false, .. }) if !last && req.is_some() => {
+                    tracing::debug!(error = %e, "Not sent to another node; routing again.");
+                }
+                _ => {
+                    return Called {
+                        result: result.map_err(Failure::from),
+                        permit: Some(permit),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// What a caller records of one call: started before it, [`finish`](Self::finish)ed
+/// with the answer's status. Counts the call in the deployment's and the
+/// replica's figures, and offers it to `rserve tap` when someone taps (one
+/// relaxed load when nobody does).
+#[derive(Debug)]
+pub struct Sample {
+    start: Instant,
+    /// Method, path and model of a request the tap admitted.
+    tapped: Option<(String, String, Option<String>)>,
+}
+
+impl Sample {
+    /// Starts timing a call of `method` `path` (with multiplexed `model`).
+    pub fn start(tap: &Tap, method: &http::Method, path: &str, model: Option<&str>) -> Self {
+        Self {
+            start: Instant::now(),
+            tapped: (tap.active() && tap.admit()).then(|| {
+                (
+                    method.to_string(),
+                    path.to_owned(),
+                    model.map(str::to_owned),
+                )
+            }),
+        }
+    }
+
+    /// Records the answer: `status` from `replica` (none when no replica was
+    /// reserved), for a call that entered at `node`.
+    pub fn finish(
+        self,
+        tap: &Tap,
+        node: &str,
+        router: &DeploymentRouter,
+        replica: Option<&Arc<Replica>>,
+        status: u16,
+        request_id: &str,
+    ) -> Duration {
+        let elapsed = self.start.elapsed();
+        router.stats().record(status, elapsed);
+        if let Some(replica) = replica {
+            replica.stats().record(status, elapsed);
+        }
+        if let Some((method, path, model)) = self.tapped {
+            let (app, deployment) = router.name().split_once('/').unwrap_or(("", router.name()));
+            let arrived = SystemTime::now() - elapsed;
+            tap.publish(TapEvent {
+                time_s: arrived
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+                node: node.to_owned(),
+                method,
+                path,
+                app: app.to_owned(),
+                deployment: deployment.to_owned(),
+                model,
+                replica: replica.map(|r| r.id().to_owned()),
+                replica_node: replica.map(|r| {
+                    r.remote_target()
+                        .map_or_else(|| node.to_owned(), |t| t.node_id.clone())
+                }),
+                hop: replica.is_some_and(|r| !r.is_local()),
+                status,
+                latency_ms: elapsed.as_secs_f64() * 1000.0,
+                request_id: request_id.to_owned(),
+            });
+        }
+        elapsed
+    }
+}
