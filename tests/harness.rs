@@ -9,11 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_rserve");
+/// The binary under test: `rserve`, or, from the RAG example's tests, the
+/// `rserve-rag` build (the same CLI with user kinds).
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_rserve") {
+    Some(bin) => bin,
+    None => match option_env!("CARGO_BIN_EXE_rserve-rag") {
+        Some(bin) => bin,
+        None => panic!("the harness is for packages that build rserve or rserve-rag"),
+    },
+};
 
-/// The repository root (examples/, tests/fixtures/).
+/// The repository root (examples/, tests/fixtures/, models/).
 pub fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .expect("the workspace root holds Cargo.lock")
+        .join(path)
 }
 
 /// A running `rserve up`.
