@@ -44,14 +44,15 @@ impl<D: Deployment> Running for D {
     }
 }
 
+/// Starts a replica of a kind from its `user_config`.
+type StartFn =
+    fn(Option<serde_json::Value>, Context) -> BoxFuture<'static, Result<Arc<dyn Running>, Error>>;
+
 /// How to check a kind's `user_config` and start a replica of it.
 #[derive(Clone, Copy)]
 struct Kind {
     check: fn(Option<&serde_json::Value>) -> Result<(), String>,
-    start: fn(
-        Option<serde_json::Value>,
-        Context,
-    ) -> BoxFuture<'static, Result<Arc<dyn Running>, Error>>,
+    start: StartFn,
 }
 
 fn check<D: Deployment>(config: Option<&serde_json::Value>) -> Result<(), String> {
