@@ -59,6 +59,9 @@ use crate::printer::Printer;
 
 /// Request and response parts: methods, status codes, headers.
 pub use http;
+/// Logging: what a deployment logs with it is filed under its replica
+/// (`rserve logs`).
+pub use tracing;
 pub use rserve_daemon::api::{
     Context, Deployment, DeploymentHandle, Error, EventSender, HandleError, HandleResponse,
     HandleStream, HttpError, Kinds, Request, Response,

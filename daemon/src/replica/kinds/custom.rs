@@ -21,6 +21,9 @@ use crate::replica::env::ReplicaEnv;
 /// A running user deployment.
 pub struct Custom {
     running: Arc<dyn Running>,
+    /// The replica's span: what the user's code logs while handling a
+    /// request is filed under the replica (`rserve logs`).
+    span: tracing::Span,
     /// The `user_config` last applied (a reconfigure with the same one is skipped).
     applied: Mutex<Option<serde_json::Value>>,
 }
@@ -56,6 +59,7 @@ impl Custom {
         match started {
             Ok(Ok(running)) => Ok(Self {
                 running,
+                span: crate::observe::logs::replica_span(app, &config.name, replica_id),
                 applied: Mutex::new(config.user_config.clone()),
             }),
             Ok(Err(e)) => Err(format!("kind `{kind}` failed to start: {e}")),
@@ -73,7 +77,8 @@ impl Custom {
             .get(crate::ingress::REQUEST_ID)
             .cloned()
             .unwrap_or(HeaderValue::from_static(""));
-        let answer = REQUEST_ID.scope(id, self.running.call(req)).await;
+        let call = REQUEST_ID.scope(id, self.running.call(req));
+        let answer = tracing::Instrument::instrument(call, self.span.clone()).await;
         Ok(answer.unwrap_or_else(|e| {
             let (status, kind) = error_status(&e);
             ReplicaResponse::error(status, kind, e)
