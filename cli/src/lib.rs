@@ -59,13 +59,13 @@ use crate::printer::Printer;
 
 /// Request and response parts: methods, status codes, headers.
 pub use http;
-/// Logging: what a deployment logs with it is filed under its replica
-/// (`rserve logs`).
-pub use tracing;
 pub use rserve_daemon::api::{
     Context, Deployment, DeploymentHandle, Error, EventSender, HandleError, HandleResponse,
     HandleStream, HttpError, Kinds, Request, Response,
 };
+/// Logging: what a deployment logs with it is filed under its replica
+/// (`rserve logs`).
+pub use tracing;
 
 /// What every command gets: the global options, where the admin token comes
 /// from, the printer, and the kinds `rserve up` serves.

@@ -164,7 +164,11 @@ impl Deployment for Rag {
                     let _ = events.send_json(&chunk).await;
                     return;
                 }
-                let Some(delta) = chunk["choices"][0]["delta"]["content"].as_str() else {
+                // The first chunk carries only the role (empty content).
+                let Some(delta) = chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .filter(|d| !d.is_empty())
+                else {
                     continue;
                 };
                 first_token_ms.get_or_insert_with(|| ms(started));
