@@ -155,8 +155,7 @@ pub struct HandleStream {
     pub headers: HeaderMap,
     first: Option<Bytes>,
     rx: Option<mpsc::Receiver<Bytes>>,
-    /// Bytes of a server-sent event not yet complete.
-    pending: BytesMut,
+    events: Events,
     _permit: Permit,
 }
 
@@ -176,22 +175,44 @@ impl HandleStream {
     /// callee's final `[DONE]` is returned like any other data.
     pub async fn next_event(&mut self) -> Option<String> {
         loop {
-            if let Some(end) = find(&self.pending, b"\n\n") {
-                let event = self.pending.split_to(end + 2);
-                let text = String::from_utf8_lossy(&event);
-                let data: Vec<&str> = text
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data:"))
-                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                    .collect();
-                if data.is_empty() {
-                    continue; // a comment or keep-alive
-                }
-                return Some(data.join("\n"));
+            if let Some(data) = self.events.pop() {
+                return Some(data);
             }
             let chunk = self.next().await?;
-            self.pending.extend_from_slice(&chunk);
+            self.events.push(&chunk);
         }
+    }
+}
+
+/// Splits a server-sent-event byte stream into each event's `data`,
+/// whatever the chunk boundaries.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    /// Bytes of an event not yet complete.
+    pending: BytesMut,
+}
+
+impl Events {
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.pending.extend_from_slice(chunk);
+    }
+
+    /// The next complete event's `data` lines, joined by newlines; events
+    /// without data (comments, keep-alives) are skipped.
+    pub(crate) fn pop(&mut self) -> Option<String> {
+        while let Some(end) = find(&self.pending, b"\n\n") {
+            let event = self.pending.split_to(end + 2);
+            let text = String::from_utf8_lossy(&event);
+            let data: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if !data.is_empty() {
+                return Some(data.join("\n"));
+            }
+        }
+        None
     }
 }
 
@@ -370,7 +391,7 @@ impl DeploymentHandle {
             headers,
             first: Some(reply.body),
             rx: reply.stream,
-            pending: BytesMut::new(),
+            events: Events::default(),
             _permit: permit,
         })
     }
@@ -402,10 +423,14 @@ impl DeploymentHandle {
     /// The request's id: its own header, else the id of the request being
     /// handled, else a new one naming the caller.
     fn request_id(&self, req: &Request) -> HeaderValue {
-        if let Some(id) = req.headers.get(crate::ingress::REQUEST_ID) {
+        if let Some(id) = req.headers.get(crate::ingress::REQUEST_ID)
+            && !id.is_empty()
+        {
             return id.clone();
         }
-        if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+        if let Ok(id) = REQUEST_ID.try_with(Clone::clone)
+            && !id.is_empty()
+        {
             return id;
         }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -447,12 +472,16 @@ impl DeploymentHandle {
                 }
             }
         }
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
+        let error = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let message = error
+            .as_ref()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         let deployment = self.name.to_string();
-        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+        // The callee's own overload (a full compute queue, or its handles').
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE
+            && error.is_some_and(|v| v["error"]["type"] == "overloaded")
+        {
             return HandleError::Overloaded(format!("{deployment}: {message}"));
         }
         HandleError::Status {

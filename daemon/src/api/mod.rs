@@ -23,6 +23,8 @@
 pub mod handle;
 pub mod kinds;
 pub mod message;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::future::Future;
