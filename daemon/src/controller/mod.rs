@@ -16,6 +16,7 @@ pub mod autoscale;
 mod changes;
 mod deployment;
 mod restart;
+mod routing;
 mod scale;
 pub mod store;
 
@@ -29,9 +30,7 @@ use rserve_protocol::status::{
     ServeStatus,
 };
 use rserve_protocol::stream::EventReason;
-use rserve_protocol::wire::{
-    AppChange, AppPlan, AppRoute, Change, DeploymentRoute, ErrorCode, WireError,
-};
+use rserve_protocol::wire::{AppChange, AppPlan, Change, ErrorCode, WireError};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,7 +44,7 @@ use crate::cluster::placement::Placer;
 use crate::notify::Heartbeat;
 use crate::observe::events::{EventLog, Subject};
 use crate::replica::ReplicaEnv;
-use crate::router::{RouteTable, Routes};
+use crate::router::Routes;
 use crate::state_dir::{NodeFile, StateFileError};
 
 /// Ray's control loop interval.
@@ -211,7 +210,7 @@ impl Controller {
         }
         if let Some(fleet) = self.fleet.as_ref().filter(|_| !holding) {
             fleet.local.prune();
-            fleet.set_routes(cluster_routes(&state, fleet));
+            fleet.set_routes(routing::cluster_routes(&state, fleet));
         }
     }
 
@@ -440,20 +439,9 @@ impl Controller {
     /// Publishes the route table of the applications not being deleted.
     fn publish_routes(&self, state: &mut State) {
         state.route_version += 1;
-        let mut table = RouteTable::builder();
-        for app in state.apps.values().filter(|a| !a.deleting) {
-            let name = &app.config.name;
-            let ingress = &app.deployments[&app.config.ingress_deployment().name];
-            table.app(name, &app.config.route_prefix, &ingress.router);
-            for dep in &app.config.deployments {
-                let router = &app.deployments[&dep.name].router;
-                table
-                    .model(name, dep, router)
-                    .deployment(name, &dep.name, router);
-            }
-        }
-        self.routes
-            .store(Arc::new(table.build(state.route_version)));
+        self.routes.store(Arc::new(
+            routing::route_table(state).build(state.route_version),
+        ));
     }
 }
 
@@ -468,35 +456,6 @@ fn placer(state: &State, fleet: &Fleet) -> Placer {
     }
     fleet.set_usage(&usage);
     Placer::new(fleet.hosts(), &usage)
-}
-
-/// The cluster route table's applications: each route with its ingress
-/// deployment and where that deployment's running replicas are.
-fn cluster_routes(state: &State, fleet: &Fleet) -> Vec<AppRoute> {
-    state
-        .apps
-        .values()
-        .filter(|a| !a.deleting)
-        .map(|a| {
-            let ingress = a.config.ingress_deployment();
-            AppRoute {
-                app: a.config.name.clone(),
-                route_prefix: a.config.route_prefix.clone(),
-                deployment: Box::new(ingress.clone()),
-                replicas: a.deployments[&ingress.name].locations(&fleet.head),
-                others: a
-                    .config
-                    .deployments
-                    .iter()
-                    .filter(|d| d.name != ingress.name)
-                    .map(|d| DeploymentRoute {
-                        deployment: Box::new(d.clone()),
-                        replicas: a.deployments[&d.name].locations(&fleet.head),
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
 }
 
 /// Awaits a change that runs on its own task; a panic there is an internal
