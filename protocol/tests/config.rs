@@ -167,6 +167,27 @@ fn handles_name_deployments_of_the_same_app_without_cycles() {
         "{err}"
     );
 
+    // A long chain is checked without deep recursion.
+    let n = 5000;
+    let chain: String = (0..n)
+        .map(|i| {
+            dep(
+                &format!("d{i}"),
+                "x",
+                &format!("next = \"d{}\"", (i + 1) % n),
+            )
+        })
+        .collect();
+    let err = parse(&app(&chain)).unwrap_err().to_string();
+    assert!(
+        err.contains("in a cycle through their handles: d0 → d1 → d2"),
+        "{}",
+        &err[..200]
+    );
+    assert!(err.ends_with("d4999 → d0"), "{}", &err[err.len() - 100..]);
+    let open_chain = chain.replace("next = \"d0\"", "");
+    parse(&app(&open_chain)).unwrap();
+
     let builtin = app(&(dep("front", "echo", "e = \"embed\"") + &dep("embed", "echo", "")));
     let err = parse(&builtin).unwrap_err().to_string();
     assert!(

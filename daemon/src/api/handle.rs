@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::Request;
+use crate::replica::CallError;
 use crate::replica::call::ReplicaResponse;
 use crate::replica::env::ReplicaEnv;
 use crate::replica::multiplex::MODEL_ID_HEADER;
@@ -26,6 +27,12 @@ use crate::router::{DeploymentRouter, Permit, RouteError};
 /// How long a handle call may take to get its answer's head (or, for
 /// [`DeploymentHandle::call`], its whole body) unless set otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest answer [`DeploymentHandle::call`] collects (stream larger ones).
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// The largest server-sent event [`HandleStream::next_event`] buffers.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// How often a call looks again for a dependency this node has no route to
 /// yet (a replica may start before its node hears of the whole application).
@@ -78,6 +85,14 @@ pub enum HandleError {
         /// The error's message (OpenAI's `error.message`, or the body).
         message: String,
     },
+    /// The call itself is wrong (a model id that cannot be sent).
+    #[error("{deployment}: {reason}")]
+    Invalid {
+        /// `app/deployment`.
+        deployment: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The answer's body is not what the caller expected.
     #[error("{deployment}: unexpected answer: {reason}")]
     Body {
@@ -94,6 +109,7 @@ impl HandleError {
         match self {
             Self::NoReplica { .. } | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::ReplicaFailed { .. } | Self::Body { .. } => StatusCode::BAD_GATEWAY,
+            Self::Invalid { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Status { status, .. } => *status,
         }
@@ -105,6 +121,7 @@ impl HandleError {
             Self::NoReplica { .. } => "unavailable",
             Self::Overloaded(_) => "overloaded",
             Self::ReplicaFailed { .. } | Self::Body { .. } => "replica_error",
+            Self::Invalid { .. } => "deployment_error",
             Self::Timeout { .. } => "timeout",
             Self::Status { status, .. } if status.is_client_error() => "invalid_request_error",
             Self::Status { .. } => "deployment_error",
@@ -156,6 +173,7 @@ pub struct HandleStream {
     first: Option<Bytes>,
     rx: Option<mpsc::Receiver<Bytes>>,
     events: Events,
+    deployment: Arc<str>,
     _permit: Permit,
 }
 
@@ -171,37 +189,62 @@ impl HandleStream {
     }
 
     /// The `data` of the next server-sent event (its `data:` lines joined
-    /// by newlines), however the chunks split it; `None` at the end. A
+    /// by newlines), however the chunks split it; `Ok(None)` at the end. A
     /// callee's final `[DONE]` is returned like any other data.
-    pub async fn next_event(&mut self) -> Option<String> {
+    ///
+    /// # Errors
+    /// [`HandleError::Body`] for an event larger than [`MAX_EVENT_BYTES`].
+    pub async fn next_event(&mut self) -> Result<Option<String>, HandleError> {
         loop {
             if let Some(data) = self.events.pop() {
-                return Some(data);
+                return Ok(Some(data));
             }
-            let chunk = self.next().await?;
+            if self.events.pending() > MAX_EVENT_BYTES {
+                return Err(HandleError::Body {
+                    deployment: self.deployment.to_string(),
+                    reason: format!("an event is larger than {} KiB", MAX_EVENT_BYTES >> 10),
+                });
+            }
+            let Some(chunk) = self.next().await else {
+                return Ok(None);
+            };
             self.events.push(&chunk);
         }
     }
 }
 
 /// Splits a server-sent-event byte stream into each event's `data`,
-/// whatever the chunk boundaries.
+/// whatever the chunk boundaries (`\r\n` line ends are read as `\n`).
 #[derive(Debug, Default)]
 pub(crate) struct Events {
-    /// Bytes of an event not yet complete.
+    /// Bytes of events not yet complete.
     pending: BytesMut,
+    /// How far `pending` is known to hold no event end.
+    scanned: usize,
 }
 
 impl Events {
     pub(crate) fn push(&mut self, chunk: &[u8]) {
-        self.pending.extend_from_slice(chunk);
+        self.pending
+            .extend(chunk.iter().copied().filter(|&b| b != b'\r'));
+    }
+
+    /// Bytes held of an event not yet complete.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
     }
 
     /// The next complete event's `data` lines, joined by newlines; events
     /// without data (comments, keep-alives) are skipped.
     pub(crate) fn pop(&mut self) -> Option<String> {
-        while let Some(end) = find(&self.pending, b"\n\n") {
+        loop {
+            let from = self.scanned.saturating_sub(1);
+            let Some(end) = find(&self.pending[from..], b"\n\n").map(|i| i + from) else {
+                self.scanned = self.pending.len();
+                return None;
+            };
             let event = self.pending.split_to(end + 2);
+            self.scanned = 0;
             let text = String::from_utf8_lossy(&event);
             let data: Vec<&str> = text
                 .lines()
@@ -212,7 +255,6 @@ impl Events {
                 return Some(data.join("\n"));
             }
         }
-        None
     }
 }
 
@@ -231,9 +273,11 @@ pub struct DeploymentHandle {
     /// `app/deployment`.
     name: Arc<str>,
     timeout: Duration,
-    model: Option<Arc<str>>,
+    /// A multiplexed model id, and it as a header value.
+    model: Option<(Arc<str>, HeaderValue)>,
     /// For request ids of calls made outside a request (at start).
     caller: Arc<str>,
+    /// Shared by every handle of the calling replica.
     next_id: Arc<AtomicU64>,
 }
 
@@ -242,13 +286,19 @@ impl std::fmt::Debug for DeploymentHandle {
         f.debug_struct("DeploymentHandle")
             .field("deployment", &self.name)
             .field("timeout", &self.timeout)
-            .field("model", &self.model)
+            .field("model", &self.model.as_ref().map(|(id, _)| id))
             .finish_non_exhaustive()
     }
 }
 
 impl DeploymentHandle {
-    pub(crate) fn new(env: Arc<ReplicaEnv>, app: &str, deployment: &str, caller: &str) -> Self {
+    pub(crate) fn new(
+        env: Arc<ReplicaEnv>,
+        app: &str,
+        deployment: &str,
+        caller: &str,
+        next_id: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             env,
             app: app.into(),
@@ -257,7 +307,7 @@ impl DeploymentHandle {
             timeout: DEFAULT_TIMEOUT,
             model: None,
             caller: caller.into(),
-            next_id: Arc::default(),
+            next_id,
         }
     }
 
@@ -276,10 +326,19 @@ impl DeploymentHandle {
     /// This handle asking for multiplexed model `id` (Ray's
     /// `handle.options(multiplexed_model_id=...)`): routed to a replica that
     /// holds it, sent as `serve_multiplexed_model_id`.
-    #[must_use]
-    pub fn with_model_id(mut self, id: &str) -> Self {
-        self.model = Some(id.into());
-        self
+    ///
+    /// # Errors
+    /// [`HandleError::Invalid`] when `id` cannot be a header value.
+    pub fn with_model_id(mut self, id: &str) -> Result<Self, HandleError> {
+        let value = HeaderValue::from_str(id)
+            .ok()
+            .filter(|_| !id.is_empty())
+            .ok_or_else(|| HandleError::Invalid {
+                deployment: self.name.to_string(),
+                reason: format!("`{id}` is not a valid multiplexed model id"),
+            })?;
+        self.model = Some((id.into(), value));
+        Ok(self)
     }
 
     /// Calls the deployment and waits for its whole answer.
@@ -292,6 +351,15 @@ impl DeploymentHandle {
             let mut stream = self.stream(req).await?;
             let mut body = BytesMut::new();
             while let Some(chunk) = stream.next().await {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(HandleError::Body {
+                        deployment: self.name.to_string(),
+                        reason: format!(
+                            "the answer is larger than {} MiB; read it with `stream` instead",
+                            MAX_ANSWER_BYTES >> 20
+                        ),
+                    });
+                }
                 body.extend_from_slice(&chunk);
             }
             Ok(HandleResponse {
@@ -325,43 +393,30 @@ impl DeploymentHandle {
     /// # Errors
     /// As [`call`](Self::call).
     pub async fn stream(&self, mut req: Request) -> Result<HandleStream, HandleError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let request_id = self.request_id(&req);
         req.headers
             .insert(crate::ingress::REQUEST_ID, request_id.clone());
-        if let Some(model) = &self.model
-            && let Ok(value) = HeaderValue::from_str(model)
-        {
-            req.headers.insert(MODEL_ID_HEADER, value);
+        let router = tokio::time::timeout_at(deadline, self.router())
+            .await
+            .map_err(|_| self.timed_out())??;
+        // As at the ingress: a model id only routes a multiplexed deployment.
+        let model = self.model.as_ref().filter(|_| router.multiplexed());
+        if let Some((_, value)) = model {
+            req.headers.insert(MODEL_ID_HEADER, value.clone());
         }
+        let model = model.map(|(id, _)| &**id);
         let env = &self.env;
-        let sample = Sample::start(&env.tap, &req.method, &req.path, self.model.as_deref());
-        let answer = tokio::time::timeout(self.timeout, async {
-            let router = self.router().await?;
-            let called = router.call(req, self.model.as_deref()).await;
-            Ok::<_, HandleError>((router, called))
-        })
-        .await;
+        let sample = Sample::start(&env.tap, &req.method, &req.path, model);
         let request_id = request_id.to_str().unwrap_or_default();
-        let (router, called) = match answer {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                if let Some(router) = self
-                    .env
-                    .routes
-                    .load()
-                    .deployment(&self.app, &self.deployment)
-                {
-                    sample.finish(&env.tap, &env.node_id, router, None, 504, request_id);
-                }
-                return Err(self.timed_out());
-            }
+        let Ok(called) = tokio::time::timeout_at(deadline, router.call(req, model)).await else {
+            sample.finish(&env.tap, &env.node_id, &router, None, 504, request_id);
+            return Err(self.timed_out());
         };
         let replica = called.permit.as_ref().map(|p| p.replica().clone());
         let status = match &called.result {
             Ok(reply) => reply.status.as_u16(),
-            Err(Failure::Route(_)) => 503,
-            Err(Failure::Call(_)) => 502,
+            Err(failure) => failure.answer().0.as_u16(),
         };
         sample.finish(
             &env.tap,
@@ -376,7 +431,9 @@ impl DeploymentHandle {
             unreachable!("an answer comes from a reserved replica")
         };
         if !reply.status.is_success() {
-            return Err(self.error_answer(reply).await);
+            return Err(tokio::time::timeout_at(deadline, self.error_answer(reply))
+                .await
+                .unwrap_or_else(|_| self.timed_out()));
         }
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, reply.content_type);
@@ -392,6 +449,7 @@ impl DeploymentHandle {
             first: Some(reply.body),
             rx: reply.stream,
             events: Events::default(),
+            deployment: self.name.clone(),
             _permit: permit,
         })
     }
@@ -454,6 +512,11 @@ impl DeploymentHandle {
             Failure::Route(RouteError::Unavailable { reason, .. }) => {
                 HandleError::NoReplica { deployment, reason }
             }
+            // Not even sent to another node, after every try.
+            Failure::Call(e @ CallError::Remote { sent: false, .. }) => HandleError::NoReplica {
+                deployment,
+                reason: e.to_string(),
+            },
             Failure::Call(e) => HandleError::ReplicaFailed {
                 deployment,
                 reason: e.to_string(),

@@ -157,8 +157,14 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    /// An error answered with `status`.
+    /// An error answered with `status` (a status that is not an error, 4xx
+    /// or 5xx, becomes a 500).
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let status = if status.is_client_error() || status.is_server_error() {
+            status
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
         Self {
             status,
             message: message.into(),

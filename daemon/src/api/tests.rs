@@ -53,7 +53,7 @@ async fn env_with(replica: &str, limits: &str) -> (Arc<ReplicaEnv>, Arc<Deployme
 }
 
 fn handle(env: &Arc<ReplicaEnv>, deployment: &str) -> DeploymentHandle {
-    DeploymentHandle::new(env.clone(), "a", deployment, "caller-1")
+    DeploymentHandle::new(env.clone(), "a", deployment, "caller-1", Arc::default())
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,7 +147,7 @@ async fn a_deployment_this_node_has_no_route_to_is_no_replica_after_the_wait() {
 #[test]
 fn events_are_split_whatever_the_chunks() {
     let stream =
-        b"data: {\"a\":1}\n\n: keep-alive\n\ndata: line one\ndata: line two\n\ndata: [DONE]\n\n";
+        b"data: {\"a\":1}\n\n: keep-alive\n\ndata: line one\r\ndata: line two\r\n\r\ndata: [DONE]\n\n";
     for size in [1, 2, 5, 7, stream.len()] {
         let mut events = Events::default();
         let mut got = Vec::new();

@@ -210,7 +210,13 @@ impl MemberAgent {
                 {
                     local.set_max_ongoing(config.max_ongoing_requests);
                     local.set_timing(config);
-                    local.reconfigure(config.user_config.as_ref());
+                    // Only a replica made from this config (not an older one
+                    // an update is replacing) takes its user_config.
+                    let current = self.fingerprints.lock().unwrap().get(local.id()).cloned()
+                        == Some(fingerprint(config));
+                    if current {
+                        local.reconfigure(config.user_config.as_ref());
+                    }
                     replicas.push(local);
                 }
                 continue;

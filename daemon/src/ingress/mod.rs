@@ -426,24 +426,24 @@ fn respond(called: Called, request_id: &HeaderValue) -> Response<IngressBody> {
             }
         }
         (Ok(reply), None) => into_response(reply),
-        (Err(Failure::Route(e @ RouteError::Overloaded { .. })), _) => {
-            debug!(request_id = ?request_id, error = %e, "Request refused.");
-            error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e)
-        }
-        (Err(Failure::Route(e @ RouteError::Unavailable { .. })), _) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
-        }
-        (Err(Failure::Call(e @ CallError::Remote { sent: false, .. })), _) => {
-            warn!(request_id = ?request_id, error = %e, "No replica took the request.");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e)
-        }
-        (Err(Failure::Call(e @ CallError::Remote { .. })), _) => {
-            warn!(request_id = ?request_id, error = %e, "Forwarding to another node failed.");
-            error(StatusCode::BAD_GATEWAY, "node_unreachable", e)
-        }
-        (Err(Failure::Call(e)), _) => {
-            warn!(request_id = ?request_id, error = %e, "Replica call failed.");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "replica_error", e)
+        (Err(failure), _) => {
+            let (status, kind) = failure.answer();
+            match &failure {
+                Failure::Route(RouteError::Overloaded { .. }) => {
+                    debug!(request_id = ?request_id, error = %failure, "Request refused.");
+                }
+                Failure::Route(RouteError::Unavailable { .. }) => {}
+                Failure::Call(CallError::Remote { sent: false, .. }) => {
+                    warn!(request_id = ?request_id, error = %failure, "No replica took the request.");
+                }
+                Failure::Call(CallError::Remote { .. }) => {
+                    warn!(request_id = ?request_id, error = %failure, "Forwarding to another node failed.");
+                }
+                Failure::Call(_) => {
+                    warn!(request_id = ?request_id, error = %failure, "Replica call failed.");
+                }
+            }
+            error(status, kind, failure)
         }
     }
 }

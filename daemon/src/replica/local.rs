@@ -56,6 +56,8 @@ pub struct LocalReplica {
     /// The `user_config` the replica should run with (changed in place by
     /// reconfigure; one that arrives while it starts is applied once it runs).
     user_config: Mutex<Option<serde_json::Value>>,
+    /// Held while a reconfigure runs: one at a time.
+    applying: Arc<tokio::sync::Mutex<()>>,
     stop: CancellationToken,
 }
 
@@ -77,6 +79,7 @@ impl LocalReplica {
             batches: Arc::new(Mutex::new(BatchFigures::default())),
             load: Arc::default(),
             user_config: Mutex::new(config.user_config.clone()),
+            applying: Arc::default(),
             stop: CancellationToken::new(),
         }
     }
@@ -202,7 +205,7 @@ async fn live(
     // A user_config that changed while the replica started.
     let desired = local.user_config.lock().unwrap().clone();
     if desired != config.user_config {
-        apply_user_config(replica.clone(), desired);
+        apply_user_config(replica.clone());
     }
     info!(replica = %id, app = %local.core.app, deployment = %local.core.deployment, "Replica running.");
 
@@ -242,10 +245,15 @@ async fn serve(local: &LocalReplica, handler: &Handler) -> Ended {
                 return Ended::Failed;
             }
             () = tokio::time::sleep(period) => {
-                let check = tokio::time::timeout(timeout, handler.check_health()).await;
-                let error = match check {
-                    Ok(Ok(())) => { failures = 0; continue; }
-                    Ok(Err(e)) => e,
+                // A user kind's check may panic: that fails the replica.
+                let check = std::panic::AssertUnwindSafe(handler.check_health()).catch_unwind();
+                let error = match tokio::time::timeout(timeout, check).await {
+                    Ok(Ok(Ok(()))) => { failures = 0; continue; }
+                    Ok(Ok(Err(e))) => e,
+                    Ok(Err(panic)) => {
+                        local.fail(false, format!("health check {}", panic_message(&panic)));
+                        return Ended::Failed;
+                    }
                     Err(_) => format!("health check timed out after {timeout:?}"),
                 };
                 failures += 1;
@@ -278,18 +286,34 @@ async fn drain(local: &LocalReplica, changed: &Notify) {
     if ongoing() > 0 {
         warn!(replica = %local.core.id, ongoing = ongoing(), "Replica stopped with requests in flight (graceful_shutdown_timeout_s).");
     }
+    // A user kind's shutdown hook: within what is left of the drain timeout
+    // (at least a second), and a panic in it stops the replica all the same.
     let handler = local.handler.lock().unwrap().clone();
     if let Some(handler) = handler {
-        handler.shutdown().await;
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(SHUTDOWN_HOOK_MIN);
+        let hook = std::panic::AssertUnwindSafe(handler.shutdown()).catch_unwind();
+        match tokio::time::timeout(left, hook).await {
+            Ok(Ok(())) => {}
+            Ok(Err(panic)) => {
+                warn!(replica = %local.core.id, error = %panic_message(&panic), "Shutdown hook failed.");
+            }
+            Err(_) => warn!(replica = %local.core.id, ?left, "Shutdown hook timed out."),
+        }
     }
     local.release_handler();
     local.set_phase(Phase::Stopped, changed);
     info!(replica = %local.core.id, "Replica stopped.");
 }
 
+/// Least time a user kind's shutdown hook gets, even past the drain timeout.
+const SHUTDOWN_HOOK_MIN: Duration = Duration::from_secs(1);
+
 /// Applies `user_config` to a running replica in place, on its own task; a
 /// failure fails the replica (the controller replaces it, and the new one
-/// starts with the new config).
+/// starts with the new config). Changes are applied one at a time, and the
+/// newest one last.
 pub(super) fn reconfigure(replica: Arc<Replica>, user_config: Option<serde_json::Value>) {
     let Replica::Local(local) = replica.as_ref() else {
         return;
@@ -301,11 +325,14 @@ pub(super) fn reconfigure(replica: Arc<Replica>, user_config: Option<serde_json:
         }
         desired.clone_from(&user_config);
     }
-    apply_user_config(replica.clone(), user_config);
+    apply_user_config(replica.clone());
 }
 
-/// Hands `user_config` to the running kind on its own task.
-fn apply_user_config(replica: Arc<Replica>, user_config: Option<serde_json::Value>) {
+/// Hands the replica's newest desired `user_config` to the running kind, on
+/// its own task. One apply runs at a time per replica (`applying`), and each
+/// reads the newest value once it holds the turn, so the last change wins
+/// however the tasks are scheduled.
+fn apply_user_config(replica: Arc<Replica>) {
     let Replica::Local(local) = replica.as_ref() else {
         return;
     };
@@ -313,12 +340,15 @@ fn apply_user_config(replica: Arc<Replica>, user_config: Option<serde_json::Valu
     let Some(handler) = handler else {
         return;
     };
+    let turn = local.applying.clone();
     let span = tracing::Span::current();
     tokio::spawn(tracing::Instrument::instrument(
         async move {
             let Replica::Local(local) = replica.as_ref() else {
                 return;
             };
+            let _turn = turn.lock().await;
+            let user_config = local.user_config.lock().unwrap().clone();
             match std::panic::AssertUnwindSafe(handler.reconfigure(user_config))
                 .catch_unwind()
                 .await

@@ -10,8 +10,9 @@ use super::Replica;
 /// The fingerprint of what makes a replica what it is (kind and options,
 /// resources, handles, batching, multiplexing): a change needs new replicas.
 /// `user_config` is applied in place (reconfigure), so it is not part of it;
-/// handles take its old slot, `null` when there are none, so replicas
-/// started before handles existed keep their fingerprints.
+/// handles take its old slot, `null` when there are none: replicas started
+/// by an older build without a `user_config` keep their fingerprints (those
+/// with one are not re-adopted by an upgraded head, once, and are replaced).
 pub fn fingerprint(config: &DeploymentConfig) -> String {
     let handles = if config.handles.is_empty() {
         serde_json::Value::Null

@@ -25,6 +25,25 @@ pub enum Failure {
     Call(#[from] CallError),
 }
 
+impl Failure {
+    /// The HTTP status and OpenAI error type this failure is answered with
+    /// (and counted as), wherever the call came from.
+    pub fn answer(&self) -> (http::StatusCode, &'static str) {
+        use http::StatusCode;
+        match self {
+            Self::Route(RouteError::Overloaded { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+            }
+            Self::Route(RouteError::Unavailable { .. })
+            | Self::Call(CallError::Remote { sent: false, .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            Self::Call(CallError::Remote { .. }) => (StatusCode::BAD_GATEWAY, "node_unreachable"),
+            Self::Call(_) => (StatusCode::INTERNAL_SERVER_ERROR, "replica_error"),
+        }
+    }
+}
+
 /// How many times a request that could not be sent to another node is tried.
 const SEND_ATTEMPTS: u32 = 3;
 

@@ -119,6 +119,29 @@ pub struct ScalingFigures {
     downs: AtomicU64,
 }
 
+/// A queued request's end of its hand-over; if the request goes away after a
+/// replica was handed to it but before it took it, the slot is given back.
+struct Waiting {
+    rx: oneshot::Receiver<Result<Arc<Replica>, RouteError>>,
+    router: Arc<DeploymentRouter>,
+    model: Option<Arc<str>>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Ok(Ok(replica)) = self.rx.try_recv() {
+            if let Some(model) = &self.model {
+                replica.models().finished(model);
+            }
+            replica.release();
+            if self.router.queued.load(Ordering::SeqCst) > 0 {
+                self.router.dispatch();
+            }
+        }
+    }
+}
+
 /// A reserved slot on a replica; released when dropped.
 #[derive(Debug)]
 pub struct Permit {
@@ -317,7 +340,14 @@ impl DeploymentRouter {
         {
             return Ok(self.permit(replica, model));
         }
-        let (tx, mut rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
+        // Dropped with this future (a client that left, a handle's timeout):
+        // a replica handed over meanwhile gets its slot back.
+        let mut waiting = Waiting {
+            rx,
+            router: self.clone(),
+            model: model.clone(),
+        };
         let relaxed = Arc::new(AtomicBool::new(false));
         {
             let mut waiters = self.waiters.lock().unwrap();
@@ -345,7 +375,7 @@ impl DeploymentRouter {
         if model.is_some() {
             // Past the matching window any replica will do: look again then.
             tokio::select! {
-                handed = &mut rx => return self.handed(handed, model),
+                handed = &mut waiting.rx => return self.handed(handed, model),
                 () = tokio::time::sleep(MODEL_MATCH_WINDOW) => {
                     relaxed.store(true, Ordering::SeqCst);
                     self.dispatch();
@@ -359,15 +389,15 @@ impl DeploymentRouter {
             .then(|| tokio::time::Instant::now() + NO_REPLICA_WAIT);
         loop {
             tokio::select! {
-                handed = &mut rx => return self.handed(handed, model),
+                handed = &mut waiting.rx => return self.handed(handed, model),
                 // Capacity can also come back without a release: a proxy whose
                 // node was unreachable is tried again after its pause.
                 () = tokio::time::sleep(REDISPATCH) => self.dispatch(),
             }
             // Nothing is running (starting, or recovering): bound the wait.
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                rx.close();
-                return match rx.try_recv() {
+                waiting.rx.close();
+                return match waiting.rx.try_recv() {
                     Ok(handed) => self.handed(Ok(handed), model),
                     Err(_) => Err(self.unavailable("none became ready in time")),
                 };

@@ -307,3 +307,27 @@ async fn a_per_model_target_lets_a_hot_model_spread_at_once() {
     }
     assert_eq!(seen.len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_that_leaves_after_being_handed_a_replica_gives_the_slot_back() {
+    let replicas = running_replicas(1, 1).await;
+    let router = router(&replicas, -1);
+    let held = take(&router);
+    let mut waiter = Box::pin(router.acquire(None));
+    // Polled once: it queues.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, &mut waiter)
+            .await
+            .is_err()
+    );
+    assert_eq!(router.queued(), 1);
+    // The freed slot is handed to the waiter, which leaves before taking it
+    // (its client went away, or a handle call timed out).
+    drop(held);
+    assert_eq!(replicas[0].ongoing(), 1, "handed over");
+    drop(waiter);
+    assert_eq!(replicas[0].ongoing(), 0, "given back");
+    let again = router.acquire(None).await.unwrap();
+    assert_eq!(replicas[0].ongoing(), 1);
+    drop(again);
+}

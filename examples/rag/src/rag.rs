@@ -155,7 +155,16 @@ impl Deployment for Rag {
                 return;
             }
             let mut first_token_ms = None;
-            while let Some(data) = answer.next_event().await {
+            loop {
+                let data = match answer.next_event().await {
+                    Ok(Some(data)) => data,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let error = json!({"error": {"message": e.to_string()}});
+                        let _ = events.send_json(&error).await;
+                        return;
+                    }
+                };
                 if data == "[DONE]" {
                     break;
                 }

@@ -165,35 +165,39 @@ fn handle_cycle(app: &AppConfig) -> Option<Vec<String>> {
             (d.name.as_str(), targets.map(String::as_str).collect())
         })
         .collect();
-    // Depth first with the path kept; `done` holds names with no cycle below.
-    fn visit<'a>(
-        name: &'a str,
-        calls: &BTreeMap<&'a str, Vec<&'a str>>,
-        done: &mut BTreeSet<&'a str>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        if let Some(start) = path.iter().position(|n| *n == name) {
-            let mut cycle: Vec<String> = path[start..].iter().map(|n| (*n).to_owned()).collect();
-            cycle.push(name.to_owned());
-            return Some(cycle);
+    // Depth first without recursion (a file may hold many deployments): the
+    // path is the stack; `on_path` marks its names, `done` those with no
+    // cycle below.
+    let (mut done, mut on_path) = (BTreeSet::new(), BTreeSet::new());
+    for start in app.deployments.iter().map(|d| d.name.as_str()) {
+        if done.contains(start) {
+            continue;
         }
-        if done.contains(name) {
-            return None;
-        }
-        path.push(name);
-        for next in calls.get(name).into_iter().flatten() {
-            if let Some(cycle) = visit(next, calls, done, path) {
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        on_path.insert(start);
+        while let Some((name, next)) = stack.last_mut() {
+            let name = *name;
+            let Some(&callee) = calls.get(name).and_then(|c| c.get(*next)) else {
+                stack.pop();
+                on_path.remove(name);
+                done.insert(name);
+                continue;
+            };
+            *next += 1;
+            if on_path.contains(callee) {
+                let from = stack.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    stack[from..].iter().map(|(n, _)| (*n).to_owned()).collect();
+                cycle.push(callee.to_owned());
                 return Some(cycle);
             }
+            if !done.contains(callee) && calls.contains_key(callee) {
+                on_path.insert(callee);
+                stack.push((callee, 0));
+            }
         }
-        path.pop();
-        done.insert(name);
-        None
     }
-    let (mut done, mut path) = (BTreeSet::new(), Vec::new());
-    app.deployments
-        .iter()
-        .find_map(|d| visit(d.name.as_str(), &calls, &mut done, &mut path))
+    None
 }
 
 /// Names are used in URLs, file names and metric labels: keep them plain.

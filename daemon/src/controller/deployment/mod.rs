@@ -167,7 +167,9 @@ impl DeploymentRuntime {
         for managed in &self.replicas {
             managed.replica.set_max_ongoing(config.max_ongoing_requests);
             managed.replica.set_timing(&config);
-            if !replaced && !managed.stopping {
+            // Only replicas of the current generation: older ones are being
+            // replaced and may be of another kind.
+            if !replaced && !managed.stopping && managed.generation == self.generation {
                 managed.replica.reconfigure(config.user_config.as_ref());
             }
         }

@@ -36,11 +36,18 @@ impl Custom {
         config: &DeploymentConfig,
         env: &Arc<ReplicaEnv>,
     ) -> Result<Self, String> {
+        let next_id = Arc::default();
         let handles: BTreeMap<String, DeploymentHandle> = config
             .handles
             .iter()
             .map(|(key, target)| {
-                let handle = DeploymentHandle::new(env.clone(), app, target, replica_id);
+                let handle = DeploymentHandle::new(
+                    env.clone(),
+                    app,
+                    target,
+                    replica_id,
+                    Arc::clone(&next_id),
+                );
                 (key.clone(), handle)
             })
             .collect();
