@@ -133,6 +133,18 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context with no handles, for unit tests of a kind's `new` and
+    /// `call` outside a node (a replica gets its own from the node).
+    pub fn new(app: &str, deployment: &str, replica_id: &str) -> Self {
+        Self {
+            app: app.to_owned(),
+            deployment: deployment.to_owned(),
+            replica_id: replica_id.to_owned(),
+            resources: Resources::default(),
+            handles: BTreeMap::new(),
+        }
+    }
+
     /// The handle declared under `key` in the deployment's `handles`.
     ///
     /// # Errors
