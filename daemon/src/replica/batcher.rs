@@ -2,8 +2,11 @@
 //! model call when the batch is full (`max_batch_size` inputs, or the token budget
 //! `max_batch_tokens`, the inputs' tokens added up) or the first request has waited
 //! `batch_wait_timeout_s`. While `max_concurrent_batches` batches run, new
-//! requests queue and form the next batch, so a busy replica batches naturally
-//! and an idle one never waits longer than the timeout. Requests whose client has
+//! requests queue and form the next batch, so a busy replica batches naturally.
+//! A batch that would run alone (no other batch running) runs at once with
+//! what is queued: an idle replica adds no latency, and batches form from the
+//! requests that arrive while the replica is busy (Ray's `@serve.batch` waits
+//! the timeout even on an idle replica; `wait_when_idle` restores that). Requests whose client has
 //! gone are dropped before compute; each request gets exactly its own results.
 //! Every request carries a key (the multiplexed model id, as in Ray): a batch
 //! only ever holds one key, and a request with another key starts the next batch.
@@ -27,6 +30,8 @@ pub struct BatchLimits {
     /// Most tokens per batch (every input's tokens added up: models run packed
     /// rows, without padding).
     pub max_tokens: Option<usize>,
+    /// Wait for company even when no batch is running (Ray's exact semantics).
+    pub wait_when_idle: bool,
 }
 
 impl BatchLimits {
@@ -37,6 +42,7 @@ impl BatchLimits {
             wait: Duration::ZERO,
             max_concurrent: 1,
             max_tokens: None,
+            wait_when_idle: false,
         }
     }
 }
@@ -156,9 +162,17 @@ async fn form_batches<K, I, O, E, F, Fut>(
             continue;
         }
         // The wait counts from the first request's arrival; while every batch slot
-        // is busy, requests keep queueing and join this batch.
-        let deadline = Instant::now() + limits.wait;
+        // is busy, requests keep queueing and join this batch. Once it has a
+        // slot, a batch that would run alone (no other batch running) runs at
+        // once with what is queued, unless `wait_when_idle` (Ray's semantics).
+        let arrived = Instant::now();
         let turn = running.clone().acquire_owned().await.expect("never closed");
+        let alone = running.available_permits() + 1 == limits.max_concurrent;
+        let deadline = if alone && !limits.wait_when_idle {
+            Instant::now()
+        } else {
+            arrived + limits.wait
+        };
         let mut size = first.items.len();
         let mut tokens = first.tokens;
         let mut batch = vec![first];
@@ -268,7 +282,57 @@ mod tests {
             wait: Duration::from_millis(wait_ms),
             max_concurrent: 1,
             max_tokens: None,
+            wait_when_idle: true,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_replica_runs_at_once_and_a_busy_one_batches_what_arrives() {
+        let idle = BatchLimits {
+            wait_when_idle: false,
+            ..limits(8, 10)
+        };
+        let (b, log) = doubler(idle, Duration::from_millis(5));
+        // Alone on an idle replica: no wait at all.
+        let start = Instant::now();
+        assert_eq!(b.submit((), vec![1], 1).await.unwrap(), vec![2]);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(5),
+            "only the model's time"
+        );
+        // A burst while the first batch runs: the first runs at once, the
+        // others queue behind it and run as one batch when it ends.
+        let start = Instant::now();
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit((), vec![10], 1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let rest: Vec<_> = (0..3)
+            .map(|i| {
+                let b = b.clone();
+                tokio::spawn(async move { b.submit((), vec![20 + i], 1).await })
+            })
+            .collect();
+        assert_eq!(first.await.unwrap().unwrap(), vec![20]);
+        for (i, r) in rest.into_iter().enumerate() {
+            assert_eq!(r.await.unwrap().unwrap(), vec![2 * (20 + i as u32)]);
+        }
+        let log = log.lock().unwrap();
+        let batches: Vec<_> = log[1..]
+            .iter()
+            .map(|(at, r)| (*at - start, r.size))
+            .collect();
+        assert_eq!(
+            batches,
+            [
+                (Duration::ZERO, 1),
+                // Queued at 1 ms while the first ran; they run together as
+                // soon as it ends, at 5 ms, without waiting out their 10 ms.
+                (Duration::from_millis(5), 3),
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

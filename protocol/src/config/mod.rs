@@ -119,6 +119,11 @@ pub struct BatchingConfig {
     /// Most tokens in a batch, padding included (longest input × inputs); none = no budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch_tokens: Option<u32>,
+    /// Wait `batch_wait_timeout_s` for company even when no batch is running
+    /// (Ray's exact semantics). By default an idle replica runs at once and
+    /// requests wait only while it is busy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait_when_idle: bool,
 }
 
 /// Ray's `@serve.multiplexed` options, a model repository, and per-model

@@ -151,6 +151,7 @@ fn batch_limits(config: &DeploymentConfig) -> BatchLimits {
             wait: Duration::from_secs_f64(b.batch_wait_timeout_s),
             max_concurrent: b.max_concurrent_batches as usize,
             max_tokens: b.max_batch_tokens.map(|t| t as usize),
+            wait_when_idle: b.wait_when_idle,
         })
 }
 
