@@ -20,6 +20,7 @@ impl ReplicaRequest {
         Self {
             method,
             path: path.into(),
+            query: None,
             headers: HeaderMap::new(),
             body: body.into(),
         }

@@ -131,6 +131,7 @@ impl Mesh {
             replica_id: replica_id.to_owned(),
             method: req.method.to_string(),
             path: req.path,
+            query: req.query,
             headers,
         };
         let (head, first, mut recv) = match client.call_with_body(&call, &req.body).await {

@@ -20,6 +20,8 @@ pub struct ForwardCall {
     pub method: String,
     /// The request path.
     pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
     /// Request headers.
     pub headers: Vec<(String, String)>,
     /// The whole body.
@@ -147,6 +149,7 @@ impl ForwardCall {
         ReplicaRequest {
             method: http::Method::from_bytes(self.method.as_bytes()).unwrap_or(http::Method::POST),
             path: self.path,
+            query: self.query,
             headers,
             body: self.body.into(),
         }

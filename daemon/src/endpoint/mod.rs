@@ -221,6 +221,7 @@ async fn stream(
         replica_id,
         method,
         path,
+        query,
         headers,
     } = request
     {
@@ -230,6 +231,7 @@ async fn stream(
             replica_id,
             method,
             path,
+            query,
             headers,
             body,
         };

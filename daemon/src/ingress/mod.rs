@@ -339,6 +339,7 @@ impl Ingress {
         let request = ReplicaRequest {
             method: parts.method,
             path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
             headers: parts.headers,
             body,
         };

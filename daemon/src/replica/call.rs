@@ -15,6 +15,8 @@ pub struct ReplicaRequest {
     pub method: Method,
     /// The full request path (including the application's route prefix).
     pub path: String,
+    /// The query string (after `?`, undecoded), if the request had one.
+    pub query: Option<String>,
     /// Request headers.
     pub headers: HeaderMap,
     /// The whole request body.

@@ -83,6 +83,7 @@ impl DeploymentRouter {
                 (false, Some(r)) => Some(ReplicaRequest {
                     method: r.method.clone(),
                     path: r.path.clone(),
+                    query: r.query.clone(),
                     headers: r.headers.clone(),
                     body: r.body.clone(),
                 }),

@@ -154,6 +154,9 @@ pub enum Request {
         method: String,
         /// Full request path.
         path: String,
+        /// The query string, if any (absent from older nodes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
         /// Request headers.
         headers: Vec<(String, String)>,
     },
