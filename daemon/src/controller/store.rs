@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rserve_protocol::AppFile;
 use rserve_protocol::config::AppConfig;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,39 @@ pub struct AppRecord {
 pub struct DesiredState {
     /// Applications by name.
     pub applications: BTreeMap<String, AppRecord>,
+}
+
+impl DesiredState {
+    /// Checks every application as a deploy checks its file (an edited or
+    /// damaged state file must not reach the controller): each one's keys,
+    /// under its name, then what must be unique across them.
+    fn validate(&self) -> Result<(), String> {
+        for (name, record) in &self.applications {
+            if &record.config.name != name {
+                return Err(format!(
+                    "applications.{name}: its config names application `{}`",
+                    record.config.name
+                ));
+            }
+            let one = AppFile {
+                applications: vec![record.config.clone()],
+            };
+            one.validate(&format!("applications.{name}"))
+                .map_err(|e| e.to_string().replace("applications[0].", "config."))?;
+        }
+        let all = AppFile {
+            applications: self
+                .applications
+                .values()
+                .map(|r| r.config.clone())
+                .collect(),
+        };
+        if all.applications.is_empty() {
+            return Ok(());
+        }
+        all.validate("the applications together")
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -78,6 +112,7 @@ impl Store {
                 file.format_version
             )));
         }
+        file.state.validate().map_err(corrupt)?;
         Ok(file.state)
     }
 
@@ -102,7 +137,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rserve_protocol::AppFile;
 
     fn sample() -> DesiredState {
         let file = AppFile::parse(
@@ -129,6 +163,43 @@ mod tests {
         store.save(&sample()).unwrap();
         assert_eq!(store.load().unwrap(), sample());
         assert!(!dir.path().join("state.tmp").exists());
+    }
+
+    #[test]
+    fn impossible_values_in_the_file_are_refused_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut state = sample();
+        let record = state.applications.get_mut("a").unwrap();
+        record.config.deployments[0].health_check_period_s = -1.0;
+        store.save(&state).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("corrupt (applications.a: config.deployments[0].health_check_period_s:"),
+            "{err}"
+        );
+        state
+            .applications
+            .get_mut("a")
+            .unwrap()
+            .config
+            .deployments
+            .clear();
+        store.save(&state).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("config.deployments: at least one deployment is required"),
+            "{err}"
+        );
+        let mut renamed = sample();
+        let record = renamed.applications.remove("a").unwrap();
+        renamed.applications.insert("b".into(), record);
+        store.save(&renamed).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("applications.b: its config names application `a`"),
+            "{err}"
+        );
     }
 
     #[test]
