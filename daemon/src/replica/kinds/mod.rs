@@ -133,12 +133,18 @@ impl Handler {
 /// Smallest compute/batch queue of a model replica.
 const MIN_QUEUE: usize = 1024;
 
+/// Largest compute/batch queue of a model replica: the model thread's queue
+/// is a std channel that allocates its whole bound up front, so a huge
+/// `max_ongoing_requests` (say 4294967295) must not become its size.
+/// Requests past it (only with `max_ongoing_requests` above it) get 503.
+const MAX_QUEUE: usize = 1 << 16;
+
 /// The bound of a model replica's queues. The router already keeps in-flight
 /// requests at or below `max_ongoing_requests`; the queue has room for that
 /// limit to be raised in place (up to [`MIN_QUEUE`]) without a restart, and
-/// stays bounded.
+/// stays bounded by [`MAX_QUEUE`].
 fn queue_capacity(config: &DeploymentConfig) -> usize {
-    (config.max_ongoing_requests as usize).max(MIN_QUEUE)
+    (config.max_ongoing_requests as usize).clamp(MIN_QUEUE, MAX_QUEUE)
 }
 
 /// The batching limits of a deployment (batches of one without `batching`).
@@ -223,6 +229,24 @@ fn bad_request(message: impl std::fmt::Display) -> ReplicaResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_max_ongoing_requests_does_not_size_the_queues() {
+        let config = |max: u32| {
+            let file = rserve_protocol::AppFile::parse(
+                "t.toml",
+                &format!(
+                    "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+                     max_ongoing_requests = {max}\nreplica = {{ kind = \"digits\" }}\n"
+                ),
+            )
+            .unwrap();
+            file.applications[0].deployments[0].clone()
+        };
+        assert_eq!(queue_capacity(&config(5)), MIN_QUEUE);
+        assert_eq!(queue_capacity(&config(5000)), 5000);
+        assert_eq!(queue_capacity(&config(u32::MAX)), MAX_QUEUE);
+    }
 
     #[test]
     fn a_failed_batch_answers_by_what_failed() {
