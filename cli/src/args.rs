@@ -165,11 +165,11 @@ pub struct UpArgs {
     pub join_token_file: Option<PathBuf>,
 
     /// CPU cores this node offers [default: discovered]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = units)]
     pub num_cpus: Option<f64>,
 
     /// GPUs this node offers [default: discovered from the NVIDIA driver]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = units)]
     pub num_gpus: Option<f64>,
 
     /// Memory this node offers, in bytes [default: discovered]
@@ -186,6 +186,15 @@ pub struct UpArgs {
 }
 
 /// `KEY=VALUE` with a plain key.
+/// CPUs or GPUs a node offers: a finite number from 0 (fractions allowed).
+fn units(s: &str) -> Result<f64, String> {
+    let max = rserve_protocol::wire::MAX_NODE_UNITS;
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=max).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number from 0 to {max}")),
+    }
+}
+
 fn label(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')

@@ -201,6 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn node_resources_must_be_finite_and_not_negative() {
+        use clap::Parser;
+        for bad in ["NaN", "inf", "-1", "lots"] {
+            let cpus = format!("--num-cpus={bad}");
+            let err = Cli::try_parse_from(["rserve", "up", cpus.as_str()]).unwrap_err();
+            assert!(
+                err.to_string().contains("is not a number from 0 to"),
+                "{bad}: {err}"
+            );
+            let gpus = format!("--num-gpus={bad}");
+            assert!(Cli::try_parse_from(["rserve", "up", gpus.as_str()]).is_err());
+        }
+        Cli::try_parse_from(["rserve", "up", "--num-cpus", "0.5", "--num-gpus", "0"]).unwrap();
+    }
+
+    #[test]
     fn a_half_given_client_certificate_is_refused_only_where_it_is_used() {
         use clap::Parser;
         // `up` does not use it: a stray variable must not stop a node.

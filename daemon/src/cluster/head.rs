@@ -177,6 +177,10 @@ impl Head {
             warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
             return unauthorized(e.to_string());
         }
+        if let Err(e) = advert.check() {
+            warn!(%remote, reason = %e, "Refused a node's join: bad advert.");
+            return bad_advert(e);
+        }
         let Some(key) = digest::decode_hex(public_key) else {
             return unauthorized("the public key is not hex".to_owned());
         };
@@ -222,6 +226,10 @@ impl Head {
         peer: &str,
         remote: SocketAddr,
     ) -> Response {
+        if let Err(e) = advert.check() {
+            warn!(%remote, reason = %e, "Refused a heartbeat: bad advert.");
+            return bad_advert(e);
+        }
         fix_addresses(&mut advert, remote);
         let node_id = advert.node_id.clone();
         let mut membership = self.membership.lock().unwrap();
@@ -348,4 +356,12 @@ fn persist(membership: &Membership, path: &Path) -> anyhow::Result<()> {
         })
         .collect();
     crate::state_dir::write_atomic(path, &serde_json::to_vec_pretty(&records)?)
+}
+
+/// A join or heartbeat whose advert does not hold up.
+fn bad_advert(reason: String) -> Response {
+    Response::Error(WireError {
+        code: ErrorCode::BadRequest,
+        message: format!("the node's advert is refused: {reason}"),
+    })
 }

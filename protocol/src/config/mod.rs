@@ -23,6 +23,8 @@ pub use self::kinds::{
     ReplicaKind, SleepOptions,
 };
 pub use self::limits::{MAX_REPLICAS, MAX_SECONDS};
+/// The rule for names used in URLs, file names and metric labels.
+pub use self::validate::check_name as check_plain_name;
 
 /// The root of an application file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

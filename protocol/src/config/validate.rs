@@ -201,7 +201,7 @@ fn handle_cycle(app: &AppConfig) -> Option<Vec<String>> {
 }
 
 /// Names are used in URLs, file names and metric labels: keep them plain.
-pub(super) fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 63 {
         return Err(format!("`{name}` must be 1 to 63 characters"));
     }

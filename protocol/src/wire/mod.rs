@@ -20,9 +20,11 @@ use self::stream::{LogQuery, RouterFigures, RoutesView, TapQuery, WatchTarget};
 use crate::config::AppFile;
 use crate::status::ServeStatus;
 
+mod advert;
 mod frame;
 pub mod stream;
 
+pub use self::advert::MAX_NODE_UNITS;
 pub use self::frame::{FrameDecoder, FrameError, decode, encode};
 
 /// The protocol version this build speaks. Version 2 added the streaming
