@@ -180,6 +180,10 @@ impl MemberAgent {
                 live_routers.insert(key, router);
             }
         }
+        // Deployments no longer in the table: their waiting requests go now.
+        for gone in routers.values() {
+            gone.retire("it is no longer deployed");
+        }
         *routers = live_routers;
         *proxies = used_proxies;
         self.routes.store(Arc::new(builder.build(table.version)));

@@ -364,6 +364,7 @@ impl Controller {
             runtime.deleting = true;
             for dep in runtime.deployments.values_mut() {
                 dep.retiring = true;
+                dep.router.retire("its application was deleted");
             }
         }
         self.publish_routes(&mut state);
@@ -499,6 +500,7 @@ fn apply_app(state: &mut State, record: &AppRecord, env: &Arc<ReplicaEnv>) {
     for (name, dep) in &mut runtime.deployments {
         if !config.deployments.iter().any(|d| &d.name == name) {
             dep.retiring = true;
+            dep.router.retire("it was removed from its application");
         }
     }
 }

@@ -77,6 +77,9 @@ static RANDOM_MODEL_ROUTING: std::sync::LazyLock<bool> = std::sync::LazyLock::ne
     std::env::var("RSERVE_MULTIPLEX_ROUTING").is_ok_and(|v| v == "random")
 });
 
+/// Why a `DEPLOY_FAILED` deployment refuses requests.
+const FAILED: &str = "its deployment failed";
+
 /// How often a waiting request looks again for capacity that appeared without
 /// a release (a paused proxy's pause ending).
 const REDISPATCH: Duration = Duration::from_millis(250);
@@ -98,6 +101,8 @@ pub struct DeploymentRouter {
     max_queued: AtomicI64,
     /// Set while the deployment is DEPLOY_FAILED: requests are refused at once.
     failed: AtomicBool,
+    /// Why requests are refused while `failed` is set.
+    refusal: Mutex<&'static str>,
     /// Multiplexing: replicas each model may be loaded on before its requests
     /// wait for one of them (absent = 1).
     model_targets: ArcSwap<BTreeMap<String, u32>>,
@@ -182,6 +187,7 @@ impl DeploymentRouter {
             queued: AtomicU64::new(0),
             max_queued: AtomicI64::new(max_queued_requests),
             failed: AtomicBool::new(false),
+            refusal: Mutex::new(FAILED),
             model_targets: ArcSwap::from_pointee(BTreeMap::new()),
             multiplexed: AtomicBool::new(false),
             stats: RequestStats::default(),
@@ -308,14 +314,29 @@ impl DeploymentRouter {
 
     /// Marks the deployment failed (refuse at once, waiters included) or not.
     pub fn set_failed(&self, failed: bool) {
-        self.failed.store(failed, Ordering::SeqCst);
         if failed {
-            let mut waiters = self.waiters.lock().unwrap();
-            for w in waiters.drain(..) {
-                let _ = w.tx.send(Err(self.unavailable("its deployment failed")));
-            }
-            self.queued.store(0, Ordering::SeqCst);
+            self.refuse(FAILED);
+        } else {
+            self.failed.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// The deployment is gone from this node (its application deleted, or
+    /// it was removed from it): waiting requests are refused at once, and so
+    /// is any request still routed here.
+    pub fn retire(&self, reason: &'static str) {
+        self.refuse(reason);
+    }
+
+    /// Refuses every waiting and future request with `reason` (503).
+    fn refuse(&self, reason: &'static str) {
+        *self.refusal.lock().unwrap() = reason;
+        self.failed.store(true, Ordering::SeqCst);
+        let mut waiters = self.waiters.lock().unwrap();
+        for w in waiters.drain(..) {
+            let _ = w.tx.send(Err(self.unavailable(reason)));
+        }
+        self.queued.store(0, Ordering::SeqCst);
     }
 
     /// Requests waiting for a replica (those whose client left are not counted).
@@ -332,7 +353,7 @@ impl DeploymentRouter {
     /// hold it come first (see [`DeploymentRouter::try_reserve`]).
     pub async fn acquire(self: &Arc<Self>, model: Option<&str>) -> Result<Permit, RouteError> {
         if self.failed.load(Ordering::SeqCst) {
-            return Err(self.unavailable("its deployment failed"));
+            return Err(self.unavailable(&self.refusal.lock().unwrap()));
         }
         let model: Option<Arc<str>> = model.map(Arc::from);
         if self.queued.load(Ordering::SeqCst) == 0

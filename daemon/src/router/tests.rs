@@ -331,3 +331,32 @@ async fn a_waiter_that_leaves_after_being_handed_a_replica_gives_the_slot_back()
     assert_eq!(replicas[0].ongoing(), 1);
     drop(again);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retired_deployment_refuses_its_waiters_at_once_and_serves_again_when_revived() {
+    let replicas = running_replicas(1, 1).await;
+    let router = router(&replicas, -1);
+    let held = take(&router);
+    let waiter = tokio::spawn({
+        let router = router.clone();
+        async move { router.acquire(None).await.map(drop) }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(router.queued(), 1);
+    let start = tokio::time::Instant::now();
+    router.retire("its application was deleted");
+    let refused = waiter.await.unwrap().unwrap_err();
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "at once, not after the 30 s wait"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "deployment a/d has no running replica (its application was deleted)"
+    );
+    assert!(router.acquire(None).await.is_err(), "new requests too");
+    drop(held);
+    router.set_failed(false);
+    drop(router.acquire(None).await.unwrap());
+}

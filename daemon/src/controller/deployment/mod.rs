@@ -127,6 +127,10 @@ impl DeploymentRuntime {
     /// health and shutdown timing), with new replicas where the replica itself
     /// changes (kind, options, resources, user_config, batching).
     pub(super) fn update(&mut self, config: DeploymentConfig) {
+        // Deployed again while it was going away: its router serves again.
+        if self.retiring && !self.deploy_failed {
+            self.router.set_failed(false);
+        }
         self.retiring = false;
         let restart = !KeyChanges::between(&self.config, &config)
             .replacing
