@@ -100,6 +100,9 @@ impl Chat {
     }
 }
 
+/// Longest stop sequence accepted.
+const MAX_STOP_BYTES: usize = 256;
+
 /// Chunks buffered between the engine's events and the HTTP connection.
 const STREAM_BUFFER: usize = 16;
 
@@ -333,6 +336,14 @@ fn parse_sampling(req: &CompletionRequest, default_max: u32) -> Result<Sampling,
     };
     if stop.iter().any(String::is_empty) {
         return Err(invalid("stop", "stop sequences must not be empty"));
+    }
+    // Each generated token is checked against every stop sequence's
+    // prefixes: their length must stay small for that to stay cheap.
+    if stop.iter().any(|s| s.len() > MAX_STOP_BYTES) {
+        return Err(invalid(
+            "stop",
+            format!("a stop sequence may be at most {MAX_STOP_BYTES} bytes long"),
+        ));
     }
     Ok(Sampling {
         temperature,

@@ -45,6 +45,8 @@ fn invalid_requests_name_the_parameter() {
         param(&chat(r#", "temperature": "hot""#), Endpoint::Chat),
         "body"
     );
+    let long_stop = format!(r#", "stop": "{}""#, "x".repeat(257));
+    assert_eq!(param(&chat(&long_stop), Endpoint::Chat), "stop");
     assert_eq!(param(r#"{"prompt": 5}"#, Endpoint::Completions), "prompt");
 }
 
