@@ -2,12 +2,13 @@
 //! mini-redis's `run(listener, shutdown)`): deploy, serve, shut down — no
 //! binary, no fixed ports.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use rserve_daemon::{Node, NodeConfig};
 use rserve_protocol::AppFile;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const ECHO: &str = r#"
@@ -20,19 +21,9 @@ num_replicas = 2
 replica = { kind = "echo" }
 "#;
 
-/// One HTTP/1.1 request on a new connection; the whole response as text.
+/// One request with a plain-text body.
 async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: text/plain\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
+    common::request(addr, method, path, "content-type: text/plain\r\n", body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

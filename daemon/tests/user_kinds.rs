@@ -2,15 +2,17 @@
 //! process: what its `call` sees of a request (method, path, query, request
 //! id), how its errors answer, and `reconfigure` applied in place.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rserve_daemon::api::{Context, Deployment, Error, HttpError, Kinds, Request, Response};
 use rserve_daemon::{Node, NodeConfig};
 use rserve_protocol::AppFile;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+
+use common::request;
 
 /// Answers with what it saw, greeted as configured.
 struct Probe {
@@ -65,26 +67,6 @@ fn app(greeting: &str) -> AppFile {
         ),
     )
     .unwrap()
-}
-
-/// One HTTP/1.1 request; status line, headers and body as text.
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &str,
-    body: &str,
-) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nhost: test\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 fn json_body(response: &str) -> serde_json::Value {

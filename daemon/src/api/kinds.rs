@@ -122,16 +122,7 @@ impl Kinds {
         if self.by_name.contains_key(name) {
             return Err(format!("kind `{name}` is registered twice"));
         }
-        if name.is_empty()
-            || name.len() > 63
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(format!(
-                "kind `{name}` must be 1 to 63 letters, digits, `-`, `_` or `.`"
-            ));
-        }
+        rserve_protocol::config::check_plain_name(name).map_err(|e| format!("kind {e}"))?;
         self.by_name.insert(
             name.to_owned(),
             Kind {

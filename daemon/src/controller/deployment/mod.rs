@@ -124,14 +124,13 @@ impl DeploymentRuntime {
     }
 
     /// Applies a new config: in place where Ray does (replica counts, limits,
-    /// health and shutdown timing), with new replicas where the replica itself
-    /// changes (kind, options, resources, user_config, batching).
+    /// health and shutdown timing, user_config through reconfigure), with new
+    /// replicas where the replica itself changes (kind, options, resources,
+    /// handles, batching).
     pub(super) fn update(&mut self, config: DeploymentConfig) {
-        // Deployed again while it was going away: its router serves again.
-        if self.retiring && !self.deploy_failed {
-            self.router.set_failed(false);
+        if std::mem::take(&mut self.retiring) {
+            self.router.set_failed(false); // deployed again while going away
         }
-        self.retiring = false;
         let restart = !KeyChanges::between(&self.config, &config)
             .replacing
             .is_empty();
@@ -171,8 +170,7 @@ impl DeploymentRuntime {
         for managed in &self.replicas {
             managed.replica.set_max_ongoing(config.max_ongoing_requests);
             managed.replica.set_timing(&config);
-            // Only replicas of the current generation: older ones are being
-            // replaced and may be of another kind.
+            // Not older generations: they are being replaced (maybe by another kind).
             if !replaced && !managed.stopping && managed.generation == self.generation {
                 managed.replica.reconfigure(config.user_config.as_ref());
             }

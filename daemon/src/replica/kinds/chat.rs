@@ -4,20 +4,21 @@
 //! events. A client that goes away stops its generation: its event receiver
 //! is dropped and the engine drops the sequence at the next step.
 
+mod meta;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use rserve_models::{
-    ChatModel, ChatText, Device, Dtype, FinishReason, Generation, Message, Sampling,
-};
+use rserve_models::{ChatModel, ChatText, Device, Dtype, Message, Sampling};
 use rserve_protocol::config::{ChatOptions, DeploymentConfig};
 use rserve_protocol::status::BatchFigures;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use self::meta::Meta;
 use super::{StartContext, warm_up};
 use crate::replica::call::error_object;
 use crate::replica::compute::Crash;
@@ -100,7 +101,8 @@ impl Chat {
     }
 }
 
-/// Longest stop sequence accepted.
+/// Longest stop sequence accepted: every token is checked against each
+/// stop's prefixes, which must stay cheap.
 const MAX_STOP_BYTES: usize = 256;
 
 /// Chunks buffered between the engine's events and the HTTP connection.
@@ -334,16 +336,15 @@ fn parse_sampling(req: &CompletionRequest, default_max: u32) -> Result<Sampling,
         }
         Some(Stop::Many(v)) => v.clone(),
     };
-    if stop.iter().any(String::is_empty) {
-        return Err(invalid("stop", "stop sequences must not be empty"));
-    }
-    // Each generated token is checked against every stop sequence's
-    // prefixes: their length must stay small for that to stay cheap.
-    if stop.iter().any(|s| s.len() > MAX_STOP_BYTES) {
-        return Err(invalid(
-            "stop",
-            format!("a stop sequence may be at most {MAX_STOP_BYTES} bytes long"),
-        ));
+    if let Some(s) = stop
+        .iter()
+        .find(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
+    {
+        let why = match s.len() {
+            0 => "stop sequences must not be empty".to_owned(),
+            _ => format!("a stop sequence may be at most {MAX_STOP_BYTES} bytes long"),
+        };
+        return Err(invalid("stop", why));
     }
     Ok(Sampling {
         temperature,
@@ -515,95 +516,6 @@ fn prompt_tokens(text: &ChatText, prompt: &Prompt) -> Result<Vec<u32>, rserve_mo
 
 fn sse(event: &serde_json::Value) -> Bytes {
     Bytes::from(format!("data: {event}\n\n"))
-}
-
-#[derive(Clone)]
-struct Meta {
-    id: String,
-    created: u64,
-    model: String,
-    endpoint: Endpoint,
-}
-
-impl Meta {
-    fn usage(g: &Generation) -> serde_json::Value {
-        serde_json::json!({
-            "prompt_tokens": g.prompt_tokens,
-            "completion_tokens": g.tokens.len(),
-            "total_tokens": g.prompt_tokens + g.tokens.len(),
-        })
-    }
-
-    fn finish(f: FinishReason) -> &'static str {
-        match f {
-            FinishReason::Stop | FinishReason::Cancelled => "stop",
-            FinishReason::Length => "length",
-        }
-    }
-
-    fn whole(&self, g: &Generation) -> serde_json::Value {
-        let choice = match self.endpoint {
-            Endpoint::Chat => serde_json::json!({
-                "index": 0,
-                "message": {"role": "assistant", "content": g.text},
-                "logprobs": null,
-                "finish_reason": Self::finish(g.finish),
-            }),
-            Endpoint::Completions => serde_json::json!({
-                "index": 0, "text": g.text, "logprobs": null, "finish_reason": Self::finish(g.finish),
-            }),
-        };
-        serde_json::json!({
-            "id": self.id,
-            "object": if self.endpoint == Endpoint::Chat { "chat.completion" } else { "text_completion" },
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-            "usage": Self::usage(g),
-        })
-    }
-
-    fn chunk(
-        &self,
-        role: Option<&str>,
-        text: &str,
-        finish: Option<FinishReason>,
-    ) -> serde_json::Value {
-        let finish = finish.map(Self::finish);
-        let choice = match self.endpoint {
-            Endpoint::Chat => {
-                let mut delta = serde_json::json!({});
-                if let Some(role) = role {
-                    delta["role"] = role.into();
-                    delta["content"] = "".into();
-                } else if finish.is_none() {
-                    delta["content"] = text.into();
-                }
-                serde_json::json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish})
-            }
-            Endpoint::Completions => {
-                serde_json::json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish})
-            }
-        };
-        serde_json::json!({
-            "id": self.id,
-            "object": if self.endpoint == Endpoint::Chat { "chat.completion.chunk" } else { "text_completion" },
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-        })
-    }
-
-    fn usage_chunk(&self, g: &Generation) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "object": if self.endpoint == Endpoint::Chat { "chat.completion.chunk" } else { "text_completion" },
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": Self::usage(g),
-        })
-    }
 }
 
 #[cfg(test)]
