@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
 # Serving-layer benchmark: rserve's `echo` deployment through the ingress vs a bare
-# hyper echo server (the physical limit), loaded by oha in the same run, at
-# concurrency 1, 8 and 64. Also: the node's idle RSS and the seconds from
-# `rserve up --demo` to the first 200 from the digits demo.
+# hyper echo server (the physical limit), same small JSON POST, same run.
 #
-#   scripts/bench.sh [SECONDS_PER_POINT]     (default 10)
+#   scripts/bench.sh [SECONDS_PER_POINT] [ROUNDS]     (defaults 5 and 3)
 #
-# Prints a markdown table (paste into docs/benchmarks.md) and keeps raw oha JSON
-# under target/bench/.
+# - HTTP/1.1 with wrk (C; its own cost per request is a fraction of the servers',
+#   so on 2 cores it does not hide theirs) at concurrency 1, 8 and 64;
+# - HTTP/1.1 pipelining (wrk, 16 requests in flight per connection, 8 connections);
+# - HTTP/2 cleartext with prior knowledge (h2load, 8 connections x 8 streams).
+#
+# Each point runs ROUNDS times, bare and rserve alternating, and reports medians: on a
+# shared 2-core machine req/s moves between runs; CPU per request moves much less, so
+# each point also reports the server's CPU time (user + system, from /proc/PID/stat)
+# per 1,000 requests. Also: the node's idle RSS, the digits demo, and the seconds from
+# `rserve up --demo` to its first answer. Prints markdown for docs/benchmarks.md; raw
+# figures go to target/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR="${1:-10}"
+DUR="${1:-5}"
+ROUNDS="${2:-3}"
 OUT=target/bench
 mkdir -p "$OUT"
 
-if ! command -v oha >/dev/null; then
-  echo "installing oha (load generator) from crates.io..." >&2
-  cargo install oha --locked --version 1.16.0
-fi
+need() { # command debian-package
+  command -v "$1" >/dev/null && return
+  echo "installing $2 (Debian package) for $1..." >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq "$2" >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$2" >/dev/null; }
+}
+need wrk wrk
+need h2load nghttp2-client
+
 cargo build --release -p rserve >&2
 cargo build --release -p rserve-daemon --example bare_hyper >&2
 BIN=target/release/rserve
@@ -41,6 +54,8 @@ sys.exit(1)
 PY
 }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
 
 # Start-up: launch with the demo and poll until the first classification succeeds.
 python3 - "$BIN" "$STATE/demo" > "$OUT/startup.txt" <<'PY'
@@ -65,7 +80,7 @@ print(f"{elapsed:.3f} {rss}")
 PY
 read -r STARTUP_S DEMO_RSS < "$OUT/startup.txt"
 
-"$BARE" 127.0.0.1:18080 2>/dev/null & pids+=($!)
+"$BARE" 127.0.0.1:18080 2>/dev/null & BARE_PID=$!; pids+=($BARE_PID)
 "$BIN" --state-dir "$STATE/echo" up --http-addr 127.0.0.1:18000 --control-addr 127.0.0.1:18265 \
   --deploy examples/echo.toml 2>"$OUT/node.log" & NODE=$!; pids+=($NODE)
 wait_http http://127.0.0.1:18080/
@@ -74,43 +89,108 @@ sleep 1
 IDLE_RSS=$(rss_kib "$NODE")
 
 BODY='{"inputs":"hello rserve","n":1}'
-run_oha() { # name url concurrency
-  oha -z "${DUR}s" -c "$3" -m POST -H 'content-type: application/json' -d "$BODY" \
-    --no-tui --output-format json "$2" > "$OUT/$1-c$3.json"
+printf '%s' "$BODY" > "$OUT/body.json"
+# wrk: POST the file BODY_FILE as JSON; with PIPELINE=N, N requests at a time per
+# connection. The summary line carries what the report needs.
+cat > "$OUT/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = io.open(os.getenv("BODY_FILE")):read("*a")
+wrk.headers["Content-Type"] = "application/json"
+local depth = tonumber(os.getenv("PIPELINE") or "1")
+if depth > 1 then
+  init = function(args)
+    batch = string.rep(wrk.format(), depth)
+  end
+  request = function() return batch end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT %d %d %d %d %.1f %.1f\n', summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(99)))
+end
+LUA
+export BODY_FILE="$OUT/body.json"
+
+# One measured point: appends "mode server conc req/s p50_us p99_us cpu_ms_per_1000 bad" to figures.txt.
+point() { # mode(h1|pipe|h2) server(bare|rserve) concurrency
+  local mode=$1 who=$2 c=$3 pid url
+  if [ "$who" = bare ]; then pid=$BARE_PID; url=http://127.0.0.1:18080/echo; else pid=$NODE; url=http://127.0.0.1:18000/echo; fi
+  local before after line
+  case $mode in
+    h1|pipe)
+      local depth=1; [ "$mode" = pipe ] && depth=16
+      PIPELINE=$depth wrk -t1 -c"$c" -d1s -s "$OUT/post.lua" "$url" >/dev/null
+      before=$(cpu_ticks "$pid")
+      line=$(PIPELINE=$depth wrk -t1 -c"$c" -d"${DUR}s" --latency -s "$OUT/post.lua" "$url" | grep '^RESULT')
+      after=$(cpu_ticks "$pid")
+      read -r _ n us bad non2xx p50 p99 <<<"$line"
+      echo "$mode $who $c $(python3 -c "print(f'{$n/($us/1e6):.0f} $p50 $p99 {($after-$before)/$TICK*1e6/$n:.2f} {$bad+$non2xx}')")" ;;
+    h2)
+      h2load -D 1 -c "$c" -m 8 -t 1 -d "$OUT/body.json" -H 'content-type: application/json' "$url" >/dev/null
+      before=$(cpu_ticks "$pid")
+      h2load -D "$DUR" -c "$c" -m 8 -t 1 -d "$OUT/body.json" -H 'content-type: application/json' "$url" > "$OUT/h2load.txt"
+      after=$(cpu_ticks "$pid")
+      python3 - "$OUT/h2load.txt" "$mode $who $c" "$((after - before))" "$TICK" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+assert "Application protocol: h2c" in text, text
+rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text).group(1))
+done, ok = map(int, re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", text).groups())
+two = int(re.search(r"status codes: (\d+) 2xx", text).group(1))
+mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", text).group(1)
+mean_us = float(mean[:-2]) * (1000 if mean.endswith("ms") else 1) if mean.endswith("s") else float(mean)
+print(f"{sys.argv[2]} {rps:.0f} {mean_us:.1f} 0 {int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / done:.2f} {done - two}")
+PY
+      ;;
+  esac
 }
-for c in 1 8 64; do
-  run_oha bare http://127.0.0.1:18080/echo "$c"
-  run_oha rserve http://127.0.0.1:18000/echo "$c"
+
+: > "$OUT/figures.txt"
+for spec in "h1 1" "h1 8" "h1 64" "pipe 8" "h2 8"; do
+  read -r mode c <<<"$spec"
+  for _ in $(seq "$ROUNDS"); do
+    point "$mode" bare "$c" >> "$OUT/figures.txt"
+    point "$mode" rserve "$c" >> "$OUT/figures.txt"
+  done
 done
 BUSY_RSS=$(rss_kib "$NODE")
 
 # The digits demo (a Burn MLP on the replica's compute thread), for reference.
 "$BIN" --state-dir "$STATE/echo" deploy examples/digits.toml --wait >/dev/null
+: > "$OUT/digits.txt"
 for c in 1 8; do
-  oha -z "${DUR}s" -c "$c" -m POST -H 'content-type: application/json' -D examples/digit-7.json \
-    --no-tui --output-format json http://127.0.0.1:18000/digits > "$OUT/digits-c$c.json"
+  BODY_FILE=examples/digit-7.json wrk -t1 -c"$c" -d1s -s "$OUT/post.lua" http://127.0.0.1:18000/digits >/dev/null
+  echo "$c $(BODY_FILE=examples/digit-7.json wrk -t1 -c"$c" -d"${DUR}s" --latency -s "$OUT/post.lua" \
+    http://127.0.0.1:18000/digits | grep '^RESULT')" >> "$OUT/digits.txt"
 done
 
-python3 - "$OUT" "$DUR" "$STARTUP_S" "$IDLE_RSS" "$BUSY_RSS" "$DEMO_RSS" <<'PY'
-import json, sys
-out, dur, startup, idle, busy, demo = sys.argv[1:]
-def load(name, c):
-    d = json.load(open(f"{out}/{name}-c{c}.json"))
-    s, p = d["summary"], d["latencyPercentiles"]
-    ok = sum(v for k, v in d.get("statusCodeDistribution", {}).items() if k == "200")
-    return s["requestsPerSec"], p["p50"] * 1000, p["p99"] * 1000, ok, sum(d.get("statusCodeDistribution", {}).values())
-print(f"| concurrency | bare hyper req/s | rserve echo req/s | ratio | bare p50 / p99 (ms) | rserve p50 / p99 (ms) |")
-print(f"|---|---|---|---|---|---|")
-for c in (1, 8, 64):
-    b, r = load("bare", c), load("rserve", c)
-    assert r[3] == r[4], f"rserve non-200 responses at c={c}: {r[3]}/{r[4]}"
-    print(f"| {c} | {b[0]:,.0f} | {r[0]:,.0f} | {r[0]/b[0]:.0%} | {b[1]:.3f} / {b[2]:.3f} | {r[1]:.3f} / {r[2]:.3f} |")
+python3 - "$OUT" "$DUR" "$ROUNDS" "$STARTUP_S" "$IDLE_RSS" "$BUSY_RSS" "$DEMO_RSS" <<'PY'
+import statistics, sys
+out, dur, rounds, startup, idle, busy, demo = sys.argv[1:]
+rows = {}
+for line in open(f"{out}/figures.txt"):
+    mode, who, c, rps, p50, p99, cpu, bad = line.split()
+    assert int(bad) == 0, f"{who} had {bad} failed or non-2xx responses ({mode}, c={c})"
+    rows.setdefault((mode, int(c)), {}).setdefault(who, []).append((float(rps), float(p50), float(p99), float(cpu)))
+med = lambda xs, i: statistics.median(x[i] for x in xs)
+print("| load | bare hyper req/s | rserve echo req/s | ratio | bare p50 / p99 (µs) | rserve p50 / p99 (µs) | CPU ms per 1,000 req: bare / rserve | CPU ratio |")
+print("|---|---|---|---|---|---|---|---|")
+names = {"h1": "HTTP/1.1, c={c}", "pipe": "HTTP/1.1 pipelined ×16, c={c}", "h2": "h2c, c={c} × 8 streams"}
+for (mode, c), by in rows.items():
+    b, r = by["bare"], by["rserve"]
+    lat = lambda xs: (f"{med(xs, 1):.0f} / {med(xs, 2):.0f}" if mode == "h1"
+                      else (f"{med(xs, 1):.0f} (mean)" if mode == "h2" else "–"))
+    print(f"| {names[mode].format(c=c)} | {med(b, 0):,.0f} | {med(r, 0):,.0f} | {med(r, 0) / med(b, 0):.2f}× "
+          f"| {lat(b)} | {lat(r)} | {med(b, 3):.1f} / {med(r, 3):.1f} | {med(r, 3) / med(b, 3):.2f}× |")
 print()
-for c in (1, 8):
-    d = load("digits", c)
-    assert d[3] == d[4], f"digits non-200 responses at c={c}"
-    print(f"- digits demo (2 replicas, batch of 1 image per request) at concurrency {c}: {d[0]:,.0f} req/s, p50 {d[1]:.3f} ms, p99 {d[2]:.3f} ms")
+for line in open(f"{out}/digits.txt"):
+    c, _, n, us, errs, non2xx, p50, p99 = line.split()
+    assert int(errs) + int(non2xx) == 0, f"digits: failed responses at c={c}"
+    print(f"- digits demo (2 replicas, one image per request) at concurrency {c}: "
+          f"{int(n) / (int(us) / 1e6):,.0f} req/s, p50 {float(p50) / 1000:.3f} ms, p99 {float(p99) / 1000:.3f} ms")
 print(f"- `rserve up --demo` to first 200 from /digits: {float(startup):.2f} s")
-print(f"- node RSS idle with the echo app: {int(idle)/1024:.1f} MiB; after the load: {int(busy)/1024:.1f} MiB; with the digits demo: {int(demo)/1024:.1f} MiB")
-print(f"- {dur} s per point; oha {'and both servers'} on the same 2 cores")
+print(f"- node RSS idle with the echo app: {int(idle)/1024:.1f} MiB; after the load: {int(busy)/1024:.1f} MiB; "
+      f"with the digits demo: {int(demo)/1024:.1f} MiB")
+print(f"- medians of {rounds} rounds of {dur} s per point, bare and rserve alternating; wrk / h2load "
+      f"with one thread and both servers on the same cores")
 PY

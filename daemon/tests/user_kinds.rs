@@ -7,10 +7,9 @@ mod common;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rserve_daemon::NodeConfig;
 use rserve_daemon::api::{Context, Deployment, Error, HttpError, Kinds, Request, Response};
-use rserve_daemon::{Node, NodeConfig};
 use rserve_protocol::AppFile;
-use tokio_util::sync::CancellationToken;
 
 use common::request;
 
@@ -85,16 +84,13 @@ fn replica_of(response: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_kind_sees_the_request_answers_its_errors_and_reconfigures_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let control = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let http = listener.local_addr().unwrap();
     let mut kinds = Kinds::new();
     kinds.register::<Probe>("probe").unwrap();
     let config = NodeConfig {
         kinds: Arc::new(kinds),
         ..NodeConfig::new(dir.path().to_owned())
     };
-    let node = Node::start_on(config, listener, control).await.unwrap();
+    let (node, http) = common::start(config).await;
     // A kind this node does not serve, and a user_config its kind cannot take.
     let unknown = AppFile::parse(
         "other.toml",
@@ -126,8 +122,7 @@ async fn a_user_kind_sees_the_request_answers_its_errors_and_reconfigures_in_pla
     );
     node.deploy("probe.toml", app("hi")).await.unwrap();
     let handle = node.handle();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(node.run(shutdown.clone()));
+    let running = common::Running::spawn(node);
 
     let ask = |target: &'static str, headers: &'static str| async move {
         tokio::time::timeout(
@@ -181,10 +176,5 @@ async fn a_user_kind_sees_the_request_answers_its_errors_and_reconfigures_in_pla
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the node stopped")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }

@@ -440,9 +440,7 @@ impl DeploymentHandle {
         for (name, value) in reply.headers {
             headers.append(name, value);
         }
-        if let Ok(id) = HeaderValue::from_str(permit.replica().id()) {
-            headers.insert(crate::ingress::REPLICA_ID, id);
-        }
+        headers.insert(crate::ingress::REPLICA_ID, permit.replica().id_header());
         Ok(HandleStream {
             status: reply.status,
             headers,

@@ -9,15 +9,18 @@
 mod response;
 
 use std::convert::Infallible;
+use std::future::{Future, ready};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::future::Either;
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -37,9 +40,9 @@ use crate::observe::tap::Tap;
 use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
 use crate::replica::openai;
-use crate::replica::{CallError, ReplicaRequest};
+use crate::replica::{Attempt, CallError, ReplicaRequest};
 use crate::router::call::{Called, Failure, Sample};
-use crate::router::{DeploymentRouter, RouteError, Routes};
+use crate::router::{DeploymentRouter, Permit, RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,7 +81,8 @@ struct Ingress {
     routes: Arc<Routes>,
     config: IngressConfig,
     next_id: AtomicU64,
-    id_prefix: String,
+    /// Hex digits, random per start, so ids differ across nodes and restarts.
+    id_prefix: [u8; 8],
 }
 
 /// Serves HTTP on `listener` until `shutdown`, then drains open connections for at
@@ -92,7 +96,10 @@ pub async fn serve(
     let ingress = Arc::new(Ingress {
         routes,
         next_id: AtomicU64::new(0),
-        id_prefix: format!("{:08x}", rand::random::<u32>()),
+        id_prefix: format!("{:08x}", rand::random::<u32>())
+            .into_bytes()
+            .try_into()
+            .expect("8 hex digits"),
         config,
     });
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -121,10 +128,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let ingress = ingress.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let ingress = ingress.clone();
-            async move { Ok::<_, Infallible>(ingress.handle(req).await) }
-        });
+        let service = hyper::service::service_fn(move |req| ingress.clone().handle(req));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
@@ -146,8 +150,33 @@ pub async fn serve(
     }
 }
 
+/// The access log's record of a request (taken only when it is on).
+type Access = (std::time::Instant, http::Method, String);
+
+/// What an unanswered request still needs, decided before its future is
+/// made, so that future holds only what the chosen path needs.
+// `Route` is the common case; boxing it would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Pending {
+    /// The OpenAI endpoints (their own boxed future).
+    OpenAi(Pin<Box<dyn Future<Output = Response<IngressBody>> + Send>>),
+    /// An application's route.
+    Route {
+        router: Arc<DeploymentRouter>,
+        parts: http::request::Parts,
+        body: Incoming,
+    },
+}
+
 impl Ingress {
-    async fn handle(&self, req: Request<Incoming>) -> Response<IngressBody> {
+    /// Answers one request. What needs no waiting (built-in paths, unknown
+    /// routes, a declared body over the limit) is answered here; the rest
+    /// gets a future made small on purpose: hyper moves a request's future
+    /// into its connection's slot, so every byte of it costs on every request.
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Result<Response<IngressBody>, Infallible>> + Send + 'static {
         let request_id = match req.headers().get(&REQUEST_ID) {
             Some(id) => id.clone(),
             None => self.new_request_id(),
@@ -161,51 +190,71 @@ impl Ingress {
                 req.uri().path().to_owned(),
             )
         });
-        let mut response = self.route(req, &request_id).await;
-        if let Some((start, method, path)) = access {
-            debug!(
-                request_id = ?request_id,
-                %method,
-                path,
-                status = response.status().as_u16(),
-                elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
-                "Request."
-            );
+        match self.pending(req, &request_id) {
+            Attempt::Later(pending) => Either::Right(self.finish(pending, request_id, access)),
+            Attempt::Done(response) => {
+                Either::Left(ready(Ok(answered(response, request_id, access))))
+            }
         }
-        response.headers_mut().insert(REQUEST_ID, request_id);
-        response
     }
 
-    async fn route(
-        &self,
+    /// The path `req` takes, or its answer when it needs no waiting.
+    fn pending(
+        self: &Arc<Self>,
         req: Request<Incoming>,
         request_id: &HeaderValue,
-    ) -> Response<IngressBody> {
+    ) -> Attempt<Response<IngressBody>, Pending> {
         let path = req.uri().path();
         if path.starts_with("/-/") {
-            return self.builtin(path);
+            return Attempt::Done(self.builtin(path));
         }
         if path.starts_with("/v1/") {
-            return self.openai(req, request_id).await;
+            return Attempt::Later(Pending::OpenAi(Box::pin(
+                self.clone().openai(req, request_id.clone()),
+            )));
         }
-        let table = self.routes.load();
-        let Some(route) = table.lookup(path) else {
-            return self.not_found(path);
+        let router = match self.routes.load().lookup(path) {
+            Some(route) => route.router.clone(),
+            None => return Attempt::Done(self.not_found(path)),
         };
-        let router = route.router.clone();
-        drop(table);
-        let (parts, body) = match self.read_body(req).await {
-            Ok(read) => read,
-            Err(response) => return response,
+        if let Some(too_large) = self.declared_too_large(req.headers()) {
+            return Attempt::Done(too_large);
+        }
+        let (parts, body) = req.into_parts();
+        Attempt::Later(Pending::Route {
+            router,
+            parts,
+            body,
+        })
+    }
+
+    /// Waits for the answer of a [`Pending`] request. Everything is used in
+    /// place (by reference), so the future holds it once.
+    async fn finish(
+        self: Arc<Self>,
+        mut pending: Pending,
+        request_id: HeaderValue,
+        access: Option<Access>,
+    ) -> Result<Response<IngressBody>, Infallible> {
+        let response = match &mut pending {
+            Pending::OpenAi(answer) => answer.as_mut().await,
+            Pending::Route {
+                router,
+                parts,
+                body,
+            } => match self.read_body(body).await {
+                Ok(body) => self.dispatch(router, parts, body, &request_id).await,
+                Err(response) => response,
+            },
         };
-        self.dispatch(&router, parts, body, request_id).await
+        Ok(answered(response, request_id, access))
     }
 
     /// The OpenAI-compatible endpoints: the `model` field picks the deployment.
     async fn openai(
-        &self,
+        self: Arc<Self>,
         req: Request<Incoming>,
-        request_id: &HeaderValue,
+        request_id: HeaderValue,
     ) -> Response<IngressBody> {
         let path = req.uri().path().to_owned();
         let table = self.routes.load_full();
@@ -247,8 +296,12 @@ impl Ingress {
                 ));
             }
         }
-        let (parts, body) = match self.read_body(req).await {
-            Ok(read) => read,
+        if let Some(too_large) = self.declared_too_large(req.headers()) {
+            return too_large;
+        }
+        let (mut parts, mut body) = req.into_parts();
+        let body = match self.read_body(&mut body).await {
+            Ok(body) => body,
             Err(response) => return response,
         };
         #[derive(serde::Deserialize)]
@@ -286,33 +339,56 @@ impl Ingress {
         }
         let router = entry.router.clone();
         drop(table);
-        self.dispatch(&router, parts, body, request_id).await
+        self.dispatch(&router, &mut parts, body, &request_id).await
     }
 
-    /// Reads the whole body within the size limit, or the 413/400 to send.
-    async fn read_body(
-        &self,
-        req: Request<Incoming>,
-    ) -> Result<(http::request::Parts, Bytes), Response<IngressBody>> {
+    /// The 413 for a request whose declared body is over the limit.
+    fn declared_too_large(&self, headers: &http::HeaderMap) -> Option<Response<IngressBody>> {
         let limit = self.config.max_body_bytes;
-        let declared = req
-            .headers()
+        let declared = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(too_large(limit));
+        declared
+            .is_some_and(|n| n > limit as u64)
+            .then(|| too_large(limit))
+    }
+
+    /// Reads the whole body within the size limit, or the 413/400 to send.
+    /// A body that arrives in one frame (most) is kept as it came, without
+    /// a copy.
+    async fn read_body(&self, body: &mut Incoming) -> Result<Bytes, Response<IngressBody>> {
+        let limit = self.config.max_body_bytes;
+        let mut first = Bytes::new();
+        let mut joined = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    format!("could not read the request body: {e}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if first.len() + joined.len() + data.len() > limit {
+                return Err(too_large(limit));
+            }
+            if first.is_empty() && joined.is_empty() {
+                first = data;
+            } else {
+                if joined.is_empty() {
+                    joined.extend_from_slice(&std::mem::take(&mut first));
+                }
+                joined.extend_from_slice(&data);
+            }
         }
-        let (parts, body) = req.into_parts();
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok((parts, collected.to_bytes())),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-            Err(e) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("could not read the request body: {e}"),
-            )),
-        }
+        Ok(if joined.is_empty() {
+            first
+        } else {
+            joined.freeze()
+        })
     }
 
     /// Reserves a replica of `router`'s deployment and calls it (the same
@@ -321,7 +397,7 @@ impl Ingress {
     async fn dispatch(
         &self,
         router: &Arc<DeploymentRouter>,
-        mut parts: http::request::Parts,
+        parts: &mut http::request::Parts,
         body: Bytes,
         request_id: &HeaderValue,
     ) -> Response<IngressBody> {
@@ -337,24 +413,31 @@ impl Ingress {
         // The replica (and the deployment handles it calls) see the request id.
         parts.headers.insert(REQUEST_ID, request_id.clone());
         let request = ReplicaRequest {
-            method: parts.method,
+            method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers,
+            headers: std::mem::take(&mut parts.headers),
             body,
         };
-        let called = router.call(request, model.as_deref()).await;
-        let replica = called.permit.as_ref().map(|p| p.replica().clone());
-        let response = respond(called, request_id);
+        let called = match router.try_call_now(request, model.as_deref()) {
+            Attempt::Done(called) => called,
+            Attempt::Later(pending) => {
+                Box::pin(router.call_pending(pending, model.as_deref())).await
+            }
+        };
+        let status = match &called.result {
+            Ok(reply) => reply.status,
+            Err(failure) => failure.answer().0,
+        };
         sample.finish(
             tap,
             &self.config.node_id,
             router,
-            replica.as_ref(),
-            response.status().as_u16(),
+            called.permit.as_ref().map(Permit::replica),
+            status.as_u16(),
             request_id.to_str().unwrap_or_default(),
         );
-        response
+        respond(called, request_id)
     }
 
     fn builtin(&self, path: &str) -> Response<IngressBody> {
@@ -400,9 +483,45 @@ impl Ingress {
     }
 
     fn new_request_id(&self) -> HeaderValue {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::try_from(format!("{}-{n:x}", self.id_prefix)).expect("hex is a valid header")
+        request_id(
+            &self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+        )
     }
+}
+
+/// A request's answer, with its id (and its access-log line when the log is on).
+fn answered(
+    mut response: Response<IngressBody>,
+    request_id: HeaderValue,
+    access: Option<Access>,
+) -> Response<IngressBody> {
+    if let Some((start, method, path)) = access {
+        debug!(
+            request_id = ?request_id,
+            %method,
+            path,
+            status = response.status().as_u16(),
+            elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "Request."
+        );
+    }
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
+}
+
+/// `<prefix>-<n in hex>`, written without formatting machinery (this runs
+/// for every request that comes without an id).
+fn request_id(prefix: &[u8; 8], n: u64) -> HeaderValue {
+    let mut id = [0u8; 8 + 1 + 16];
+    id[..8].copy_from_slice(prefix);
+    id[8] = b'-';
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, byte) in id[9..9 + digits].iter_mut().enumerate() {
+        let nibble = (n >> (4 * (digits - 1 - i))) & 0xf;
+        *byte = b"0123456789abcdef"[nibble as usize];
+    }
+    HeaderValue::from_bytes(&id[..9 + digits]).expect("hex is a valid header")
 }
 
 /// The HTTP answer to a call through the router.
@@ -410,10 +529,8 @@ fn respond(called: Called, request_id: &HeaderValue) -> Response<IngressBody> {
     match (called.result, called.permit) {
         (Ok(mut reply), Some(permit)) => {
             // Which replica answered (any node may have forwarded it).
-            if let Ok(id) = HeaderValue::from_str(permit.replica().id()) {
-                reply.headers.push((REPLICA_ID.clone(), id));
-            }
-            match reply.stream.take() {
+            let replica = permit.replica().id_header();
+            let mut response = match reply.stream.take() {
                 // The replica slot stays taken until the stream ends or the
                 // client goes (dropping the body drops the permit).
                 Some(rx) => with_body(
@@ -424,7 +541,9 @@ fn respond(called: Called, request_id: &HeaderValue) -> Response<IngressBody> {
                     },
                 ),
                 None => into_response(reply),
-            }
+            };
+            response.headers_mut().insert(REPLICA_ID, replica);
+            response
         }
         (Ok(reply), None) => into_response(reply),
         (Err(failure), _) => {
@@ -462,4 +581,29 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
             format!("cannot bind the HTTP ingress to {addr}: {e}{hint}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id;
+
+    #[test]
+    fn request_ids_are_the_prefix_and_the_counter_in_hex() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            0xdead_beef,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let id = request_id(b"0a1b2c3d", n);
+            assert_eq!(id.to_str().unwrap(), format!("0a1b2c3d-{n:x}"));
+        }
+    }
 }

@@ -78,6 +78,16 @@ pub fn error_object(
 }
 
 /// Outcome of calling a replica that could not produce a response.
+/// A call tried without a future: answered at once, or what is needed to
+/// finish it later (in a future). Not a `Result`: neither side is an error.
+#[derive(Debug)]
+pub enum Attempt<Done, Later> {
+    /// Answered.
+    Done(Done),
+    /// Not answered yet.
+    Later(Later),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The replica crashed while handling this request.

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
 use rserve_models::LoadProgress;
 use rserve_protocol::config::DeploymentConfig;
@@ -16,7 +17,7 @@ use super::compute::Crash;
 use super::env::ReplicaEnv;
 use super::kinds::{Handler, StartContext};
 use super::{
-    CallError, Core, HEALTH_CHECK_FAILURE_THRESHOLD, Phase, Replica, ReplicaRequest,
+    Attempt, CallError, Core, HEALTH_CHECK_FAILURE_THRESHOLD, Phase, Replica, ReplicaRequest,
     ReplicaResponse, panic_message,
 };
 
@@ -44,7 +45,8 @@ impl Timing {
 pub struct LocalReplica {
     pub(super) core: Core,
     /// Set while running.
-    handler: Mutex<Option<Arc<Handler>>>,
+    /// Set while running (read on every request without a lock).
+    handler: ArcSwapOption<Handler>,
     /// Wakes the supervisor when a request reports a crash.
     crashed: Notify,
     /// Health-check and drain timing, updated in place.
@@ -73,7 +75,7 @@ impl LocalReplica {
     pub(super) fn new(core: Core, config: &DeploymentConfig) -> Self {
         Self {
             core,
-            handler: Mutex::new(None),
+            handler: ArcSwapOption::empty(),
             crashed: Notify::new(),
             timing: Mutex::new(Timing::of(config)),
             batches: Arc::new(Mutex::new(BatchFigures::default())),
@@ -101,9 +103,8 @@ impl LocalReplica {
     }
 
     pub(super) async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, CallError> {
-        let handler = self.handler.lock().unwrap().clone();
-        let Some(handler) = handler else {
-            return Err(CallError::NotRunning(self.core.id.clone()));
+        let Some(handler) = self.handler.load_full() else {
+            return Err(self.not_running());
         };
         let reason = match std::panic::AssertUnwindSafe(handler.call(req))
             .catch_unwind()
@@ -113,11 +114,37 @@ impl LocalReplica {
             Ok(Err(Crash(reason))) => reason,
             Err(panic) => panic_message(&panic),
         };
+        Err(self.crashed(reason))
+    }
+
+    /// [`call`](Self::call) without a future, for kinds that answer at
+    /// once (`echo`); the request back for the others.
+    pub(super) fn call_now(
+        &self,
+        req: ReplicaRequest,
+    ) -> Attempt<Result<ReplicaResponse, CallError>, ReplicaRequest> {
+        let handler = self.handler.load();
+        let Some(handler) = handler.as_deref() else {
+            return Attempt::Done(Err(self.not_running()));
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.call_now(req))) {
+            Ok(Attempt::Done(response)) => Attempt::Done(Ok(response)),
+            Ok(Attempt::Later(req)) => Attempt::Later(req),
+            Err(panic) => Attempt::Done(Err(self.crashed(panic_message(&panic)))),
+        }
+    }
+
+    fn not_running(&self) -> CallError {
+        CallError::NotRunning(self.core.id.clone())
+    }
+
+    /// A request crashed the replica: it fails (and is replaced).
+    fn crashed(&self, reason: String) -> CallError {
         self.fail(false, reason.clone());
-        Err(CallError::Crashed {
+        CallError::Crashed {
             replica: self.core.id.clone(),
             reason,
-        })
+        }
     }
 
     fn set_phase(&self, phase: Phase, changed: &Notify) {
@@ -140,7 +167,7 @@ impl LocalReplica {
 
     /// Drops the handler (its threads end once their queues drain).
     fn release_handler(&self) {
-        *self.handler.lock().unwrap() = None;
+        self.handler.store(None);
     }
 }
 
@@ -200,7 +227,7 @@ async fn live(
             return;
         }
     };
-    *local.handler.lock().unwrap() = Some(handler.clone());
+    local.handler.store(Some(handler.clone()));
     local.set_phase(Phase::Running, &changed);
     // A user_config that changed while the replica started.
     let desired = local.user_config.lock().unwrap().clone();
@@ -288,7 +315,7 @@ async fn drain(local: &LocalReplica, changed: &Notify) {
     }
     // A user kind's shutdown hook: within what is left of the drain timeout
     // (at least a second), and a panic in it stops the replica all the same.
-    let handler = local.handler.lock().unwrap().clone();
+    let handler = local.handler.load_full();
     if let Some(handler) = handler {
         let left = deadline
             .saturating_duration_since(tokio::time::Instant::now())
@@ -336,7 +363,7 @@ fn apply_user_config(replica: Arc<Replica>) {
     let Replica::Local(local) = replica.as_ref() else {
         return;
     };
-    let handler = local.handler.lock().unwrap().clone();
+    let handler = local.handler.load_full();
     let Some(handler) = handler else {
         return;
     };

@@ -43,7 +43,7 @@ use tracing::Instrument as _;
 
 use crate::observe::RequestStats;
 
-pub use call::{CallError, ReplicaRequest, ReplicaResponse};
+pub use call::{Attempt, CallError, ReplicaRequest, ReplicaResponse};
 pub use env::ReplicaEnv;
 pub use local::LocalReplica;
 pub use multiplex::ModelSet;
@@ -72,6 +72,8 @@ pub enum Replica {
 #[derive(Debug)]
 struct Core {
     id: String,
+    /// `id` as a header value (`x-rserve-replica`), made once.
+    id_header: http::HeaderValue,
     app: String,
     deployment: String,
     ongoing: AtomicU32,
@@ -86,8 +88,11 @@ struct Core {
 
 impl Core {
     fn new(id: String, app: &str, config: &DeploymentConfig, phase: Phase) -> Self {
+        let id_header = http::HeaderValue::from_str(&id)
+            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-replica-id"));
         Self {
             id,
+            id_header,
             app: app.to_owned(),
             deployment: config.name.clone(),
             ongoing: AtomicU32::new(0),
@@ -172,6 +177,12 @@ impl Replica {
     /// The replica id, `<deployment>-<hex>`.
     pub fn id(&self) -> &str {
         &self.core().id
+    }
+
+    /// Its id as the `x-rserve-replica` header value (a clone is a
+    /// reference-count increment).
+    pub fn id_header(&self) -> http::HeaderValue {
+        self.core().id_header.clone()
     }
 
     /// Its application.
@@ -294,6 +305,19 @@ impl Replica {
         self.core().ongoing.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// [`call`](Self::call) without a future where the replica answers at
+    /// once (a local `echo`); otherwise the request comes back, to be
+    /// [`call`](Self::call)ed.
+    pub fn call_now(
+        &self,
+        req: ReplicaRequest,
+    ) -> Attempt<Result<ReplicaResponse, CallError>, ReplicaRequest> {
+        match self {
+            Self::Local(local) => local.call_now(req),
+            Self::Remote(_) => Attempt::Later(req),
+        }
+    }
+
     /// Asks the replica to drain and stop. A proxy asks its node, in a task
     /// on `tasks` (the caller's, so shutdown waits for it).
     pub fn stop(&self, tasks: &TaskTracker) {
@@ -307,7 +331,9 @@ impl Replica {
     pub async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, CallError> {
         match self {
             Self::Local(local) => local.call(req).await,
-            Self::Remote(remote) => remote.call(req).await,
+            // Boxed: a forward's future is large, and inline it would be
+            // every local call's too.
+            Self::Remote(remote) => Box::pin(remote.call(req)).await,
         }
     }
 }

@@ -12,7 +12,7 @@ use rserve_protocol::stream::TapEvent;
 
 use super::{DeploymentRouter, Permit, RouteError};
 use crate::observe::tap::Tap;
-use crate::replica::{CallError, Replica, ReplicaRequest, ReplicaResponse};
+use crate::replica::{Attempt, CallError, Replica, ReplicaRequest, ReplicaResponse};
 
 /// Why a call got no answer from a replica.
 #[derive(Debug, thiserror::Error)]
@@ -58,22 +58,78 @@ pub struct Called {
     pub permit: Option<Permit>,
 }
 
+/// A call that could not be answered at once: the request, and the slot
+/// already reserved for it, if one was.
+#[derive(Debug)]
+pub struct Pending {
+    req: ReplicaRequest,
+    permit: Option<Permit>,
+}
+
 impl DeploymentRouter {
     /// Reserves a replica (preferring one that holds the multiplexed `model`)
     /// and calls it with `req`; a request that could not be sent to another
     /// node is routed again, to another replica, at most [`SEND_ATTEMPTS`] times.
     pub async fn call(self: &Arc<Self>, req: ReplicaRequest, model: Option<&str>) -> Called {
+        match self.try_call_now(req, model) {
+            Attempt::Done(called) => called,
+            Attempt::Later(pending) => Box::pin(self.call_pending(pending, model)).await,
+        }
+    }
+
+    /// [`call`](Self::call) without a future where it can be: a free slot
+    /// on a replica that answers at once (a local `echo`). Otherwise the
+    /// call to finish with [`call_pending`](Self::call_pending), which the
+    /// caller boxes: queueing, model kinds and forwards (with their retries)
+    /// need a large future, and hyper moves a request's future around, so
+    /// inline it would cost every request.
+    pub fn try_call_now(
+        self: &Arc<Self>,
+        req: ReplicaRequest,
+        model: Option<&str>,
+    ) -> Attempt<Called, Pending> {
+        let Some(permit) = self.try_acquire(model) else {
+            return Attempt::Later(Pending { req, permit: None });
+        };
+        match permit.replica().call_now(req) {
+            Attempt::Done(result) => Attempt::Done(Called {
+                result: result.map_err(Failure::from),
+                permit: Some(permit),
+            }),
+            Attempt::Later(req) => Attempt::Later(Pending {
+                req,
+                permit: Some(permit),
+            }),
+        }
+    }
+
+    /// Finishes a call [`try_call_now`](Self::try_call_now) could not.
+    pub async fn call_pending(self: &Arc<Self>, pending: Pending, model: Option<&str>) -> Called {
+        self.call_routed(pending.req, model, pending.permit).await
+    }
+
+    /// [`call`](Self::call), with the slot `reserved` already if one was.
+    async fn call_routed(
+        self: &Arc<Self>,
+        req: ReplicaRequest,
+        model: Option<&str>,
+        mut reserved: Option<Permit>,
+    ) -> Called {
         let mut req = Some(req);
         let mut attempts = 0;
         loop {
-            let permit = match self.acquire(model).await {
-                Ok(permit) => permit,
-                Err(e) => {
-                    return Called {
-                        result: Err(e.into()),
-                        permit: None,
-                    };
-                }
+            let reserved = reserved.take();
+            let permit = match reserved {
+                Some(permit) => permit,
+                None => match self.acquire(model).await {
+                    Ok(permit) => permit,
+                    Err(e) => {
+                        return Called {
+                            result: Err(e.into()),
+                            permit: None,
+                        };
+                    }
+                },
             };
             attempts += 1;
             let last = attempts >= SEND_ATTEMPTS;

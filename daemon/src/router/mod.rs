@@ -355,12 +355,10 @@ impl DeploymentRouter {
         if self.failed.load(Ordering::SeqCst) {
             return Err(self.unavailable(&self.refusal.lock().unwrap()));
         }
-        let model: Option<Arc<str>> = model.map(Arc::from);
-        if self.queued.load(Ordering::SeqCst) == 0
-            && let Some(replica) = self.try_reserve(model.as_deref(), false)
-        {
-            return Ok(self.permit(replica, model));
+        if let Some(permit) = self.try_acquire(model) {
+            return Ok(permit);
         }
+        let model: Option<Arc<str>> = model.map(Arc::from);
         let (tx, rx) = oneshot::channel();
         // Dropped with this future (a client that left, a handle's timeout):
         // a replica handed over meanwhile gets its slot back.
@@ -424,6 +422,16 @@ impl DeploymentRouter {
                 };
             }
         }
+    }
+
+    /// [`acquire`](Self::acquire)'s fast path: a free slot now, when
+    /// nobody is queued ahead (and the deployment is not refusing).
+    pub(crate) fn try_acquire(self: &Arc<Self>, model: Option<&str>) -> Option<Permit> {
+        if self.queued.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let replica = self.try_reserve(model, false)?;
+        Some(self.permit(replica, model.map(Arc::from)))
     }
 
     fn handed(

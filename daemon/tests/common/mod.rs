@@ -1,9 +1,49 @@
-//! What the in-process node tests share: one HTTP/1.1 request on a new
-//! connection.
+//! What the in-process node tests share: a node on loopback sockets bound
+//! to port 0, running until stopped; one HTTP/1.1 request on a new connection.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use rserve_daemon::{Node, NodeConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// Starts a node with `config` on an HTTP listener and a control socket
+/// bound to port 0 on loopback; also returns the HTTP address.
+pub async fn start(config: NodeConfig) -> (Node, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let http = listener.local_addr().unwrap();
+    (
+        Node::start_on(config, listener, control).await.unwrap(),
+        http,
+    )
+}
+
+/// A node running in a task, until [`stop`](Self::stop)ped.
+pub struct Running {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Runs `node`.
+    pub fn spawn(node: Node) -> Self {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(node.run(shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    /// Shuts the node down and waits (at most 30 s) until it has stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the node stopped")
+            .unwrap()
+            .unwrap();
+    }
+}
 
 /// `method target` with `headers` (each ending in `\r\n`) and `body`; the
 /// whole response (status line, headers, body) as text.

@@ -27,7 +27,7 @@ use super::batcher::{BatchError, BatchLimits, BatchRecord};
 use super::compute::{Crash, JobError, OnDeath};
 use super::env::ReplicaEnv;
 use super::multiplex::ModelSet;
-use super::{ReplicaRequest, ReplicaResponse};
+use super::{Attempt, ReplicaRequest, ReplicaResponse};
 
 /// A running replica kind.
 pub enum Handler {
@@ -87,14 +87,27 @@ impl Handler {
     }
 
     /// Handles one request; `Err` is a crash of the replica.
+    ///
+    /// The model kinds' futures are boxed: inline, the largest (chat's) would
+    /// set the size of every request's future, which hyper moves and the
+    /// echo path would pay for.
     pub async fn call(&self, req: ReplicaRequest) -> Result<ReplicaResponse, Crash> {
         match self {
             Self::Echo(echo) => Ok(echo.call(req)),
-            Self::Sleep(sleep) => Ok(sleep.call().await),
-            Self::Digits(digits) => digits.call(&req).await,
-            Self::Embeddings(embeddings) => embeddings.call(&req).await,
-            Self::Chat(chat) => chat.call(&req).await,
-            Self::Custom(custom) => custom.call(req).await,
+            Self::Sleep(sleep) => Ok(Box::pin(sleep.call()).await),
+            Self::Digits(digits) => Box::pin(digits.call(&req)).await,
+            Self::Embeddings(embeddings) => Box::pin(embeddings.call(&req)).await,
+            Self::Chat(chat) => Box::pin(chat.call(&req)).await,
+            Self::Custom(custom) => Box::pin(custom.call(req)).await,
+        }
+    }
+
+    /// Handles one request without a future if the kind costs nothing
+    /// (`echo`); the request back otherwise, to be [`call`](Self::call)ed.
+    pub fn call_now(&self, req: ReplicaRequest) -> Attempt<ReplicaResponse, ReplicaRequest> {
+        match self {
+            Self::Echo(echo) => Attempt::Done(echo.call(req)),
+            _ => Attempt::Later(req),
         }
     }
 
