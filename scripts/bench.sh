@@ -3,6 +3,7 @@
 # hyper echo server (the physical limit), same small JSON POST, same run.
 #
 #   scripts/bench.sh [SECONDS_PER_POINT] [ROUNDS]     (defaults 5 and 3)
+#   RSERVE_BEFORE=path/to/old/rserve scripts/bench.sh  (adds that build, same rounds)
 #
 # - HTTP/1.1 with wrk (C; its own cost per request is a fraction of the servers',
 #   so on 2 cores it does not hide theirs) at concurrency 1, 8 and 64;
@@ -85,6 +86,14 @@ read -r STARTUP_S DEMO_RSS < "$OUT/startup.txt"
   --deploy examples/echo.toml 2>"$OUT/node.log" & NODE=$!; pids+=($NODE)
 wait_http http://127.0.0.1:18080/
 "$BIN" --state-dir "$STATE/echo" deploy examples/echo.toml --wait >/dev/null
+SERVERS="bare rserve"
+if [ -n "${RSERVE_BEFORE:-}" ]; then
+  "$RSERVE_BEFORE" --state-dir "$STATE/before" up --http-addr 127.0.0.1:18002 --control-addr 127.0.0.1:18267 \
+    --deploy examples/echo.toml 2>/dev/null & BEFORE=$!; pids+=($BEFORE)
+  sleep 2
+  "$RSERVE_BEFORE" --state-dir "$STATE/before" deploy examples/echo.toml --wait >/dev/null
+  SERVERS="bare rserve before"
+fi
 sleep 1
 IDLE_RSS=$(rss_kib "$NODE")
 
@@ -114,7 +123,11 @@ export BODY_FILE="$OUT/body.json"
 # One measured point: appends "mode server conc req/s p50_us p99_us cpu_ms_per_1000 bad" to figures.txt.
 point() { # mode(h1|pipe|h2) server(bare|rserve) concurrency
   local mode=$1 who=$2 c=$3 pid url
-  if [ "$who" = bare ]; then pid=$BARE_PID; url=http://127.0.0.1:18080/echo; else pid=$NODE; url=http://127.0.0.1:18000/echo; fi
+  case $who in
+    bare) pid=$BARE_PID; url=http://127.0.0.1:18080/echo ;;
+    rserve) pid=$NODE; url=http://127.0.0.1:18000/echo ;;
+    before) pid=$BEFORE; url=http://127.0.0.1:18002/echo ;;
+  esac
   local before after line
   case $mode in
     h1|pipe)
@@ -135,11 +148,13 @@ import re, sys
 text = open(sys.argv[1]).read()
 assert "Application protocol: h2c" in text, text
 rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text).group(1))
-done, ok = map(int, re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", text).groups())
-two = int(re.search(r"status codes: (\d+) 2xx", text).group(1))
+done, failed, errored, timeout = map(int, re.search(
+    r"requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout",
+    text).groups())
+bad_status = sum(map(int, re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text).groups()))
 mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", text).group(1)
 mean_us = float(mean[:-2]) * (1000 if mean.endswith("ms") else 1) if mean.endswith("s") else float(mean)
-print(f"{sys.argv[2]} {rps:.0f} {mean_us:.1f} 0 {int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / done:.2f} {done - two}")
+print(f"{sys.argv[2]} {rps:.0f} {mean_us:.1f} 0 {int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / done:.2f} {failed + errored + timeout + bad_status}")
 PY
       ;;
   esac
@@ -149,8 +164,9 @@ PY
 for spec in "h1 1" "h1 8" "h1 64" "pipe 8" "h2 8"; do
   read -r mode c <<<"$spec"
   for _ in $(seq "$ROUNDS"); do
-    point "$mode" bare "$c" >> "$OUT/figures.txt"
-    point "$mode" rserve "$c" >> "$OUT/figures.txt"
+    for who in $SERVERS; do
+      point "$mode" "$who" "$c" >> "$OUT/figures.txt"
+    done
   done
 done
 BUSY_RSS=$(rss_kib "$NODE")
@@ -173,15 +189,22 @@ for line in open(f"{out}/figures.txt"):
     assert int(bad) == 0, f"{who} had {bad} failed or non-2xx responses ({mode}, c={c})"
     rows.setdefault((mode, int(c)), {}).setdefault(who, []).append((float(rps), float(p50), float(p99), float(cpu)))
 med = lambda xs, i: statistics.median(x[i] for x in xs)
-print("| load | bare hyper req/s | rserve echo req/s | ratio | bare p50 / p99 (µs) | rserve p50 / p99 (µs) | CPU ms per 1,000 req: bare / rserve | CPU ratio |")
-print("|---|---|---|---|---|---|---|---|")
+before = any("before" in by for by in rows.values())
+extra_head = " | before: req/s, ratio, CPU ratio" if before else ""
+print(f"| load | bare hyper req/s | rserve echo req/s | ratio | bare p50 / p99 (µs) | rserve p50 / p99 (µs) "
+      f"| CPU ms per 1,000 req: bare / rserve | CPU ratio{extra_head} |")
+print("|---|---|---|---|---|---|---|---|" + ("---|" if before else ""))
 names = {"h1": "HTTP/1.1, c={c}", "pipe": "HTTP/1.1 pipelined ×16, c={c}", "h2": "h2c, c={c} × 8 streams"}
 for (mode, c), by in rows.items():
     b, r = by["bare"], by["rserve"]
     lat = lambda xs: (f"{med(xs, 1):.0f} / {med(xs, 2):.0f}" if mode == "h1"
                       else (f"{med(xs, 1):.0f} (mean)" if mode == "h2" else "–"))
+    extra = ""
+    if before:
+        o = by["before"]
+        extra = f" | {med(o, 0):,.0f}, {med(o, 0) / med(b, 0):.2f}×, {med(o, 3) / med(b, 3):.2f}×"
     print(f"| {names[mode].format(c=c)} | {med(b, 0):,.0f} | {med(r, 0):,.0f} | {med(r, 0) / med(b, 0):.2f}× "
-          f"| {lat(b)} | {lat(r)} | {med(b, 3):.1f} / {med(r, 3):.1f} | {med(r, 3) / med(b, 3):.2f}× |")
+          f"| {lat(b)} | {lat(r)} | {med(b, 3):.1f} / {med(r, 3):.1f} | {med(r, 3) / med(b, 3):.2f}×{extra} |")
 print()
 for line in open(f"{out}/digits.txt"):
     c, _, n, us, errs, non2xx, p50, p99 = line.split()

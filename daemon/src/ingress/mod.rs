@@ -24,9 +24,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 pub use self::response::IngressBody;
@@ -103,7 +104,7 @@ pub async fn serve(
         config,
     });
     let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Connections::default());
     let heartbeat = ingress.config.heartbeat.clone();
     let mut beat = tokio::time::interval(BEAT_PERIOD);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,9 +133,22 @@ pub async fn serve(
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        let (id, stop) = connections.open();
+        let open = connections.clone();
+        connections.tasks.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            // Polled after the connection, and only an atomic load while
+            // nothing is sent: no shared lock or waker on the request path.
+            let result = tokio::select! {
+                biased;
+                result = conn.as_mut() => result,
+                _ = stop => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            open.close(id);
+            if let Err(e) = result {
                 debug!(error = %e, "Connection ended with an error.");
             }
         });
@@ -142,7 +156,7 @@ pub async fn serve(
     drop(listener);
     info!("Ingress stopped accepting; draining open connections.");
     let drain = ingress.config.drain_timeout;
-    if tokio::time::timeout(drain, graceful.shutdown())
+    if tokio::time::timeout(drain, connections.drain())
         .await
         .is_err()
     {
@@ -487,6 +501,48 @@ impl Ingress {
             &self.id_prefix,
             self.next_id.fetch_add(1, Ordering::Relaxed),
         )
+    }
+}
+
+/// The open connections: each is told to finish its requests and close when
+/// the ingress drains (hyper's graceful shutdown). Touched when a
+/// connection opens and closes, never per request.
+#[derive(Default)]
+struct Connections {
+    stops: std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<()>>>,
+    next: AtomicU64,
+    tasks: TaskTracker,
+}
+
+impl Connections {
+    /// Registers a connection: its id, and what tells it to shut down.
+    fn open(&self) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.stops.lock().unwrap().insert(id, tx);
+        (id, rx)
+    }
+
+    /// Forgets a connection that ended.
+    fn close(&self, id: u64) {
+        self.stops.lock().unwrap().remove(&id);
+    }
+
+    /// Tells every open connection to shut down gracefully, then waits for
+    /// them all to end.
+    async fn drain(&self) {
+        let stops: Vec<_> = self
+            .stops
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, tx)| tx)
+            .collect();
+        for stop in stops {
+            let _ = stop.send(());
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
