@@ -6,6 +6,8 @@
 //! and the replica call. Built-in paths: `/-/healthz` and `/-/routes`, as in Ray,
 //! and `/-/metrics` (Prometheus).
 
+mod drain;
+mod openai;
 mod response;
 
 use std::convert::Infallible;
@@ -25,22 +27,18 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use self::drain::Connections;
 pub use self::response::IngressBody;
-use self::response::{
-    error, into_response, model_not_found, model_object, plain, too_large, with_body,
-};
+use self::response::{error, into_response, plain, too_large, with_body};
 
 use crate::notify::{BEAT_PERIOD, Heartbeat};
 use crate::observe::metrics;
 use crate::observe::tap::Tap;
 use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
-use crate::replica::openai;
 use crate::replica::{Attempt, CallError, ReplicaRequest};
 use crate::router::call::{Called, Failure, Sample};
 use crate::router::{DeploymentRouter, Permit, RouteError, Routes};
@@ -264,98 +262,6 @@ impl Ingress {
         Ok(answered(response, request_id, access))
     }
 
-    /// The OpenAI-compatible endpoints: the `model` field picks the deployment.
-    async fn openai(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        request_id: HeaderValue,
-    ) -> Response<IngressBody> {
-        let path = req.uri().path().to_owned();
-        let table = self.routes.load_full();
-        match (req.method(), path.as_str()) {
-            (&http::Method::GET, "/v1/models") => {
-                let data: Vec<_> = table
-                    .models()
-                    .iter()
-                    .map(|m| model_object(&m.model))
-                    .collect();
-                let body = serde_json::json!({ "object": "list", "data": data });
-                return plain(StatusCode::OK, "application/json", body.to_string().into());
-            }
-            (&http::Method::GET, p) if p.starts_with("/v1/models/") => {
-                let id = &p["/v1/models/".len()..];
-                return match table.model(id) {
-                    Some(m) => plain(
-                        StatusCode::OK,
-                        "application/json",
-                        model_object(&m.model).to_string().into(),
-                    ),
-                    None => model_not_found(id),
-                };
-            }
-            (
-                &http::Method::POST,
-                "/v1/embeddings" | "/v1/chat/completions" | "/v1/completions",
-            ) => {}
-            _ => {
-                return into_response(openai::error(
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    None,
-                    format!(
-                        "no OpenAI endpoint {} {path}; served: GET /v1/models, POST /v1/embeddings, \
-                         POST /v1/chat/completions, POST /v1/completions",
-                        req.method()
-                    ),
-                ));
-            }
-        }
-        if let Some(too_large) = self.declared_too_large(req.headers()) {
-            return too_large;
-        }
-        let (mut parts, mut body) = req.into_parts();
-        let body = match self.read_body(&mut body).await {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
-        #[derive(serde::Deserialize)]
-        struct ModelField {
-            model: Option<String>,
-        }
-        let model = match serde_json::from_slice::<ModelField>(&body) {
-            Ok(ModelField { model: Some(model) }) => model,
-            Ok(ModelField { model: None }) => {
-                return into_response(openai::invalid("model", "`model` is required"));
-            }
-            Err(e) => {
-                return into_response(openai::invalid(
-                    "body",
-                    format!("the body is not a JSON object: {e}"),
-                ));
-            }
-        };
-        let Some(entry) = table.model(&model) else {
-            return model_not_found(&model);
-        };
-        let wanted = if path == "/v1/embeddings" {
-            "embeddings"
-        } else {
-            "chat"
-        };
-        if entry.kind != wanted {
-            return into_response(openai::invalid(
-                "model",
-                format!(
-                    "model `{model}` is a {} model; it does not serve {path}",
-                    entry.kind
-                ),
-            ));
-        }
-        let router = entry.router.clone();
-        drop(table);
-        self.dispatch(&router, &mut parts, body, &request_id).await
-    }
-
     /// The 413 for a request whose declared body is over the limit.
     fn declared_too_large(&self, headers: &http::HeaderMap) -> Option<Response<IngressBody>> {
         let limit = self.config.max_body_bytes;
@@ -501,48 +407,6 @@ impl Ingress {
             &self.id_prefix,
             self.next_id.fetch_add(1, Ordering::Relaxed),
         )
-    }
-}
-
-/// The open connections: each is told to finish its requests and close when
-/// the ingress drains (hyper's graceful shutdown). Touched when a
-/// connection opens and closes, never per request.
-#[derive(Default)]
-struct Connections {
-    stops: std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<()>>>,
-    next: AtomicU64,
-    tasks: TaskTracker,
-}
-
-impl Connections {
-    /// Registers a connection: its id, and what tells it to shut down.
-    fn open(&self) -> (u64, oneshot::Receiver<()>) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.stops.lock().unwrap().insert(id, tx);
-        (id, rx)
-    }
-
-    /// Forgets a connection that ended.
-    fn close(&self, id: u64) {
-        self.stops.lock().unwrap().remove(&id);
-    }
-
-    /// Tells every open connection to shut down gracefully, then waits for
-    /// them all to end.
-    async fn drain(&self) {
-        let stops: Vec<_> = self
-            .stops
-            .lock()
-            .unwrap()
-            .drain()
-            .map(|(_, tx)| tx)
-            .collect();
-        for stop in stops {
-            let _ = stop.send(());
-        }
-        self.tasks.close();
-        self.tasks.wait().await;
     }
 }
 
