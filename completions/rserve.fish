@@ -56,6 +56,10 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l http-addr -d 'HTTP 
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l control-addr -d 'Control endpoint address, UDP/QUIC (port 0 picks a free port)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l deploy -d 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-body-bytes -d 'Largest request body the ingress accepts, in bytes (larger: 413)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-connections -d 'Open HTTP connections at most; past it new ones are closed at once' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l header-timeout-s -d 'Seconds a client has to send a request\'s head (also the keep-alive idle limit)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l body-timeout-s -d 'Longest pause, in seconds, while a request body arrives (longer: 408)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l h2-max-streams -d 'HTTP/2 streams (requests) open at once on one connection' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l drain-timeout-s -d 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log format' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"

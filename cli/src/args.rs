@@ -21,6 +21,14 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// [`seconds`], more than zero (a zero timeout would refuse every request).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match seconds(s)? {
+        v if v > 0.0 => Ok(v),
+        _ => Err("must be more than 0 seconds".to_owned()),
+    }
+}
+
 /// rserve: model serving in one binary — the node daemon and the operator CLI.
 #[derive(Debug, Parser)]
 #[command(name = "rserve", version, about, long_about = None, propagate_version = true, after_help = env::help_footer())]
@@ -143,6 +151,22 @@ pub struct UpArgs {
     /// Largest request body the ingress accepts, in bytes (larger: 413)
     #[arg(long, env = env::MAX_BODY_BYTES, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
     pub max_body_bytes: usize,
+
+    /// Open HTTP connections at most; past it new ones are closed at once
+    #[arg(long, env = env::MAX_CONNECTIONS, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds a client has to send a request's head (also the keep-alive idle limit)
+    #[arg(long, env = env::HEADER_TIMEOUT_S, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub header_timeout_s: f64,
+
+    /// Longest pause, in seconds, while a request body arrives (longer: 408)
+    #[arg(long, env = env::BODY_TIMEOUT_S, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub body_timeout_s: f64,
+
+    /// HTTP/2 streams (requests) open at once on one connection
+    #[arg(long, env = env::H2_MAX_STREAMS, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub h2_max_streams: u32,
 
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT
     #[arg(long, env = env::DRAIN_TIMEOUT_S, default_value_t = 20.0, value_name = "SECONDS", value_parser = seconds)]

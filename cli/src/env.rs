@@ -27,6 +27,14 @@ pub const HTTP_ADDR: &str = "RSERVE_HTTP_ADDR";
 pub const CONTROL_ADDR: &str = "RSERVE_CONTROL_ADDR";
 /// Request body limit of `rserve up`.
 pub const MAX_BODY_BYTES: &str = "RSERVE_MAX_BODY_BYTES";
+/// Connection cap of `rserve up`'s ingress.
+pub const MAX_CONNECTIONS: &str = "RSERVE_MAX_CONNECTIONS";
+/// Request head (and keep-alive idle) timeout of `rserve up`'s ingress.
+pub const HEADER_TIMEOUT_S: &str = "RSERVE_HEADER_TIMEOUT_S";
+/// Request body idle timeout of `rserve up`'s ingress.
+pub const BODY_TIMEOUT_S: &str = "RSERVE_BODY_TIMEOUT_S";
+/// HTTP/2 streams per connection of `rserve up`'s ingress.
+pub const H2_MAX_STREAMS: &str = "RSERVE_H2_MAX_STREAMS";
 /// Drain timeout of `rserve up`.
 pub const DRAIN_TIMEOUT_S: &str = "RSERVE_DRAIN_TIMEOUT_S";
 /// Log format of `rserve up`.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rserve_daemon::cluster::resources::ResourceOverrides;
+use rserve_daemon::ingress::HttpLimits;
 use rserve_daemon::node::{JoinOptions, NodeHandle};
 use rserve_daemon::notify::Notifier;
 use rserve_daemon::{Node, NodeConfig, StartError};
@@ -79,6 +80,12 @@ pub async fn run(cx: &Invocation, args: UpArgs) -> Result<Exit, Failure> {
         http_addr: args.http_addr,
         control_addr: args.control_addr,
         max_body_bytes: args.max_body_bytes,
+        http_limits: HttpLimits {
+            max_connections: args.max_connections as usize,
+            header_timeout: Duration::from_secs_f64(args.header_timeout_s),
+            body_timeout: Duration::from_secs_f64(args.body_timeout_s),
+            h2_max_streams: args.h2_max_streams,
+        },
         drain_timeout: Duration::from_secs_f64(args.drain_timeout_s.max(0.0)),
         join: args.join.map(|head| JoinOptions { head, token }),
         resources: ResourceOverrides {

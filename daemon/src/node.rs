@@ -33,7 +33,7 @@ use crate::cluster::{Cluster, ClusterFile, Role, heartbeat};
 use crate::controller::Controller;
 use crate::controller::store::Store;
 use crate::endpoint;
-use crate::ingress::{self, IngressConfig};
+use crate::ingress::{self, HttpLimits, IngressConfig};
 use crate::notify::{self, Heartbeat, Notifier, Summary};
 use crate::observe::Live;
 use crate::observe::events::EventLog;
@@ -60,6 +60,8 @@ pub struct NodeConfig {
     pub control_addr: SocketAddr,
     /// Largest request body the ingress accepts.
     pub max_body_bytes: usize,
+    /// Connections, timeouts and HTTP/2 streams the ingress allows.
+    pub http_limits: HttpLimits,
     /// How long in-flight requests may finish after a shutdown signal.
     pub drain_timeout: Duration,
     /// Join the cluster whose head is here (`--join`); absent = be a head, or
@@ -89,6 +91,7 @@ impl NodeConfig {
             http_addr: DEFAULT_HTTP_ADDR.parse().expect("a valid address"),
             control_addr: DEFAULT_CONTROL_ADDR.parse().expect("a valid address"),
             max_body_bytes: IngressConfig::default().max_body_bytes,
+            http_limits: HttpLimits::default(),
             drain_timeout: IngressConfig::default().drain_timeout,
             join: None,
             resources: ResourceOverrides::default(),
@@ -379,6 +382,7 @@ impl Node {
                 heartbeat: Some(ingress_beat),
                 tap: self.live.tap.clone(),
                 node_id: self.file.node_id.clone(),
+                limits: self.config.http_limits,
             },
             shutdown.clone(),
         )

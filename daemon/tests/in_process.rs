@@ -101,11 +101,9 @@ fn chunked(path: &str, body: &str, size: usize) -> Vec<u8> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_are_read_whole_within_the_limit_and_requests_carry_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new(dir.path().to_owned());
-    config.max_body_bytes = 64;
+/// A node with `config` serving [`ECHO`], running; its HTTP address and its
+/// first answer (once a replica runs).
+async fn echo_node(config: NodeConfig) -> (common::Running, SocketAddr, String) {
     let (node, http) = common::start(config).await;
     node.deploy("echo.toml", AppFile::parse("echo.toml", ECHO).unwrap())
         .await
@@ -115,6 +113,15 @@ async fn bodies_are_read_whole_within_the_limit_and_requests_carry_ids() {
         .await
         .expect("answered");
     assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    (running, http, first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_read_whole_within_the_limit_and_requests_carry_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().to_owned());
+    config.max_body_bytes = 64;
+    let (running, http, first) = echo_node(config).await;
 
     // A body in many chunks arrives whole, in order.
     let body: String = (0..60).map(|i| char::from(b'a' + i % 26)).collect();
@@ -151,5 +158,144 @@ async fn bodies_are_read_whole_within_the_limit_and_requests_carry_ids() {
     let own = common::request(http, "POST", "/echo", "x-request-id: mine-42\r\n", "z").await;
     assert!(own.contains("\r\nx-request-id: mine-42\r\n"), "{own}");
 
+    running.stop().await;
+}
+
+/// Reads one response with a `content-length` body from a kept-alive connection.
+async fn read_one(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "closed mid-response: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+/// Whatever the node sends until it closes the connection (at most 10 s).
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest));
+    match read.await.expect("the node closed the connection") {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    String::from_utf8_lossy(&rest).into_owned()
+}
+
+const KEEP_ALIVE_ECHO: &[u8] =
+    b"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stall_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().to_owned());
+    config.http_limits.header_timeout = Duration::from_millis(300);
+    config.http_limits.body_timeout = Duration::from_millis(300);
+    let (running, http, _) = echo_node(config).await;
+
+    // A head that never ends (slowloris): the connection is closed, unanswered.
+    let mut slow = tokio::net::TcpStream::connect(http).await.unwrap();
+    slow.write_all(b"POST /echo HTTP/1.1\r\nhost: test\r\nx-slow: ")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut slow).await;
+    assert!(!answer.contains(" 200 "), "{answer}");
+
+    // A kept-alive connection that goes quiet after its answer is closed too.
+    let mut idle = tokio::net::TcpStream::connect(http).await.unwrap();
+    idle.write_all(KEEP_ALIVE_ECHO).await.unwrap();
+    let answer = read_one(&mut idle).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert_eq!(until_closed(&mut idle).await, "");
+
+    // A body that stops arriving: 408, and the connection ends.
+    let mut stalled = tokio::net::TcpStream::connect(http).await.unwrap();
+    stalled
+        .write_all(b"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut stalled).await;
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("stalled"), "{answer}");
+
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().to_owned());
+    config.http_limits.max_connections = 2;
+    let (running, http, _) = echo_node(config).await;
+
+    // Two kept-alive connections, each answered: both hold a place.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
+        conn.write_all(KEEP_ALIVE_ECHO).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(20), read_one(&mut conn))
+            .await
+            .expect("answered");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        held.push(conn);
+    }
+    // A third is closed without an answer, even with a request sent.
+    let mut third = tokio::net::TcpStream::connect(http).await.unwrap();
+    let _ = third.write_all(KEEP_ALIVE_ECHO).await;
+    assert_eq!(until_closed(&mut third).await, "");
+    // The held ones still work.
+    held[0].write_all(KEEP_ALIVE_ECHO).await.unwrap();
+    assert!(
+        read_one(&mut held[0])
+            .await
+            .starts_with("HTTP/1.1 200 OK\r\n")
+    );
+
+    // One closes: its place is free again, and the refusal was counted.
+    drop(held.pop());
+    let metrics = loop {
+        let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
+        let _ = conn
+            .write_all(b"GET /-/metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+            .await;
+        let answer = until_closed(&mut conn).await;
+        if !answer.is_empty() {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(metrics.starts_with("HTTP/1.1 200 OK\r\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nrserve_http_connections 2\n"),
+        "{metrics}"
+    );
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rserve_http_connections_refused_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the refusal counter");
+    assert!(refused >= 1, "{metrics}");
+
+    drop(held);
     running.stop().await;
 }

@@ -19,12 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use futures_util::future::Either;
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,8 @@ pub struct IngressConfig {
     pub tap: Arc<Tap>,
     /// This node's id (in tap events).
     pub node_id: String,
+    /// What clients can hold of the port: connections, time, streams.
+    pub limits: HttpLimits,
 }
 
 impl Default for IngressConfig {
@@ -72,6 +75,34 @@ impl Default for IngressConfig {
             heartbeat: None,
             tap: Arc::default(),
             node_id: String::new(),
+            limits: HttpLimits::default(),
+        }
+    }
+}
+
+/// What clients, careless or hostile, can hold of the HTTP port.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HttpLimits {
+    /// Open connections at most; past it a new one is closed at once (and
+    /// counted in `rserve_http_connections_refused_total`).
+    pub max_connections: usize,
+    /// A request's head must arrive within this, counted from when the
+    /// connection is ready for it (new, or after its last answer): so it is
+    /// also how long an idle keep-alive connection stays open.
+    pub header_timeout: Duration,
+    /// The longest pause while a request body arrives (408 past it).
+    pub body_timeout: Duration,
+    /// HTTP/2 streams (requests) open at once on one connection.
+    pub h2_max_streams: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            h2_max_streams: 128,
         }
     }
 }
@@ -79,6 +110,7 @@ impl Default for IngressConfig {
 struct Ingress {
     routes: Arc<Routes>,
     config: IngressConfig,
+    connections: Connections,
     next_id: AtomicU64,
     /// Hex digits, random per start, so ids differ across nodes and restarts.
     id_prefix: [u8; 8],
@@ -100,9 +132,18 @@ pub async fn serve(
             .try_into()
             .expect("8 hex digits"),
         config,
+        connections: Connections::default(),
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let connections = Arc::new(Connections::default());
+    let limits = ingress.config.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_streams);
     let heartbeat = ingress.config.heartbeat.clone();
     let mut beat = tokio::time::interval(BEAT_PERIOD);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -125,15 +166,19 @@ pub async fn serve(
                 }
             },
         };
+        if !ingress.connections.admit(limits.max_connections) {
+            drop(stream); // closed at once: the cheapest answer there is
+            continue;
+        }
         let _ = stream.set_nodelay(true);
-        let ingress = ingress.clone();
-        let service = hyper::service::service_fn(move |req| ingress.clone().handle(req));
+        let handler = ingress.clone();
+        let service = hyper::service::service_fn(move |req| handler.clone().handle(req));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let (id, stop) = connections.open();
-        let open = connections.clone();
-        connections.tasks.spawn(async move {
+        let (id, stop) = ingress.connections.open();
+        let open = ingress.clone();
+        ingress.connections.tasks.spawn(async move {
             let mut conn = std::pin::pin!(conn);
             // Polled after the connection, and only an atomic load while
             // nothing is sent: no shared lock or waker on the request path.
@@ -145,7 +190,7 @@ pub async fn serve(
                     conn.await
                 }
             };
-            open.close(id);
+            open.connections.close(id);
             if let Err(e) = result {
                 debug!(error = %e, "Connection ended with an error.");
             }
@@ -154,7 +199,7 @@ pub async fn serve(
     drop(listener);
     info!("Ingress stopped accepting; draining open connections.");
     let drain = ingress.config.drain_timeout;
-    if tokio::time::timeout(drain, connections.drain())
+    if tokio::time::timeout(drain, ingress.connections.drain())
         .await
         .is_err()
     {
@@ -281,7 +326,28 @@ impl Ingress {
         let limit = self.config.max_body_bytes;
         let mut first = Bytes::new();
         let mut joined = BytesMut::new();
-        while let Some(frame) = body.frame().await {
+        let idle = self.config.limits.body_timeout;
+        loop {
+            // Most bodies are already here: no timer unless one has to wait.
+            let next = match body.frame().now_or_never() {
+                Some(next) => next,
+                None => match tokio::time::timeout(idle, body.frame()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        return Err(error(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "timeout",
+                            format!(
+                                "the request body stalled for {} s (--body-timeout-s)",
+                                idle.as_secs_f64()
+                            ),
+                        ));
+                    }
+                },
+            };
+            let Some(frame) = next else {
+                break;
+            };
             let frame = frame.map_err(|e| {
                 error(
                     StatusCode::BAD_REQUEST,
@@ -363,11 +429,11 @@ impl Ingress {
     fn builtin(&self, path: &str) -> Response<IngressBody> {
         match path {
             "/-/healthz" => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
-            "/-/metrics" => plain(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                metrics::render(&self.routes.load().snapshot()).into(),
-            ),
+            "/-/metrics" => {
+                let mut text = metrics::render(&self.routes.load().snapshot());
+                self.connections.render(&mut text);
+                plain(StatusCode::OK, "text/plain; version=0.0.4", text.into())
+            }
             "/-/routes" => {
                 let table = self.routes.load();
                 let routes: serde_json::Map<String, serde_json::Value> = table
