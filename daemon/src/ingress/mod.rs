@@ -179,6 +179,8 @@ pub async fn serve(
         let (id, stop) = ingress.connections.open();
         let open = ingress.clone();
         ingress.connections.tasks.spawn(async move {
+            // Frees the connection's place however the task ends (a panic included).
+            let _place = scopeguard(move || open.connections.close(id));
             let mut conn = std::pin::pin!(conn);
             // Polled after the connection, and only an atomic load while
             // nothing is sent: no shared lock or waker on the request path.
@@ -190,7 +192,6 @@ pub async fn serve(
                     conn.await
                 }
             };
-            open.connections.close(id);
             if let Err(e) = result {
                 debug!(error = %e, "Connection ended with an error.");
             }
@@ -205,6 +206,19 @@ pub async fn serve(
     {
         warn!(?drain, "Drain timed out; closing remaining connections.");
     }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// The access log's record of a request (taken only when it is on).
