@@ -101,3 +101,16 @@ impl Connections {
         self.tasks.wait().await;
     }
 }
+
+/// Runs `f` when dropped.
+pub(super) fn on_drop(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

@@ -180,7 +180,7 @@ pub async fn serve(
         let open = ingress.clone();
         ingress.connections.tasks.spawn(async move {
             // Frees the connection's place however the task ends (a panic included).
-            let _place = scopeguard(move || open.connections.close(id));
+            let _place = drain::on_drop(move || open.connections.close(id));
             let mut conn = std::pin::pin!(conn);
             // Polled after the connection, and only an atomic load while
             // nothing is sent: no shared lock or waker on the request path.
@@ -206,19 +206,6 @@ pub async fn serve(
     {
         warn!(?drain, "Drain timed out; closing remaining connections.");
     }
-}
-
-/// Runs `f` when dropped.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
 
 /// The access log's record of a request (taken only when it is on).
