@@ -103,18 +103,13 @@ impl DeploymentRouter {
         }
     }
 
-    /// Finishes a call [`try_call_now`](Self::try_call_now) could not.
+    /// Finishes a call [`try_call_now`](Self::try_call_now) could not, with
+    /// the slot it reserved already if it did.
     pub async fn call_pending(self: &Arc<Self>, pending: Pending, model: Option<&str>) -> Called {
-        self.call_routed(pending.req, model, pending.permit).await
-    }
-
-    /// [`call`](Self::call), with the slot `reserved` already if one was.
-    async fn call_routed(
-        self: &Arc<Self>,
-        req: ReplicaRequest,
-        model: Option<&str>,
-        mut reserved: Option<Permit>,
-    ) -> Called {
+        let Pending {
+            req,
+            permit: mut reserved,
+        } = pending;
         let mut req = Some(req);
         let mut attempts = 0;
         loop {
