@@ -407,6 +407,20 @@ fn concurrent_chat_streams_share_decode_steps_and_keep_their_own_answers() {
         shared > 0,
         "no step held 4 or more sequences: {before} → {after}"
     );
+    // Each prompt was seen alone first: all of it but the last token came from
+    // the prefix cache, and the answers above are still the same.
+    let delta = |key: &str| after[key].as_u64().unwrap() - before[key].as_u64().unwrap();
+    assert_eq!(
+        delta("cached_prompt_tokens"),
+        delta("prompt_tokens") - 8,
+        "{before} → {after}"
+    );
+    let metrics = String::from_utf8(node.http("GET", "/-/metrics", &[], b"").body).unwrap();
+    let hits = format!(
+        "rserve_prefix_cache_hits_total{{application=\"chat\",deployment=\"llm\"}} {}",
+        after["cached_prompt_tokens"]
+    );
+    assert!(metrics.lines().any(|l| l == hits), "{hits} in\n{metrics}");
 }
 
 #[test]

@@ -98,6 +98,10 @@ if len(sys.argv) > 4:
     assert "".join(pieces) == expected, pieces
     assert len(pieces) >= 5, pieces  # token by token, not one blob
     assert finish == "stop" and usage.completion_tokens == len(expected_ids), (finish, usage)
+    # The same messages again: all of the prompt but its last token is reused
+    # from the prefix cache (one replica), as OpenAI reports cached prompt tokens.
+    assert whole.usage.prompt_tokens_details.cached_tokens == 0, whole.usage
+    assert usage.prompt_tokens_details.cached_tokens == n_prompt - 1, usage
 
     short = client.chat.completions.create(model=chat_model, messages=messages, temperature=0, max_tokens=3)
     assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 3, short

@@ -218,6 +218,12 @@ pub struct BatchFigures {
     /// Batches by size: the key is the largest size in the bucket ("1", "2", "4",
     /// "8", ...; strings, as JSON object keys are).
     pub size_histogram: BTreeMap<String, u64>,
+    /// Chat: prompt tokens of the sequences started.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Chat: those of them whose keys and values came from the prefix cache.
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
 }
 
 impl BatchFigures {
@@ -236,6 +242,15 @@ impl BatchFigures {
         for (k, v) in &other.size_histogram {
             *self.size_histogram.entry(k.clone()).or_insert(0) += v;
         }
+        self.prompt_tokens += other.prompt_tokens;
+        self.cached_prompt_tokens += other.cached_prompt_tokens;
+    }
+
+    /// Counts a started chat sequence: its prompt and the part of it taken
+    /// from the prefix cache.
+    pub fn record_prompt(&mut self, prompt: usize, cached: usize) {
+        self.prompt_tokens += prompt as u64;
+        self.cached_prompt_tokens += cached as u64;
     }
 }
 

@@ -108,6 +108,13 @@ impl LlamaConfig {
 pub(crate) trait Decode: Send {
     /// An empty cache for a new sequence.
     fn new_cache(&self) -> Box<dyn Any + Send>;
+    /// Positions held by `cache`.
+    fn cache_len(&self, cache: &(dyn Any + Send)) -> usize;
+    /// A new cache holding the first `len` positions of `cache` (at most its
+    /// length); `cache` is unchanged.
+    fn fork_cache(&self, cache: &(dyn Any + Send), len: usize) -> Box<dyn Any + Send>;
+    /// Gives back the memory `cache` holds beyond its positions.
+    fn trim_cache(&self, cache: &mut (dyn Any + Send));
     /// One step for several sequences at once: each item feeds its tokens (at
     /// its cache's next positions). Returns the logits of each item's last token.
     /// The weight matmuls run once over all the items' tokens; attention runs per
@@ -252,6 +259,32 @@ impl<B: Kernels> Decode for Llama<B> {
             kv: B::new_kv_cache(self.config.layers),
             len: 0,
         })
+    }
+
+    fn cache_len(&self, cache: &(dyn Any + Send)) -> usize {
+        cache
+            .downcast_ref::<Cache<B>>()
+            .expect("a cache made by this model")
+            .len
+    }
+
+    fn fork_cache(&self, cache: &(dyn Any + Send), len: usize) -> Box<dyn Any + Send> {
+        let cache = cache
+            .downcast_ref::<Cache<B>>()
+            .expect("a cache made by this model");
+        let len = len.min(cache.len);
+        let width = self.config.kv_heads * self.config.head_dim();
+        Box::new(Cache::<B> {
+            kv: B::kv_prefix(&cache.kv, len, width),
+            len,
+        })
+    }
+
+    fn trim_cache(&self, cache: &mut (dyn Any + Send)) {
+        let cache = cache
+            .downcast_mut::<Cache<B>>()
+            .expect("a cache made by this model");
+        B::kv_trim(&mut cache.kv);
     }
 
     fn forward_batch(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>> {

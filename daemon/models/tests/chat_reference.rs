@@ -5,7 +5,7 @@
 
 mod support;
 
-use rserve_models::{ChatModel, FinishReason, Message, Sampling};
+use rserve_models::{ChatModel, FinishReason, Generation, Message, PrefixCache, Sampling};
 
 fn model() -> ChatModel {
     let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -370,4 +370,89 @@ fn a_load_counts_its_steps_to_the_end() {
     let steps = model.config().layers as u64 + 2;
     assert_eq!(progress.get(), Some((steps, steps)));
     assert_eq!(steps, 32, "SmolLM2-135M has 30 blocks");
+}
+
+/// Automatic prefix caching: a shared system prompt, the next turn of a
+/// conversation and a repeated prompt reuse cached keys and values, and greedy
+/// output is the same token for token as without the cache.
+#[test]
+fn prefix_cache_reuses_shared_prefixes_and_changes_nothing() {
+    let model = model();
+    let sampling = Sampling {
+        max_tokens: 24,
+        ..Sampling::default()
+    };
+    let tokens = |messages: &[Message]| model.tokenize(&model.render(messages).unwrap()).unwrap();
+    let msg = |role: &str, content: &str| Message {
+        role: role.into(),
+        content: content.into(),
+    };
+    let system = msg(
+        "system",
+        "You are a patient teacher. Answer in plain words, briefly, and end every answer \
+         with a question that checks the student understood.",
+    );
+    let mut cache = PrefixCache::new();
+    // Runs a prompt through the cache in chunks of 5 (as the engine's steps
+    // would), checks it against the uncached run, returns it.
+    let run = |cache: &mut PrefixCache, prompt: Vec<u32>, room: usize| -> Generation {
+        let alone = model.generate(&prompt, &sampling, |_| true).unwrap();
+        let mut seq = model
+            .start_cached(prompt.clone(), sampling.clone(), cache)
+            .unwrap();
+        while !seq.is_finished() {
+            let n = seq.remaining_prompt().clamp(1, 5);
+            model.step(&mut [(&mut seq, n)]);
+        }
+        let cached = model.retire(seq, cache, room);
+        assert_eq!(cached.tokens, alone.tokens, "tokens, {cached:?}");
+        assert_eq!(cached.text, alone.text);
+        assert_eq!(cached.finish, alone.finish);
+        assert_eq!(cached.prompt_tokens, prompt.len());
+        assert_eq!(alone.cached_tokens, 0);
+        cached
+    };
+
+    let first = tokens(&[system.clone(), msg("user", "What is a prime number?")]);
+    let other = tokens(&[system.clone(), msg("user", "Why is the sea salty?")]);
+    let shared = first.iter().zip(&other).take_while(|(a, b)| a == b).count();
+    assert!(shared > 30, "the system prompt is shared ({shared} tokens)");
+
+    let g = run(&mut cache, first.clone(), 16384);
+    assert_eq!(g.cached_tokens, 0, "an empty cache");
+    assert_eq!(cache.len(), 1);
+    let g = run(&mut cache, other.clone(), 16384);
+    assert_eq!(g.cached_tokens, shared, "the system prompt is reused");
+    assert_eq!(cache.len(), 2);
+
+    // The next turn of the first conversation reuses all of the first turn.
+    let answer = model.generate(&first, &sampling, |_| true).unwrap().text;
+    let second = tokens(&[
+        system.clone(),
+        msg("user", "What is a prime number?"),
+        msg("assistant", &answer),
+        msg("user", "Is 91 one?"),
+    ]);
+    let g = run(&mut cache, second.clone(), 16384);
+    assert!(
+        g.cached_tokens > first.len() && g.cached_tokens < second.len(),
+        "{} cached of {} (first turn {})",
+        g.cached_tokens,
+        second.len(),
+        first.len()
+    );
+    assert_eq!(cache.len(), 2, "the first turn's entry is replaced");
+
+    // The same prompt again: all but its last token.
+    let g = run(&mut cache, second.clone(), 16384);
+    assert_eq!(g.cached_tokens, second.len() - 1);
+
+    // The cache holds what it is given room for: none, nothing is kept.
+    cache.clear();
+    run(&mut cache, first.clone(), 0);
+    assert!(cache.is_empty());
+    assert_eq!(run(&mut cache, first.clone(), 16384).cached_tokens, 0);
+    assert!(cache.held_tokens() <= 16384 && cache.held_tokens() > first.len());
+    cache.shrink_to(0);
+    assert_eq!(run(&mut cache, first, 16384).cached_tokens, 0, "evicted");
 }

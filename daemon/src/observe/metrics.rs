@@ -20,6 +20,7 @@ pub fn render(deployments: &[DeploymentSnapshot]) -> String {
     scale(&mut out, deployments);
     ongoing(&mut out, deployments);
     batch_sizes(&mut out, deployments);
+    prefix_cache(&mut out, deployments);
     multiplexed(&mut out, deployments);
     out
 }
@@ -168,10 +169,7 @@ fn batch_sizes(out: &mut String, deployments: &[DeploymentSnapshot]) {
         "Inputs per model call (dynamic batching), or sequences per decode step (chat).",
     );
     for d in deployments {
-        let mut figures = BatchFigures::default();
-        for r in &d.replicas {
-            figures.merge(&r.batches);
-        }
+        let figures = batch_figures(d);
         if figures.batches == 0 {
             continue;
         }
@@ -204,6 +202,53 @@ fn batch_sizes(out: &mut String, deployments: &[DeploymentSnapshot]) {
         let _ = writeln!(out, "rserve_batch_size_sum{{{l}}} {}", figures.inputs);
         let _ = writeln!(out, "rserve_batch_size_count{{{l}}} {}", figures.batches);
     }
+}
+
+/// A deployment's batch figures, summed over its replicas.
+fn batch_figures(d: &DeploymentSnapshot) -> BatchFigures {
+    let mut figures = BatchFigures::default();
+    for r in &d.replicas {
+        figures.merge(&r.batches);
+    }
+    figures
+}
+
+/// `rserve_prefix_cache_queries_total` and `_hits_total` (chat, in prompt
+/// tokens, as vLLM counts them): their ratio is the prefix cache's hit rate.
+fn prefix_cache(out: &mut String, deployments: &[DeploymentSnapshot]) {
+    let mut queries = String::new();
+    let mut hits = String::new();
+    for d in deployments {
+        let figures = batch_figures(d);
+        if figures.prompt_tokens == 0 {
+            continue;
+        }
+        let l = labels(d);
+        let _ = writeln!(
+            queries,
+            "rserve_prefix_cache_queries_total{{{l}}} {}",
+            figures.prompt_tokens
+        );
+        let _ = writeln!(
+            hits,
+            "rserve_prefix_cache_hits_total{{{l}}} {}",
+            figures.cached_prompt_tokens
+        );
+    }
+    header(
+        out,
+        "rserve_prefix_cache_queries_total",
+        "counter",
+        "Prompt tokens of chat sequences started.",
+    );
+    out.push_str(&queries);
+    header(
+        out,
+        "rserve_prefix_cache_hits_total",
+        "counter",
+        "Prompt tokens whose keys and values came from the prefix cache.",
+    );
+    out.push_str(&hits);
 }
 
 /// `rserve_multiplexed_models`, `_model_loaded`, `_model_loads_total`,
@@ -313,6 +358,7 @@ mod tests {
         let mut batches = BatchFigures::default();
         batches.record(3);
         batches.record(1);
+        batches.record_prompt(40, 32);
         let text = render(&[DeploymentSnapshot {
             app: "a".into(),
             deployment: "d".into(),
@@ -349,6 +395,8 @@ mod tests {
             format!("rserve_batch_size_bucket{{{l},le=\"1\"}} 1"),
             format!("rserve_batch_size_bucket{{{l},le=\"4\"}} 2"),
             format!("rserve_batch_size_sum{{{l}}} 4"),
+            format!("rserve_prefix_cache_queries_total{{{l}}} 40"),
+            format!("rserve_prefix_cache_hits_total{{{l}}} 32"),
             format!("rserve_multiplexed_models{{{l},replica=\"d-1\"}} 1"),
             format!("rserve_multiplexed_model_loaded{{{l},replica=\"d-1\",model_id=\"m1\"}} 1"),
             format!("rserve_multiplexed_model_loads_total{{{l},replica=\"d-1\"}} 5"),
@@ -359,6 +407,6 @@ mod tests {
         assert!(!text.contains("code=\"4xx\""), "zero counts are left out");
         // Each family's lines follow its own TYPE line.
         let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
-        assert_eq!(types.len(), 12, "{types:?}");
+        assert_eq!(types.len(), 14, "{types:?}");
     }
 }

@@ -7,16 +7,21 @@
 //! New sequences join at the next step, finished or cancelled ones leave at
 //! once. Admission is bounded by `max_num_seqs` and by a KV-cache budget
 //! (`max_kv_cache_tokens`, reserved as prompt + `max_tokens` per sequence);
-//! the rest wait in FIFO order. A sequence whose client reads slowly pauses
-//! (its event buffer is full) without holding up the others, and is cancelled
-//! after [`SLOW_READER_LIMIT`]; one whose client is gone leaves at once.
+//! the rest wait in FIFO order. With prefix caching on, what the running
+//! sequences leave of the KV budget holds the caches of finished sequences
+//! ([`PrefixCache`]): a new prompt starts from the longest prefix held, and
+//! entries are evicted (least recently used first) as soon as admission needs
+//! the room, so caching never delays a sequence. A sequence whose client reads
+//! slowly pauses (its event buffer is full) without holding up the others, and
+//! is cancelled after [`SLOW_READER_LIMIT`]; one whose client is gone leaves at
+//! once.
 
 use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rserve_models::{ChatModel, ChatText, Generation, Sampling, Sequence};
+use rserve_models::{ChatModel, ChatText, Generation, PrefixCache, Sampling, Sequence};
 use rserve_protocol::status::BatchFigures;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,6 +44,9 @@ pub struct EngineLimits {
     pub max_num_batched_tokens: usize,
     /// Most tokens reserved in KV caches (prompt + max_tokens per sequence).
     pub max_kv_cache_tokens: usize,
+    /// Whether finished sequences' caches are kept for later prompts that
+    /// share a prefix with them (in the budget the running ones leave).
+    pub prefix_caching: bool,
 }
 
 /// What the engine tells a request about its sequence.
@@ -108,6 +116,7 @@ impl ChatEngine {
                     waiting: VecDeque::new(),
                     running: Vec::new(),
                     reserved: 0,
+                    prefix: PrefixCache::new(),
                 }
                 .run(&rx)
             },
@@ -195,6 +204,9 @@ struct Engine {
     running: Vec<Running>,
     /// KV-cache tokens reserved by the running sequences.
     reserved: usize,
+    /// Finished sequences' caches, in the budget `reserved` leaves (empty
+    /// when prefix caching is off).
+    prefix: PrefixCache,
 }
 
 impl Engine {
@@ -274,9 +286,18 @@ impl Engine {
                 break;
             }
             let admission = self.waiting.pop_front().expect("front exists");
-            match self.model.start(admission.prompt, admission.sampling) {
+            match self
+                .model
+                .start_cached(admission.prompt, admission.sampling, &mut self.prefix)
+            {
                 Ok(seq) => {
                     self.reserved += need;
+                    // The cache gives up the room first (after the copy).
+                    self.prefix.shrink_to(self.room());
+                    self.figures
+                        .lock()
+                        .unwrap()
+                        .record_prompt(seq.prompt_len(), seq.cached_tokens());
                     self.running.push(Running {
                         seq,
                         events: admission.events,
@@ -325,9 +346,23 @@ impl Engine {
         for i in finished.into_iter().rev() {
             let r = self.running.swap_remove(i);
             self.reserved -= r.reserved;
-            let _ = r.events.try_send(SeqEvent::Done(r.seq.into_generation()));
+            let room = self.room();
+            let generation = self.model.retire(r.seq, &mut self.prefix, room);
+            let _ = r.events.try_send(SeqEvent::Done(generation));
         }
         Ok(())
+    }
+
+    /// KV-cache tokens the prefix cache may hold now: what the running
+    /// sequences leave of the budget (none with prefix caching off).
+    fn room(&self) -> usize {
+        if self.limits.prefix_caching {
+            self.limits
+                .max_kv_cache_tokens
+                .saturating_sub(self.reserved)
+        } else {
+            0
+        }
     }
 }
 
@@ -426,6 +461,7 @@ mod tests {
             max_num_seqs: 3,
             max_num_batched_tokens: 64,
             max_kv_cache_tokens: 1000,
+            prefix_caching: true,
         };
         // Admit a queue of needs in FIFO order, as the engine does.
         let admit = |needs: &[usize]| {

@@ -62,6 +62,9 @@ pub fn max_num_batched_tokens() -> u32 {
 pub fn max_kv_cache_tokens() -> u32 {
     16384
 }
+pub fn enable_prefix_caching() -> bool {
+    true
+}
 pub fn embeddings_model_dir() -> String {
     "models/all-minilm-l6-v2".to_owned()
 }

@@ -194,6 +194,11 @@ pub struct ChatOptions {
     /// `max_tokens` at admission; one that does not fit waits.
     #[serde(default = "defaults::max_kv_cache_tokens")]
     pub max_kv_cache_tokens: u32,
+    /// Automatic prefix caching: finished sequences' KV caches stay in the
+    /// budget the running ones leave, and a prompt that starts with the same
+    /// tokens reuses them instead of prefilling again (vLLM's name).
+    #[serde(default = "defaults::enable_prefix_caching")]
+    pub enable_prefix_caching: bool,
 }
 
 impl Default for DigitsOptions {

@@ -2,9 +2,11 @@
 //! GGUF file ([`text`]), with greedy or temperature/top-p/top-k sampling
 //! ([`sampling`]), stop sequences and token-by-token output (for streaming).
 
+mod prefix;
 mod sampling;
 mod text;
 
+pub use prefix::PrefixCache;
 pub use sampling::{Sampling, sample};
 pub use text::{ChatText, IncrementalDecoder, Message};
 
@@ -40,6 +42,9 @@ pub struct Generation {
     pub text: String,
     /// Prompt length in tokens.
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values came from a [`PrefixCache`]
+    /// (not prefilled again).
+    pub cached_tokens: usize,
     /// Why it ended.
     pub finish: FinishReason,
 }
@@ -162,6 +167,7 @@ impl ChatModel {
         Ok(Sequence {
             cache: self.decoder.new_cache(),
             fed: 0,
+            cached: 0,
             pending: None,
             limit,
             longest_stop,
@@ -174,6 +180,50 @@ impl ChatModel {
             prompt,
             sampling,
         })
+    }
+
+    /// [`ChatModel::start`], reusing the keys and values of the longest prefix
+    /// of `prompt` held in `cache` (all but the prompt's last token at most:
+    /// the first step needs one token to feed).
+    pub fn start_cached(
+        &self,
+        prompt: Vec<u32>,
+        sampling: Sampling,
+        cache: &mut PrefixCache,
+    ) -> Result<Sequence, ModelError> {
+        let mut seq = self.start(prompt, sampling)?;
+        if seq.finish.is_none()
+            && let Some((held, common)) = cache.longest(&seq.prompt)
+        {
+            let reuse = common.min(seq.prompt.len() - 1);
+            if reuse > 0 {
+                seq.cache = self.decoder.fork_cache(held, reuse);
+                seq.fed = reuse;
+                seq.cached = reuse;
+            }
+        }
+        Ok(seq)
+    }
+
+    /// The outcome of a finished (or cancelled) sequence; its keys and values
+    /// go into `cache` for later prompts if they fit in `room` tokens.
+    pub fn retire(&self, mut seq: Sequence, cache: &mut PrefixCache, room: usize) -> Generation {
+        let len = self.decoder.cache_len(&*seq.cache);
+        if len <= room {
+            // Held at its size: the budget counts positions.
+            self.decoder.trim_cache(&mut *seq.cache);
+        }
+        let mut held = Vec::with_capacity(len);
+        held.extend(seq.prompt.iter().chain(&seq.tokens).take(len));
+        let generation = Generation {
+            tokens: seq.tokens,
+            text: seq.text,
+            prompt_tokens: seq.prompt.len(),
+            cached_tokens: seq.cached,
+            finish: seq.finish.unwrap_or(FinishReason::Cancelled),
+        };
+        cache.insert(held, seq.cache, room);
+        generation
     }
 
     /// Runs the decoder through the step shapes continuous batching produces —
@@ -286,6 +336,8 @@ pub struct Sequence {
     prompt: Vec<u32>,
     /// Prompt tokens already in the cache.
     fed: usize,
+    /// Prompt tokens copied from a [`PrefixCache`] at the start.
+    cached: usize,
     /// The last sampled token, not yet fed.
     pending: Option<u32>,
     sampling: Sampling,
@@ -323,6 +375,11 @@ impl Sequence {
         self.prompt.len()
     }
 
+    /// Prompt tokens taken from a [`PrefixCache`] (not prefilled).
+    pub fn cached_tokens(&self) -> usize {
+        self.cached
+    }
+
     /// Most tokens this sequence can hold in its cache (prompt + generation).
     pub fn max_len(&self) -> usize {
         self.prompt.len() + self.limit
@@ -344,6 +401,7 @@ impl Sequence {
             tokens: self.tokens,
             text: self.text,
             prompt_tokens: self.prompt.len(),
+            cached_tokens: self.cached,
             finish: self.finish.unwrap_or(FinishReason::Cancelled),
         }
     }

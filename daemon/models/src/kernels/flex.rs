@@ -304,6 +304,27 @@ impl KvCache {
             layers: vec![(Vec::new(), Vec::new()); layers],
         }
     }
+
+    /// Frees the growth room of every layer's buffers (a large buffer shrinks
+    /// in place).
+    pub(crate) fn trim(&mut self) {
+        for (k, v) in &mut self.layers {
+            k.shrink_to_fit();
+            v.shrink_to_fit();
+        }
+    }
+
+    /// A copy of the first `len` positions (rows of `width` floats).
+    pub(crate) fn prefix(&self, len: usize, width: usize) -> Self {
+        let n = len * width;
+        Self {
+            layers: self
+                .layers
+                .iter()
+                .map(|(k, v)| (k[..n.min(k.len())].to_vec(), v[..n.min(v.len())].to_vec()))
+                .collect(),
+        }
+    }
 }
 
 /// Rotates adjacent pairs `(2i, 2i + 1)` of every head in `row`.

@@ -128,6 +128,23 @@ impl<B: Backend> KvCache<B> {
             layers: (0..layers).map(|_| None).collect(),
         }
     }
+
+    /// The first `len` positions (views of the same tensors: appends make new ones).
+    pub(crate) fn prefix(&self, len: usize) -> Self {
+        Self {
+            layers: self
+                .layers
+                .iter()
+                .map(|kv| match kv {
+                    Some((k, v)) if len > 0 => {
+                        let len = len.min(k.dims()[2]);
+                        Some((k.clone().narrow(2, 0, len), v.clone().narrow(2, 0, len)))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Rotates adjacent pairs of `x` `[1, h, n, d]` by `(cos, sin)` `[1, 1, n, d / 2]`.

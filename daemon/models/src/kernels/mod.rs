@@ -220,6 +220,13 @@ pub(crate) trait Kernels: Backend {
     /// An empty cache for `layers` layers.
     fn new_kv_cache(layers: usize) -> Self::KvCache;
 
+    /// A new cache holding the first `len` positions of `cache`, whose rows
+    /// are `kv_width` (= `kv_heads * head_dim`) wide; `cache` is unchanged.
+    fn kv_prefix(cache: &Self::KvCache, len: usize, kv_width: usize) -> Self::KvCache;
+
+    /// Gives back memory `cache` holds beyond its positions (growth room).
+    fn kv_trim(_cache: &mut Self::KvCache) {}
+
     /// Causal attention of one decoder layer for a step: `q` `[rows, heads *
     /// head_dim]`, `k`/`v` `[rows, kv_heads * head_dim]` (not yet rotated), the
     /// rows of `spans[i]` belonging to the sequence of `caches[i]`. Appends the
@@ -248,6 +255,10 @@ macro_rules! generic_kernels {
 
             fn new_kv_cache(layers: usize) -> Self::KvCache {
                 generic::KvCache::new(layers)
+            }
+
+            fn kv_prefix(cache: &Self::KvCache, len: usize, _kv_width: usize) -> Self::KvCache {
+                cache.prefix(len)
             }
 
             fn decoder_attention(
@@ -317,6 +328,14 @@ impl Kernels for burn::backend::Flex {
 
     fn new_kv_cache(layers: usize) -> Self::KvCache {
         flex::KvCache::new(layers)
+    }
+
+    fn kv_prefix(cache: &Self::KvCache, len: usize, kv_width: usize) -> Self::KvCache {
+        cache.prefix(len, kv_width)
+    }
+
+    fn kv_trim(cache: &mut Self::KvCache) {
+        cache.trim();
     }
 
     fn decoder_attention(

@@ -51,6 +51,7 @@ impl Chat {
             max_num_seqs: options.max_num_seqs as usize,
             max_num_batched_tokens: options.max_num_batched_tokens as usize,
             max_kv_cache_tokens: options.max_kv_cache_tokens as usize,
+            prefix_caching: options.enable_prefix_caching,
         };
         let figures: Arc<Mutex<BatchFigures>> = context.batches;
         let name = config.name.clone();

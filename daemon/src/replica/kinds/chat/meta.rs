@@ -19,6 +19,7 @@ impl Meta {
             "prompt_tokens": g.prompt_tokens,
             "completion_tokens": g.tokens.len(),
             "total_tokens": g.prompt_tokens + g.tokens.len(),
+            "prompt_tokens_details": {"cached_tokens": g.cached_tokens},
         })
     }
 
