@@ -8,6 +8,7 @@
 #   scripts/bench-chat-path.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/chat-app.sh
 ROUNDS="${1:-3}"
 bash scripts/fetch-models.sh
 cargo build --release -p rserve -p rserve-models --example bench_models >&2
@@ -16,15 +17,7 @@ trap 'kill $NODE 2>/dev/null || true; rm -rf "$STATE"' EXIT
 target/release/rserve --state-dir "$STATE" up --http-addr 127.0.0.1:18112 --control-addr 127.0.0.1:18377 2>"$STATE/log" &
 NODE=$!
 sleep 1
-cat > "$STATE/app.toml" <<TOML
-[[applications]]
-name = "chat"
-route_prefix = "/chat"
-[[applications.deployments]]
-name = "llm"
-max_ongoing_requests = 16
-replica = { kind = "chat", model_path = "$PWD/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", model_id = "m" }
-TOML
+chat_app "$STATE/app.toml"
 target/release/rserve --state-dir "$STATE" deploy "$STATE/app.toml" --wait --timeout 120 >/dev/null
 python3 scripts/bench_chat_decode.py http://127.0.0.1:18112 m 2 >/dev/null # warm-up
 for round in $(seq "$ROUNDS"); do

@@ -7,6 +7,7 @@
 #   scripts/bench-chat.sh [SECONDS] [MAX_TOKENS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/chat-app.sh
 DUR="${1:-30}"
 MAX_TOKENS="${2:-64}"
 bash scripts/fetch-models.sh
@@ -17,15 +18,7 @@ target/release/rserve --state-dir "$STATE" up --http-addr 127.0.0.1:18110 --cont
 NODE=$!
 sleep 1
 deploy() {
-  cat > "$STATE/app.toml" <<TOML
-[[applications]]
-name = "chat"
-route_prefix = "/chat"
-[[applications.deployments]]
-name = "llm"
-max_ongoing_requests = 16
-replica = { kind = "chat", model_path = "$PWD/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", model_id = "m", max_num_seqs = $1, max_num_batched_tokens = 512 }
-TOML
+  chat_app "$STATE/app.toml" "max_num_seqs = $1, max_num_batched_tokens = 512"
   target/release/rserve --state-dir "$STATE" deploy "$STATE/app.toml" --wait --timeout 120 >/dev/null
 }
 run() {

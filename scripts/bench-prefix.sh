@@ -7,6 +7,7 @@
 #   scripts/bench-prefix.sh [CONVERSATIONS] [TURNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/chat-app.sh
 CONVERSATIONS="${1:-6}"
 TURNS="${2:-4}"
 bash scripts/fetch-models.sh
@@ -17,15 +18,7 @@ target/release/rserve --state-dir "$STATE" up --http-addr 127.0.0.1:18111 --cont
 NODE=$!
 sleep 1
 deploy() {
-  cat > "$STATE/app.toml" <<TOML
-[[applications]]
-name = "chat"
-route_prefix = "/chat"
-[[applications.deployments]]
-name = "llm"
-max_ongoing_requests = 16
-replica = { kind = "chat", model_path = "$PWD/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", model_id = "m", enable_prefix_caching = $1 }
-TOML
+  chat_app "$STATE/app.toml" "enable_prefix_caching = $1"
   target/release/rserve --state-dir "$STATE" deploy "$STATE/app.toml" --wait --timeout 120 >/dev/null
 }
 for caching in true false; do

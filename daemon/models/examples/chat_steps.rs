@@ -1,7 +1,11 @@
-//! Decode-step time of the chat model by batch size (continuous batching): how
-//! the cost of one step grows with the sequences in it.
+//! Step times of the chat model: one prefill step by prompt length, then decode
+//! steps by batch size (continuous batching): how the cost of one step grows
+//! with the tokens and sequences in it.
 //!
-//!     cargo run --release -p rserve-models --example chat_steps
+//!     cargo run --release -p rserve-models --example chat_steps [BATCH_SIZES...]
+//!
+//! With `DEQUANTIZE=1` the model keeps an f32 copy of its quantised layers
+//! (the chat kind's `dequantize_weights`).
 
 use std::time::Instant;
 
@@ -9,9 +13,12 @@ use rserve_models::{ChatModel, Device, Message, Sampling};
 
 fn main() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let chat = ChatModel::load(
+    let chat = ChatModel::load_with(
         &models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
         Device::Cpu,
+        rserve_models::Dtype::F32,
+        std::env::var_os("DEQUANTIZE").is_some(),
+        &Default::default(),
     )
     .unwrap();
     let prompt = chat
@@ -33,6 +40,31 @@ fn main() {
     } else {
         sizes
     };
+    for rows in [16, 37, 128, 512] {
+        let tokens: Vec<u32> = prompt.iter().copied().cycle().take(rows).collect();
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let mut seq = chat
+                    .start(
+                        tokens.clone(),
+                        Sampling {
+                            max_tokens: 1,
+                            ..Sampling::default()
+                        },
+                    )
+                    .unwrap();
+                let start = Instant::now();
+                chat.step(&mut [(&mut seq, rows)]);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "prefill rows={rows:>3} step_ms={:.1} tokens_per_s={:.1}",
+            times[2] * 1000.0,
+            rows as f64 / times[2]
+        );
+    }
     for batch in sizes {
         let mut seqs: Vec<_> = (0..batch)
             .map(|_| {

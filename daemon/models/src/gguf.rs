@@ -328,8 +328,13 @@ impl<'a> Gguf<'a> {
         Some((info, &self.bytes[info.offset..info.offset + info.len]))
     }
 
-    /// A tensor dequantised to f32, checked against `dims` (GGUF order).
-    pub fn f32(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>, GgufError> {
+    /// A tensor's directory entry and bytes as stored, checked against `dims`
+    /// (GGUF order).
+    pub fn checked(
+        &self,
+        name: &str,
+        dims: &[usize],
+    ) -> Result<(&TensorInfo, &'a [u8]), GgufError> {
         let info = self
             .tensors
             .get(name)
@@ -340,10 +345,13 @@ impl<'a> Gguf<'a> {
                 info.dims
             )));
         }
-        Ok(dequantize(
-            info.kind,
-            &self.bytes[info.offset..info.offset + info.len],
-        ))
+        Ok((info, &self.bytes[info.offset..info.offset + info.len]))
+    }
+
+    /// A tensor dequantised to f32, checked against `dims` (GGUF order).
+    pub fn f32(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>, GgufError> {
+        let (info, bytes) = self.checked(name, dims)?;
+        Ok(dequantize(info.kind, bytes))
     }
 }
 

@@ -2,7 +2,10 @@
 //! query attention, RMSNorm, SwiGLU, a KV cache per sequence, and the tokenizer
 //! and chat template carried in the GGUF metadata.
 //!
-//! Weights are dequantised to f32 at load. The Q and K projections in GGUF files
+//! On the CPU, layers whose GGUF tensors are Q4_1 or Q8_0 are kept only as
+//! those blocks (every product reads them; the embedding table's rows are
+//! dequantised per token); other tensors, and every tensor on CUDA, are
+//! dequantised to f32 (or the chosen dtype) at load. The Q and K projections in GGUF files
 //! are stored permuted for llama.cpp's RoPE, which rotates adjacent pairs
 //! `(2i, 2i + 1)`; this implementation rotates the same pairs, so no un-permuting
 //! is needed.
@@ -129,6 +132,7 @@ pub(crate) fn load(
     config: &LlamaConfig,
     device: Device,
     dtype: Dtype,
+    dequantize: bool,
     progress: &LoadProgress,
 ) -> Result<Box<dyn Decode>, ModelError> {
     let dtype = dtype.check(device)?.burn();
@@ -138,6 +142,7 @@ pub(crate) fn load(
             config,
             &Default::default(),
             dtype,
+            dequantize,
             progress,
         )?),
         #[cfg(feature = "cuda")]
@@ -146,6 +151,7 @@ pub(crate) fn load(
             config,
             &burn::backend::cuda::CudaDevice::new(index),
             dtype,
+            dequantize,
             progress,
         )?),
         #[cfg(not(feature = "cuda"))]
@@ -165,9 +171,17 @@ struct Block<B: Backend> {
     down: Dense<B>,
 }
 
+/// The token embedding table.
+enum Embeddings<B: Backend> {
+    /// `[vocab, dim]` in the model's float type.
+    Table(Tensor<B, 2>),
+    /// The GGUF blocks, a row dequantised per token looked up.
+    Quantized(QuantWeight),
+}
+
 struct Llama<B: Backend> {
     config: LlamaConfig,
-    embed: Tensor<B, 2>,
+    embed: Embeddings<B>,
     /// The output projection (`embed`, tied, transposed; or `output.weight`).
     unembed: Dense<B>,
     blocks: Vec<Block<B>>,
@@ -188,6 +202,7 @@ impl<B: Kernels> Llama<B> {
         c: &LlamaConfig,
         device: &B::Device,
         dtype: FloatDType,
+        dequantize: bool,
         progress: &LoadProgress,
     ) -> Result<Self, GgufError> {
         let tensor2 = |name: &str, rows: usize, cols: usize| -> Result<Tensor<B, 2>, GgufError> {
@@ -204,11 +219,18 @@ impl<B: Kernels> Llama<B> {
         // A GGUF matrix [d_out rows of d_in] as a layer: transposed once into
         // contiguous [d_in, d_out], and its quantised blocks where the CPU
         // kernels read them (decode steps).
+        // Blocks the backend reads for every product, so no f32 copy is made.
+        let blocks_only = B::reads_quantized() && dtype == FloatDType::F32 && !dequantize;
+        let quant = |name: &str, d_in: usize, d_out: usize| {
+            let (info, raw) = g.checked(name, &[d_in, d_out])?;
+            Ok::<_, GgufError>(QuantWeight::from_gguf(info.kind, d_in, d_out, raw))
+        };
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<Dense<B>, GgufError> {
+            let quant = quant(name, d_in, d_out)?;
+            if blocks_only && let Some(quant) = quant {
+                return Ok(Dense::quantized(quant));
+            }
             let weight = crate::weights::transpose(&g.f32(name, &[d_in, d_out])?, d_out, d_in);
-            let quant = g
-                .raw(name)
-                .and_then(|(info, raw)| QuantWeight::from_gguf(info.kind, d_in, d_out, raw));
             Ok(Dense::new(&weight, d_in, d_out, None, device)
                 .with_quant(quant)
                 .cast(dtype))
@@ -230,13 +252,18 @@ impl<B: Kernels> Llama<B> {
             });
             progress.step();
         }
-        let embed = tensor2("token_embd.weight", c.vocab, c.dim)?;
-        let output = if g.tensors.contains_key("output.weight") {
-            "output.weight"
-        } else {
-            "token_embd.weight"
+        let embed = match quant("token_embd.weight", c.dim, c.vocab)? {
+            Some(q) if blocks_only => Embeddings::Quantized(q),
+            _ => Embeddings::Table(tensor2("token_embd.weight", c.vocab, c.dim)?),
         };
-        let unembed = linear(output, c.dim, c.vocab)?;
+        let unembed = match &embed {
+            _ if g.tensors.contains_key("output.weight") => {
+                linear("output.weight", c.dim, c.vocab)?
+            }
+            // Tied: the same blocks.
+            Embeddings::Quantized(q) => Dense::quantized(q.clone()),
+            Embeddings::Table(_) => linear("token_embd.weight", c.dim, c.vocab)?,
+        };
         progress.step();
         let inv_freq = (0..hd / 2)
             .map(|i| (1.0 / c.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
@@ -250,6 +277,28 @@ impl<B: Kernels> Llama<B> {
             inv_freq,
             device: device.clone(),
         })
+    }
+}
+
+impl<B: Kernels> Llama<B> {
+    /// The embeddings of `ids`, `[ids, dim]`.
+    fn embed(&self, ids: Vec<i64>) -> Tensor<B, 2> {
+        let rows = ids.len();
+        match &self.embed {
+            Embeddings::Table(table) => {
+                let ids =
+                    Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [rows]), &self.device);
+                table.clone().select(0, ids)
+            }
+            Embeddings::Quantized(q) => {
+                let dim = q.d_in();
+                let mut out = vec![0f32; rows * dim];
+                for (row, id) in out.chunks_exact_mut(dim).zip(ids) {
+                    q.dequantize_output(id as usize, row);
+                }
+                Tensor::from_data(TensorData::new(out, [rows, dim]), &self.device)
+            }
+        }
     }
 }
 
@@ -322,9 +371,7 @@ impl<B: Kernels> Llama<B> {
             ids.extend(tokens.iter().map(|t| i64::from(*t)));
             positions.extend(start..start + tokens.len());
         }
-        let rows = ids.len();
-        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [rows]), &self.device);
-        let mut x = self.embed.clone().select(0, ids);
+        let mut x = self.embed(ids);
         let rope = Rope::new(&positions, &self.inv_freq);
         let mut caches: Vec<&mut B::KvCache> = items
             .iter_mut()

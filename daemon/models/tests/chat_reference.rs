@@ -456,3 +456,53 @@ fn prefix_cache_reuses_shared_prefixes_and_changes_nothing() {
     cache.shrink_to(0);
     assert_eq!(run(&mut cache, first, 16384).cached_tokens, 0, "evicted");
 }
+
+/// The CPU holds Q4_1/Q8_0 layers only as the file's blocks unless asked to
+/// keep an f32 copy: both give the same logits (within summation order) and the
+/// same greedy tokens, for a prefill longer than the blocks kernel's 16 rows.
+#[test]
+fn blocks_only_and_dequantised_weights_agree() {
+    let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let load = |dequantize| {
+        ChatModel::load_with(
+            &path,
+            support::device(),
+            rserve_models::Dtype::F32,
+            dequantize,
+            &Default::default(),
+        )
+        .unwrap()
+    };
+    let (blocks, dense) = (load(false), load(true));
+    let prompt = blocks
+        .tokenize(
+            &blocks
+                .render(&[Message {
+                    role: "user".into(),
+                    content:
+                        "Explain in three sentences why the sea is salty, and how rivers help."
+                            .into(),
+                }])
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(prompt.len() > 16, "{} tokens", prompt.len());
+    let (a, b) = (blocks.next_logits(&prompt), dense.next_logits(&prompt));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-2, "largest logit difference {worst}");
+    let sampling = Sampling {
+        max_tokens: 24,
+        ..Sampling::default()
+    };
+    assert_eq!(
+        blocks
+            .generate(&prompt, &sampling, |_| true)
+            .unwrap()
+            .tokens,
+        dense.generate(&prompt, &sampling, |_| true).unwrap().tokens
+    );
+}

@@ -120,11 +120,7 @@ fn sum(values: &[f32]) -> f32 {
 }
 
 /// One of `(token, weight)` in proportion to its weight (`total` their sum).
-fn draw(
-    weighted: impl Iterator<Item = (usize, f32)>,
-    total: f32,
-    rng: &mut impl Rng,
-) -> u32 {
+fn draw(weighted: impl Iterator<Item = (usize, f32)>, total: f32, rng: &mut impl Rng) -> u32 {
     let mut r = rng.random::<f32>() * total;
     let mut last = 0;
     for (i, w) in weighted {

@@ -6,6 +6,7 @@ use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::quant::{self, QuantWeight};
 use super::{Activation, Dense, Heads, Rope, Span, exp, gelu_erf, generic, silu};
 
 /// Below this many elements a pass stays on the calling thread.
@@ -65,6 +66,9 @@ const MIN_PANEL: usize = 64;
 /// better).
 const QUANT_MAX_ROWS: usize = 8;
 
+/// Bytes of f32 weights per tile of a dequantising product (kept in L2).
+const TILE_BYTES: usize = 512 * 1024;
+
 /// Multiply-adds below which the panels run one after the other.
 const PARALLEL_PRODUCT: usize = 64 * 1024;
 
@@ -93,11 +97,20 @@ pub(crate) fn linear(x: Tensor<Flex, 2>, dense: &Dense<Flex>, act: Activation) -
             }
         }
     };
-    if m <= QUANT_MAX_ROWS
-        && let Some(q) = &dense.quant
+    // Without f32 panels the blocks kernel takes every product it can.
+    let direct = if dense.panels.is_empty() {
+        quant::MAX_ROWS
+    } else {
+        QUANT_MAX_ROWS
+    };
+    if let Some(q) = &dense.quant
+        && (m <= direct || dense.panels.is_empty())
     {
-        let x = values(&x);
-        let mut y = q.matmul(&x.storage::<f32>()[..m * k], m);
+        let mut y = if m <= direct {
+            q.matmul(&values(&x).storage::<f32>()[..m * k], m)
+        } else {
+            dequantising_product(&x, q)
+        };
         rows_mut(&mut y, n, |_, row| finish(row));
         return wrap(FlexTensor::from_data(TensorData::new(y, [m, n])));
     }
@@ -124,6 +137,53 @@ pub(crate) fn linear(x: Tensor<Flex, 2>, dense: &Dense<Flex>, act: Activation) -
         finish(row);
     });
     wrap(FlexTensor::from_data(TensorData::new(out, [m, n])))
+}
+
+/// `x · W` for a weight kept only as quantised blocks, any number of rows:
+/// each task dequantises one tile of outputs (`[tile, d_in]`, contiguous, in
+/// L2) and multiplies it by `xᵀ` with burn-flex's GEMM (`[tile, rows]`), so
+/// the weight is read as blocks (0.6 bytes a weight for Q4_1) and never held
+/// as f32 whole.
+fn dequantising_product(x: &Tensor<Flex, 2>, q: &QuantWeight) -> Vec<f32> {
+    let [m, k] = x.dims();
+    let n = q.d_out();
+    let xs = values(x);
+    let xs = &xs.storage::<f32>()[..m * k];
+    let mut xt = vec![0f32; k * m];
+    for (i, row) in xs.chunks_exact(k).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            xt[j * m + i] = *v;
+        }
+    }
+    let xt = Tensor::<Flex, 2>::from_data(TensorData::new(xt, [k, m]), &x.device());
+    // Tiles as wide as L2 allows (fewer, larger products), but at least two
+    // per thread.
+    let tile = (TILE_BYTES / (k * 4))
+        .min(n.div_ceil(2 * rayon::current_num_threads()))
+        .next_multiple_of(16)
+        .max(16);
+    let firsts: Vec<usize> = (0..n).step_by(tile).collect();
+    let tiles: Vec<FlexTensor> = firsts
+        .par_iter()
+        .map(|&first| {
+            let count = tile.min(n - first);
+            let mut w = vec![0f32; count * k];
+            q.dequantize_outputs(first, count, &mut w);
+            let w = Tensor::<Flex, 2>::from_data(TensorData::new(w, [count, k]), &x.device());
+            values(&w.matmul(xt.clone()))
+        })
+        .collect();
+    let mut out = vec![0f32; m * n];
+    rows_mut(&mut out, n, |i, row| {
+        for (tile, &first) in tiles.iter().zip(&firsts) {
+            // The tile is `[count, m]`: output `first + c` of row `i` at `c * m + i`.
+            let t = tile.storage::<f32>();
+            for (c, v) in row[first..first + t.len() / m].iter_mut().enumerate() {
+                *v = t[c * m + i];
+            }
+        }
+    });
+    out
 }
 
 pub(crate) fn add_layer_norm(

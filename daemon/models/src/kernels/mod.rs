@@ -92,6 +92,17 @@ impl<B: Kernels> Dense<B> {
         }
     }
 
+    /// A layer kept only as its quantised blocks, on a backend that reads
+    /// them for every product ([`Kernels::reads_quantized`]): no f32 copy.
+    pub(crate) fn quantized(quant: quant::QuantWeight) -> Self {
+        assert!(B::reads_quantized(), "this backend needs f32 panels");
+        Self {
+            panels: Vec::new(),
+            bias: None,
+            quant: Some(quant),
+        }
+    }
+
     /// Keeps the weight's quantised blocks too, where the backend reads them.
     pub(crate) fn with_quant(mut self, quant: Option<quant::QuantWeight>) -> Self {
         if B::reads_quantized() {
@@ -111,7 +122,10 @@ impl<B: Kernels> Dense<B> {
 
     /// Output width.
     pub(crate) fn d_out(&self) -> usize {
-        self.panels.iter().map(|p| p.dims()[1]).sum()
+        match (&self.quant, self.panels.is_empty()) {
+            (Some(q), true) => q.d_out(),
+            _ => self.panels.iter().map(|p| p.dims()[1]).sum(),
+        }
     }
 }
 
@@ -173,8 +187,9 @@ pub(crate) trait Kernels: Backend {
         f()
     }
 
-    /// Whether [`Kernels::dense`] uses a layer's quantised blocks (for decode
-    /// steps); other backends do not keep them.
+    /// Whether [`Kernels::dense`] reads a layer's quantised blocks (for every
+    /// product when the layer keeps no f32 panels, else for decode steps);
+    /// other backends do not keep them.
     fn reads_quantized() -> bool {
         false
     }

@@ -10,16 +10,17 @@
 
 use rayon::prelude::*;
 
-use crate::gguf::{TensorType, f16_to_f32};
+use crate::gguf::TensorType;
 
 /// A weight `[d_in, d_out]` kept as GGUF blocks: `d_out` rows of `d_in / 32`
 /// blocks each.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct QuantWeight {
     kind: TensorType,
     d_in: usize,
     d_out: usize,
-    blocks: Vec<u8>,
+    /// Shared: a tied embedding table is also the output projection.
+    blocks: std::sync::Arc<[u8]>,
 }
 
 /// Weights per block (every type read here).
@@ -50,8 +51,52 @@ impl QuantWeight {
                 kind,
                 d_in,
                 d_out,
-                blocks: raw.to_vec(),
+                blocks: raw.into(),
             })
+    }
+
+    /// Input features.
+    pub(crate) fn d_in(&self) -> usize {
+        self.d_in
+    }
+
+    /// Output features.
+    pub(crate) fn d_out(&self) -> usize {
+        self.d_out
+    }
+
+    /// The blocks of output `j` (its `d_in` weights).
+    fn output(&self, j: usize) -> &[u8] {
+        let bytes = self.d_in / BLOCK * self.kind.block().1;
+        &self.blocks[j * bytes..][..bytes]
+    }
+
+    /// The weights of output `j` (a row of the GGUF matrix: an embedding
+    /// table's row for token `j`), dequantised into `out` (`d_in` long).
+    pub(crate) fn dequantize_output(&self, j: usize, out: &mut [f32]) {
+        let block_bytes = self.kind.block().1;
+        for (block, w) in self
+            .output(j)
+            .chunks_exact(block_bytes)
+            .zip(out.chunks_exact_mut(BLOCK))
+        {
+            dequantize_block(self.kind, block, w);
+        }
+    }
+
+    /// The weights of outputs `first..first + count`, dequantised into `out`
+    /// as `[count, d_in]` (row-major: one row per output), in loops compiled
+    /// for the CPU's best SIMD level.
+    pub(crate) fn dequantize_outputs(&self, first: usize, count: usize, out: &mut [f32]) {
+        assert_eq!(out.len(), self.d_in * count, "tile shape");
+        let block_bytes = self.kind.block().1;
+        let bytes = self.d_in / BLOCK * block_bytes;
+        let blocks = &self.blocks[first * bytes..(first + count) * bytes];
+        pulp::Arch::new().dispatch(Dequantize {
+            kind: self.kind,
+            blocks,
+            out,
+        });
     }
 
     /// `x · W` for `x` `[rows, d_in]` (row-major, at most [`MAX_ROWS`] rows);
@@ -126,20 +171,7 @@ impl pulp::WithSimd for Outputs<'_> {
                 &weight.blocks[j * blocks_per_row * block_bytes..][..blocks_per_row * block_bytes];
             acc[..rows].iter_mut().for_each(|a| *a = [0.0; 8]);
             for (b, block) in row_bytes.chunks_exact(block_bytes).enumerate() {
-                // The block's weights exactly as `dequantize` computes them.
-                let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
-                if weight.kind == TensorType::Q4_1 {
-                    let m = f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
-                    let (low, high) = w.split_at_mut(16);
-                    for ((lo, hi), byte) in low.iter_mut().zip(high).zip(&block[4..20]) {
-                        *lo = d * f32::from(byte & 0x0f) + m;
-                        *hi = d * f32::from(byte >> 4) + m;
-                    }
-                } else {
-                    for (v, byte) in w.iter_mut().zip(&block[2..34]) {
-                        *v = d * f32::from(*byte as i8);
-                    }
-                }
+                dequantize_block(weight.kind, block, &mut w);
                 for (i, a) in acc[..rows].iter_mut().enumerate() {
                     let xs = &x[(i * blocks_per_row + b) * BLOCK..][..BLOCK];
                     for (ws, xs) in w.chunks_exact(8).zip(xs.chunks_exact(8)) {
@@ -156,10 +188,70 @@ impl pulp::WithSimd for Outputs<'_> {
     }
 }
 
+/// Dequantises whole blocks into `out`, compiled for the CPU's SIMD level.
+struct Dequantize<'a> {
+    kind: TensorType,
+    blocks: &'a [u8],
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Dequantize<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        // One loop per type, so the type is not tested per block.
+        let block_bytes = self.kind.block().1;
+        let pairs = self
+            .blocks
+            .chunks_exact(block_bytes)
+            .zip(self.out.chunks_exact_mut(BLOCK));
+        if self.kind == TensorType::Q4_1 {
+            pairs.for_each(|(block, w)| dequantize_block(TensorType::Q4_1, block, w));
+        } else {
+            pairs.for_each(|(block, w)| dequantize_block(TensorType::Q8_0, block, w));
+        }
+    }
+}
+
+/// `gguf::f16_to_f32` without branches (the same value for every input): the
+/// f16's exponent and fraction moved into an f32's and rebiased by a multiply
+/// (exact, subnormals included); infinities and NaNs selected apart.
+#[inline(always)]
+fn f16_bits_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let rest = u32::from(h & 0x7fff);
+    let finite = f32::from_bits(rest << 13) * f32::from_bits((127 + 112) << 23);
+    let special = f32::from_bits(0x7f80_0000 | ((rest & 0x3ff) << 13));
+    let magnitude = if rest >= 0x7c00 { special } else { finite };
+    f32::from_bits(magnitude.to_bits() | sign)
+}
+
+/// One block's 32 weights exactly as `gguf::dequantize` computes them (fixed
+/// sizes, so the loops vectorise).
+#[inline(always)]
+fn dequantize_block(kind: TensorType, block: &[u8], w: &mut [f32]) {
+    let w: &mut [f32; BLOCK] = w.try_into().expect("a block of weights");
+    let d = f16_bits_to_f32(u16::from_le_bytes([block[0], block[1]]));
+    if kind == TensorType::Q4_1 {
+        let m = f16_bits_to_f32(u16::from_le_bytes([block[2], block[3]]));
+        let q: &[u8; 16] = block[4..20].try_into().expect("a Q4_1 block");
+        for i in 0..16 {
+            w[i] = d * f32::from(q[i] & 0x0f) + m;
+            w[i + 16] = d * f32::from(q[i] >> 4) + m;
+        }
+    } else {
+        let q: &[u8; 32] = block[2..34].try_into().expect("a Q8_0 block");
+        for i in 0..32 {
+            w[i] = d * f32::from(q[i] as i8);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::dequantize;
+    use crate::gguf::{dequantize, f16_to_f32};
 
     /// Random blocks of `kind` with plausible scales (f16 bits of small numbers).
     fn blocks(kind: TensorType, count: usize, seed: u64) -> Vec<u8> {
@@ -204,6 +296,33 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn rows_and_column_tiles_are_the_dequantised_values() {
+        for kind in [TensorType::Q4_1, TensorType::Q8_0] {
+            let (d_in, d_out) = (64, 5);
+            let raw = blocks(kind, d_out * d_in / BLOCK, 3);
+            let w = QuantWeight::from_gguf(kind, d_in, d_out, &raw).unwrap();
+            let dense = dequantize(kind, &raw);
+            let mut row = vec![0f32; d_in];
+            w.dequantize_output(3, &mut row);
+            assert_eq!(row, dense[3 * d_in..4 * d_in]);
+            let mut tile = vec![0f32; d_in * 2];
+            w.dequantize_outputs(1, 2, &mut tile);
+            assert_eq!(tile, dense[d_in..3 * d_in]);
+        }
+    }
+
+    #[test]
+    fn branch_free_f16_is_the_reference_conversion() {
+        for h in 0..=u16::MAX {
+            let (want, got) = (f16_to_f32(h), f16_bits_to_f32(h));
+            assert!(
+                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                "{h:#06x}: {got} vs {want}"
+            );
         }
     }
 

@@ -56,6 +56,7 @@ impl Chat {
         let figures: Arc<Mutex<BatchFigures>> = context.batches;
         let name = config.name.clone();
         let load = context.load;
+        let dequantize = options.dequantize_weights;
         let engine = ChatEngine::start(
             &config.name,
             capacity,
@@ -63,7 +64,7 @@ impl Chat {
             figures,
             context.on_death,
             move || {
-                let model = ChatModel::load_with_progress(&path, device, dtype, &load)
+                let model = ChatModel::load_with(&path, device, dtype, dequantize, &load)
                     .map_err(|e| e.to_string())?;
                 warm_up(&name, device, || {
                     model.warm_up(limits.max_num_seqs, limits.max_num_batched_tokens)
