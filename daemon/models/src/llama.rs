@@ -2,7 +2,7 @@
 //! query attention, RMSNorm, SwiGLU, a KV cache per sequence, and the tokenizer
 //! and chat template carried in the GGUF metadata.
 //!
-//! On the CPU, layers whose GGUF tensors are Q4_1 or Q8_0 are kept only as
+//! On the CPU, layers whose GGUF tensors are Q4_0, Q4_1 or Q8_0 are kept only as
 //! those blocks (every product reads them; the embedding table's rows are
 //! dequantised per token); other tensors, and every tensor on CUDA, are
 //! dequantised to f32 (or the chosen dtype) at load. The Q and K projections in GGUF files

@@ -199,7 +199,7 @@ pub struct ChatOptions {
     /// tokens reuses them instead of prefilling again (vLLM's name).
     #[serde(default = "defaults::enable_prefix_caching")]
     pub enable_prefix_caching: bool,
-    /// On the CPU, also keep an f32 copy of the GGUF's Q4_1/Q8_0 layers
+    /// On the CPU, also keep an f32 copy of the GGUF's Q4_0/Q4_1/Q8_0 layers
     /// (about 4.8× their size) for faster prefill of long prompts; by
     /// default they are held only as the file's blocks.
     #[serde(default)]

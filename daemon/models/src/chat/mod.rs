@@ -97,7 +97,7 @@ impl ChatModel {
     }
 
     /// [`ChatModel::load_with_progress`]; with `dequantize`, the CPU also keeps
-    /// an f32 copy of the Q4_1/Q8_0 layers (about 4.8× their size) for
+    /// an f32 copy of the Q4_0/Q4_1/Q8_0 layers (about 4.8× their size) for
     /// products of more than 16 rows (prefill), which run faster on it than on
     /// the blocks. Without, those layers are held only as the file's blocks.
     pub fn load_with(

@@ -1,8 +1,10 @@
-//! Products with a GGUF weight in its own quantised blocks, for a few rows.
+//! Products with a GGUF weight in its own quantised blocks (Q4_0, Q4_1, Q8_0):
+//! directly for a few rows, and tiles of dequantised outputs for the CPU's
+//! prefill products (`flex::dequantising_product`).
 //!
 //! A decode step multiplies a handful of rows by every weight matrix, so it is
-//! bound by reading the weights: 4 bytes per weight as f32, 0.625 for Q4_1 and
-//! 1.06 for Q8_0. This kernel reads the blocks as the file stores them (one
+//! bound by reading the weights: 4 bytes per weight as f32, 0.56 for Q4_0, 0.625
+//! for Q4_1 and 1.06 for Q8_0. This kernel reads the blocks as the file stores them (one
 //! output feature's weights contiguous, in blocks of 32) and unpacks each block
 //! once for all rows. The values are exactly the dequantised ones
 //! (`d · q + m`); only the order of the additions differs from an f32 product.
@@ -42,7 +44,7 @@ impl QuantWeight {
         raw: &[u8],
     ) -> Option<Self> {
         let (per_block, bytes) = kind.block();
-        let supported = matches!(kind, TensorType::Q4_1 | TensorType::Q8_0);
+        let supported = matches!(kind, TensorType::Q4_0 | TensorType::Q4_1 | TensorType::Q8_0);
         (supported
             && per_block == BLOCK
             && d_in.is_multiple_of(BLOCK)
@@ -206,10 +208,14 @@ impl pulp::WithSimd for Dequantize<'_> {
             .blocks
             .chunks_exact(block_bytes)
             .zip(self.out.chunks_exact_mut(BLOCK));
-        if self.kind == TensorType::Q4_1 {
-            pairs.for_each(|(block, w)| dequantize_block(TensorType::Q4_1, block, w));
-        } else {
-            pairs.for_each(|(block, w)| dequantize_block(TensorType::Q8_0, block, w));
+        match self.kind {
+            TensorType::Q4_0 => {
+                pairs.for_each(|(block, w)| dequantize_block(TensorType::Q4_0, block, w));
+            }
+            TensorType::Q4_1 => {
+                pairs.for_each(|(block, w)| dequantize_block(TensorType::Q4_1, block, w));
+            }
+            _ => pairs.for_each(|(block, w)| dequantize_block(TensorType::Q8_0, block, w)),
         }
     }
 }
@@ -239,6 +245,12 @@ fn dequantize_block(kind: TensorType, block: &[u8], w: &mut [f32]) {
         for i in 0..16 {
             w[i] = d * f32::from(q[i] & 0x0f) + m;
             w[i + 16] = d * f32::from(q[i] >> 4) + m;
+        }
+    } else if kind == TensorType::Q4_0 {
+        let q: &[u8; 16] = block[2..18].try_into().expect("a Q4_0 block");
+        for i in 0..16 {
+            w[i] = d * (f32::from(q[i] & 0x0f) - 8.0);
+            w[i + 16] = d * (f32::from(q[i] >> 4) - 8.0);
         }
     } else {
         let q: &[u8; 32] = block[2..34].try_into().expect("a Q8_0 block");
@@ -273,7 +285,7 @@ mod tests {
 
     #[test]
     fn matches_the_dequantised_product() {
-        for kind in [TensorType::Q4_1, TensorType::Q8_0] {
+        for kind in [TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0] {
             for (d_in, d_out, rows) in [(64, 3, 1), (96, 200, 2), (32, 130, 5)] {
                 let raw = blocks(kind, d_out * d_in / BLOCK, d_in as u64);
                 let w = QuantWeight::from_gguf(kind, d_in, d_out, &raw).unwrap();
@@ -301,7 +313,7 @@ mod tests {
 
     #[test]
     fn rows_and_column_tiles_are_the_dequantised_values() {
-        for kind in [TensorType::Q4_1, TensorType::Q8_0] {
+        for kind in [TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0] {
             let (d_in, d_out) = (64, 5);
             let raw = blocks(kind, d_out * d_in / BLOCK, 3);
             let w = QuantWeight::from_gguf(kind, d_in, d_out, &raw).unwrap();
