@@ -474,35 +474,46 @@ fn blocks_only_and_dequantised_weights_agree() {
         .unwrap()
     };
     let (blocks, dense) = (load(false), load(true));
-    let prompt = blocks
-        .tokenize(
-            &blocks
-                .render(&[Message {
-                    role: "user".into(),
-                    content:
-                        "Explain in three sentences why the sea is salty, and how rivers help."
-                            .into(),
-                }])
-                .unwrap(),
-        )
-        .unwrap();
-    assert!(prompt.len() > 16, "{} tokens", prompt.len());
-    let (a, b) = (blocks.next_logits(&prompt), dense.next_logits(&prompt));
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    assert!(worst < 1e-2, "largest logit difference {worst}");
-    let sampling = Sampling {
-        max_tokens: 24,
-        ..Sampling::default()
-    };
-    assert_eq!(
-        blocks
-            .generate(&prompt, &sampling, |_| true)
-            .unwrap()
-            .tokens,
-        dense.generate(&prompt, &sampling, |_| true).unwrap().tokens
-    );
+    let question = "Explain in three sentences why the sea is salty, and how rivers help.";
+    // 16 < rows < 64 (a tile times xᵀ) and rows ≥ 64 (x times a tile transposed).
+    for (content, rows) in [
+        (question.to_owned(), 16..64),
+        (question.repeat(5), 64..1000),
+    ] {
+        let prompt = blocks
+            .tokenize(
+                &blocks
+                    .render(&[Message {
+                        role: "user".into(),
+                        content,
+                    }])
+                    .unwrap(),
+            )
+            .unwrap();
+        assert!(rows.contains(&prompt.len()), "{} tokens", prompt.len());
+        let (a, b) = (blocks.next_logits(&prompt), dense.next_logits(&prompt));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst < 1e-2,
+            "{} tokens: largest logit difference {worst}",
+            prompt.len()
+        );
+        let sampling = Sampling {
+            max_tokens: 24,
+            ..Sampling::default()
+        };
+        assert_eq!(
+            blocks
+                .generate(&prompt, &sampling, |_| true)
+                .unwrap()
+                .tokens,
+            dense.generate(&prompt, &sampling, |_| true).unwrap().tokens,
+            "{} tokens",
+            prompt.len()
+        );
+    }
 }

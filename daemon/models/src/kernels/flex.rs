@@ -139,23 +139,31 @@ pub(crate) fn linear(x: Tensor<Flex, 2>, dense: &Dense<Flex>, act: Activation) -
     wrap(FlexTensor::from_data(TensorData::new(out, [m, n])))
 }
 
+/// Rows from which a dequantising product multiplies `x` by each tile
+/// transposed (`[d_in, tile]`) rather than the tile by `xᵀ`: with many rows,
+/// transposing `x` and the result costs more than transposing the tile.
+const WIDE_PRODUCT_ROWS: usize = 64;
+
 /// `x · W` for a weight kept only as quantised blocks, any number of rows:
 /// each task dequantises one tile of outputs (`[tile, d_in]`, contiguous, in
-/// L2) and multiplies it by `xᵀ` with burn-flex's GEMM (`[tile, rows]`), so
-/// the weight is read as blocks (0.6 bytes a weight for Q4_1) and never held
-/// as f32 whole.
+/// L2) and multiplies it with burn-flex's GEMM — the tile by `xᵀ` for few
+/// rows, `x` by the tile transposed for many — so the weight is read as blocks
+/// (0.6 bytes a weight for Q4_1) and never held as f32 whole.
 fn dequantising_product(x: &Tensor<Flex, 2>, q: &QuantWeight) -> Vec<f32> {
     let [m, k] = x.dims();
     let n = q.d_out();
-    let xs = values(x);
-    let xs = &xs.storage::<f32>()[..m * k];
-    let mut xt = vec![0f32; k * m];
-    for (i, row) in xs.chunks_exact(k).enumerate() {
-        for (j, v) in row.iter().enumerate() {
-            xt[j * m + i] = *v;
+    let wide = m >= WIDE_PRODUCT_ROWS;
+    let xt = (!wide).then(|| {
+        let xs = values(x);
+        let xs = &xs.storage::<f32>()[..m * k];
+        let mut xt = vec![0f32; k * m];
+        for (i, row) in xs.chunks_exact(k).enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                xt[j * m + i] = *v;
+            }
         }
-    }
-    let xt = Tensor::<Flex, 2>::from_data(TensorData::new(xt, [k, m]), &x.device());
+        Tensor::<Flex, 2>::from_data(TensorData::new(xt, [k, m]), &x.device())
+    });
     // Tiles as wide as L2 allows (fewer, larger products), but at least two
     // per thread.
     let tile = (TILE_BYTES / (k * 4))
@@ -169,17 +177,40 @@ fn dequantising_product(x: &Tensor<Flex, 2>, q: &QuantWeight) -> Vec<f32> {
             let count = tile.min(n - first);
             let mut w = vec![0f32; count * k];
             q.dequantize_outputs(first, count, &mut w);
-            let w = Tensor::<Flex, 2>::from_data(TensorData::new(w, [count, k]), &x.device());
-            values(&w.matmul(xt.clone()))
+            match &xt {
+                Some(xt) => {
+                    let w =
+                        Tensor::<Flex, 2>::from_data(TensorData::new(w, [count, k]), &x.device());
+                    values(&w.matmul(xt.clone()))
+                }
+                None => {
+                    let mut wt = vec![0f32; k * count];
+                    for (c, row) in w.chunks_exact(k).enumerate() {
+                        for (j, v) in row.iter().enumerate() {
+                            wt[j * count + c] = *v;
+                        }
+                    }
+                    let wt =
+                        Tensor::<Flex, 2>::from_data(TensorData::new(wt, [k, count]), &x.device());
+                    values(&x.clone().matmul(wt))
+                }
+            }
         })
         .collect();
     let mut out = vec![0f32; m * n];
     rows_mut(&mut out, n, |i, row| {
         for (tile, &first) in tiles.iter().zip(&firsts) {
-            // The tile is `[count, m]`: output `first + c` of row `i` at `c * m + i`.
             let t = tile.storage::<f32>();
-            for (c, v) in row[first..first + t.len() / m].iter_mut().enumerate() {
-                *v = t[c * m + i];
+            let count = t.len() / m;
+            let row = &mut row[first..first + count];
+            if wide {
+                // `[m, count]`: row `i` is contiguous.
+                row.copy_from_slice(&t[i * count..(i + 1) * count]);
+            } else {
+                // `[count, m]`: output `first + c` of row `i` at `c * m + i`.
+                for (c, v) in row.iter_mut().enumerate() {
+                    *v = t[c * m + i];
+                }
             }
         }
     });

@@ -208,14 +208,15 @@ impl pulp::WithSimd for Dequantize<'_> {
             .blocks
             .chunks_exact(block_bytes)
             .zip(self.out.chunks_exact_mut(BLOCK));
+        // `black_box` keeps the compiler from vectorising across blocks (it
+        // did, with scatter stores: 1.6× slower than a block at a time).
+        let one = |kind, (block, w): (&[u8], &mut [f32])| {
+            dequantize_block(kind, std::hint::black_box(block), w);
+        };
         match self.kind {
-            TensorType::Q4_0 => {
-                pairs.for_each(|(block, w)| dequantize_block(TensorType::Q4_0, block, w));
-            }
-            TensorType::Q4_1 => {
-                pairs.for_each(|(block, w)| dequantize_block(TensorType::Q4_1, block, w));
-            }
-            _ => pairs.for_each(|(block, w)| dequantize_block(TensorType::Q8_0, block, w)),
+            TensorType::Q4_0 => pairs.for_each(|p| one(TensorType::Q4_0, p)),
+            TensorType::Q4_1 => pairs.for_each(|p| one(TensorType::Q4_1, p)),
+            _ => pairs.for_each(|p| one(TensorType::Q8_0, p)),
         }
     }
 }
@@ -233,31 +234,41 @@ fn f16_bits_to_f32(h: u16) -> f32 {
     f32::from_bits(magnitude.to_bits() | sign)
 }
 
-/// One block's 32 weights exactly as `gguf::dequantize` computes them (fixed
-/// sizes, so the loops vectorise).
+/// One block's 32 weights exactly as `gguf::dequantize` computes them. The
+/// block's bytes are copied in and the weights built in a local array before
+/// one store, so the compiler need not fear that `w` aliases `block`: the
+/// loops then vectorise.
 #[inline(always)]
 fn dequantize_block(kind: TensorType, block: &[u8], w: &mut [f32]) {
     let w: &mut [f32; BLOCK] = w.try_into().expect("a block of weights");
     let d = f16_bits_to_f32(u16::from_le_bytes([block[0], block[1]]));
-    if kind == TensorType::Q4_1 {
-        let m = f16_bits_to_f32(u16::from_le_bytes([block[2], block[3]]));
-        let q: &[u8; 16] = block[4..20].try_into().expect("a Q4_1 block");
-        for i in 0..16 {
-            w[i] = d * f32::from(q[i] & 0x0f) + m;
-            w[i + 16] = d * f32::from(q[i] >> 4) + m;
+    let mut out = [0f32; BLOCK];
+    match kind {
+        TensorType::Q4_1 | TensorType::Q4_0 => {
+            let (q, m, offset): ([u8; 16], f32, f32) = if kind == TensorType::Q4_1 {
+                let m = f16_bits_to_f32(u16::from_le_bytes([block[2], block[3]]));
+                (block[4..20].try_into().expect("a Q4_1 block"), m, 0.0)
+            } else {
+                (block[2..18].try_into().expect("a Q4_0 block"), 0.0, 8.0)
+            };
+            // Low nibbles are weights 0..16, high nibbles 16..32: two straight
+            // runs (one interleaved loop compiles to scatters).
+            let (low, high) = out.split_at_mut(16);
+            for (v, q) in low.iter_mut().zip(q) {
+                *v = d * (f32::from(q & 0x0f) - offset) + m;
+            }
+            for (v, q) in high.iter_mut().zip(q) {
+                *v = d * (f32::from(q >> 4) - offset) + m;
+            }
         }
-    } else if kind == TensorType::Q4_0 {
-        let q: &[u8; 16] = block[2..18].try_into().expect("a Q4_0 block");
-        for i in 0..16 {
-            w[i] = d * (f32::from(q[i] & 0x0f) - 8.0);
-            w[i + 16] = d * (f32::from(q[i] >> 4) - 8.0);
-        }
-    } else {
-        let q: &[u8; 32] = block[2..34].try_into().expect("a Q8_0 block");
-        for i in 0..32 {
-            w[i] = d * f32::from(q[i] as i8);
+        _ => {
+            let q: [u8; 32] = block[2..34].try_into().expect("a Q8_0 block");
+            for i in 0..32 {
+                out[i] = d * f32::from(q[i] as i8);
+            }
         }
     }
+    *w = out;
 }
 
 #[cfg(test)]
