@@ -39,8 +39,15 @@ def worker(index):
         })
         n += 1
         sent = time.monotonic()
-        conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-        resp = conn.getresponse()
+        try:
+            conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+            resp = conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closed the kept-alive connection after the last stream
+            # (llama-server does): send again on a new one.
+            conn.close()
+            conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+            resp = conn.getresponse()
         if resp.status != 200:
             errors.append(f"{resp.status} {resp.read()[:200]!r}")
             continue

@@ -25,8 +25,15 @@ for i in range(int(requests)):
                        "max_tokens": 64, "temperature": temperature, "seed": i,
                        "messages": [{"role": "user", "content": "Write a story about a robot."}]})
     sent = time.monotonic()
-    conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-    resp = conn.getresponse()
+    try:
+        conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+        resp = conn.getresponse()
+    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+        # The server closed the kept-alive connection after the last stream
+        # (llama-server does): send again on a new one.
+        conn.close()
+        conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+        resp = conn.getresponse()
     assert resp.status == 200, resp.read()[:300]
     first = last = None
     used = 0
