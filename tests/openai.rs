@@ -223,6 +223,26 @@ fn a_client_that_leaves_mid_stream_stops_its_generation() {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["usage"]["completion_tokens"], 3);
+    // What the cancelled stream computed stayed in the prefix cache: its prompt
+    // sent again is all cached but the last token.
+    let again = body.replace(
+        r#""stream": true, "max_tokens": 4000"#,
+        r#""max_tokens": 1"#,
+    );
+    assert_ne!(again, body);
+    let r = node.http(
+        "POST",
+        "/v1/chat/completions",
+        &[("content-type", "application/json")],
+        again.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let usage = &r.json()["usage"];
+    assert_eq!(
+        usage["prompt_tokens_details"]["cached_tokens"].as_u64(),
+        usage["prompt_tokens"].as_u64().map(|n| n - 1),
+        "{usage}"
+    );
 }
 
 #[test]

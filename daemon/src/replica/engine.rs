@@ -14,7 +14,7 @@
 //! the room, so caching never delays a sequence. A sequence whose client reads
 //! slowly pauses (its event buffer is full) without holding up the others, and
 //! is cancelled after [`SLOW_READER_LIMIT`]; one whose client is gone leaves at
-//! once.
+//! once (what it computed goes to the prefix cache like a finished one's).
 
 use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
@@ -237,22 +237,30 @@ impl Engine {
                 })
                 .collect();
             let plan = plan_step(&inputs, self.limits.max_num_batched_tokens);
-            // Cancelled (client gone or too slow) sequences leave now.
-            let mut plan_iter = plan.into_iter();
-            let mut kept_plan = Vec::with_capacity(self.running.len());
-            let reserved = &mut self.reserved;
-            self.running.retain(|r| {
-                let n = plan_iter.next().unwrap_or(0);
-                let gone = r.events.is_closed()
-                    || r.paused_since
-                        .is_some_and(|t| now.duration_since(t) >= SLOW_READER_LIMIT);
-                if gone {
-                    *reserved -= r.reserved;
-                } else {
-                    kept_plan.push(n);
-                }
-                !gone
-            });
+            // Cancelled (client gone or too slow) sequences leave now; what
+            // they computed stays in the prefix cache (a client that stopped a
+            // stream often sends the conversation again).
+            let gone: Vec<bool> = self
+                .running
+                .iter()
+                .map(|r| {
+                    r.events.is_closed()
+                        || r.paused_since
+                            .is_some_and(|t| now.duration_since(t) >= SLOW_READER_LIMIT)
+                })
+                .collect();
+            let kept_plan: Vec<usize> = plan
+                .iter()
+                .zip(&gone)
+                .filter(|(_, gone)| !**gone)
+                .map(|(n, _)| *n)
+                .collect();
+            for i in (0..gone.len()).rev().filter(|&i| gone[i]) {
+                let r = self.running.remove(i);
+                self.reserved -= r.reserved;
+                let room = self.room();
+                drop(self.model.retire(r.seq, &mut self.prefix, room));
+            }
             if kept_plan.iter().all(|&n| n == 0) {
                 // Nothing can run (all paused on slow readers): wait a little
                 // for a command rather than spin.
