@@ -16,6 +16,8 @@ import threading
 import time
 import urllib.parse
 
+from chat_stream import stream_chat
+
 url, model, streams, seconds, max_tokens = sys.argv[1:6]
 streams, seconds, max_tokens = int(streams), float(seconds), int(max_tokens)
 parsed = urllib.parse.urlparse(url)
@@ -32,35 +34,16 @@ def worker(index):
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
     n = 0
     while time.monotonic() < deadline:
-        body = json.dumps({
-            "model": model, "stream": True, "stream_options": {"include_usage": True},
-            "max_tokens": max_tokens, "temperature": 0.8, "seed": index * 1000 + n,
+        r = stream_chat(conn, {
+            "model": model, "max_tokens": max_tokens, "temperature": 0.8, "seed": index * 1000 + n,
             "messages": [{"role": "user", "content": f"Write a long story about {topics[(index + n) % len(topics)]}."}],
         })
         n += 1
-        sent = time.monotonic()
-        try:
-            conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-            resp = conn.getresponse()
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            # The server closed the kept-alive connection after the last stream
-            # (llama-server does): send again on a new one.
-            conn.close()
-            conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-            resp = conn.getresponse()
-        if resp.status != 200:
-            errors.append(f"{resp.status} {resp.read()[:200]!r}")
+        if r.status != 200:
+            errors.append(f"{r.status} {r.error[:200]!r}")
             continue
-        first, used = None, 0
-        for raw in resp:
-            line = raw.decode().strip()
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[6:])
-            if event.get("usage"):
-                used = event["usage"]["completion_tokens"]
-            elif first is None and event["choices"] and event["choices"][0]["delta"].get("content"):
-                first = time.monotonic() - sent
+        first = None if r.first is None else r.first - r.sent
+        used = r.usage.get("completion_tokens", 0)
         with lock:
             if first is not None:
                 ttfts.append(first)

@@ -12,8 +12,9 @@ chunk − time of its first). Prints one JSON line with the medians.
 import http.client
 import json
 import sys
-import time
 import urllib.parse
+
+from chat_stream import stream_chat
 
 url, model, requests = sys.argv[1:4]
 temperature = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
@@ -21,34 +22,12 @@ parsed = urllib.parse.urlparse(url)
 conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
 rates, ttfts = [], []
 for i in range(int(requests)):
-    body = json.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
-                       "max_tokens": 64, "temperature": temperature, "seed": i,
-                       "messages": [{"role": "user", "content": "Write a story about a robot."}]})
-    sent = time.monotonic()
-    try:
-        conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-        resp = conn.getresponse()
-    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-        # The server closed the kept-alive connection after the last stream
-        # (llama-server does): send again on a new one.
-        conn.close()
-        conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-        resp = conn.getresponse()
-    assert resp.status == 200, resp.read()[:300]
-    first = last = None
-    used = 0
-    for raw in resp:
-        line = raw.decode().strip()
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        event = json.loads(line[6:])
-        if event.get("usage"):
-            used = event["usage"]["completion_tokens"]
-        elif event["choices"] and event["choices"][0]["delta"].get("content"):
-            last = time.monotonic()
-            first = first or last
-    ttfts.append(first - sent)
-    rates.append((used - 1) / (last - first))
+    r = stream_chat(conn, {"model": model, "max_tokens": 64, "temperature": temperature, "seed": i,
+                           "messages": [{"role": "user", "content": "Write a story about a robot."}]})
+    assert r.status == 200, r.error
+    used = r.usage["completion_tokens"]
+    ttfts.append(r.first - r.sent)
+    rates.append((used - 1) / (r.last - r.first))
 med = lambda xs: sorted(xs)[len(xs) // 2]
 print(json.dumps({"decode_tokens_per_s": round(med(rates), 2), "ttft_p50_ms": round(med(ttfts) * 1000, 1),
                   "completion_tokens": used}))

@@ -13,8 +13,9 @@ and prompt tokens the server reported as cached.
 import http.client
 import json
 import sys
-import time
 import urllib.parse
+
+from chat_stream import stream_chat
 
 url, model, conversations, turns = sys.argv[1:5]
 conversations, turns = int(conversations), int(turns)
@@ -32,24 +33,9 @@ followups = ["Can you give another example?", "Why is that so?", "Say it in one 
 
 
 def turn(messages):
-    body = json.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
-                       "max_tokens": 16, "temperature": 0, "messages": messages})
-    sent = time.monotonic()
-    conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
-    resp = conn.getresponse()
-    assert resp.status == 200, resp.read()[:300]
-    first, text, usage = None, [], None
-    for raw in resp:
-        line = raw.decode().strip()
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        event = json.loads(line[6:])
-        if event.get("usage"):
-            usage = event["usage"]
-        elif event["choices"] and event["choices"][0]["delta"].get("content"):
-            first = first or time.monotonic() - sent
-            text.append(event["choices"][0]["delta"]["content"])
-    return first, "".join(text), usage
+    r = stream_chat(conn, {"model": model, "max_tokens": 16, "temperature": 0, "messages": messages})
+    assert r.status == 200, r.error
+    return r.first - r.sent, r.text, r.usage
 
 
 firsts, laters, prompt, cached = [], [], 0, 0

@@ -154,14 +154,7 @@ fn dequantising_product(x: &Tensor<Flex, 2>, q: &QuantWeight) -> Vec<f32> {
     let n = q.d_out();
     let wide = m >= WIDE_PRODUCT_ROWS;
     let xt = (!wide).then(|| {
-        let xs = values(x);
-        let xs = &xs.storage::<f32>()[..m * k];
-        let mut xt = vec![0f32; k * m];
-        for (i, row) in xs.chunks_exact(k).enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                xt[j * m + i] = *v;
-            }
-        }
+        let xt = crate::weights::transpose(&values(x).storage::<f32>()[..m * k], m, k);
         Tensor::<Flex, 2>::from_data(TensorData::new(xt, [k, m]), &x.device())
     });
     // Tiles as wide as L2 allows (fewer, larger products), but at least two
@@ -184,12 +177,7 @@ fn dequantising_product(x: &Tensor<Flex, 2>, q: &QuantWeight) -> Vec<f32> {
                     values(&w.matmul(xt.clone()))
                 }
                 None => {
-                    let mut wt = vec![0f32; k * count];
-                    for (c, row) in w.chunks_exact(k).enumerate() {
-                        for (j, v) in row.iter().enumerate() {
-                            wt[j * count + c] = *v;
-                        }
-                    }
+                    let wt = crate::weights::transpose(&w, count, k);
                     let wt =
                         Tensor::<Flex, 2>::from_data(TensorData::new(wt, [k, count]), &x.device());
                     values(&x.clone().matmul(wt))
