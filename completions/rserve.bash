@@ -1368,7 +1368,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__up)
-            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --max-connections --header-timeout-s --body-timeout-s --h2-max-streams --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --max-connections --header-timeout-s --body-timeout-s --h2-max-streams --request-timeout-s --max-queued-requests --max-buffered-mb --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1403,6 +1403,18 @@ _rserve() {
                     return 0
                     ;;
                 --h2-max-streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout-s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-queued-requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-buffered-mb)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

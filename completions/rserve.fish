@@ -60,6 +60,9 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-connections -d 
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l header-timeout-s -d 'Seconds a client has to send a request\'s head (also the keep-alive idle limit)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l body-timeout-s -d 'Longest pause, in seconds, while a request body arrives (longer: 408)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l h2-max-streams -d 'HTTP/2 streams (requests) open at once on one connection' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l request-timeout-s -d 'Seconds a request may wait for its answer to start, queueing included (past it: 408) [default: none]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-queued-requests -d 'Requests queued at most over every deployment (past it: 503), under each max_queued_requests' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-buffered-mb -d 'Request bodies held in memory at most at once, in MiB (past it: 503)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l drain-timeout-s -d 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log format' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"

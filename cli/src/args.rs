@@ -168,6 +168,18 @@ pub struct UpArgs {
     #[arg(long, env = env::H2_MAX_STREAMS, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub h2_max_streams: u32,
 
+    /// Seconds a request may wait for its answer to start, queueing included (past it: 408) [default: none]
+    #[arg(long, env = env::REQUEST_TIMEOUT_S, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub request_timeout_s: Option<f64>,
+
+    /// Requests queued at most over every deployment (past it: 503), under each max_queued_requests
+    #[arg(long, env = env::MAX_QUEUED_REQUESTS, default_value_t = rserve_daemon::router::DEFAULT_MAX_QUEUED, value_name = "N")]
+    pub max_queued_requests: u64,
+
+    /// Request bodies held in memory at most at once, in MiB (past it: 503)
+    #[arg(long, env = env::MAX_BUFFERED_MB, default_value_t = rserve_daemon::router::DEFAULT_MAX_BYTES >> 20, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
+    pub max_buffered_mb: u64,
+
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT
     #[arg(long, env = env::DRAIN_TIMEOUT_S, default_value_t = 20.0, value_name = "SECONDS", value_parser = seconds)]
     pub drain_timeout_s: f64,

@@ -35,6 +35,12 @@ pub const HEADER_TIMEOUT_S: &str = "RSERVE_HEADER_TIMEOUT_S";
 pub const BODY_TIMEOUT_S: &str = "RSERVE_BODY_TIMEOUT_S";
 /// HTTP/2 streams per connection of `rserve up`'s ingress.
 pub const H2_MAX_STREAMS: &str = "RSERVE_H2_MAX_STREAMS";
+/// Request timeout (until the answer starts) of `rserve up`'s ingress.
+pub const REQUEST_TIMEOUT_S: &str = "RSERVE_REQUEST_TIMEOUT_S";
+/// Node-wide bound on queued requests of `rserve up`.
+pub const MAX_QUEUED_REQUESTS: &str = "RSERVE_MAX_QUEUED_REQUESTS";
+/// Node-wide bound on buffered request bodies of `rserve up`, in MiB.
+pub const MAX_BUFFERED_MB: &str = "RSERVE_MAX_BUFFERED_MB";
 /// Drain timeout of `rserve up`.
 pub const DRAIN_TIMEOUT_S: &str = "RSERVE_DRAIN_TIMEOUT_S";
 /// Log format of `rserve up`.

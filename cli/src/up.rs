@@ -85,7 +85,10 @@ pub async fn run(cx: &Invocation, args: UpArgs) -> Result<Exit, Failure> {
             header_timeout: Duration::from_secs_f64(args.header_timeout_s),
             body_timeout: Duration::from_secs_f64(args.body_timeout_s),
             h2_max_streams: args.h2_max_streams,
+            request_timeout: args.request_timeout_s.map(Duration::from_secs_f64),
         },
+        max_queued_requests: args.max_queued_requests,
+        max_buffered_bytes: args.max_buffered_mb << 20,
         drain_timeout: Duration::from_secs_f64(args.drain_timeout_s.max(0.0)),
         join: args.join.map(|head| JoinOptions { head, token }),
         resources: ResourceOverrides {

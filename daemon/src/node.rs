@@ -41,7 +41,7 @@ use crate::observe::tap::Tap;
 use crate::observe::window::{RouterWindow, SAMPLE_PERIOD};
 use crate::pki::{self, TlsPaths};
 use crate::replica::{LocalReplicas, ReplicaEnv};
-use crate::router::{RouteTable, Routes};
+use crate::router::{Backlog, RouteTable, Routes};
 use crate::state_dir::{LockError, NodeFile, StateDir, StateFileError};
 
 /// Default HTTP ingress address (Ray Serve's).
@@ -62,6 +62,10 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// Connections, timeouts and HTTP/2 streams the ingress allows.
     pub http_limits: HttpLimits,
+    /// Requests queued at most over every deployment (`--max-queued-requests`).
+    pub max_queued_requests: u64,
+    /// Request body bytes held at most at once (`--max-buffered-mb`).
+    pub max_buffered_bytes: u64,
     /// How long in-flight requests may finish after a shutdown signal.
     pub drain_timeout: Duration,
     /// Join the cluster whose head is here (`--join`); absent = be a head, or
@@ -92,6 +96,8 @@ impl NodeConfig {
             control_addr: DEFAULT_CONTROL_ADDR.parse().expect("a valid address"),
             max_body_bytes: IngressConfig::default().max_body_bytes,
             http_limits: HttpLimits::default(),
+            max_queued_requests: crate::router::DEFAULT_MAX_QUEUED,
+            max_buffered_bytes: crate::router::DEFAULT_MAX_BYTES,
             drain_timeout: IngressConfig::default().drain_timeout,
             join: None,
             resources: ResourceOverrides::default(),
@@ -154,6 +160,8 @@ pub struct Node {
     heartbeat: Option<(SocketAddr, rustls::ClientConfig, NodeAdvert)>,
     /// The event log, the tap point and the router window.
     live: Live,
+    /// The node-wide bounds on queued requests and request bodies.
+    backlog: Arc<Backlog>,
 }
 
 impl std::fmt::Debug for Node {
@@ -230,11 +238,16 @@ impl Node {
         let mesh = Arc::new(Mesh::new(mesh_crypto.clone()));
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let tap: Arc<Tap> = Arc::default();
+        let backlog = Arc::new(Backlog::new(
+            config.max_queued_requests,
+            config.max_buffered_bytes,
+        ));
         let env = Arc::new(ReplicaEnv {
             routes: routes.clone(),
             kinds: config.kinds.clone(),
             tap: tap.clone(),
             node_id: file.node_id.clone(),
+            backlog: backlog.clone(),
         });
         let (cluster, heartbeat) = match &member {
             Some(cluster_file) => {
@@ -277,6 +290,7 @@ impl Node {
                 tap,
                 window: Arc::default(),
             },
+            backlog,
         })
     }
 
@@ -383,6 +397,7 @@ impl Node {
                 tap: self.live.tap.clone(),
                 node_id: self.file.node_id.clone(),
                 limits: self.config.http_limits,
+                backlog: self.backlog.clone(),
             },
             shutdown.clone(),
         )

@@ -299,3 +299,103 @@ async fn connections_past_the_cap_are_closed_at_once_and_counted() {
     drop(held);
     running.stop().await;
 }
+
+const SLOW: &str = r#"
+[[applications]]
+name = "slow"
+route_prefix = "/slow"
+[[applications.deployments]]
+name = "slow"
+num_replicas = 1
+max_ongoing_requests = 1
+max_queued_requests = -1
+replica = { kind = "sleep", duration_ms = 10000 }
+"#;
+
+/// The value of the first metrics line starting with `name `.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_bounds_queued_requests_and_bodies_and_times_requests_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().to_owned());
+    config.max_queued_requests = 1;
+    config.max_buffered_bytes = 1000;
+    config.http_limits.request_timeout = Some(Duration::from_secs(2));
+    let (node, http) = common::start(config).await;
+    node.deploy("slow.toml", AppFile::parse("slow.toml", SLOW).unwrap())
+        .await
+        .unwrap();
+    let running = common::Running::spawn(node);
+    let metrics = || request(http, "GET", "/-/metrics", "");
+    let replica_ongoing = |page: &str, n: &str| {
+        page.lines().any(|l| {
+            l.starts_with("rserve_replica_ongoing_requests{") && l.rsplit(' ').next() == Some(n)
+        })
+    };
+    // The replica runs (its deadline would count a start, too), then one
+    // request takes its only slot.
+    let start = std::time::Instant::now();
+    while !replica_ongoing(&metrics().await, "0") {
+        assert!(start.elapsed() < Duration::from_secs(20), "no replica");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = tokio::spawn(async move { request(http, "POST", "/slow", &"a".repeat(900)).await });
+    loop {
+        let page = metrics().await;
+        if replica_ongoing(&page, "1") {
+            assert_eq!(metric(&page, "rserve_node_request_body_bytes"), 900.0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Ray's default max_queued_requests = -1 queues without bound; the node
+    // takes one (--max-queued-requests 1).
+    let queued = tokio::spawn(request(http, "POST", "/slow", "b"));
+    while metric(&metrics().await, "rserve_node_queued_requests") != 1.0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = request(http, "POST", "/slow", "c").await;
+    assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+    assert!(
+        refused.contains("the node is overloaded: 1 requests queued"),
+        "{refused}"
+    );
+    // 901 bytes are held; 100 more pass the node's 1000.
+    let too_much = request(http, "POST", "/slow", &"d".repeat(100)).await;
+    assert!(too_much.starts_with("HTTP/1.1 503 "), "{too_much}");
+    assert!(too_much.contains("request bodies"), "{too_much}");
+
+    // Neither held request gets an answer within --request-timeout-s: 408,
+    // queued or not, and what they held is given back.
+    for answer in [first.await.unwrap(), queued.await.unwrap()] {
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert!(answer.contains("--request-timeout-s"), "{answer}");
+    }
+    let page = metrics().await;
+    assert_eq!(metric(&page, "rserve_node_queued_requests"), 0.0, "{page}");
+    assert_eq!(
+        metric(&page, "rserve_node_request_body_bytes"),
+        0.0,
+        "{page}"
+    );
+    assert_eq!(
+        metric(
+            &page,
+            "rserve_node_overload_refusals_total{bound=\"queued_requests\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &page,
+            "rserve_node_overload_refusals_total{bound=\"body_bytes\"}"
+        ),
+        1.0
+    );
+    running.stop().await;
+}

@@ -281,6 +281,9 @@ replica = { kind = "chat", device = "cuda:1", dtype = "f8" }
 [[applications.deployments]]
 name = "ok"
 replica = { kind = "chat", device = "cuda", dtype = "bf16" }
+[[applications.deployments]]
+name = "huge"
+replica = { kind = "chat", max_num_seqs = 4294967295, max_num_batched_tokens = 4294967295 }
 "#;
     let err = parse(text).unwrap_err();
     let ConfigError::Invalid { issues, .. } = &err else {
@@ -306,6 +309,10 @@ replica = { kind = "chat", device = "cuda", dtype = "bf16" }
         (
             at(4, "replica.dtype"),
             "unknown dtype `f8`: expected f32, f16 or bf16",
+        ),
+        (
+            at(6, "replica.max_num_seqs"),
+            "is 4294967295; must be at most 1024",
         ),
     ] {
         assert!(

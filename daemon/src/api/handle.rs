@@ -504,9 +504,9 @@ impl DeploymentHandle {
     fn failed(&self, failure: Failure) -> HandleError {
         let deployment = self.name.to_string();
         match failure {
-            Failure::Route(e @ RouteError::Overloaded { .. }) => {
-                HandleError::Overloaded(e.to_string())
-            }
+            Failure::Route(
+                e @ (RouteError::Overloaded { .. } | RouteError::NodeOverloaded { .. }),
+            ) => HandleError::Overloaded(e.to_string()),
             Failure::Route(RouteError::Unavailable { reason, .. }) => {
                 HandleError::NoReplica { deployment, reason }
             }

@@ -32,6 +32,7 @@ async fn env_with(replica: &str, limits: &str) -> (Arc<ReplicaEnv>, Arc<Deployme
         kinds: Arc::default(),
         tap: Arc::default(),
         node_id: "n1".into(),
+        backlog: Arc::default(),
     });
     let tasks = TaskTracker::new();
     let replica = Replica::spawn(
@@ -44,7 +45,7 @@ async fn env_with(replica: &str, limits: &str) -> (Arc<ReplicaEnv>, Arc<Deployme
     while replica.phase() != Phase::Running {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let router = Arc::new(DeploymentRouter::for_deployment("a", config));
+    let router = Arc::new(DeploymentRouter::for_deployment("a", config, &env.backlog));
     router.set_replicas(vec![replica]);
     let mut table = RouteTable::builder();
     table.deployment("a", "d", &router);

@@ -164,7 +164,11 @@ impl MemberAgent {
                         router.configure(config);
                         router
                     }
-                    None => Arc::new(DeploymentRouter::for_deployment(&app.app, config)),
+                    None => Arc::new(DeploymentRouter::for_deployment(
+                        &app.app,
+                        config,
+                        &self.env.backlog,
+                    )),
                 };
                 let replicas =
                     self.replicas_at(&app.app, config, locations, &mut proxies, &mut used_proxies);

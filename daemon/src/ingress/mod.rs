@@ -42,7 +42,7 @@ use crate::replica::call::error_object;
 use crate::replica::multiplex::MODEL_ID_HEADER;
 use crate::replica::{Attempt, CallError, ReplicaRequest};
 use crate::router::call::{Called, Failure, Sample};
-use crate::router::{DeploymentRouter, Permit, RouteError, Routes};
+use crate::router::{Backlog, DeploymentRouter, HeldBytes, Permit, RouteError, Routes};
 
 /// Header carrying the request id (honoured when the client sends one).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,6 +65,8 @@ pub struct IngressConfig {
     pub node_id: String,
     /// What clients can hold of the port: connections, time, streams.
     pub limits: HttpLimits,
+    /// The node-wide bounds on queued requests and request bodies.
+    pub backlog: Arc<Backlog>,
 }
 
 impl Default for IngressConfig {
@@ -76,6 +78,7 @@ impl Default for IngressConfig {
             tap: Arc::default(),
             node_id: String::new(),
             limits: HttpLimits::default(),
+            backlog: Arc::default(),
         }
     }
 }
@@ -94,6 +97,9 @@ pub struct HttpLimits {
     pub body_timeout: Duration,
     /// HTTP/2 streams (requests) open at once on one connection.
     pub h2_max_streams: u32,
+    /// How long a request may wait for its answer to start, queueing
+    /// included (Ray's `request_timeout_s`: 408 past it); none by default.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for HttpLimits {
@@ -103,6 +109,7 @@ impl Default for HttpLimits {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             h2_max_streams: 128,
+            request_timeout: None,
         }
     }
 }
@@ -300,10 +307,13 @@ impl Ingress {
                 router,
                 parts,
                 body,
-            } => match self.read_body(body).await {
-                Ok(body) => self.dispatch(router, parts, body, &request_id).await,
-                Err(response) => response,
-            },
+            } => {
+                let mut held = self.config.backlog.hold();
+                match self.read_body(body, &mut held).await {
+                    Ok(body) => self.dispatch(router, parts, body, &request_id).await,
+                    Err(response) => response,
+                }
+            }
         };
         Ok(answered(response, request_id, access))
     }
@@ -320,10 +330,15 @@ impl Ingress {
             .then(|| too_large(limit))
     }
 
-    /// Reads the whole body within the size limit, or the 413/400 to send.
-    /// A body that arrives in one frame (most) is kept as it came, without
-    /// a copy.
-    async fn read_body(&self, body: &mut Incoming) -> Result<Bytes, Response<IngressBody>> {
+    /// Reads the whole body within the size limit, counting it against the
+    /// node's bound on request bytes in `held`, or the 413/503/408/400 to
+    /// send. A body that arrives in one frame (most) is kept as it came,
+    /// without a copy.
+    async fn read_body(
+        &self,
+        body: &mut Incoming,
+        held: &mut HeldBytes<'_>,
+    ) -> Result<Bytes, Response<IngressBody>> {
         let limit = self.config.max_body_bytes;
         let mut first = Bytes::new();
         let mut joined = BytesMut::new();
@@ -361,6 +376,16 @@ impl Ingress {
             };
             if first.len() + joined.len() + data.len() > limit {
                 return Err(too_large(limit));
+            }
+            if !held.grow(data.len()) {
+                return Err(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    format!(
+                        "the node holds {} MiB of request bodies already (--max-buffered-mb)",
+                        self.config.backlog.max_bytes() >> 20
+                    ),
+                ));
             }
             if first.is_empty() && joined.is_empty() {
                 first = data;
@@ -409,7 +434,33 @@ impl Ingress {
         let called = match router.try_call_now(request, model.as_deref()) {
             Attempt::Done(called) => called,
             Attempt::Later(pending) => {
-                Box::pin(router.call_pending(pending, model.as_deref())).await
+                let call = Box::pin(router.call_pending(pending, model.as_deref()));
+                match self.config.limits.request_timeout {
+                    None => call.await,
+                    Some(limit) => match tokio::time::timeout(limit, call).await {
+                        Ok(called) => called,
+                        Err(_) => {
+                            // Dropping the call gives back its queue place
+                            // or its replica slot (and cancels the work).
+                            sample.finish(
+                                tap,
+                                &self.config.node_id,
+                                router,
+                                None,
+                                StatusCode::REQUEST_TIMEOUT.as_u16(),
+                                request_id.to_str().unwrap_or_default(),
+                            );
+                            return error(
+                                StatusCode::REQUEST_TIMEOUT,
+                                "timeout",
+                                format!(
+                                    "no answer began within {} s (--request-timeout-s)",
+                                    limit.as_secs_f64()
+                                ),
+                            );
+                        }
+                    },
+                }
             }
         };
         let status = match &called.result {
@@ -433,6 +484,7 @@ impl Ingress {
             "/-/metrics" => {
                 let mut text = metrics::render(&self.routes.load().snapshot());
                 self.connections.render(&mut text);
+                self.config.backlog.render(&mut text);
                 plain(StatusCode::OK, "text/plain; version=0.0.4", text.into())
             }
             "/-/routes" => {
@@ -536,7 +588,9 @@ fn respond(called: Called, request_id: &HeaderValue) -> Response<IngressBody> {
         (Err(failure), _) => {
             let (status, kind) = failure.answer();
             match &failure {
-                Failure::Route(RouteError::Overloaded { .. }) => {
+                Failure::Route(
+                    RouteError::Overloaded { .. } | RouteError::NodeOverloaded { .. },
+                ) => {
                     debug!(request_id = ?request_id, error = %failure, "Request refused.");
                 }
                 Failure::Route(RouteError::Unavailable { .. }) => {}

@@ -61,7 +61,8 @@ impl Ingress {
             return too_large;
         }
         let (mut parts, mut body) = req.into_parts();
-        let body = match self.read_body(&mut body).await {
+        let mut held = self.config.backlog.hold();
+        let body = match self.read_body(&mut body, &mut held).await {
             Ok(body) => body,
             Err(response) => return response,
         };

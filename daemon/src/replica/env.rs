@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::api::Kinds;
 use crate::observe::tap::Tap;
-use crate::router::{RouteTable, Routes};
+use crate::router::{Backlog, RouteTable, Routes};
 
 /// A node's services to its replicas.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub struct ReplicaEnv {
     pub tap: Arc<Tap>,
     /// This node.
     pub node_id: String,
+    /// The node-wide bounds on queued requests and request bodies.
+    pub backlog: Arc<Backlog>,
 }
 
 impl ReplicaEnv {
@@ -30,6 +32,7 @@ impl ReplicaEnv {
             kinds: Arc::default(),
             tap: Arc::default(),
             node_id: String::new(),
+            backlog: Arc::default(),
         })
     }
 }

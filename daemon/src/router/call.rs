@@ -31,7 +31,7 @@ impl Failure {
     pub fn answer(&self) -> (http::StatusCode, &'static str) {
         use http::StatusCode;
         match self {
-            Self::Route(RouteError::Overloaded { .. }) => {
+            Self::Route(RouteError::Overloaded { .. } | RouteError::NodeOverloaded { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
             }
             Self::Route(RouteError::Unavailable { .. })

@@ -6,8 +6,11 @@
 //! choices over live in-flight counts), local replicas first, never past a
 //! replica's `max_ongoing_requests`. When every replica is full, requests wait
 //! in a per-deployment queue bounded by `max_queued_requests`; past the bound
-//! they are refused (503), so overload never turns into memory.
+//! they are refused (503). Under every deployment's bound, the node's
+//! [`Backlog`] bounds queued requests and request bodies node-wide, so no
+//! setting (Ray's default `-1` included) turns overload into memory.
 
+mod backlog;
 pub mod call;
 mod table;
 
@@ -20,6 +23,7 @@ use arc_swap::ArcSwap;
 use rserve_protocol::config::DeploymentConfig;
 use tokio::sync::oneshot;
 
+pub use backlog::{Backlog, BacklogFigures, DEFAULT_MAX_BYTES, DEFAULT_MAX_QUEUED, HeldBytes};
 pub use table::{ModelRoute, Route, RouteTable, RouteTableBuilder, Routes};
 
 use crate::observe::{DeploymentSnapshot, ReplicaSnapshot, RequestStats};
@@ -44,6 +48,16 @@ pub enum RouteError {
         /// The bound.
         max: i64,
     },
+    /// The node's queue, over every deployment, is full.
+    #[error(
+        "the node is overloaded: {queued} requests queued over all deployments (--max-queued-requests = {max})"
+    )]
+    NodeOverloaded {
+        /// Requests waiting on the node.
+        queued: u64,
+        /// The bound.
+        max: u64,
+    },
     /// The deployment has no running replica.
     #[error("deployment {deployment} has no running replica ({reason})")]
     Unavailable {
@@ -66,8 +80,20 @@ struct Waiter {
     tx: oneshot::Sender<Result<Arc<Replica>, RouteError>>,
     /// The multiplexed model it asks for.
     model: Option<Arc<str>>,
+    /// Shared with the waiting request.
+    state: Arc<WaitState>,
+}
+
+/// What a queued request and its queue entry share.
+#[derive(Debug, Default)]
+struct WaitState {
     /// Past the matching window: any replica will do.
-    relaxed: Arc<AtomicBool>,
+    relaxed: AtomicBool,
+    /// Counted in the deployment's and the node's queue. Cleared once, by
+    /// whoever ends the wait: a hand-over, a refusal, or the request leaving
+    /// (its entry then stays in the queue until passed over or compacted,
+    /// so leaving costs no search).
+    waiting: AtomicBool,
 }
 
 /// `RSERVE_MULTIPLEX_ROUTING=random` turns model affinity off (requests for a
@@ -95,9 +121,13 @@ pub struct DeploymentRouter {
     replicas: ArcSwap<Vec<Arc<Replica>>>,
     /// Requests waiting for a slot, oldest first. A freed slot goes to the oldest
     /// waiter (FIFO, as Ray's router); new requests never pass queued ones.
+    /// Entries of requests that left stay until passed over (see [`WaitState`]).
     waiters: Mutex<VecDeque<Waiter>>,
-    /// `waiters.len()`, readable without the lock on the hot path.
+    /// Requests waiting (entries whose request left not counted), readable
+    /// without the lock on the hot path.
     queued: AtomicU64,
+    /// The node-wide bounds this deployment's queue counts against.
+    backlog: Arc<Backlog>,
     max_queued: AtomicI64,
     /// Set while the deployment is DEPLOY_FAILED: requests are refused at once.
     failed: AtomicBool,
@@ -130,11 +160,14 @@ struct Waiting {
     rx: oneshot::Receiver<Result<Arc<Replica>, RouteError>>,
     router: Arc<DeploymentRouter>,
     model: Option<Arc<str>>,
+    state: Arc<WaitState>,
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.rx.close();
+        // Still queued: leave the count now; the entry is passed over later.
+        self.router.unqueue(&self.state);
         if let Ok(Ok(replica)) = self.rx.try_recv() {
             if let Some(model) = &self.model {
                 replica.models().finished(model);
@@ -178,13 +211,21 @@ impl Drop for Permit {
 }
 
 impl DeploymentRouter {
-    /// A router with no replicas yet. `name` is `app/deployment`.
+    /// A router with no replicas yet, with a node backlog of its own (the
+    /// default bounds). `name` is `app/deployment`.
     pub fn new(name: String, max_queued_requests: i64) -> Self {
+        Self::on_node(name, max_queued_requests, Arc::default())
+    }
+
+    /// A router with no replicas yet whose queue counts against the node's
+    /// `backlog`.
+    pub fn on_node(name: String, max_queued_requests: i64, backlog: Arc<Backlog>) -> Self {
         Self {
             name,
             replicas: ArcSwap::from_pointee(Vec::new()),
             waiters: Mutex::new(VecDeque::new()),
             queued: AtomicU64::new(0),
+            backlog,
             max_queued: AtomicI64::new(max_queued_requests),
             failed: AtomicBool::new(false),
             refusal: Mutex::new(FAILED),
@@ -198,9 +239,14 @@ impl DeploymentRouter {
         }
     }
 
-    /// The router of deployment `config` of application `app`.
-    pub fn for_deployment(app: &str, config: &DeploymentConfig) -> Self {
-        let router = Self::new(format!("{app}/{}", config.name), config.max_queued_requests);
+    /// The router of deployment `config` of application `app`, on a node
+    /// with `backlog`.
+    pub fn for_deployment(app: &str, config: &DeploymentConfig, backlog: &Arc<Backlog>) -> Self {
+        let router = Self::on_node(
+            format!("{app}/{}", config.name),
+            config.max_queued_requests,
+            backlog.clone(),
+        );
         router.configure(config);
         router
     }
@@ -334,18 +380,26 @@ impl DeploymentRouter {
         self.failed.store(true, Ordering::SeqCst);
         let mut waiters = self.waiters.lock().unwrap();
         for w in waiters.drain(..) {
-            let _ = w.tx.send(Err(self.unavailable(reason)));
+            if self.unqueue(&w.state) {
+                let _ = w.tx.send(Err(self.unavailable(reason)));
+            }
         }
-        self.queued.store(0, Ordering::SeqCst);
     }
 
     /// Requests waiting for a replica (those whose client left are not counted).
     pub fn queued(&self) -> u64 {
-        let mut waiters = self.waiters.lock().unwrap();
-        waiters.retain(|w| !w.tx.is_closed());
-        let n = waiters.len() as u64;
-        self.queued.store(n, Ordering::SeqCst);
-        n
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    /// Ends a wait, once: takes it out of the deployment's and the node's
+    /// count. False when it had ended already.
+    fn unqueue(&self, state: &WaitState) -> bool {
+        let was = state.waiting.swap(false, Ordering::SeqCst);
+        if was {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            self.backlog.dequeue();
+        }
+        was
     }
 
     /// Reserves a slot on a replica, waiting in the bounded FIFO queue if all are
@@ -360,34 +414,47 @@ impl DeploymentRouter {
         }
         let model: Option<Arc<str>> = model.map(Arc::from);
         let (tx, rx) = oneshot::channel();
+        let state = Arc::new(WaitState::default());
         // Dropped with this future (a client that left, a handle's timeout):
-        // a replica handed over meanwhile gets its slot back.
+        // it leaves the queue's count, and a replica handed over meanwhile
+        // gets its slot back.
         let mut waiting = Waiting {
             rx,
             router: self.clone(),
             model: model.clone(),
+            state: state.clone(),
         };
-        let relaxed = Arc::new(AtomicBool::new(false));
         {
             let mut waiters = self.waiters.lock().unwrap();
-            // Requests whose client left still sit in the queue: drop them first.
-            waiters.retain(|w| !w.tx.is_closed());
+            // Only this lock's holders add to `queued`, so the bound holds.
             let max = self.max_queued.load(Ordering::SeqCst);
-            let queued = waiters.len() as u64;
+            let queued = self.queued.load(Ordering::SeqCst);
             if max >= 0 && queued >= max as u64 {
-                self.queued.store(queued, Ordering::SeqCst);
                 return Err(RouteError::Overloaded {
                     deployment: self.name.clone(),
                     queued,
                     max,
                 });
             }
+            if !self.backlog.enqueue() {
+                return Err(RouteError::NodeOverloaded {
+                    queued: self.backlog.figures().queued,
+                    max: self.backlog.max_queued(),
+                });
+            }
+            // Entries of requests that left are passed over by `dispatch`;
+            // when they outnumber the living, drop them all (amortised O(1)
+            // an arrival: each sweep removes at least as many as it keeps).
+            if waiters.len() as u64 > 2 * queued + 64 {
+                waiters.retain(|w| w.state.waiting.load(Ordering::SeqCst));
+            }
+            state.waiting.store(true, Ordering::SeqCst);
             waiters.push_back(Waiter {
                 tx,
                 model: model.clone(),
-                relaxed: relaxed.clone(),
+                state: state.clone(),
             });
-            self.queued.store(waiters.len() as u64, Ordering::SeqCst);
+            self.queued.fetch_add(1, Ordering::SeqCst);
         }
         // A slot may have been freed between the fast path and the push.
         self.dispatch();
@@ -396,7 +463,7 @@ impl DeploymentRouter {
             tokio::select! {
                 handed = &mut waiting.rx => return self.handed(handed, model),
                 () = tokio::time::sleep(MODEL_MATCH_WINDOW) => {
-                    relaxed.store(true, Ordering::SeqCst);
+                    state.relaxed.store(true, Ordering::SeqCst);
                     self.dispatch();
                 }
             }
@@ -447,18 +514,20 @@ impl DeploymentRouter {
     }
 
     /// Gives free slots to the oldest waiting requests. A request for a model
-    /// whose replicas are all busy is passed over (up to [`DISPATCH_SCAN`] deep)
-    /// so requests behind it for other models are not held up.
+    /// whose replicas are all busy is passed over (up to [`DISPATCH_SCAN`]
+    /// waiting requests deep) so requests behind it for other models are not
+    /// held up. Entries of requests that left are removed on the way.
     fn dispatch(&self) {
         let mut waiters = self.waiters.lock().unwrap();
-        let mut i = 0;
-        while i < waiters.len() && i < DISPATCH_SCAN {
-            if waiters[i].tx.is_closed() {
+        let (mut i, mut scanned) = (0, 0);
+        while i < waiters.len() && scanned < DISPATCH_SCAN {
+            let w = &waiters[i];
+            if !w.state.waiting.load(Ordering::SeqCst) {
                 waiters.remove(i);
                 continue;
             }
-            let w = &waiters[i];
-            let relaxed = w.relaxed.load(Ordering::SeqCst);
+            scanned += 1;
+            let relaxed = w.state.relaxed.load(Ordering::SeqCst);
             let Some(replica) = self.try_reserve(w.model.as_deref(), relaxed) else {
                 if w.model.is_none() || relaxed {
                     break; // no free slot anywhere
@@ -467,7 +536,12 @@ impl DeploymentRouter {
                 continue;
             };
             let waiter = waiters.remove(i).expect("index in range");
-            if let Err(Ok(replica)) = waiter.tx.send(Ok(replica)) {
+            let unhanded = if self.unqueue(&waiter.state) {
+                waiter.tx.send(Ok(replica)).err().and_then(Result::ok)
+            } else {
+                Some(replica)
+            };
+            if let Some(replica) = unhanded {
                 // The waiter left just now: give the slot back.
                 if let Some(model) = &waiter.model {
                     replica.models().finished(model);
@@ -475,7 +549,6 @@ impl DeploymentRouter {
                 replica.release();
             }
         }
-        self.queued.store(waiters.len() as u64, Ordering::SeqCst);
     }
 
     /// A permit for a reserved slot (already counted against its model).

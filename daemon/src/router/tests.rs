@@ -360,3 +360,78 @@ async fn a_retired_deployment_refuses_its_waiters_at_once_and_serves_again_when_
     router.set_failed(false);
     drop(router.acquire(None).await.unwrap());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_node_backlog_bounds_every_deployments_queue_together() {
+    let backlog = Arc::new(Backlog::new(2, 0));
+    let (a, b) = (running_replicas(1, 1).await, running_replicas(1, 1).await);
+    let on_node = |name: &str, replicas: &[Arc<Replica>]| {
+        let router = Arc::new(DeploymentRouter::on_node(name.into(), -1, backlog.clone()));
+        router.set_replicas(replicas.to_vec());
+        router
+    };
+    let (ra, rb) = (on_node("a/x", &a), on_node("b/y", &b));
+    let (held_a, held_b) = (take(&ra), take(&rb));
+    // Ray's -1 queues without bound; the node's backlog takes two in all.
+    let mut first = Box::pin(ra.acquire(None));
+    let mut second = Box::pin(rb.acquire(None));
+    for w in [&mut first, &mut second] {
+        assert!(tokio::time::timeout(Duration::ZERO, w).await.is_err());
+    }
+    assert_eq!(backlog.figures().queued, 2);
+    assert_eq!(
+        ra.acquire(None).await.unwrap_err(),
+        RouteError::NodeOverloaded { queued: 2, max: 2 }
+    );
+    // One leaves (its client went): its place is free at once, no sweep.
+    drop(first);
+    assert_eq!((ra.queued(), backlog.figures().queued), (0, 1));
+    let mut third = Box::pin(ra.acquire(None));
+    assert!(
+        tokio::time::timeout(Duration::ZERO, &mut third)
+            .await
+            .is_err()
+    );
+    // A hand-over and a refusal give places back too.
+    drop(held_b);
+    drop(second.await.unwrap());
+    rb.retire("gone");
+    ra.retire("gone");
+    assert!(third.await.is_err());
+    drop(held_a);
+    let f = backlog.figures();
+    assert_eq!((f.queued, f.refused_queued), (0, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_that_leave_the_queue_cost_no_scan_and_are_swept() {
+    let replicas = running_replicas(1, 1).await;
+    let router = router(&replicas, -1);
+    let held = take(&router);
+    let mut kept = Box::pin(router.acquire(None));
+    assert!(
+        tokio::time::timeout(Duration::ZERO, &mut kept)
+            .await
+            .is_err()
+    );
+    // 1,000 requests queue and leave: the count follows at once, and the
+    // queue never holds many more entries than waiting requests.
+    for _ in 0..1000 {
+        let mut gone = Box::pin(router.acquire(None));
+        assert!(
+            tokio::time::timeout(Duration::ZERO, &mut gone)
+                .await
+                .is_err()
+        );
+        assert_eq!(router.queued(), 2);
+        drop(gone);
+        assert_eq!(router.queued(), 1);
+        let waiting = router.queued() as usize;
+        assert!(router.waiters.lock().unwrap().len() <= 2 * waiting + 64 + 1);
+    }
+    // The one that stayed is still first in line.
+    drop(held);
+    drop(kept.await.unwrap());
+    assert_eq!(router.queued(), 0);
+    assert_eq!(router.backlog.figures().queued, 0);
+}

@@ -8,6 +8,9 @@ use super::{BatchingConfig, DeploymentConfig, MultiplexingConfig, ReplicaKind, R
 /// Most replicas of one deployment (a typo guard, far above any node's capacity).
 pub const MAX_REPLICAS: u32 = 10_000;
 
+/// Most sequences one chat replica decodes together (vLLM's default is 256).
+pub const MAX_NUM_SEQS: u32 = 1024;
+
 /// Shortest period accepted for timers (a zero period would spin).
 const MIN_PERIOD_S: f64 = 0.001;
 /// Longest duration accepted anywhere (about 11.6 days): far beyond any sane
@@ -218,6 +221,14 @@ fn check_resources(resources: &Resources, out: &mut Issues) {
 fn check_chat(c: &ChatOptions, out: &mut Issues) {
     if c.max_num_seqs == 0 {
         out.push(("replica.max_num_seqs", "must be at least 1".into()));
+    }
+    // A replica warms up a step of each batch size it may run, so this
+    // one is allocated up front.
+    if c.max_num_seqs > MAX_NUM_SEQS {
+        out.push((
+            "replica.max_num_seqs",
+            format!("is {}; must be at most {MAX_NUM_SEQS}", c.max_num_seqs),
+        ));
     }
     if c.max_num_batched_tokens < c.max_num_seqs {
         out.push((

@@ -99,8 +99,8 @@ pub(super) struct DeploymentRuntime {
 impl DeploymentRuntime {
     pub(super) fn new(app: &str, config: DeploymentConfig, env: Arc<ReplicaEnv>) -> Self {
         Self {
+            router: Arc::new(DeploymentRouter::for_deployment(app, &config, &env.backlog)),
             env,
-            router: Arc::new(DeploymentRouter::for_deployment(app, &config)),
             app: app.to_owned(),
             autoscaler: match config.replicas() {
                 Replicas::Auto(a) => Some(Autoscaler::new(a.initial_replicas)),
