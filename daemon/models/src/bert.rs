@@ -198,6 +198,7 @@ impl EmbeddingModel {
         Ok(Self {
             inner,
             encoder: TextEncoder {
+                bytes_per_token: crate::tokens::bytes_per_token(&tokenizer),
                 tokenizer: std::sync::Arc::new(tokenizer),
                 max_seq_length,
             },
@@ -309,6 +310,8 @@ pub struct EncodedText {
 pub struct TextEncoder {
     tokenizer: std::sync::Arc<tokenizers::Tokenizer>,
     max_seq_length: usize,
+    /// Bytes of text a token holds at most (with a margin).
+    bytes_per_token: usize,
 }
 
 impl std::fmt::Debug for TextEncoder {
@@ -328,9 +331,13 @@ impl TextEncoder {
             .map_err(|e| ModelError::Input(format!("cannot tokenize: {e}")))
     }
 
-    /// Tokenizes and truncates one input.
+    /// Tokenizes and truncates one input. A text far longer than the model
+    /// takes is cut first (to what `max_seq_length` tokens could hold at
+    /// most), so its cost is bounded; it is truncated either way, and its
+    /// `input_tokens` then count the cut text.
     pub fn encode(&self, text: &str) -> Result<EncodedText, ModelError> {
-        let ids = self.tokenize(text)?;
+        let max = self.max_seq_length.saturating_mul(self.bytes_per_token);
+        let ids = self.tokenize(crate::tokens::cut(text, max))?;
         let input_tokens = ids.len();
         Ok(EncodedText {
             ids: truncate(ids, self.max_seq_length),

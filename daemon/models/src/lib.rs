@@ -13,6 +13,7 @@ pub mod gguf;
 mod kernels;
 mod llama;
 mod progress;
+mod tokens;
 mod weights;
 
 pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};

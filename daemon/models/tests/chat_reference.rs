@@ -210,6 +210,20 @@ fn sampling_is_seeded_and_stop_sequences_cut() {
 }
 
 #[test]
+fn a_prompt_far_over_the_context_is_refused_before_it_is_tokenized() {
+    let model = model();
+    let text = model.text();
+    let context = text.config().context_length;
+    let err = text
+        .check_prompt_text(&"x".repeat(1000 * context))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("it was not tokenized"), "{err}");
+    // A prompt that could fit is left to the tokenizer (and the token check).
+    text.check_prompt_text(&"hello ".repeat(context)).unwrap();
+}
+
+#[test]
 fn corrupt_gguf_files_are_clear_errors() {
     let src = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     let dir = tempfile::tempdir().unwrap();

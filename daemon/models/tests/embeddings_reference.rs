@@ -124,3 +124,26 @@ fn a_load_counts_its_steps_to_the_end() {
     // Reading the weights, 6 encoder layers, the embeddings.
     assert_eq!(progress.get(), Some((8, 8)));
 }
+
+#[test]
+fn a_text_far_over_the_limit_is_cut_before_it_is_tokenized() {
+    let model = EmbeddingModel::load(
+        &support::models_dir().join("all-minilm-l6-v2"),
+        support::device(),
+    )
+    .unwrap();
+    let encoder = model.encoder();
+    // 5 MB, a million words: tokenized whole, a million tokens.
+    let huge = "word ".repeat(1_000_000);
+    let encoded = encoder.encode(&huge).unwrap();
+    assert!(encoded.input_tokens > 256, "still reported as truncated");
+    assert!(
+        encoded.input_tokens < 100_000,
+        "cut first: {} tokens",
+        encoded.input_tokens
+    );
+    // The tokens the model sees are those of the whole text.
+    let short = encoder.encode(&"word ".repeat(1000)).unwrap();
+    assert_eq!(encoded.ids, short.ids);
+    assert_eq!(encoded.ids.len(), 256);
+}

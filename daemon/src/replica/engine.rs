@@ -391,7 +391,9 @@ impl Running {
 /// Whether a sequence that reserves `need` KV-cache tokens may join `running`
 /// sequences that reserve `reserved`: under `max_num_seqs` and within
 /// `max_kv_cache_tokens`. One sequence always runs, even one larger than the
-/// whole budget (it could never run otherwise).
+/// whole budget (it could never run otherwise). With strictly FIFO admission
+/// (`admit`) and every running sequence ending within bounded steps, no
+/// queued sequence waits forever (docs/architecture.md, Continuous batching).
 pub fn admissible(running: usize, reserved: usize, need: usize, limits: &EngineLimits) -> bool {
     running < limits.max_num_seqs && (running == 0 || reserved + need <= limits.max_kv_cache_tokens)
 }

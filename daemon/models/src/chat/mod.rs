@@ -4,6 +4,7 @@
 
 mod prefix;
 mod sampling;
+mod stop;
 mod text;
 
 pub use prefix::PrefixCache;
@@ -178,14 +179,14 @@ impl ChatModel {
         let limit = sampling
             .max_tokens
             .min(self.text.config.context_length - prompt.len());
-        let longest_stop = sampling.stop.iter().map(String::len).max().unwrap_or(0);
+        let stops = stop::StopScan::new(&sampling.stop);
         Ok(Sequence {
             cache: self.decoder.new_cache(),
             fed: 0,
             cached: 0,
             pending: None,
             limit,
-            longest_stop,
+            stops,
             rng,
             tokens: Vec::new(),
             text: String::new(),
@@ -358,7 +359,8 @@ pub struct Sequence {
     sampling: Sampling,
     /// Most tokens to generate (`max_tokens`, capped by the context).
     limit: usize,
-    longest_stop: usize,
+    /// How far each stop sequence is matched at the end of `text`.
+    stops: stop::StopScan,
     rng: rand::rngs::StdRng,
     tokens: Vec<u32>,
     text: String,
@@ -432,17 +434,7 @@ impl Sequence {
         let before = self.text.len();
         self.text.push_str(&self.decoder.push(next));
         // A new stop match must end in the new text.
-        let mut from = before.saturating_sub(self.longest_stop.saturating_sub(1));
-        while !self.text.is_char_boundary(from) {
-            from -= 1;
-        }
-        if let Some(at) = self
-            .sampling
-            .stop
-            .iter()
-            .filter_map(|s| self.text[from..].find(s.as_str()).map(|i| i + from))
-            .min()
-        {
+        if let Some(at) = self.stops.feed(&self.text.as_bytes()[before..], before) {
             self.text.truncate(at);
             self.finish = Some(FinishReason::Stop);
             let piece = self.text.get(self.emitted..).unwrap_or_default().to_owned();
@@ -455,13 +447,7 @@ impl Sequence {
         }
         self.pending = Some(next);
         // Hold back what could still become a stop sequence.
-        let holdback = self
-            .sampling
-            .stop
-            .iter()
-            .map(|s| longest_suffix_prefix(&self.text, s))
-            .max()
-            .unwrap_or(0);
+        let holdback = self.stops.pending();
         let mut ready = self.text.len() - holdback;
         while !self.text.is_char_boundary(ready) {
             ready -= 1;
@@ -482,12 +468,4 @@ impl Sequence {
         self.emitted = self.text.len();
         piece
     }
-}
-
-/// Length of the longest suffix of `text` that is a proper prefix of `stop`.
-fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
-    (1..stop.len())
-        .rev()
-        .find(|&n| stop.is_char_boundary(n) && text.ends_with(&stop[..n]))
-        .unwrap_or(0)
 }

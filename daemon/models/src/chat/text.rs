@@ -34,6 +34,8 @@ pub struct ChatText {
     pub(super) config: LlamaConfig,
     /// Tokens that end a turn.
     pub(super) eos: Vec<u32>,
+    /// Bytes of text a token holds at most (with a margin).
+    bytes_per_token: usize,
 }
 
 impl std::fmt::Debug for ChatText {
@@ -68,6 +70,21 @@ impl ChatText {
                 )
             })
             .map_err(|e| ModelError::Input(format!("cannot render the chat template: {e}")))
+    }
+
+    /// Refuses a prompt text far too long for the context before it is
+    /// tokenized: even at the most bytes a token can hold, it would not fit.
+    pub fn check_prompt_text(&self, text: &str) -> Result<(), ModelError> {
+        let context = self.config.context_length;
+        let max = context.saturating_mul(self.bytes_per_token);
+        if text.len() > max {
+            return Err(ModelError::Input(format!(
+                "the prompt is {} bytes, more than the model's context of {context} tokens \
+                 can hold (at most {max} bytes); it was not tokenized",
+                text.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Whether `prompt` can be generated from (not empty, shorter than the context).
@@ -119,6 +136,7 @@ impl ChatText {
             eos.push(id);
         }
         Ok(Self {
+            bytes_per_token: crate::tokens::bytes_per_token(&tokenizer),
             tokenizer,
             template,
             config,

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use self::meta::Meta;
+use super::tokenize::Tokenizing;
 use super::{StartContext, warm_up};
 use crate::replica::call::error_object;
 use crate::replica::compute::Crash;
@@ -34,6 +35,8 @@ pub struct Chat {
     model_id: String,
     /// `max_tokens` when a request gives none.
     default_max_tokens: u32,
+    /// Prompts are rendered and tokenized here.
+    tokenizing: Tokenizing,
 }
 
 impl Chat {
@@ -81,6 +84,7 @@ impl Chat {
                 .unwrap_or(&config.name)
                 .to_owned(),
             default_max_tokens: options.default_max_tokens,
+            tokenizing: Tokenizing::default(),
         })
     }
 
@@ -89,6 +93,7 @@ impl Chat {
         let endpoint = Endpoint::for_path(&req.path);
         complete(
             &self.engine,
+            &self.tokenizing,
             &req.body,
             endpoint,
             &self.model_id,
@@ -103,8 +108,8 @@ impl Chat {
     }
 }
 
-/// Longest stop sequence accepted: every token is checked against each
-/// stop's prefixes, which must stay cheap.
+/// Longest stop sequence accepted (each is matched byte by byte as text
+/// arrives, in constant time a byte whatever its length; this bounds memory).
 const MAX_STOP_BYTES: usize = 256;
 
 /// Chunks buffered between the engine's events and the HTTP connection.
@@ -361,6 +366,7 @@ fn parse_sampling(req: &CompletionRequest, default_max: u32) -> Result<Sampling,
 /// Handles one completion request on the replica's engine.
 async fn complete(
     engine: &ChatEngine,
+    tokenizing: &Tokenizing,
     body: &Bytes,
     endpoint: Endpoint,
     model_id: &str,
@@ -400,13 +406,13 @@ async fn complete(
     // Render and tokenize off the async workers and off the engine thread, so a
     // bad prompt is a 400 even when streaming.
     let text = engine.text().clone();
-    let prepared = tokio::task::spawn_blocking(move || {
-        let tokens = prompt_tokens(&text, &prompt)?;
-        text.check_prompt(&tokens)?;
-        Ok::<_, rserve_models::ModelError>(tokens)
-    })
-    .await
-    .map_err(|e| Crash(format!("tokenizer task failed: {e}")))?;
+    let prepared = tokenizing
+        .run(move || {
+            let tokens = prompt_tokens(&text, &prompt)?;
+            text.check_prompt(&tokens)?;
+            Ok::<_, rserve_models::ModelError>(tokens)
+        })
+        .await?;
     let tokens = match prepared {
         Ok(tokens) => tokens,
         Err(e) => return Ok(invalid(prompt_param(endpoint), e)),
@@ -509,11 +515,19 @@ fn prompt_param(endpoint: Endpoint) -> &'static str {
     }
 }
 
+/// The prompt's tokens; a text far too long for the context is refused
+/// before it is tokenized.
 fn prompt_tokens(text: &ChatText, prompt: &Prompt) -> Result<Vec<u32>, rserve_models::ModelError> {
-    match prompt {
-        Prompt::Messages(messages) => text.tokenize(&text.render(messages)?),
-        Prompt::Text(t) => text.tokenize(t),
-    }
+    let rendered;
+    let prompt = match prompt {
+        Prompt::Messages(messages) => {
+            rendered = text.render(messages)?;
+            &rendered
+        }
+        Prompt::Text(t) => t,
+    };
+    text.check_prompt_text(prompt)?;
+    text.tokenize(prompt)
 }
 
 fn sse(event: &serde_json::Value) -> Bytes {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rserve_models::{Device, Dtype, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
 use rserve_protocol::config::{DeploymentConfig, EmbeddingsOptions};
 
+use super::tokenize::Tokenizing;
 use super::{ModelFailure, StartContext, batch_failed, batch_limits, record_batches, warm_up};
 use crate::replica::batcher::Batcher;
 use crate::replica::compute::{ComputeThread, Crash};
@@ -25,6 +26,8 @@ pub struct Embeddings {
     batcher: Batcher<(), EncodedText, SentenceEmbedding, ModelFailure>,
     /// Tokenizes on the blocking pool, off the model thread.
     encoder: TextEncoder,
+    /// Where it tokenizes.
+    tokenizing: Tokenizing,
     /// The model (health checks).
     thread: Arc<ComputeThread<EmbeddingModel>>,
     /// The OpenAI model name.
@@ -82,6 +85,7 @@ impl Embeddings {
         Ok(Self {
             batcher,
             encoder,
+            tokenizing: Tokenizing::default(),
             thread,
             model_id: config
                 .replica
@@ -102,14 +106,15 @@ impl Embeddings {
         // Tokenize off the async workers and off the model thread.
         let texts = std::mem::take(&mut call.texts);
         let encoder = self.encoder.clone();
-        let encoded = tokio::task::spawn_blocking(move || {
-            texts
-                .iter()
-                .map(|t| encoder.encode(t))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| Crash(format!("tokenizer task failed: {e}")))?;
+        let encoded = self
+            .tokenizing
+            .run(move || {
+                texts
+                    .iter()
+                    .map(|t| encoder.encode(t))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
         let encoded = match encoded {
             Ok(encoded) => encoded,
             Err(e) => return Ok(openai::invalid("input", e)),

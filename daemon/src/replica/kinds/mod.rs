@@ -14,6 +14,7 @@ mod digits;
 mod echo;
 mod embeddings;
 mod sleep;
+mod tokenize;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
