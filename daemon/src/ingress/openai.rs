@@ -60,6 +60,9 @@ impl Ingress {
         if let Some(too_large) = self.declared_too_large(req.headers()) {
             return too_large;
         }
+        // The table is read again once the body is here (a body may take
+        // --body-timeout-s per pause; routes may change meanwhile).
+        drop(table);
         let (mut parts, mut body) = req.into_parts();
         let mut held = self.config.backlog.hold();
         let body = match self.read_body(&mut body, &mut held).await {
@@ -82,6 +85,7 @@ impl Ingress {
                 ));
             }
         };
+        let table = self.routes.load_full();
         let Some(entry) = table.model(&model) else {
             return model_not_found(&model);
         };

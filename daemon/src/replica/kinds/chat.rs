@@ -224,6 +224,19 @@ fn parse(
 ) -> Result<Call, ReplicaResponse> {
     let mut req: CompletionRequest = serde_json::from_slice(body)
         .map_err(|e| invalid("body", format!("invalid completion request: {e}")))?;
+    // Another model's request is refused before anything of it is read
+    // further (the ingress routes `/v1/*` by this field; a deployment's own
+    // route accepts its name, or none).
+    if let Some(model) = req.model.as_deref()
+        && model != model_id
+    {
+        return Err(crate::replica::openai::error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model"),
+            format!("the model `{model}` does not exist; this deployment serves `{model_id}`"),
+        ));
+    }
     let prompt = match endpoint {
         Endpoint::Chat => Prompt::Messages(parse_messages(req.messages.take())?),
         Endpoint::Completions => match req.prompt.take() {

@@ -73,3 +73,32 @@ fn defaults_and_content_parts() {
     assert!(call.stream && !call.include_usage);
     assert_eq!(call.model, "m");
 }
+
+#[test]
+fn another_models_request_is_refused_before_its_messages_are_read() {
+    let refused = parse(
+        &Bytes::from(r#"{"model": "other", "messages": []}"#),
+        Endpoint::Chat,
+        "m",
+        16,
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    let v: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
+    assert_eq!(v["error"]["param"], "model", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("serves `m`"),
+        "{v}"
+    );
+    // Its own name, or none, is served.
+    for body in [
+        r#"{"model": "m", "messages": [{"role": "user", "content": "hi"}]}"#,
+        r#"{"messages": [{"role": "user", "content": "hi"}]}"#,
+    ] {
+        assert!(parse(&Bytes::from(body), Endpoint::Chat, "m", 16).is_ok());
+    }
+}
