@@ -203,6 +203,23 @@ impl Node {
         control: UdpSocket,
     ) -> Result<Self, StartError> {
         let dir = state_dir.path();
+        let tls = TlsPaths::new(dir);
+        state_dir.enforce_modes(
+            &[
+                tls.ca_key,
+                tls.node_key,
+                tls.admin_key,
+                pki::token_path(dir),
+            ],
+            &[
+                "state.json",
+                "nodes.json",
+                "join_tokens.json",
+                "cluster.json",
+                "node_id",
+            ]
+            .map(|f| dir.join(f)),
+        )?;
         // CUDA kernel autotune results survive restarts (a no-op without CUDA).
         rserve_models::persist_autotune_cache(&dir.join("autotune"));
         let file = NodeFile {

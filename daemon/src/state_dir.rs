@@ -76,17 +76,101 @@ impl StateDir {
         &self.path
     }
 
-    /// This node's id, created (`node-<hex>`) on first start.
-    pub fn node_id(&self) -> anyhow::Result<String> {
+    /// This node's id, created (`node-<hex>`) on first start. One that is
+    /// not a plain name (an edited or damaged file) is refused: it names the
+    /// node's files, certificate and records across the cluster.
+    pub fn node_id(&self) -> Result<String, StateFileError> {
         let path = self.path.join("node_id");
-        if let Ok(id) = std::fs::read_to_string(&path)
-            && !id.trim().is_empty()
-        {
-            return Ok(id.trim().to_owned());
+        let io = |source| StateFileError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => {
+                let id = id.trim();
+                rserve_protocol::config::check_plain_name(id).map_err(|reason| {
+                    StateFileError::Corrupt {
+                        path: path.clone(),
+                        reason: format!("the node id `{id}` {reason}"),
+                    }
+                })?;
+                return Ok(id.to_owned());
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
         }
         let id = format!("node-{:012x}", rand::random::<u64>() >> 16);
-        write_atomic(&path, format!("{id}\n").as_bytes())?;
+        write_durably(&path, format!("{id}\n").as_bytes()).map_err(io)?;
         Ok(id)
+    }
+
+    /// Enforces, on every start, who may read what the state dir holds: the
+    /// directory and `tls/` are made 0700, `bookkeeping` files (no secret
+    /// in them) 0600; a `secret` (key, token) that others could read is
+    /// refused with the command that fixes it, since it may have been read
+    /// already (fix it, and rotate it if so). Absent files are skipped;
+    /// symbolic links are refused.
+    pub fn enforce_modes(
+        &self,
+        secrets: &[PathBuf],
+        bookkeeping: &[PathBuf],
+    ) -> Result<(), StateFileError> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StateFileError::Io { path, source }
+        };
+        let set = |path: &Path, mode: u32| -> Result<(), StateFileError> {
+            let meta = match std::fs::symlink_metadata(path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io(path)(e)),
+            };
+            if meta.file_type().is_symlink() {
+                return Err(StateFileError::Insecure {
+                    path: path.to_owned(),
+                    reason: "is a symbolic link; state files must be the files themselves"
+                        .to_owned(),
+                });
+            }
+            if meta.permissions().mode() & 0o777 != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(io(path))?;
+            }
+            Ok(())
+        };
+        set(&self.path, 0o700)?;
+        set(&self.path.join("tls"), 0o700)?;
+        for path in bookkeeping {
+            set(path, 0o600)?;
+        }
+        for path in secrets {
+            let meta = match std::fs::symlink_metadata(path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(path)(e)),
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.file_type().is_symlink() {
+                return Err(StateFileError::Insecure {
+                    path: path.clone(),
+                    reason: "is a symbolic link; state files must be the files themselves"
+                        .to_owned(),
+                });
+            }
+            if mode & 0o077 != 0 {
+                return Err(StateFileError::Insecure {
+                    path: path.clone(),
+                    reason: format!(
+                        "holds a secret but other users may read it (mode {mode:03o}); run \
+                         `chmod 600 {}`, and rotate it if someone else may have read it",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -100,6 +184,14 @@ pub enum StateFileError {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// The file's permissions or kind make it unsafe to use.
+    #[error("state file {path} {reason}")]
+    Insecure {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and the fix.
+        reason: String,
     },
     /// The file exists but is not a valid state file.
     #[error(
@@ -158,9 +250,10 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Replaces `path` with `bytes` atomically and durably: write a temporary
-/// file, fsync it, rename it over `path`, fsync the directory.
+/// file, fsync it, rename it over `path`, fsync the directory. Readable by
+/// the node's user only (0600).
 pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_with_mode(path, bytes, 0o666)
+    write_with_mode(path, bytes, 0o600)
 }
 
 /// [`write_durably`] with the path in the error.
@@ -173,17 +266,25 @@ pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()
     write_with_mode(path, bytes, mode)
 }
 
+/// The temporary file is new (`O_EXCL`: never an existing file, nor one a
+/// symbolic link planted at its name points to), with a random name, and
+/// removed if anything fails before the rename.
 fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
@@ -225,6 +326,67 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"k2");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(!dir.path().join("secret.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temp file left: {left:?}");
+    }
+
+    #[test]
+    fn a_link_planted_at_a_temp_name_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        // The old fixed temp name of state.json, and a link in its place.
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.tmp")).unwrap();
+        write_durably(&dir.path().join("state.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn a_bad_node_id_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("node_id"), "../../etc/passwd\n").unwrap();
+        let err = StateDir::lock(dir.path())
+            .unwrap()
+            .node_id()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node_id is corrupt"), "{err}");
+        assert!(err.contains("`../../etc/passwd`"), "{err}");
+    }
+
+    #[test]
+    fn modes_are_enforced_and_readable_secrets_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let held = StateDir::lock(&state).unwrap();
+        std::fs::create_dir(state.join("tls")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        chmod(&state, 0o755);
+        chmod(&state.join("tls"), 0o777);
+        let (key, list) = (state.join("tls/node.key"), state.join("nodes.json"));
+        std::fs::write(&key, "k").unwrap();
+        std::fs::write(&list, "[]").unwrap();
+        chmod(&key, 0o644);
+        chmod(&list, 0o644);
+        let err = held
+            .enforce_modes(std::slice::from_ref(&key), std::slice::from_ref(&list))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mode 644"), "{err}");
+        assert!(
+            err.contains(&format!("chmod 600 {}", key.display())),
+            "{err}"
+        );
+        // What holds no secret was fixed on the way.
+        assert_eq!(
+            (mode(&state), mode(&state.join("tls")), mode(&list)),
+            (0o700, 0o700, 0o600)
+        );
+        chmod(&key, 0o600);
+        held.enforce_modes(&[key], &[list]).unwrap();
     }
 }

@@ -399,3 +399,70 @@ async fn the_node_bounds_queued_requests_and_bodies_and_times_requests_out() {
     );
     running.stop().await;
 }
+
+/// Starts (and drops) a node on `dir`; the error's text if it refused.
+async fn start_error(dir: &std::path::Path) -> Option<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    match Node::start_on(NodeConfig::new(dir.to_owned()), listener, control).await {
+        Ok(_) => None,
+        Err(e) => {
+            assert!(
+                matches!(e, rserve_daemon::node::StartError::State(_)),
+                "exit 78: {e}"
+            );
+            Some(e.to_string())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_state_files_that_are_unsafe_or_impossible() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    assert_eq!(start_error(&state).await, None, "a fresh state dir");
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    // A token others can read is refused, with the fix; the directory's
+    // mode is put back on every start.
+    let token = state.join("admin.token");
+    chmod(&token, 0o644);
+    chmod(&state, 0o755);
+    let err = start_error(&state).await.expect("refused");
+    assert!(
+        err.contains(&format!("chmod 600 {}", token.display())),
+        "{err}"
+    );
+    chmod(&token, 0o600);
+    assert_eq!(start_error(&state).await, None);
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("tls/node.key")), 0o600);
+
+    // A membership record a join would have refused.
+    let nodes = state.join("nodes.json");
+    let record = serde_json::json!([{
+        "advert": {
+            "node_id": "node-2", "http_address": "127.0.0.1:1", "control_address": "127.0.0.1:2",
+            "resources": {"num_cpus": -1.0, "num_gpus": 0.0, "memory": 1},
+            "software_version": "0.1.0"
+        },
+        "cert_fingerprint": "ab".repeat(32),
+        "joined_at_s": 1.0
+    }]);
+    std::fs::write(&nodes, record.to_string()).unwrap();
+    let err = start_error(&state).await.expect("refused");
+    assert!(
+        err.contains("nodes.json is corrupt ([0].advert.resources.num_cpus is -1"),
+        "{err}"
+    );
+    std::fs::remove_file(&nodes).unwrap();
+
+    // A node id that is not a plain name.
+    std::fs::write(state.join("node_id"), "a/b\n").unwrap();
+    let err = start_error(&state).await.expect("refused");
+    assert!(err.contains("the node id `a/b`"), "{err}");
+}

@@ -696,3 +696,46 @@ fn autoscaling_keys_are_checked_with_their_paths() {
         assert!(err.contains(path), "{keys}: {err}");
     }
 }
+
+#[test]
+fn configs_from_the_mesh_are_checked_as_a_deploy_checks_them() {
+    let file = parse(
+        "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+         replica = { kind = \"echo\" }\n",
+    )
+    .unwrap();
+    let good = file.applications[0].deployments[0].clone();
+    good.check().unwrap();
+    let mut bad = good.clone();
+    bad.name = "../x".into();
+    bad.max_ongoing_requests = 0;
+    bad.health_check_period_s = -1.0;
+    let err = bad.check().unwrap_err();
+    for needle in [
+        "name:",
+        "max_ongoing_requests: must be at least 1",
+        "health_check_period_s",
+    ] {
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+    let route = |prefix: &str, deployment: DeploymentConfig| rserve_protocol::wire::AppRoute {
+        app: "a".into(),
+        route_prefix: prefix.into(),
+        deployment: Box::new(deployment),
+        replicas: Vec::new(),
+        others: Vec::new(),
+    };
+    route("/a", good.clone()).check().unwrap();
+    assert!(
+        route("no-slash", good)
+            .check()
+            .unwrap_err()
+            .starts_with("route_prefix")
+    );
+    assert!(
+        route("/a", bad)
+            .check()
+            .unwrap_err()
+            .starts_with("deployment ../x:")
+    );
+}

@@ -13,7 +13,7 @@ use rserve_protocol::wire::{
 };
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::mesh::Mesh;
 use crate::replica::report::{fingerprint, report_of};
@@ -69,7 +69,18 @@ impl MemberAgent {
                 app,
                 replica_id,
                 config,
-            } => self.start(&app, replica_id, &config),
+            } => {
+                // Checked as a deploy checks it: a head of another version,
+                // or a bug, must not start what a deploy would refuse.
+                if let Err(e) = config.check() {
+                    warn!(replica = %replica_id, app, error = %e, "Refused to start a replica.");
+                    return Response::Error(WireError {
+                        code: rserve_protocol::wire::ErrorCode::BadRequest,
+                        message: format!("replica {replica_id} of {app}: invalid config: {e}"),
+                    });
+                }
+                self.start(&app, replica_id, &config);
+            }
             Request::StopReplica { replica_id } => self.stop(&replica_id),
             other => {
                 return Response::Error(WireError {
@@ -155,6 +166,10 @@ impl MemberAgent {
         let mut builder = RouteTable::builder();
         let mut live_routers = HashMap::new();
         for app in &table.apps {
+            if let Err(e) = app.check() {
+                warn!(app = %app.app, error = %e, "Skipped an application of the head's route table.");
+                continue;
+            }
             let ingress = (&app.deployment, &app.replicas);
             let others = app.others.iter().map(|o| (&o.deployment, &o.replicas));
             for (n, (config, locations)) in std::iter::once(ingress).chain(others).enumerate() {

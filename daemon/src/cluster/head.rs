@@ -57,6 +57,25 @@ struct MemberRecord {
     joined_at_s: f64,
 }
 
+impl MemberRecord {
+    /// What a join would have refused, as `field: reason`.
+    fn check(&self) -> Result<(), String> {
+        self.advert.check().map_err(|e| format!("advert.{e}"))?;
+        if !(self.cert_fingerprint.len() == 64
+            && self.cert_fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!(
+                "cert_fingerprint `{}` is not a SHA-256 in hex",
+                self.cert_fingerprint
+            ));
+        }
+        if !(self.joined_at_s.is_finite() && self.joined_at_s >= 0.0) {
+            return Err(format!("joined_at_s {} is not a time", self.joined_at_s));
+        }
+        Ok(())
+    }
+}
+
 impl Head {
     /// Loads the CA key, join tokens and persisted members (who get one
     /// timeout from now to heartbeat again, while placement holds).
@@ -76,11 +95,16 @@ impl Head {
         let nodes_file = state_dir.join("nodes.json");
         let mut membership = Membership::new(advert, timeout, now_s());
         if let Ok(bytes) = std::fs::read(&nodes_file) {
+            let corrupt = |reason: String| StateFileError::Corrupt {
+                path: nodes_file.clone(),
+                reason,
+            };
             let records: Vec<MemberRecord> =
-                serde_json::from_slice(&bytes).map_err(|e| StateFileError::Corrupt {
-                    path: nodes_file.clone(),
-                    reason: e.to_string(),
-                })?;
+                serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            // Checked as a join checks them: the file may have been edited.
+            for (i, r) in records.iter().enumerate() {
+                r.check().map_err(|e| corrupt(format!("[{i}].{e}")))?;
+            }
             let now = Instant::now();
             if !records.is_empty() {
                 // Members report what they still run before anything is placed.

@@ -38,6 +38,45 @@ impl AppFile {
     }
 }
 
+impl DeploymentConfig {
+    /// What a node checks of a deployment config that arrives over the mesh
+    /// (a replica to start, a route): its name and every value a deploy
+    /// checks, as `key: reason`. References to other deployments are the
+    /// head's to check.
+    ///
+    /// # Errors
+    /// Every problem, `; `-separated.
+    pub fn check(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if let Err(reason) = check_name(&self.name) {
+            problems.push(format!("name: {reason}"));
+        }
+        for (key, reason) in self.impossible_values() {
+            problems.push(format!("{key}: {reason}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+impl crate::wire::AppRoute {
+    /// What a member checks of an application's route from the head: its
+    /// name, prefix and every deployment config in it.
+    ///
+    /// # Errors
+    /// The first problem, naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        check_name(&self.app).map_err(|e| format!("app: {e}"))?;
+        check_route_prefix(&self.route_prefix).map_err(|e| format!("route_prefix: {e}"))?;
+        std::iter::once(&self.deployment)
+            .chain(self.others.iter().map(|o| &o.deployment))
+            .try_for_each(|d| d.check().map_err(|e| format!("deployment {}: {e}", d.name)))
+    }
+}
+
 fn issue(path: String, reason: String) -> ConfigIssue {
     ConfigIssue { path, reason }
 }
