@@ -27,6 +27,8 @@ pub mod cluster;
 pub mod controller;
 pub mod digest;
 pub mod endpoint;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ingress;
 pub mod node;
 pub mod notify;

@@ -9,6 +9,8 @@ mod bert;
 mod chat;
 mod device;
 mod digits;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gguf;
 mod kernels;
 mod llama;

@@ -78,6 +78,15 @@ impl<'a> Weights<'a> {
         Ok(Self { path, tensors })
     }
 
+    /// Every tensor's name and shape.
+    pub(crate) fn shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.tensors
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.shape().to_vec()))
+            .collect()
+    }
+
     /// The f32 values of tensor `name`, checked against `shape`.
     pub(crate) fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
         let view = self

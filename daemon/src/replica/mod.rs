@@ -23,6 +23,8 @@ mod compute;
 pub mod engine;
 pub mod env;
 mod kinds;
+#[doc(hidden)]
+pub use kinds::fuzz_completion;
 mod local;
 pub mod multiplex;
 pub mod openai;

@@ -111,7 +111,7 @@ impl ChatText {
 impl ChatText {
     /// The tokenizer, chat template and end-of-turn tokens from a GGUF file's
     /// metadata (ChatML when it carries no template).
-    pub(super) fn from_gguf(g: &Gguf<'_>, config: LlamaConfig) -> Result<Self, GgufError> {
+    pub(crate) fn from_gguf(g: &Gguf<'_>, config: LlamaConfig) -> Result<Self, GgufError> {
         let tokenizer = tokenizer_from_gguf(g)?;
         let source = g
             .metadata

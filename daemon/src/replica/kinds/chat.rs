@@ -216,6 +216,13 @@ enum Prompt {
     Text(String),
 }
 
+/// The fuzz targets' entry: `body` through the parser, both endpoints.
+pub(super) fn fuzz(body: &Bytes) {
+    for endpoint in [Endpoint::Chat, Endpoint::Completions] {
+        let _ = parse(body, endpoint, "m", 16);
+    }
+}
+
 fn parse(
     body: &Bytes,
     endpoint: Endpoint,

@@ -16,6 +16,12 @@ mod embeddings;
 mod sleep;
 mod tokenize;
 
+/// A completion request body through `chat`'s parser, both endpoints (the
+/// fuzz targets' entry).
+pub fn fuzz_completion(body: &bytes::Bytes) {
+    chat::fuzz(body);
+}
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
