@@ -19,7 +19,7 @@ if ! cargo afl --version >/dev/null 2>&1; then
   cargo install cargo-afl --locked
 fi
 # AFL++ itself, built once into cargo-afl's data dir.
-cargo afl config --build >/dev/null 2>&1 || cargo afl config --build --force
+cargo afl config --build >/dev/null 2>&1 || true  # "already built" is fine
 
 python3 fuzz/make_seeds.py
 (cd fuzz && cargo afl build --release --bins)

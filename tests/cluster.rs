@@ -305,6 +305,34 @@ fn wrong_expired_and_foreign_credentials_are_refused_on_both_sides() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("rsj."));
+    // The admin token goes only with calls that change state: a read-only
+    // call neither reads nor sends it (an unreadable token file is fine),
+    // a mutating one needs it.
+    let without_token = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rserve"))
+            .args(["--address", &join, "--state-dir"])
+            .arg(tmp.path().join("nowhere"))
+            .arg("--cacert")
+            .arg(tls.join("ca.crt"))
+            .arg("--client-cert")
+            .arg(tls.join("admin.crt"))
+            .arg("--client-key")
+            .arg(tls.join("admin.key"))
+            .arg("--token-file")
+            .arg(tmp.path().join("no-such-token"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for read in [&["status"][..], &["nodes"], &["config"]] {
+        let out = without_token(read);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{read:?}: {err}");
+    }
+    let out = without_token(&["token", "create"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("cannot read token file"), "{err}");
 }
 
 /// A head on a fixed port and two members, with an app of three echo replicas.

@@ -14,7 +14,7 @@ use crate::args::{
     ConfigArgs, DeleteArgs, DeployArgs, DiffArgs, DownArgs, ListOutput, NodesArgs, Output,
     ScaleArgs, StatusArgs, TokenCommand,
 };
-use crate::connect::{client_failure, state_dir};
+use crate::connect::{Access, client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
 use crate::output::{self, View};
 use crate::printer::Row;
@@ -50,9 +50,15 @@ fn unexpected(response: &Response) -> Failure {
     )
 }
 
-/// Connects with the context's flags, environment and state dir.
+/// Connects with the context's flags, environment and state dir, for calls
+/// that only read (no admin token is sent).
 async fn connect(cx: &Invocation) -> Result<ControlClient, Failure> {
-    crate::connect::connect(&cx.global, &cx.token).await
+    crate::connect::connect(&cx.global, &cx.token, Access::Read).await
+}
+
+/// [`connect`] for calls that change state: the admin token is sent.
+async fn connect_admin(cx: &Invocation) -> Result<ControlClient, Failure> {
+    crate::connect::connect(&cx.global, &cx.token, Access::Admin).await
 }
 
 /// Reads and parses an application file (`-` is stdin): a typo is reported
@@ -146,7 +152,7 @@ pub async fn deploy(cx: &Invocation, args: DeployArgs) -> Result<Exit, Failure> 
         return Ok(Exit::Ok);
     }
     let apps: Vec<String> = file.applications.iter().map(|a| a.name.clone()).collect();
-    let client = connect(cx).await?;
+    let client = connect_admin(cx).await?;
     let changes = match call(
         &client,
         Request::Deploy {
@@ -242,7 +248,7 @@ async fn wait_for(
 }
 
 pub async fn scale(cx: &Invocation, args: ScaleArgs) -> Result<Exit, Failure> {
-    let client = connect(cx).await?;
+    let client = connect_admin(cx).await?;
     let (app, deployment) = args.target;
     let request = Request::Scale {
         app: app.clone(),
@@ -264,7 +270,7 @@ pub async fn scale(cx: &Invocation, args: ScaleArgs) -> Result<Exit, Failure> {
 }
 
 pub async fn delete(cx: &Invocation, args: DeleteArgs) -> Result<Exit, Failure> {
-    let client = connect(cx).await?;
+    let client = connect_admin(cx).await?;
     call(
         &client,
         Request::Delete {
@@ -347,7 +353,7 @@ pub async fn nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
 
 pub async fn token(cx: &Invocation, command: TokenCommand) -> Result<Exit, Failure> {
     let TokenCommand::Create(args) = command;
-    let client = connect(cx).await?;
+    let client = connect_admin(cx).await?;
     let (token, expires_at_s) =
         match call(&client, Request::CreateJoinToken { ttl_s: args.ttl }).await? {
             Response::JoinToken {
@@ -367,7 +373,7 @@ pub async fn token(cx: &Invocation, command: TokenCommand) -> Result<Exit, Failu
 }
 
 pub async fn down(cx: &Invocation, args: DownArgs) -> Result<Exit, Failure> {
-    let client = connect(cx).await?;
+    let client = connect_admin(cx).await?;
     let addr = cx.global.client.address;
     call(&client, Request::Shutdown).await?;
     cx.printer.note(format_args!(

@@ -70,8 +70,25 @@ pub fn state_dir(global: &Global) -> PathBuf {
     })
 }
 
-/// Connects to the node named by flags, environment or the state dir.
-pub async fn connect(global: &Global, token: &AdminToken) -> Result<ControlClient, Failure> {
+/// What a connection is for: the admin token goes only with calls that
+/// change state, never to a node that is only read (a member, or any node
+/// the operator points at, learns nothing it could replay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only calls: status, config, nodes, logs, events, tap, diff.
+    Read,
+    /// Calls that change state (deploy, scale, delete, down, token create,
+    /// restart); the token is read and sent.
+    Admin,
+}
+
+/// Connects to the node named by flags, environment or the state dir, with
+/// the admin token only for [`Access::Admin`].
+pub async fn connect(
+    global: &Global,
+    token: &AdminToken,
+    access: Access,
+) -> Result<ControlClient, Failure> {
     let dir = state_dir(global);
     let node_file = NodeFile::read(&dir);
     if global.client.address.is_none() && !is_running(&dir) {
@@ -112,7 +129,10 @@ pub async fn connect(global: &Global, token: &AdminToken) -> Result<ControlClien
         ca_pem,
         client_cert: client_certificate(global, &dir)?,
         server_name: client.tls_server_name.clone(),
-        token: token.read(&dir)?,
+        token: match access {
+            Access::Admin => token.read(&dir)?,
+            Access::Read => None,
+        },
         timeout: CONNECT_TIMEOUT,
     };
     ControlClient::connect(opts).await.map_err(client_failure)

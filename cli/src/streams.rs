@@ -42,7 +42,8 @@ fn refused(response: Response) -> Failure {
 
 /// Connects and opens `request`; the client must outlive the stream.
 async fn open(cx: &Invocation, request: &Request) -> Result<(ControlClient, FrameStream), Failure> {
-    let client = crate::connect::connect(&cx.global, &cx.token).await?;
+    let client =
+        crate::connect::connect(&cx.global, &cx.token, crate::connect::Access::Read).await?;
     match client.open_stream(request).await.map_err(client_failure)? {
         Ok(stream) => Ok((client, stream)),
         Err(response) => Err(refused(response)),
@@ -148,7 +149,8 @@ async fn sources(cx: &Invocation, query: &LogQuery) -> Result<usize, Failure> {
         // Node lines, or ended replicas status no longer lists.
         return Ok(usize::MAX);
     }
-    let client = crate::connect::connect(&cx.global, &cx.token).await?;
+    let client =
+        crate::connect::connect(&cx.global, &cx.token, crate::connect::Access::Read).await?;
     let response = client
         .call(&Request::Status {
             app: query.app.clone(),
@@ -248,7 +250,8 @@ pub async fn routes(cx: &Invocation, args: RoutesArgs) -> Result<Exit, Failure> 
         }
     };
     if !args.watch {
-        let client = crate::connect::connect(&cx.global, &cx.token).await?;
+        let client =
+            crate::connect::connect(&cx.global, &cx.token, crate::connect::Access::Read).await?;
         let response = client
             .call(&Request::Routes)
             .await

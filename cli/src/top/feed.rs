@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::reduce::Effect;
 use super::state::{Answer, Feed, Stream};
 use crate::args::Global;
-use crate::connect::{AdminToken, connect};
+use crate::connect::{Access, AdminToken, connect};
 
 /// How long a broken stream waits before it is reopened.
 const RECONNECT: Duration = Duration::from_secs(1);
@@ -128,7 +128,7 @@ fn follow(link: Link, stream: Stream, request: Request) -> Task {
 
 /// One connection's life: connect, open, forward frames until it breaks.
 async fn pump(link: &Link, stream: Stream, request: &Request) -> Result<(), String> {
-    let client = connect(&link.global, &link.token)
+    let client = connect(&link.global, &link.token, Access::Read)
         .await
         .map_err(|f| format!("{:#}", f.error))?;
     let mut frames = match client.open_stream(request).await {
@@ -160,7 +160,13 @@ async fn pump(link: &Link, stream: Stream, request: &Request) -> Result<(), Stri
 
 /// One call; its outcome goes back as an [`Answer`].
 async fn call(link: Link, what: String, request: Request) {
-    let answer = match connect(&link.global, &link.token).await {
+    // The admin token goes only with a call that changes state.
+    let access = if request.is_mutating() {
+        Access::Admin
+    } else {
+        Access::Read
+    };
+    let answer = match connect(&link.global, &link.token, access).await {
         Err(f) => Answer::Failed(format!("{what}: {:#}", f.error)),
         Ok(client) => {
             let answer = match client.call(&request).await {

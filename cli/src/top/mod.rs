@@ -49,7 +49,8 @@ fn now_s() -> f64 {
 
 pub async fn run(cx: &Invocation, args: TopArgs) -> Result<Exit, Failure> {
     // Fail as the other commands do (exit 4) before taking the terminal.
-    let client = crate::connect::connect(&cx.global, &cx.token).await?;
+    let client =
+        crate::connect::connect(&cx.global, &cx.token, crate::connect::Access::Read).await?;
     let address = client.addr().to_string();
     client.close().await;
     let (tx, mut rx) = mpsc::channel(FEED_QUEUE);
