@@ -156,6 +156,10 @@ pub struct UpArgs {
     #[arg(long, env = env::MAX_CONNECTIONS, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Open HTTP connections from one client address at most (0: no such cap; behind a proxy, keep 0)
+    #[arg(long, env = env::MAX_CONNECTIONS_PER_IP, default_value_t = 0, value_name = "N")]
+    pub max_connections_per_ip: u32,
+
     /// Seconds a client has to send a request's head (also the keep-alive idle limit)
     #[arg(long, env = env::HEADER_TIMEOUT_S, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds)]
     pub header_timeout_s: f64,

@@ -29,6 +29,8 @@ pub const CONTROL_ADDR: &str = "RSERVE_CONTROL_ADDR";
 pub const MAX_BODY_BYTES: &str = "RSERVE_MAX_BODY_BYTES";
 /// Connection cap of `rserve up`'s ingress.
 pub const MAX_CONNECTIONS: &str = "RSERVE_MAX_CONNECTIONS";
+/// Per-client-address connection cap of `rserve up`'s ingress.
+pub const MAX_CONNECTIONS_PER_IP: &str = "RSERVE_MAX_CONNECTIONS_PER_IP";
 /// Request head (and keep-alive idle) timeout of `rserve up`'s ingress.
 pub const HEADER_TIMEOUT_S: &str = "RSERVE_HEADER_TIMEOUT_S";
 /// Request body idle timeout of `rserve up`'s ingress.

@@ -82,6 +82,7 @@ pub async fn run(cx: &Invocation, args: UpArgs) -> Result<Exit, Failure> {
         max_body_bytes: args.max_body_bytes,
         http_limits: HttpLimits {
             max_connections: args.max_connections as usize,
+            max_connections_per_ip: args.max_connections_per_ip,
             header_timeout: Duration::from_secs_f64(args.header_timeout_s),
             body_timeout: Duration::from_secs_f64(args.body_timeout_s),
             h2_max_streams: args.h2_max_streams,

@@ -466,3 +466,60 @@ async fn a_node_refuses_state_files_that_are_unsafe_or_impossible() {
     let err = start_error(&state).await.expect("refused");
     assert!(err.contains("the node id `a/b`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().to_owned());
+    config.http_limits.max_connections_per_ip = 2;
+    let (running, http, _) = echo_node(config).await;
+    let from = |ip: &str| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        socket.connect(http)
+    };
+    // 127.0.0.2 holds two kept-alive connections: its cap.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut conn = from("127.0.0.2").await.unwrap();
+        conn.write_all(KEEP_ALIVE_ECHO).await.unwrap();
+        assert!(read_one(&mut conn).await.starts_with("HTTP/1.1 200 OK\r\n"));
+        held.push(conn);
+    }
+    // Its third is closed unanswered; another address is served.
+    let mut third = from("127.0.0.2").await.unwrap();
+    let _ = third.write_all(KEEP_ALIVE_ECHO).await;
+    assert_eq!(until_closed(&mut third).await, "");
+    let mut other = from("127.0.0.3").await.unwrap();
+    other.write_all(KEEP_ALIVE_ECHO).await.unwrap();
+    assert!(read_one(&mut other).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    // One of its connections closes: it may open one again.
+    drop(held.pop());
+    let again = loop {
+        let mut conn = from("127.0.0.2").await.unwrap();
+        let _ = conn.write_all(KEEP_ALIVE_ECHO).await;
+        let answer = until_closed_or_answered(&mut conn).await;
+        if !answer.is_empty() {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(again.starts_with("HTTP/1.1 200 OK\r\n"), "{again}");
+    let metrics = request(http, "GET", "/-/metrics", "").await;
+    assert!(
+        metric(&metrics, "rserve_http_connections_refused_per_ip_total") >= 1.0,
+        "{metrics}"
+    );
+    running.stop().await;
+}
+
+/// The first answer on a kept-alive connection, or "" if it is closed first.
+async fn until_closed_or_answered(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 4096];
+    match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&chunk[..n]).into_owned(),
+        _ => String::new(),
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +23,10 @@ pub(super) struct Connections {
     open: AtomicUsize,
     /// Closed at once because `open` was at the cap.
     refused: AtomicU64,
+    /// Open connections by client address (only with a per-address cap).
+    by_ip: Mutex<HashMap<IpAddr, u32>>,
+    /// Closed at once because their address had `--max-connections-per-ip` open.
+    refused_per_ip: AtomicU64,
     /// When a refusal was last logged (one line per [`REFUSAL_LOG_PERIOD`]).
     logged: Mutex<Option<Instant>>,
 }
@@ -30,9 +35,22 @@ pub(super) struct Connections {
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 
 impl Connections {
-    /// Takes a place for a new connection, unless `max` are open: then the
-    /// refusal is counted (and logged, at most every 10 s).
-    pub(super) fn admit(&self, max: usize) -> bool {
+    /// Takes a place for a new connection from `ip`, unless `max` are open,
+    /// or `per_ip` (when not 0) from that address: then the refusal is
+    /// counted (and logged, at most every 10 s). A place taken is given back
+    /// with [`Connections::close`].
+    pub(super) fn admit(&self, max: usize, per_ip: u32, ip: IpAddr) -> bool {
+        if per_ip > 0 {
+            let mut by_ip = self.by_ip.lock().unwrap();
+            let open = by_ip.entry(ip).or_insert(0);
+            if *open >= per_ip {
+                drop(by_ip);
+                self.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+                self.log_refusal(max);
+                return false;
+            }
+            *open += 1;
+        }
         let admitted = self
             .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -40,18 +58,40 @@ impl Connections {
             })
             .is_ok();
         if !admitted {
-            let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut logged = self.logged.lock().unwrap();
-            if logged.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_PERIOD) {
-                *logged = Some(Instant::now());
-                tracing::warn!(
-                    max,
-                    refused,
-                    "HTTP connections at the cap (--max-connections); new ones are closed at once."
-                );
-            }
+            self.release_ip(per_ip, ip);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            self.log_refusal(max);
         }
         admitted
+    }
+
+    /// Gives back `ip`'s place (with a per-address cap).
+    fn release_ip(&self, per_ip: u32, ip: IpAddr) {
+        if per_ip == 0 {
+            return;
+        }
+        let mut by_ip = self.by_ip.lock().unwrap();
+        if let Some(open) = by_ip.get_mut(&ip) {
+            *open -= 1;
+            if *open == 0 {
+                by_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// One warn line per [`REFUSAL_LOG_PERIOD`] while connections are refused.
+    fn log_refusal(&self, max: usize) {
+        let mut logged = self.logged.lock().unwrap();
+        if logged.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_PERIOD) {
+            *logged = Some(Instant::now());
+            tracing::warn!(
+                max,
+                refused = self.refused.load(Ordering::Relaxed),
+                refused_per_ip = self.refused_per_ip.load(Ordering::Relaxed),
+                "HTTP connections at a cap (--max-connections, --max-connections-per-ip); \
+                 new ones are closed at once."
+            );
+        }
     }
 
     /// Appends the connection figures to a Prometheus text page.
@@ -64,9 +104,14 @@ impl Connections {
              # HELP rserve_http_connections_refused_total Connections closed at once because \
              --max-connections were open.\n\
              # TYPE rserve_http_connections_refused_total counter\n\
-             rserve_http_connections_refused_total {}\n",
+             rserve_http_connections_refused_total {}\n\
+             # HELP rserve_http_connections_refused_per_ip_total Connections closed at once \
+             because their address had --max-connections-per-ip open.\n\
+             # TYPE rserve_http_connections_refused_per_ip_total counter\n\
+             rserve_http_connections_refused_per_ip_total {}\n",
             self.open.load(Ordering::Relaxed),
             self.refused.load(Ordering::Relaxed),
+            self.refused_per_ip.load(Ordering::Relaxed),
         );
     }
 
@@ -78,10 +123,11 @@ impl Connections {
         (id, rx)
     }
 
-    /// Forgets a connection that ended, and frees its place.
-    pub(super) fn close(&self, id: u64) {
+    /// Forgets a connection from `ip` that ended, and frees its place.
+    pub(super) fn close(&self, id: u64, per_ip: u32, ip: IpAddr) {
         self.stops.lock().unwrap().remove(&id);
         self.open.fetch_sub(1, Ordering::AcqRel);
+        self.release_ip(per_ip, ip);
     }
 
     /// Tells every open connection to shut down gracefully, then waits for

@@ -89,6 +89,9 @@ pub struct HttpLimits {
     /// Open connections at most; past it a new one is closed at once (and
     /// counted in `rserve_http_connections_refused_total`).
     pub max_connections: usize,
+    /// Open connections from one client address at most (0: no such cap);
+    /// past it a new one from that address is closed at once.
+    pub max_connections_per_ip: u32,
     /// A request's head must arrive within this, counted from when the
     /// connection is ready for it (new, or after its last answer): so it is
     /// also how long an idle keep-alive connection stays open.
@@ -106,6 +109,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_connections_per_ip: 0,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             h2_max_streams: 128,
@@ -155,7 +159,7 @@ pub async fn serve(
     let mut beat = tokio::time::interval(BEAT_PERIOD);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             _ = beat.tick(), if heartbeat.is_some() => {
                 if let Some(h) = &heartbeat {
@@ -173,7 +177,12 @@ pub async fn serve(
                 }
             },
         };
-        if !ingress.connections.admit(limits.max_connections) {
+        let ip = peer.ip();
+        let per_ip = limits.max_connections_per_ip;
+        if !ingress
+            .connections
+            .admit(limits.max_connections, per_ip, ip)
+        {
             drop(stream); // closed at once: the cheapest answer there is
             continue;
         }
@@ -187,7 +196,7 @@ pub async fn serve(
         let open = ingress.clone();
         ingress.connections.tasks.spawn(async move {
             // Frees the connection's place however the task ends (a panic included).
-            let _place = drain::on_drop(move || open.connections.close(id));
+            let _place = drain::on_drop(move || open.connections.close(id, per_ip, ip));
             let mut conn = std::pin::pin!(conn);
             // Polled after the connection, and only an atomic load while
             // nothing is sent: no shared lock or waker on the request path.

@@ -151,7 +151,7 @@ struct StreamOptions {
 }
 
 /// The fields of chat and text completion requests that rserve reads; others
-/// (logprobs, tools, ...) are accepted only when absent or null.
+/// (logprobs, tools, ...) are ignored.
 #[derive(Debug, Deserialize)]
 struct CompletionRequest {
     #[serde(default)]
