@@ -26,6 +26,7 @@ python3 fuzz/make_seeds.py
 
 for t in $targets; do
   out=fuzz/out/$t
+  mkdir -p fuzz/out
   rm -rf "$out"
   echo "== $t: $execs executions"
   # -E: stop after EXECS executions; no UI; a fixed seed for a reproducible run.

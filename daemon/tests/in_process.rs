@@ -493,7 +493,11 @@ async fn one_address_cannot_take_every_connection() {
     assert_eq!(until_closed(&mut third).await, "");
     let mut other = from("127.0.0.3").await.unwrap();
     other.write_all(KEEP_ALIVE_ECHO).await.unwrap();
-    assert!(read_one(&mut other).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(
+        read_one(&mut other)
+            .await
+            .starts_with("HTTP/1.1 200 OK\r\n")
+    );
     // One of its connections closes: it may open one again.
     drop(held.pop());
     let again = loop {
@@ -522,4 +526,55 @@ async fn until_closed_or_answered(stream: &mut tokio::net::TcpStream) -> String 
         Ok(Ok(n)) => String::from_utf8_lossy(&chunk[..n]).into_owned(),
         _ => String::new(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_authentication_a_peer_gets_only_a_small_frame_budget() {
+    use rserve_daemon::rpc::client::{ClientOptions, ControlClient};
+    use rserve_protocol::wire::{Request, Response};
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = common::start(NodeConfig::new(dir.path().to_owned())).await;
+    let control = node.info().control_address;
+    let ca_pem = std::fs::read(dir.path().join("tls/ca.crt")).unwrap();
+    let running = common::Running::spawn(node);
+    let client = |cert: Option<(Vec<u8>, Vec<u8>)>| {
+        ControlClient::connect(ClientOptions {
+            addr: control,
+            ca_pem: ca_pem.clone(),
+            server_name: "localhost".into(),
+            token: None,
+            client_cert: cert,
+            timeout: Duration::from_secs(10),
+        })
+    };
+    let big = Request::Status {
+        app: Some("x".repeat(1 << 20)),
+    };
+    // Without a certificate a 1 MiB frame is refused by its length, unread.
+    let anonymous = client(None).await.unwrap();
+    let Response::Error(e) = anonymous.call(&big).await.unwrap() else {
+        panic!("refused")
+    };
+    assert!(
+        e.message.contains("exceeds the 131072-byte limit"),
+        "{}",
+        e.message
+    );
+    // A small call is read, and refused for want of a certificate.
+    let Response::Error(e) = anonymous.call(&Request::Nodes).await.unwrap() else {
+        panic!("refused")
+    };
+    assert!(e.message.contains("only over mutual TLS"), "{}", e.message);
+    // With the cluster's certificate the same frame is read (and answered:
+    // no such application).
+    let tls = dir.path().join("tls");
+    let cert = (
+        std::fs::read(tls.join("admin.crt")).unwrap(),
+        std::fs::read(tls.join("admin.key")).unwrap(),
+    );
+    let member = client(Some(cert)).await.unwrap();
+    if let Response::Error(e) = member.call(&big).await.unwrap() {
+        assert!(!e.message.contains("limit"), "{}", e.message);
+    }
+    running.stop().await;
 }

@@ -30,6 +30,47 @@ use crate::rpc::{read_frame, read_frame_and_rest};
 /// Largest request body forwarded between nodes.
 const MAX_FORWARDED_BODY: usize = 64 * 1024 * 1024;
 
+/// Largest frame read from a peer without a client certificate (a hello, a
+/// join with its advert): nothing larger is buffered before authentication.
+const PRE_AUTH_FRAME_LEN: usize = 128 * 1024;
+
+/// Control connections open at once; past it new ones are refused at the
+/// QUIC handshake.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Of those, connections without a client certificate (joining nodes, or
+/// clients that will be refused); each is served one stream at a time.
+const MAX_UNAUTHENTICATED: usize = 64;
+
+/// Open control connections, and those without a client certificate.
+#[derive(Debug, Default)]
+struct Open {
+    all: std::sync::atomic::AtomicUsize,
+    unauthenticated: std::sync::atomic::AtomicUsize,
+}
+
+impl Open {
+    /// Takes a place in `counter` under `max`; given back by the guard.
+    fn take(counter: &std::sync::atomic::AtomicUsize, max: usize) -> Option<Place<'_>> {
+        use std::sync::atomic::Ordering;
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Place(counter))
+    }
+}
+
+/// A place in an [`Open`] count, given back when dropped.
+struct Place<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Binds the control endpoint's UDP socket, with a clear error when the port
 /// is taken.
 pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
@@ -99,13 +140,20 @@ pub struct Context {
 /// Accepts control connections until the endpoint is closed (by the node, once
 /// everything else has stopped, so status answers during a drain).
 pub async fn serve(endpoint: quinn::Endpoint, ctx: Context) {
+    let open: Arc<Open> = Arc::default();
     while let Some(incoming) = endpoint.accept().await {
         let ctx = ctx.clone();
+        let open = open.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
+            let Some(_place) = Open::take(&open.all, MAX_CONNECTIONS) else {
+                debug!(%remote, "Control connection refused: {MAX_CONNECTIONS} are open.");
+                incoming.refuse();
+                return;
+            };
             match incoming.await {
                 Ok(conn) => {
-                    if let Err(e) = connection(conn, ctx).await {
+                    if let Err(e) = connection(conn, ctx, &open).await {
                         debug!(%remote, error = %e, "Control connection ended.");
                     }
                 }
@@ -128,12 +176,25 @@ struct Caller {
     authorized: bool,
 }
 
-async fn connection(conn: quinn::Connection, ctx: Context) -> anyhow::Result<()> {
+async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyhow::Result<()> {
     let remote = conn.remote_address();
     let peer: Option<Arc<str>> = conn
         .peer_identity()
         .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok())
         .and_then(|certs| certs.first().map(|c| digest::cert_fingerprint(c).into()));
+    // Without a certificate: a small budget (few connections, one stream at
+    // a time, small frames) until a join proves itself.
+    let _unauthenticated = match peer {
+        Some(_) => None,
+        None => match Open::take(&open.unauthenticated, MAX_UNAUTHENTICATED) {
+            Some(place) => Some(place),
+            None => {
+                debug!(%remote, "Control connection closed: {MAX_UNAUTHENTICATED} without a certificate are open.");
+                conn.close(0u32.into(), b"too many connections without a certificate");
+                return Ok(());
+            }
+        },
+    };
     let Some(authorized) = handshake(&conn, &ctx).await? else {
         // Give the client time to read the refusal.
         conn.closed().await;
@@ -155,6 +216,13 @@ async fn connection(conn: quinn::Connection, ctx: Context) -> anyhow::Result<()>
             }
             Err(e) => return Err(e.into()),
         };
+        if caller.peer.is_none() {
+            // One at a time: a joining node makes one call.
+            if let Err(e) = stream(&ctx, &caller, send, recv).await {
+                debug!(remote = %caller.remote, error = %e, "Control stream ended with an error.");
+            }
+            continue;
+        }
         // Streams are served concurrently: a connection between nodes carries
         // many forwarded requests at once.
         let (ctx, caller) = (ctx.clone(), caller.clone());
@@ -170,7 +238,7 @@ async fn connection(conn: quinn::Connection, ctx: Context) -> anyhow::Result<()>
 /// the token is valid)` when accepted.
 async fn handshake(conn: &quinn::Connection, ctx: &Context) -> anyhow::Result<Option<bool>> {
     let (mut send, mut recv) = conn.accept_bi().await?;
-    let hello: Hello = wire::decode(&read_frame(&mut recv).await?)?;
+    let hello: Hello = wire::decode(&read_frame(&mut recv, PRE_AUTH_FRAME_LEN).await?)?;
     let reply = match wire::negotiate(hello.protocol_version) {
         Ok(version) => HelloReply::Accepted {
             protocol_version: version,
@@ -201,7 +269,11 @@ async fn stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) -> anyhow::Result<()> {
-    let read = read_frame_and_rest(&mut recv)
+    let limit = match caller.peer {
+        Some(_) => wire::MAX_FRAME_LEN,
+        None => PRE_AUTH_FRAME_LEN,
+    };
+    let read = read_frame_and_rest(&mut recv, limit)
         .await
         .and_then(|(frame, rest)| Ok((wire::decode::<Request>(&frame)?, rest)));
     let (request, rest) = match read {
@@ -226,7 +298,10 @@ async fn stream(
     } = request
     {
         let mut body = rest;
-        body.extend_from_slice(&recv.read_to_end(MAX_FORWARDED_BODY).await?);
+        // Only from a node of the cluster is a body read (refused below otherwise).
+        if caller.peer.is_some() {
+            body.extend_from_slice(&recv.read_to_end(MAX_FORWARDED_BODY).await?);
+        }
         let call = ForwardCall {
             replica_id,
             method,

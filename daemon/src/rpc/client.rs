@@ -242,7 +242,7 @@ impl ControlClient {
                 .await
                 .map_err(|e| lost(e.to_string()))?;
             send.finish().map_err(|e| lost(e.to_string()))?;
-            let frame = read_frame(&mut recv)
+            let frame = read_frame(&mut recv, wire::MAX_FRAME_LEN)
                 .await
                 .map_err(|e| lost(e.to_string()))?;
             wire::decode(&frame).map_err(|e| ClientError::Protocol(e.to_string()))
@@ -273,7 +273,7 @@ impl ControlClient {
             .await
             .map_err(|e| lost(e.to_string()))?;
         send.finish().map_err(|e| lost(e.to_string()))?;
-        let (head, rest) = read_frame_and_rest(&mut recv)
+        let (head, rest) = read_frame_and_rest(&mut recv, wire::MAX_FRAME_LEN)
             .await
             .map_err(|e| lost(e.to_string()))?;
         let response = wire::decode(&head).map_err(|e| ClientError::Protocol(e.to_string()))?;

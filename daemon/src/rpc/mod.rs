@@ -13,11 +13,13 @@ pub mod client;
 
 use rserve_protocol::wire::FrameDecoder;
 
-/// Reads one frame and returns it with the bytes that followed it so far.
+/// Reads one frame of at most `limit` bytes and returns it with the bytes
+/// that followed it so far.
 pub(crate) async fn read_frame_and_rest(
     recv: &mut quinn::RecvStream,
+    limit: usize,
 ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-    let mut decoder = FrameDecoder::default();
+    let mut decoder = FrameDecoder::with_limit(limit);
     loop {
         if let Some(frame) = decoder.next_frame()? {
             return Ok((frame, decoder.take_rest()));
@@ -30,7 +32,13 @@ pub(crate) async fn read_frame_and_rest(
     }
 }
 
-/// Reads one frame from a stream that the peer finishes after sending it.
-pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> anyhow::Result<Vec<u8>> {
-    read_frame_and_rest(recv).await.map(|(frame, _)| frame)
+/// Reads one frame (of at most `limit` bytes) from a stream that the peer
+/// finishes after sending it.
+pub(crate) async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    limit: usize,
+) -> anyhow::Result<Vec<u8>> {
+    read_frame_and_rest(recv, limit)
+        .await
+        .map(|(frame, _)| frame)
 }

@@ -8,9 +8,15 @@ use super::MAX_FRAME_LEN;
 /// A frame that cannot be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The length prefix exceeds [`MAX_FRAME_LEN`].
-    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN}-byte limit")]
-    TooLarge(usize),
+    /// The length prefix exceeds the decoder's limit ([`MAX_FRAME_LEN`] by
+    /// default).
+    #[error("frame of {len} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// The declared length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The payload is not the expected message.
     #[error("malformed message: {0}")]
     Malformed(#[from] serde_json::Error),
@@ -30,13 +36,31 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     Ok(serde_json::from_slice(payload)?)
 }
 
-/// Accumulates bytes from a stream and yields complete frames.
-#[derive(Debug, Default)]
+/// Accumulates bytes from a stream and yields complete frames of at most
+/// its limit.
+#[derive(Debug)]
 pub struct FrameDecoder {
     buf: Vec<u8>,
+    limit: usize,
+}
+
+impl Default for FrameDecoder {
+    /// Frames up to [`MAX_FRAME_LEN`].
+    fn default() -> Self {
+        Self::with_limit(MAX_FRAME_LEN)
+    }
 }
 
 impl FrameDecoder {
+    /// Frames up to `limit` bytes (capped at [`MAX_FRAME_LEN`]): a longer
+    /// length prefix is an error before any of the frame is buffered.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            limit: limit.min(MAX_FRAME_LEN),
+        }
+    }
+
     /// Bytes pushed but not yet returned as a frame (what follows the last frame).
     pub fn take_rest(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
@@ -58,8 +82,11 @@ impl FrameDecoder {
             return Ok(None);
         };
         let len = u32::from_be_bytes(*prefix) as usize;
-        if len > MAX_FRAME_LEN {
-            return Err(FrameError::TooLarge(len));
+        if len > self.limit {
+            return Err(FrameError::TooLarge {
+                len,
+                limit: self.limit,
+            });
         }
         if self.buf.len() < 4 + len {
             return Ok(None);

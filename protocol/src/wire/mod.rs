@@ -626,7 +626,15 @@ mod tests {
     fn oversized_frames_are_refused_before_buffering() {
         let mut dec = FrameDecoder::default();
         dec.push(&(MAX_FRAME_LEN as u32 + 1).to_be_bytes());
-        assert!(matches!(dec.next_frame(), Err(FrameError::TooLarge(_))));
+        assert!(matches!(dec.next_frame(), Err(FrameError::TooLarge { .. })));
+        // A smaller limit (before authentication) holds the same way.
+        let mut dec = FrameDecoder::with_limit(100);
+        dec.push(&101u32.to_be_bytes());
+        let err = dec.next_frame().unwrap_err().to_string();
+        assert_eq!(err, "frame of 101 bytes exceeds the 100-byte limit");
+        let mut dec = FrameDecoder::with_limit(100);
+        dec.push(&100u32.to_be_bytes());
+        assert!(dec.next_frame().unwrap().is_none(), "100 bytes may come");
     }
 
     #[test]
