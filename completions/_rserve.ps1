@@ -60,6 +60,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--deploy', '--deploy', [CompletionResultType]::ParameterName, 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)')
             [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Largest request body the ingress accepts, in bytes (larger: 413)')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Open HTTP connections at most; past it new ones are closed at once')
+            [CompletionResult]::new('--max-connections-per-ip', '--max-connections-per-ip', [CompletionResultType]::ParameterName, 'Open HTTP connections from one client address at most (0: no such cap; behind a proxy, keep 0)')
             [CompletionResult]::new('--header-timeout-s', '--header-timeout-s', [CompletionResultType]::ParameterName, 'Seconds a client has to send a request''s head (also the keep-alive idle limit)')
             [CompletionResult]::new('--body-timeout-s', '--body-timeout-s', [CompletionResultType]::ParameterName, 'Longest pause, in seconds, while a request body arrives (longer: 408)')
             [CompletionResult]::new('--h2-max-streams', '--h2-max-streams', [CompletionResultType]::ParameterName, 'HTTP/2 streams (requests) open at once on one connection')
@@ -375,6 +376,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
         }
         'rserve;token;create' {
             [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Seconds the token stays valid')
+            [CompletionResult]::new('--uses', '--uses', [CompletionResultType]::ParameterName, 'Nodes the token may join (then it is used up)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')

@@ -1230,13 +1230,17 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__token__subcmd__create)
-            opts="-o -q -h -V --ttl --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -q -h -V --ttl --uses --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --uses)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1368,7 +1372,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__up)
-            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --max-connections --header-timeout-s --body-timeout-s --h2-max-streams --request-timeout-s --max-queued-requests --max-buffered-mb --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --max-connections --max-connections-per-ip --header-timeout-s --body-timeout-s --h2-max-streams --request-timeout-s --max-queued-requests --max-buffered-mb --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1391,6 +1395,10 @@ _rserve() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-ip)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -56,6 +56,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --deploy 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)'
             cand --max-body-bytes 'Largest request body the ingress accepts, in bytes (larger: 413)'
             cand --max-connections 'Open HTTP connections at most; past it new ones are closed at once'
+            cand --max-connections-per-ip 'Open HTTP connections from one client address at most (0: no such cap; behind a proxy, keep 0)'
             cand --header-timeout-s 'Seconds a client has to send a request''s head (also the keep-alive idle limit)'
             cand --body-timeout-s 'Longest pause, in seconds, while a request body arrives (longer: 408)'
             cand --h2-max-streams 'HTTP/2 streams (requests) open at once on one connection'
@@ -356,6 +357,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
         }
         &'rserve;token;create'= {
             cand --ttl 'Seconds the token stays valid'
+            cand --uses 'Nodes the token may join (then it is used up)'
             cand -o 'o'
             cand --output 'output'
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'

@@ -57,6 +57,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l control-addr -d 'Co
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l deploy -d 'Deploy this application file once the node is up, and again on SIGHUP (repeatable)' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-body-bytes -d 'Largest request body the ingress accepts, in bytes (larger: 413)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-connections -d 'Open HTTP connections at most; past it new ones are closed at once' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-connections-per-ip -d 'Open HTTP connections from one client address at most (0: no such cap; behind a proxy, keep 0)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l header-timeout-s -d 'Seconds a client has to send a request\'s head (also the keep-alive idle limit)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l body-timeout-s -d 'Longest pause, in seconds, while a request body arrives (longer: 408)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l h2-max-streams -d 'HTTP/2 streams (requests) open at once on one connection' -r
@@ -286,6 +287,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l ttl -d 'Seconds the token stays valid' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l uses -d 'Nodes the token may join (then it is used up)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s o -l output -r -f -a "table\t'Aligned columns for people'
 json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"

@@ -159,7 +159,10 @@ fn a_deployment_follows_the_load_up_and_down_on_one_node_losing_nothing() {
 fn on_a_cluster_the_load_seen_by_members_scales_the_deployment() {
     let tmp = tempfile::tempdir().unwrap();
     let head = TestNode::start(&tmp.path().join("head"), &[]);
-    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let token = head
+        .ok(&["token", "create", "--uses", "2"])
+        .trim()
+        .to_owned();
     let join = head.control.to_string();
     let members: Vec<TestNode> = (0..2)
         .map(|i| {

@@ -40,7 +40,7 @@ fn three_nodes_form_a_cluster_detect_failures_and_survive_a_head_restart() {
         &["--node-timeout-s", "2"],
     );
     let token = head
-        .ok(&["token", "create", "--ttl", "600"])
+        .ok(&["token", "create", "--ttl", "600", "--uses", "2"])
         .trim()
         .to_owned();
     assert!(token.starts_with("rsj."), "{token}");
@@ -82,6 +82,23 @@ fn three_nodes_form_a_cluster_detect_failures_and_survive_a_head_restart() {
         let n = nodes(&head);
         n.len() == 3 && n.iter().all(|n| n["state"] == "ALIVE")
     });
+    // The token allowed two joins: a third node is refused.
+    let third = std::process::Command::new(env!("CARGO_BIN_EXE_rserve"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("c"))
+        .args([
+            "up",
+            "--http-addr",
+            "127.0.0.4:0",
+            "--control-addr",
+            "127.0.0.4:0",
+        ])
+        .args(["--join", &join, "--token", &token])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(third.status.code(), Some(4), "{err}");
+    assert!(err.contains("the join token was used already"), "{err}");
     let list = nodes(&head);
     assert_eq!(list[0]["head"], true);
     let a_node = list
@@ -355,7 +372,10 @@ fn echo_cluster_with(tmp: &std::path::Path, timeout_s: &str, max_ongoing: u32) -
         &port,
         &["--node-timeout-s", timeout_s],
     );
-    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let token = head
+        .ok(&["token", "create", "--uses", "2"])
+        .trim()
+        .to_owned();
     let join = head.control.to_string();
     let members: Vec<TestNode> = ["127.0.0.2", "127.0.0.3"]
         .iter()

@@ -190,7 +190,10 @@ fn cluster(tmp: &std::path::Path, members: usize) -> (TestNode, Vec<TestNode>) {
         "0",
         &["--label", "zone=head"],
     );
-    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let token = head
+        .ok(&["token", "create", "--uses", &members.to_string()])
+        .trim()
+        .to_owned();
     let join = head.control.to_string();
     let nodes: Vec<TestNode> = (0..members)
         .map(|i| {

@@ -560,6 +560,10 @@ pub struct TokenCreateArgs {
     #[arg(long, default_value_t = 86400.0, value_name = "SECONDS", value_parser = seconds)]
     pub ttl: f64,
 
+    /// Nodes the token may join (then it is used up)
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub uses: u32,
+
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }

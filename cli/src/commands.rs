@@ -354,14 +354,21 @@ pub async fn nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
 pub async fn token(cx: &Invocation, command: TokenCommand) -> Result<Exit, Failure> {
     let TokenCommand::Create(args) = command;
     let client = connect_admin(cx).await?;
-    let (token, expires_at_s) =
-        match call(&client, Request::CreateJoinToken { ttl_s: args.ttl }).await? {
-            Response::JoinToken {
-                token,
-                expires_at_s,
-            } => (token, expires_at_s),
-            other => return Err(unexpected(&other)),
-        };
+    let (token, expires_at_s) = match call(
+        &client,
+        Request::CreateJoinToken {
+            ttl_s: args.ttl,
+            uses: args.uses,
+        },
+    )
+    .await?
+    {
+        Response::JoinToken {
+            token,
+            expires_at_s,
+        } => (token, expires_at_s),
+        other => return Err(unexpected(&other)),
+    };
     let doc = || serde_json::json!({ "token": token, "expires_at_s": expires_at_s });
     let text = match args.output {
         Output::Table => format!("{token}\n"),

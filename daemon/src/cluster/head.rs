@@ -117,7 +117,7 @@ impl Head {
         fleet.set_members(hosts(&membership));
         Ok(Self {
             cluster_id: issuer.fingerprint.clone(),
-            tokens: Mutex::new(TokenStore::load(state_dir)?),
+            tokens: Mutex::new(TokenStore::load(state_dir, now_s())?),
             issuer,
             membership: Mutex::new(membership),
             nodes_file,
@@ -135,7 +135,7 @@ impl Head {
     /// of the client certificate the connection was authenticated with, if any.
     pub fn handle(&self, request: Request, peer: Option<&str>, remote: SocketAddr) -> Response {
         match request {
-            Request::CreateJoinToken { ttl_s } => self.create_token(ttl_s),
+            Request::CreateJoinToken { ttl_s, uses } => self.create_token(ttl_s, uses),
             Request::Join {
                 token,
                 public_key,
@@ -167,15 +167,15 @@ impl Head {
         }
     }
 
-    fn create_token(&self, ttl_s: f64) -> Response {
-        let created = self
-            .tokens
-            .lock()
-            .unwrap()
-            .create(&self.issuer.fingerprint, ttl_s, now_s());
+    fn create_token(&self, ttl_s: f64, uses: u32) -> Response {
+        let created =
+            self.tokens
+                .lock()
+                .unwrap()
+                .create(&self.issuer.fingerprint, ttl_s, uses, now_s());
         match created {
             Ok(token) => {
-                info!(ttl_s, "Join token created.");
+                info!(ttl_s, uses, "Join token created.");
                 Response::JoinToken {
                     token: token.to_text(),
                     expires_at_s: now_s() + ttl_s,
@@ -212,6 +212,12 @@ impl Head {
             Ok(pem) => pem,
             Err(e) => return unauthorized(format!("{e:#}")),
         };
+        // Used only now that the join will be answered (a refused advert
+        // leaves the token as it was).
+        if let Err(e) = self.tokens.lock().unwrap().consume(token, now_s()) {
+            warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
+            return unauthorized(e.to_string());
+        }
         let der =
             CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("rcgen writes valid PEM");
         fix_addresses(&mut advert, remote);

@@ -4,8 +4,9 @@
 //! `ca` is the first 16 bytes of the SHA-256 of the cluster CA certificate, so the
 //! joining node can check it is talking to the right cluster before it trusts
 //! anything (as kubeadm's `--discovery-token-ca-cert-hash`, folded into the
-//! token). The head keeps only the SHA-256 of each secret, with its expiry, in
-//! `<state dir>/join_tokens.json` (atomic writes).
+//! token). The head keeps only the SHA-256 of each secret, with its expiry and
+//! the joins it has left (one by default), in `<state dir>/join_tokens.json`
+//! (atomic writes); expired and used-up tokens are dropped.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,12 @@ pub enum TokenError {
     /// It has expired.
     #[error("the join token expired {0:.0} s ago; create a new one with `rserve token create`")]
     Expired(f64),
+    /// Every join it allowed has been made.
+    #[error(
+        "the join token was used already; create a new one with `rserve token create` \
+         (`--uses N` lets one token join N nodes)"
+    )]
+    Used,
 }
 
 /// A parsed token.
@@ -73,6 +80,14 @@ struct Stored {
     id: String,
     secret_sha256: String,
     expires_at_s: f64,
+    /// Joins it still allows (tokens written before this field allowed any
+    /// number until they expired).
+    #[serde(default = "unlimited")]
+    uses_left: u32,
+}
+
+fn unlimited() -> u32 {
+    u32::MAX
 }
 
 /// The head's tokens.
@@ -83,8 +98,9 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    /// Loads `<state dir>/join_tokens.json` (absent = none).
-    pub fn load(state_dir: &Path) -> anyhow::Result<Self> {
+    /// Loads `<state dir>/join_tokens.json` (absent = none), without the
+    /// tokens that expired by `now_s`.
+    pub fn load(state_dir: &Path, now_s: f64) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let path = state_dir.join("join_tokens.json");
         let tokens = match std::fs::read(&path) {
@@ -93,43 +109,88 @@ impl TokenStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        Ok(Self { path, tokens })
+        let mut store = Self { path, tokens };
+        if store.prune(now_s) {
+            store.save()?;
+        }
+        Ok(store)
     }
 
-    /// Creates a token valid for `ttl_s` seconds from `now_s` (unix time).
-    pub fn create(&mut self, ca: &str, ttl_s: f64, now_s: f64) -> anyhow::Result<JoinToken> {
+    /// Drops expired and used-up tokens; whether any went.
+    fn prune(&mut self, now_s: f64) -> bool {
+        let before = self.tokens.len();
+        self.tokens
+            .retain(|t| t.expires_at_s > now_s && t.uses_left > 0);
+        self.tokens.len() != before
+    }
+
+    /// Creates a token valid for `ttl_s` seconds from `now_s` (unix time),
+    /// for `uses` joins.
+    pub fn create(
+        &mut self,
+        ca: &str,
+        ttl_s: f64,
+        uses: u32,
+        now_s: f64,
+    ) -> anyhow::Result<JoinToken> {
         let random = |n: usize| hex(&(0..n).map(|_| rand::random::<u8>()).collect::<Vec<_>>());
         let token = JoinToken {
             id: random(6),
             secret: random(16),
             ca: ca.to_owned(),
         };
-        // Expired tokens are dropped whenever the list is written.
-        self.tokens.retain(|t| t.expires_at_s > now_s);
+        // Expired and used-up tokens are dropped whenever the list is written.
+        self.prune(now_s);
         self.tokens.push(Stored {
             id: token.id.clone(),
             secret_sha256: secret_hash(&token.secret),
             expires_at_s: now_s + ttl_s,
+            uses_left: uses.max(1),
         });
         self.save()?;
         Ok(token)
     }
 
-    /// Checks a presented token at `now_s`.
+    /// Checks a presented token at `now_s` (without using it).
     pub fn verify(&self, text: &str, now_s: f64) -> Result<(), TokenError> {
+        self.find(text, now_s).map(|_| ())
+    }
+
+    /// Uses one of a presented token's joins: checked as [`verify`] does,
+    /// then counted (and written) before the join is answered, so a
+    /// single-use token admits one node even when two present it at once.
+    ///
+    /// [`verify`]: TokenStore::verify
+    pub fn consume(&mut self, text: &str, now_s: f64) -> Result<(), TokenError> {
+        let i = self.find(text, now_s)?;
+        self.tokens[i].uses_left -= 1;
+        self.prune(now_s);
+        if let Err(e) = self.save() {
+            // A join must not fail for the disk; the count holds in memory.
+            tracing::warn!(error = %e, "Cannot write the join tokens.");
+        }
+        Ok(())
+    }
+
+    /// The index of a presented token that may still be used at `now_s`.
+    fn find(&self, text: &str, now_s: f64) -> Result<usize, TokenError> {
         let token = JoinToken::parse(text)?;
-        let stored = self
+        let i = self
             .tokens
             .iter()
-            .find(|t| t.id == token.id)
+            .position(|t| t.id == token.id)
             .ok_or(TokenError::Invalid)?;
+        let stored = &self.tokens[i];
         if !digest::secrets_match(&stored.secret_sha256, &secret_hash(&token.secret)) {
             return Err(TokenError::Invalid);
         }
         if now_s >= stored.expires_at_s {
             return Err(TokenError::Expired(now_s - stored.expires_at_s));
         }
-        Ok(())
+        if stored.uses_left == 0 {
+            return Err(TokenError::Used);
+        }
+        Ok(i)
     }
 
     fn save(&self) -> anyhow::Result<()> {
@@ -145,8 +206,8 @@ mod tests {
     fn tokens_verify_expire_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let ca = digest::ca_fingerprint(b"some CA");
-        let mut store = TokenStore::load(dir.path()).unwrap();
-        let token = store.create(&ca, 60.0, 1000.0).unwrap();
+        let mut store = TokenStore::load(dir.path(), 1000.0).unwrap();
+        let token = store.create(&ca, 60.0, 1, 1000.0).unwrap();
         let text = token.to_text();
         assert_eq!(JoinToken::parse(&text).unwrap(), token);
         assert_eq!(store.verify(&text, 1030.0), Ok(()));
@@ -173,7 +234,46 @@ mod tests {
         // Only the hash of the secret is on disk, and the token outlives a restart.
         let on_disk = std::fs::read_to_string(dir.path().join("join_tokens.json")).unwrap();
         assert!(!on_disk.contains(&token.secret));
-        let reloaded = TokenStore::load(dir.path()).unwrap();
+        let reloaded = TokenStore::load(dir.path(), 1001.0).unwrap();
         assert_eq!(reloaded.verify(&text, 1030.0), Ok(()));
+        // Expired tokens are dropped when the list is loaded.
+        let pruned = TokenStore::load(dir.path(), 1061.0).unwrap();
+        assert_eq!(pruned.verify(&text, 1030.0), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_admits_as_many_joins_as_it_allows_then_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = digest::ca_fingerprint(b"some CA");
+        let mut store = TokenStore::load(dir.path(), 1000.0).unwrap();
+        let once = store.create(&ca, 60.0, 1, 1000.0).unwrap().to_text();
+        let twice = store.create(&ca, 60.0, 2, 1000.0).unwrap().to_text();
+        assert_eq!(store.consume(&once, 1001.0), Ok(()));
+        assert_eq!(
+            store.consume(&once, 1002.0),
+            Err(TokenError::Invalid),
+            "gone"
+        );
+        assert_eq!(store.consume(&twice, 1001.0), Ok(()));
+        // The count survives a restart.
+        let mut store = TokenStore::load(dir.path(), 1002.0).unwrap();
+        assert_eq!(store.consume(&twice, 1003.0), Ok(()));
+        assert_eq!(store.verify(&twice, 1004.0), Err(TokenError::Invalid));
+        let on_disk = std::fs::read_to_string(dir.path().join("join_tokens.json")).unwrap();
+        assert_eq!(on_disk.trim(), "[]", "used-up tokens are dropped");
+        // A token from before the count existed allows any number until it expires.
+        std::fs::write(
+            dir.path().join("join_tokens.json"),
+            format!(
+                r#"[{{"id": "0123456789ab", "secret_sha256": "{}", "expires_at_s": 2000.0}}]"#,
+                secret_hash(&"f".repeat(32))
+            ),
+        )
+        .unwrap();
+        let mut store = TokenStore::load(dir.path(), 1000.0).unwrap();
+        let old = format!("rsj.0123456789ab.{}.{ca}", "f".repeat(32));
+        for _ in 0..3 {
+            assert_eq!(store.consume(&old, 1001.0), Ok(()));
+        }
     }
 }

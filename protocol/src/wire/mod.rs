@@ -106,6 +106,9 @@ pub enum Request {
     CreateJoinToken {
         /// Seconds until it expires.
         ttl_s: f64,
+        /// Joins it allows (clients before this field: one).
+        #[serde(default = "one")]
+        uses: u32,
     },
     /// A new node asks to join: authenticated by a join token; answered with a
     /// certificate for `public_key` signed by the cluster CA.
@@ -583,6 +586,11 @@ pub enum ErrorCode {
     Unauthorized,
     /// The node failed to carry out a valid call.
     Internal,
+}
+
+/// The default of [`Request::CreateJoinToken`]'s `uses`.
+fn one() -> u32 {
+    1
 }
 
 /// The node's side of version negotiation: the version to speak, or why not.
