@@ -6,7 +6,8 @@
 //! anything (as kubeadm's `--discovery-token-ca-cert-hash`, folded into the
 //! token). The head keeps only the SHA-256 of each secret, with its expiry and
 //! the joins it has left (one by default), in `<state dir>/join_tokens.json`
-//! (atomic writes); expired and used-up tokens are dropped.
+//! (atomic writes). A used-up token stays until it expires, so a late join
+//! hears "used already" rather than "unknown"; expired tokens are dropped.
 
 use std::path::{Path, PathBuf};
 
@@ -116,11 +117,10 @@ impl TokenStore {
         Ok(store)
     }
 
-    /// Drops expired and used-up tokens; whether any went.
+    /// Drops expired tokens; whether any went.
     fn prune(&mut self, now_s: f64) -> bool {
         let before = self.tokens.len();
-        self.tokens
-            .retain(|t| t.expires_at_s > now_s && t.uses_left > 0);
+        self.tokens.retain(|t| t.expires_at_s > now_s);
         self.tokens.len() != before
     }
 
@@ -139,7 +139,7 @@ impl TokenStore {
             secret: random(16),
             ca: ca.to_owned(),
         };
-        // Expired and used-up tokens are dropped whenever the list is written.
+        // Expired tokens are dropped whenever the list is written.
         self.prune(now_s);
         self.tokens.push(Stored {
             id: token.id.clone(),
@@ -242,25 +242,23 @@ mod tests {
     }
 
     #[test]
-    fn a_token_admits_as_many_joins_as_it_allows_then_is_dropped() {
+    fn a_token_admits_as_many_joins_as_it_allows() {
         let dir = tempfile::tempdir().unwrap();
         let ca = digest::ca_fingerprint(b"some CA");
         let mut store = TokenStore::load(dir.path(), 1000.0).unwrap();
         let once = store.create(&ca, 60.0, 1, 1000.0).unwrap().to_text();
         let twice = store.create(&ca, 60.0, 2, 1000.0).unwrap().to_text();
         assert_eq!(store.consume(&once, 1001.0), Ok(()));
-        assert_eq!(
-            store.consume(&once, 1002.0),
-            Err(TokenError::Invalid),
-            "gone"
-        );
+        assert_eq!(store.consume(&once, 1002.0), Err(TokenError::Used));
         assert_eq!(store.consume(&twice, 1001.0), Ok(()));
         // The count survives a restart.
         let mut store = TokenStore::load(dir.path(), 1002.0).unwrap();
         assert_eq!(store.consume(&twice, 1003.0), Ok(()));
-        assert_eq!(store.verify(&twice, 1004.0), Err(TokenError::Invalid));
-        let on_disk = std::fs::read_to_string(dir.path().join("join_tokens.json")).unwrap();
-        assert_eq!(on_disk.trim(), "[]", "used-up tokens are dropped");
+        assert_eq!(store.verify(&twice, 1004.0), Err(TokenError::Used));
+        // Used up or not, a token is dropped once it expires.
+        drop(store);
+        let store = TokenStore::load(dir.path(), 1061.0).unwrap();
+        assert!(store.tokens.is_empty());
         // A token from before the count existed allows any number until it expires.
         std::fs::write(
             dir.path().join("join_tokens.json"),
