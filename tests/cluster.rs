@@ -919,3 +919,73 @@ fn a_partitioned_member_keeps_serving_decides_nothing_and_stands_down_after() {
     assert_eq!(p.len(), 2, "no doubled replicas: {p:?}");
     assert!(p.iter().all(|(id, _)| *id != stale));
 }
+
+#[test]
+fn members_take_replica_commands_only_from_the_head_they_joined() {
+    use rserve_daemon::rpc::client::{ClientOptions, ControlClient};
+    use rserve_protocol::wire::{Request, Response};
+    let tmp = tempfile::tempdir().unwrap();
+    let head = TestNode::start(&tmp.path().join("head"), &[]);
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let member = TestNode::start_on(
+        &tmp.path().join("m"),
+        "127.0.0.2",
+        "0",
+        &["--join", &head.control.to_string(), "--token", &token],
+    );
+    wait_for("the member", 15, || nodes(&head).len() == 2);
+    let cluster: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("m/cluster.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        cluster["head_cert_sha256"].as_str().map(str::len),
+        Some(64),
+        "{cluster}"
+    );
+    let file = rserve_protocol::AppFile::parse(
+        "a.toml",
+        "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\
+         replica = { kind = \"echo\" }\n",
+    )
+    .unwrap();
+    let start = Request::StartReplica {
+        app: "a".into(),
+        replica_id: "d-0123".into(),
+        config: Box::new(file.applications[0].deployments[0].clone()),
+    };
+    let tls = tmp.path().join("head/tls");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let call_as = |cert: &str, key: &str| {
+        runtime.block_on(async {
+            let client = ControlClient::connect(ClientOptions {
+                addr: member.control,
+                ca_pem: std::fs::read(tls.join("ca.crt")).unwrap(),
+                server_name: "localhost".into(),
+                token: None,
+                client_cert: Some((
+                    std::fs::read(tls.join(cert)).unwrap(),
+                    std::fs::read(tls.join(key)).unwrap(),
+                )),
+                timeout: Duration::from_secs(10),
+            })
+            .await
+            .unwrap();
+            client.call(&start).await.unwrap()
+        })
+    };
+    // The operators' certificate is of the cluster, but not the head's.
+    let Response::Error(e) = call_as("admin.crt", "admin.key") else {
+        panic!("refused")
+    };
+    assert!(
+        e.message.contains("only from the cluster's head"),
+        "{}",
+        e.message
+    );
+    assert!(member.log().contains("Refused a replica command"));
+    // The head's own certificate is taken.
+    assert!(matches!(
+        call_as("node.crt", "node.key"),
+        Response::Accepted
+    ));
+}

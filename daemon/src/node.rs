@@ -476,7 +476,7 @@ impl NodeHandle {
     /// The node in one line, for `systemctl status`.
     pub async fn summary(&self) -> String {
         match &self.cluster.role {
-            Role::Member { head, agent } => {
+            Role::Member { head, agent, .. } => {
                 let reports = agent.reports();
                 Summary::Member {
                     head: head.to_string(),

@@ -70,6 +70,9 @@ pub async fn join(
         })
         .await
         .map_err(|e| JoinError::Other(e.into()))?;
+    // The head's own certificate (verified against the token's CA): the one
+    // replica commands will be taken from.
+    let head_cert_sha256 = client.peer_fingerprint();
     client.close().await;
     let (cert_pem, ca_pem, cluster_id) = match response {
         Response::Joined {
@@ -106,7 +109,11 @@ pub async fn join(
     // Written last: its presence marks the material complete.
     write_private(&paths.node_cert, cert_pem.as_bytes(), 0o644)
         .context("cannot write the node certificate")?;
-    let file = ClusterFile { head, cluster_id };
+    let file = ClusterFile {
+        head,
+        cluster_id,
+        head_cert_sha256,
+    };
     file.write(state_dir)?;
     Ok(file)
 }

@@ -45,6 +45,12 @@ pub struct ClusterFile {
     pub head: SocketAddr,
     /// The cluster id (the CA fingerprint).
     pub cluster_id: String,
+    /// SHA-256 (hex) of the head's certificate, as it presented it at the
+    /// join: replica commands are taken only from it. Absent in files from
+    /// before it was kept (then any node of the cluster is taken, with a
+    /// warning at start; joining again adds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_cert_sha256: Option<String>,
 }
 
 impl ClusterFile {
@@ -79,6 +85,9 @@ pub enum Role {
     Member {
         /// The head's control address.
         head: SocketAddr,
+        /// The head's certificate (SHA-256), the only one replica commands
+        /// are taken from.
+        head_cert: Option<String>,
         /// Runs the replicas the head places here.
         agent: Arc<MemberAgent>,
     },
@@ -107,11 +116,18 @@ impl Cluster {
 
     /// A member's cluster, with its agent.
     pub fn member(file: &ClusterFile, agent: MemberAgent) -> Self {
+        if file.head_cert_sha256.is_none() {
+            tracing::warn!(
+                "cluster.json names no head certificate (joined with an older rserve): replica \
+                 commands are taken from any node of the cluster; join again to pin the head."
+            );
+        }
         Self {
             cluster_id: file.cluster_id.clone(),
             local: agent.local.clone(),
             role: Role::Member {
                 head: file.head,
+                head_cert: file.head_cert_sha256.clone(),
                 agent: Arc::new(agent),
             },
         }
@@ -150,7 +166,7 @@ impl Cluster {
     /// the CLI gets the cluster's answer whichever node it talks to.
     pub async fn ask_head(&self, request: &Request) -> Result<Response, String> {
         match &self.role {
-            Role::Member { head, agent } => agent
+            Role::Member { head, agent, .. } => agent
                 .ask(*head, request)
                 .await
                 .map_err(|e| format!("cannot reach the cluster head at {head}: {e}")),
@@ -172,6 +188,21 @@ impl Cluster {
                 code: ErrorCode::Unauthorized,
                 message: "replica commands need a node certificate of this cluster".to_owned(),
             }),
+            (
+                Role::Member {
+                    head_cert: Some(head_cert),
+                    ..
+                },
+                true,
+            ) if peer != Some(head_cert.as_str()) => {
+                tracing::warn!(%remote, "Refused a replica command from a certificate that is not the head's.");
+                Response::Error(WireError {
+                    code: ErrorCode::Unauthorized,
+                    message: "replica commands are taken only from the cluster's head (its \
+                              certificate, as pinned at the join)"
+                        .to_owned(),
+                })
+            }
             (Role::Member { agent, .. }, true) => agent.handle(request),
             (Role::Head(_), true) => Response::Error(WireError {
                 code: ErrorCode::BadRequest,

@@ -222,6 +222,17 @@ impl ControlClient {
         }
     }
 
+    /// SHA-256 (hex) of the certificate the node presented.
+    pub fn peer_fingerprint(&self) -> Option<String> {
+        self.conn
+            .peer_identity()
+            .and_then(|id| {
+                id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                    .ok()
+            })
+            .and_then(|certs| certs.first().map(|c| crate::digest::cert_fingerprint(c)))
+    }
+
     /// Makes one call.
     pub async fn call(&self, request: &Request) -> Result<Response, ClientError> {
         self.exchange(request).await
