@@ -989,3 +989,59 @@ fn members_take_replica_commands_only_from_the_head_they_joined() {
         Response::Accepted
     ));
 }
+
+#[test]
+fn with_every_replica_on_a_dead_head_a_member_answers_503_not_silence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut head = TestNode::start(&tmp.path().join("head"), &["--label", "zone=head"]);
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let member = TestNode::start_on(
+        &tmp.path().join("m"),
+        "127.0.0.2",
+        "0",
+        &["--join", &head.control.to_string(), "--token", &token],
+    );
+    wait_for("the member", 15, || nodes(&head).len() == 2);
+    let app = harness::app_file(
+        tmp.path(),
+        "echo.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n\
+         [[applications.deployments]]\nname = \"echo\"\nnum_replicas = 2\n\
+         resources = { label_selector = { zone = \"head\" } }\nreplica = { kind = \"echo\" }\n",
+    );
+    head.ok(&["deploy", app.to_str().unwrap(), "--wait"]);
+    wait_for("the member routes to the head's replicas", 15, || {
+        member.http("POST", "/echo", &[], b"x").status == 200
+    });
+    head.child.as_mut().unwrap().kill().unwrap();
+    head.child.as_mut().unwrap().wait().unwrap();
+    // Every request gets a status (502 or 503), none waits for its client to
+    // give up. In the first seconds one may try the dead node (up to the 3 s
+    // connect timeout); once every replica's node has been unreachable for
+    // 3 s, requests are answered 503 at once, while one at a time probes the
+    // node in case it comes back.
+    let start = Instant::now();
+    let mut answers = Vec::new();
+    while start.elapsed() < Duration::from_secs(12) {
+        let t = Instant::now();
+        let r = member.http("POST", "/echo", &[], b"x");
+        assert!(
+            matches!(r.status, 502 | 503),
+            "{}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        answers.push((start.elapsed(), r.status, t.elapsed()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let late: Vec<_> = answers
+        .iter()
+        .filter(|(at, _, _)| *at > Duration::from_secs(7))
+        .collect();
+    let fast = late
+        .iter()
+        .filter(|(_, status, took)| *status == 503 && *took < Duration::from_millis(500))
+        .count();
+    assert!(fast * 10 >= late.len() * 8, "{answers:?}");
+}

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,7 +43,7 @@ pub struct Head {
     /// Who is in the cluster and alive.
     membership: Mutex<Membership>,
     /// Where membership is persisted.
-    nodes_file: PathBuf,
+    nodes_file: Arc<NodesFile>,
     /// Placement, proxies and the cluster route table (shared with the controller).
     pub fleet: Arc<Fleet>,
     /// The cluster's event log.
@@ -120,7 +121,11 @@ impl Head {
             tokens: Mutex::new(TokenStore::load(state_dir, now_s())?),
             issuer,
             membership: Mutex::new(membership),
-            nodes_file,
+            nodes_file: Arc::new(NodesFile {
+                path: nodes_file,
+                generation: AtomicU64::new(0),
+                written: Mutex::new(0),
+            }),
             fleet,
             events,
         })
@@ -228,9 +233,7 @@ impl Head {
             Instant::now(),
             now_s(),
         );
-        if let Err(e) = persist(&membership, &self.nodes_file) {
-            warn!(error = %e, "Cannot persist the node list.");
-        }
+        self.nodes_file.save(&membership);
         if let MembershipEvent::Joined(id) = event {
             info!(node = %id, %remote, http = %advert.http_address, "Node joined the cluster.");
             self.events.record(
@@ -315,7 +318,21 @@ impl Head {
                 continue;
             }
             self.fleet.set_members(hosts(&membership));
+            if events
+                .iter()
+                .any(|e| matches!(e, MembershipEvent::Removed(_)))
+            {
+                self.nodes_file.save(&membership);
+            }
             for event in events {
+                if let MembershipEvent::Removed(id) = &event {
+                    info!(node = %id, "Node forgotten: dead for 24 h; it must join again.");
+                    self.events.record(
+                        EventReason::NodeRemoved,
+                        Subject::node(id),
+                        "dead for 24 h: forgotten; it must join again with a new token".to_owned(),
+                    );
+                }
                 if let MembershipEvent::Dead(id) = event {
                     warn!(node = %id, timeout_s = membership.timeout().as_secs_f64(), "Node declared dead: no heartbeat within the node timeout; its replicas will be placed elsewhere.");
                     self.events.record(
@@ -375,17 +392,48 @@ fn fix_addresses(advert: &mut NodeAdvert, remote: SocketAddr) {
     }
 }
 
-fn persist(membership: &Membership, path: &Path) -> anyhow::Result<()> {
-    let records: Vec<MemberRecord> = membership
-        .records()
-        .into_iter()
-        .map(|(advert, cert_fingerprint, joined_at_s)| MemberRecord {
-            advert,
-            cert_fingerprint,
-            joined_at_s,
-        })
-        .collect();
-    crate::state_dir::write_atomic(path, &serde_json::to_vec_pretty(&records)?)
+/// `nodes.json`, written off the async threads: each save takes a snapshot
+/// (under the membership lock the caller holds) and writes it on the blocking
+/// pool; a write older than one already made is skipped, so the file ends
+/// with the newest snapshot whatever order the writes run in.
+#[derive(Debug)]
+struct NodesFile {
+    path: PathBuf,
+    /// Snapshots taken.
+    generation: AtomicU64,
+    /// The newest snapshot written.
+    written: Mutex<u64>,
+}
+
+impl NodesFile {
+    fn save(self: &Arc<Self>, membership: &Membership) {
+        let records: Vec<MemberRecord> = membership
+            .records()
+            .into_iter()
+            .map(|(advert, cert_fingerprint, joined_at_s)| MemberRecord {
+                advert,
+                cert_fingerprint,
+                joined_at_s,
+            })
+            .collect();
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let file = self.clone();
+        let write = move || {
+            let mut written = file.written.lock().unwrap();
+            if *written > generation {
+                return;
+            }
+            let bytes = serde_json::to_vec_pretty(&records).expect("records serialise");
+            match crate::state_dir::write_atomic(&file.path, &bytes) {
+                Ok(()) => *written = generation,
+                Err(e) => warn!(error = %format!("{e:#}"), "Cannot persist the node list."),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(write)),
+            Err(_) => write(),
+        }
+    }
 }
 
 /// A join or heartbeat whose advert does not hold up.

@@ -25,7 +25,14 @@ struct Member {
     joined_at_s: f64,
     last_heartbeat: Option<Instant>,
     state: NodeState,
+    /// When it was declared dead (for [`DEAD_RETENTION`]).
+    dead_since: Option<Instant>,
 }
+
+/// How long a dead node's record is kept (its replicas placed elsewhere, its
+/// heartbeats taken again if it comes back); then it is forgotten and must
+/// join again with a new token.
+pub const DEAD_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// A change worth logging.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +43,8 @@ pub enum MembershipEvent {
     Alive(String),
     /// No heartbeat within the timeout.
     Dead(String),
+    /// Dead for [`DEAD_RETENTION`]: forgotten.
+    Removed(String),
 }
 
 /// Why a heartbeat was refused.
@@ -93,6 +102,7 @@ impl Membership {
                 joined_at_s: now_s,
                 last_heartbeat: Some(now),
                 state: NodeState::Alive,
+                dead_since: None,
             },
         );
         MembershipEvent::Joined(id)
@@ -118,12 +128,14 @@ impl Membership {
         member.last_heartbeat = Some(now);
         if member.state == NodeState::Dead {
             member.state = NodeState::Alive;
+            member.dead_since = None;
             return Ok(Some(MembershipEvent::Alive(id)));
         }
         Ok(None)
     }
 
-    /// Declares dead the nodes not heard from within the timeout.
+    /// Declares dead the nodes not heard from within the timeout, and
+    /// forgets those dead for [`DEAD_RETENTION`].
     pub fn sweep(&mut self, now: Instant) -> Vec<MembershipEvent> {
         let mut events = Vec::new();
         for (id, member) in &mut self.members {
@@ -132,9 +144,19 @@ impl Membership {
                 .is_none_or(|t| now.saturating_duration_since(t) > self.timeout);
             if silent && member.state == NodeState::Alive {
                 member.state = NodeState::Dead;
+                member.dead_since = Some(now);
                 events.push(MembershipEvent::Dead(id.clone()));
             }
         }
+        self.members.retain(|id, member| {
+            let expired = member
+                .dead_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= DEAD_RETENTION);
+            if expired {
+                events.push(MembershipEvent::Removed(id.clone()));
+            }
+            !expired
+        });
         events
     }
 
@@ -242,6 +264,31 @@ mod tests {
             Ok(Some(MembershipEvent::Alive("b".into())))
         );
         assert!(m.sweep(at(11_500)).is_empty());
+    }
+
+    #[test]
+    fn nodes_dead_for_the_retention_are_forgotten_and_must_join_again() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(advert("head"), Duration::from_secs(3), 0.0);
+        m.admit(advert("a"), "fa".into(), t0, 0.0);
+        m.admit(advert("b"), "fb".into(), t0, 0.0);
+        let dead_at = t0 + Duration::from_secs(4);
+        // a keeps beating; b dies at 4 s.
+        let beat = |m: &mut Membership, at: Instant| m.heartbeat(advert("a"), "fa", at).unwrap();
+        beat(&mut m, dead_at);
+        assert_eq!(m.sweep(dead_at), vec![MembershipEvent::Dead("b".into())]);
+        let almost = dead_at + DEAD_RETENTION - Duration::from_secs(1);
+        beat(&mut m, almost);
+        assert!(m.sweep(almost).is_empty(), "kept within the retention");
+        let past = dead_at + DEAD_RETENTION;
+        beat(&mut m, past);
+        assert_eq!(m.sweep(past), vec![MembershipEvent::Removed("b".into())]);
+        assert_eq!(m.records().len(), 1, "only a is persisted now");
+        assert_eq!(
+            m.heartbeat(advert("b"), "fb", past),
+            Err(HeartbeatError::Unknown("b".into())),
+            "b must join again"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::pki::{self, MESH_SERVER_NAME, NodeIdentity, TlsPaths};
 use crate::replica::call::{ReplicaRequest, ReplicaResponse};
-use crate::replica::remote::{ForwardError, NodeLink};
+use crate::replica::remote::{ForwardError, NodeLink, PROBE_PERIOD, UNREACHABLE_LIMIT};
 use crate::rpc::client::{ClientError, ControlClient, FrameStream};
 
 /// How long connecting to another node may take.
@@ -34,6 +34,16 @@ const STREAM_BUFFER: usize = 16;
 pub struct Mesh {
     crypto: rustls::ClientConfig,
     conns: Mutex<HashMap<SocketAddr, Arc<ControlClient>>>,
+    /// Nodes whose every connection or call has failed: since when, and when
+    /// a request may probe them next.
+    failing: Mutex<HashMap<SocketAddr, Failing>>,
+}
+
+/// A node that stopped answering.
+#[derive(Debug, Clone, Copy)]
+struct Failing {
+    since: Instant,
+    next_probe: Instant,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -48,7 +58,23 @@ impl Mesh {
         Self {
             crypto,
             conns: Mutex::new(HashMap::new()),
+            failing: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that the node at `addr` answered.
+    fn reached(&self, addr: SocketAddr) {
+        self.failing.lock().unwrap().remove(&addr);
+    }
+
+    /// Notes that the node at `addr` did not answer (the first failure of a
+    /// run starts its clock).
+    fn missed(&self, addr: SocketAddr) {
+        let now = Instant::now();
+        self.failing.lock().unwrap().entry(addr).or_insert(Failing {
+            since: now,
+            next_probe: now,
+        });
     }
 
     async fn client(&self, addr: SocketAddr) -> Result<Arc<ControlClient>, String> {
@@ -66,23 +92,35 @@ impl Mesh {
                 CONNECT_TIMEOUT,
             )
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| {
+                self.missed(addr);
+                e.to_string()
+            })?,
         );
+        self.reached(addr);
         self.conns.lock().unwrap().insert(addr, client.clone());
         Ok(client)
     }
 
+    /// Drops the connection to `addr` after it broke.
     fn forget(&self, addr: SocketAddr) {
         self.conns.lock().unwrap().remove(&addr);
+        self.missed(addr);
     }
 
     /// One control call to the node at `addr`.
     pub async fn call(&self, addr: SocketAddr, request: &Request) -> Result<Response, String> {
         let client = self.client(addr).await?;
-        client.call(request).await.map_err(|e| {
-            self.forget(addr);
-            e.to_string()
-        })
+        match client.call(request).await {
+            Ok(response) => {
+                self.reached(addr);
+                Ok(response)
+            }
+            Err(e) => {
+                self.forget(addr);
+                Err(e.to_string())
+            }
+        }
     }
 
     /// Opens a streaming call to the node at `addr`: its frames, or why not.
@@ -232,6 +270,30 @@ impl NodeLink for Mesh {
             self.call(node, &request).await.map(drop)
         }
         .boxed()
+    }
+
+    fn unreachable_for(&self, node: SocketAddr) -> Option<Duration> {
+        self.failing
+            .lock()
+            .unwrap()
+            .get(&node)
+            .map(|f| f.since.elapsed())
+    }
+
+    fn may_try(&self, node: SocketAddr) -> bool {
+        let mut failing = self.failing.lock().unwrap();
+        let Some(f) = failing.get_mut(&node) else {
+            return true;
+        };
+        let now = Instant::now();
+        if now.duration_since(f.since) < UNREACHABLE_LIMIT {
+            return true;
+        }
+        if now < f.next_probe {
+            return false;
+        }
+        f.next_probe = now + PROBE_PERIOD;
+        true
     }
 }
 

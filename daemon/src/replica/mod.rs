@@ -293,13 +293,32 @@ impl Replica {
     }
 
     /// Takes one request slot if the replica is below `max_ongoing_requests`
-    /// (and, for a proxy, its node is not paused as unreachable). The caller
-    /// must [`release`](Self::release) it.
+    /// (and, for a proxy, its node is not paused as unreachable; while its
+    /// node keeps failing, one request at a time probes it). The caller must
+    /// [`release`](Self::release) it.
     pub(crate) fn try_reserve(&self) -> bool {
         match self {
             Self::Local(_) => self.core().try_reserve(),
-            Self::Remote(remote) => !remote.suspended() && self.core().try_reserve(),
+            Self::Remote(remote) if remote.suspended() => false,
+            Self::Remote(remote) => {
+                if !self.core().try_reserve() {
+                    return false;
+                }
+                // Its node stopped answering: only a probe goes (a slot
+                // taken and given back costs nothing to anyone).
+                if !remote.may_try() {
+                    self.release();
+                    return false;
+                }
+                true
+            }
         }
+    }
+
+    /// How long every call to a proxy's node has failed unreachable (never
+    /// for a local replica).
+    pub(crate) fn unreachable_for(&self) -> Option<std::time::Duration> {
+        self.as_remote().and_then(RemoteReplica::unreachable_for)
     }
 
     /// Returns a slot taken by [`try_reserve`](Self::try_reserve).

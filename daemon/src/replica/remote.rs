@@ -33,7 +33,28 @@ pub trait NodeLink: Send + Sync + std::fmt::Debug {
         node: SocketAddr,
         replica_id: &'a str,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    /// How long every attempt to reach the node at `node` has failed (none
+    /// while it answers, or before anything was tried).
+    fn unreachable_for(&self, _node: SocketAddr) -> Option<Duration> {
+        None
+    }
+
+    /// Whether a request may be sent to the node at `node` now: always,
+    /// unless it has failed for [`UNREACHABLE_LIMIT`]; then one request per
+    /// [`PROBE_PERIOD`] tries it (the rest are refused at once).
+    fn may_try(&self, _node: SocketAddr) -> bool {
+        true
+    }
 }
+
+/// How long every attempt to reach a node may fail before requests stop
+/// trying it (but for one probe per [`PROBE_PERIOD`]) and are refused at
+/// once when no other replica can take them.
+pub const UNREACHABLE_LIMIT: Duration = Duration::from_secs(3);
+
+/// How often a node that stopped answering is tried again by one request.
+pub const PROBE_PERIOD: Duration = Duration::from_secs(5);
 
 /// Why a forward failed.
 #[derive(Debug, Clone)]
@@ -105,9 +126,20 @@ impl RemoteReplica {
         }
     }
 
+    /// Whether a request may be sent to its node now (see [`NodeLink::may_try`]).
+    pub(super) fn may_try(&self) -> bool {
+        self.target.link.may_try(self.target.address)
+    }
+
     /// Whether it is paused after its node did not answer.
     pub(super) fn suspended(&self) -> bool {
         (EPOCH.elapsed().as_millis() as u64) < self.suspended_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// How long every call to its node has failed unreachable (none while
+    /// calls succeed).
+    pub(super) fn unreachable_for(&self) -> Option<Duration> {
+        self.target.link.unreachable_for(self.target.address)
     }
 
     /// Takes no requests for `how_long`.

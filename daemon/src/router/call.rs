@@ -144,7 +144,11 @@ impl DeploymentRouter {
             };
             let result = permit.replica().call(this).await;
             match &result {
-                Err(e @ CallError::Remote { sent: false, .. }) if !last && req.is_some() => {
+                // Not sent: another replica may take it, unless every
+                // replica's node has stopped answering (then say so now).
+                Err(e @ CallError::Remote { sent: false, .. })
+                    if !last && req.is_some() && !self.all_unreachable() =>
+                {
                     tracing::debug!(error = %e, "Not sent to another node; routing again.");
                 }
                 _ => {

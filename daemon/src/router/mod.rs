@@ -28,6 +28,7 @@ pub use table::{ModelRoute, Route, RouteTable, RouteTableBuilder, Routes};
 
 use crate::observe::{DeploymentSnapshot, ReplicaSnapshot, RequestStats};
 use crate::replica::Replica;
+use crate::replica::remote::UNREACHABLE_LIMIT;
 
 /// How long a request waits for a deployment that has no replica at all (while
 /// it starts or recovers) before it is refused.
@@ -105,6 +106,9 @@ static RANDOM_MODEL_ROUTING: std::sync::LazyLock<bool> = std::sync::LazyLock::ne
 
 /// Why a `DEPLOY_FAILED` deployment refuses requests.
 const FAILED: &str = "its deployment failed";
+
+/// Why requests are refused when no replica's node answers.
+const UNREACHABLE: &str = "the nodes of all its replicas have been unreachable for 3 s";
 
 /// How often a waiting request looks again for capacity that appeared without
 /// a release (a paused proxy's pause ending).
@@ -412,6 +416,9 @@ impl DeploymentRouter {
         if let Some(permit) = self.try_acquire(model) {
             return Ok(permit);
         }
+        if self.all_unreachable() {
+            return Err(self.unavailable(UNREACHABLE));
+        }
         let model: Option<Arc<str>> = model.map(Arc::from);
         let (tx, rx) = oneshot::channel();
         let state = Arc::new(WaitState::default());
@@ -480,6 +487,15 @@ impl DeploymentRouter {
                 // node was unreachable is tried again after its pause.
                 () = tokio::time::sleep(REDISPATCH) => self.dispatch(),
             }
+            // Every replica's node stopped answering (a dead node the head
+            // has not replaced, or a head that is gone): answer now.
+            if self.all_unreachable() {
+                waiting.rx.close();
+                return match waiting.rx.try_recv() {
+                    Ok(handed) => self.handed(Ok(handed), model),
+                    Err(_) => Err(self.unavailable(UNREACHABLE)),
+                };
+            }
             // Nothing is running (starting, or recovering): bound the wait.
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 waiting.rx.close();
@@ -489,6 +505,16 @@ impl DeploymentRouter {
                 };
             }
         }
+    }
+
+    /// Whether the deployment has replicas and every one of them is on a node
+    /// that has not answered for [`UNREACHABLE_LIMIT`].
+    pub(crate) fn all_unreachable(&self) -> bool {
+        let replicas = self.replicas.load();
+        !replicas.is_empty()
+            && replicas
+                .iter()
+                .all(|r| r.unreachable_for().is_some_and(|d| d >= UNREACHABLE_LIMIT))
     }
 
     /// [`acquire`](Self::acquire)'s fast path: a free slot now, when

@@ -153,6 +153,8 @@ pub enum EventReason {
     NodeDead,
     /// A node declared dead heartbeats again.
     NodeAlive,
+    /// A node dead for long was forgotten (it must join again).
+    NodeRemoved,
 }
 
 /// One entry of the cluster's event log (kept on the head).
