@@ -294,17 +294,33 @@ def part_b():
     node.stop()
 
 
+SLOW_SPREAD = """
+[[applications]]
+name = "slow"
+route_prefix = "/slow"
+[[applications.deployments]]
+name = "slow"
+num_replicas = 4
+max_ongoing_requests = 2
+replica = { kind = "sleep", duration_ms = 50 }
+"""
+
+
 def part_c():
-    print("\n### (c) faults under steady load: head (127.0.0.1) + member (127.0.0.2), echo × 4 replicas\n")
+    print("\n### (c) faults under steady load: head (127.0.0.1) + member (127.0.0.2)\n")
+    print("`slow`: 4 `sleep` replicas (50 ms, 2 slots each) spread over both nodes, 200 req/s, so "
+          "requests overflow from the entry node's own replicas to the other node's; `echo` "
+          "(with fault injection) for the panic.\n")
     head = Node("c-head", extra=["--node-timeout-s", "3"])
     token = head.cli("token", "create").strip()
     member = Node("c-member", host="127.0.0.2",
                   extra=["--join", f"127.0.0.1:{head.control}", "--token", token])
     head.deploy(ECHO.format(n=4))
+    head.deploy(SLOW_SPREAD, "slow.toml")
     time.sleep(2)
     rows = []
 
-    def phase(name, target, seconds, event=None, at=None):
+    def phase(name, target, seconds, event=None, at=None, path="/slow"):
         tally = Tally()
 
         async def run():
@@ -312,7 +328,7 @@ def part_c():
                 await asyncio.sleep(at)
                 await asyncio.to_thread(event)
             tasks = [asyncio.create_task(steady(tally, 200, seconds, lambda: request(
-                target.host, target.http, "POST", "/echo", b"hi", timeout=10)))]
+                target.host, target.http, "POST", path, b"hi", timeout=10)))]
             if event:
                 tasks.append(asyncio.create_task(fault()))
             await asyncio.gather(*tasks)
@@ -321,9 +337,10 @@ def part_c():
 
     phase("steady (no fault)", head, 5)
     injected = []
-    phase("a replica panics (one request carries x-rserve-fault: panic)", head, 10,
+    phase("`echo`: a replica panics (one request carries x-rserve-fault: panic)", head, 10,
           lambda: injected.append(asyncio.run(request(
-              head.host, head.http, "POST", "/echo", b"x", headers="x-rserve-fault: panic\r\n"))[0]), 2)
+              head.host, head.http, "POST", "/echo", b"x", headers="x-rserve-fault: panic\r\n"))[0]), 2,
+          path="/echo")
     phase("the member is SIGKILLed at 2 s (node timeout 3 s)", head, 15, member.kill, 2)
     member.start()
     time.sleep(8)  # rejoins; the head places replicas on it again
