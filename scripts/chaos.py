@@ -308,7 +308,7 @@ replica = { kind = "sleep", duration_ms = 50 }
 
 def part_c():
     print("\n### (c) faults under steady load: head (127.0.0.1) + member (127.0.0.2)\n")
-    print("`slow`: 4 `sleep` replicas (50 ms, 2 slots each) spread over both nodes, 200 req/s, so "
+    print("`slow`: 4 `sleep` replicas (50 ms, 2 slots each) spread over both nodes, 100 req/s (60 % of its 160), so "
           "requests overflow from the entry node's own replicas to the other node's; `echo` "
           "(with fault injection) for the panic.\n")
     head = Node("c-head", extra=["--node-timeout-s", "3"])
@@ -327,7 +327,9 @@ def part_c():
             async def fault():
                 await asyncio.sleep(at)
                 await asyncio.to_thread(event)
-            tasks = [asyncio.create_task(steady(tally, 200, seconds, lambda: request(
+            # `slow` has 8 slots of 50 ms (160 req/s): load it to 60 %.
+            rate = 100 if path == "/slow" else 200
+            tasks = [asyncio.create_task(steady(tally, rate, seconds, lambda: request(
                 target.host, target.http, "POST", path, b"hi", timeout=10)))]
             if event:
                 tasks.append(asyncio.create_task(fault()))
