@@ -42,7 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('scale', 'scale', [CompletionResultType]::ParameterValue, 'Set a deployment''s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show applications, deployments and replicas with Ray Serve''s status names')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the deployed configuration')
-            [CompletionResult]::new('nodes', 'nodes', [CompletionResultType]::ParameterValue, 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)')
+            [CompletionResult]::new('nodes', 'nodes', [CompletionResultType]::ParameterValue, 'List the cluster''s nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print log lines of replicas (and nodes) from across the cluster; -f follows')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying')
             [CompletionResult]::new('routes', 'routes', [CompletionResultType]::ParameterValue, 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers')
@@ -245,6 +245,35 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rserve;nodes;remove' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]')
+            [CompletionResult]::new('--tls-server-name', '--tls-server-name', [CompletionResultType]::ParameterName, 'Name verified in the node''s certificate')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result and errors: no progress, no messages')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result and errors: no progress, no messages')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rserve;nodes;help' {
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rserve;nodes;help;remove' {
+            break
+        }
+        'rserve;nodes;help;help' {
             break
         }
         'rserve;logs' {
@@ -447,7 +476,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('scale', 'scale', [CompletionResultType]::ParameterValue, 'Set a deployment''s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show applications, deployments and replicas with Ray Serve''s status names')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the deployed configuration')
-            [CompletionResult]::new('nodes', 'nodes', [CompletionResultType]::ParameterValue, 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)')
+            [CompletionResult]::new('nodes', 'nodes', [CompletionResultType]::ParameterValue, 'List the cluster''s nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print log lines of replicas (and nodes) from across the cluster; -f follows')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying')
             [CompletionResult]::new('routes', 'routes', [CompletionResultType]::ParameterValue, 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers')
@@ -484,6 +513,10 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             break
         }
         'rserve;help;nodes' {
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)')
+            break
+        }
+        'rserve;help;nodes;remove' {
             break
         }
         'rserve;help;logs' {

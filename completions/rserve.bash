@@ -124,8 +124,23 @@ _rserve() {
             rserve__subcmd__help,up)
                 cmd="rserve__subcmd__help__subcmd__up"
                 ;;
+            rserve__subcmd__help__subcmd__nodes,remove)
+                cmd="rserve__subcmd__help__subcmd__nodes__subcmd__remove"
+                ;;
             rserve__subcmd__help__subcmd__token,create)
                 cmd="rserve__subcmd__help__subcmd__token__subcmd__create"
+                ;;
+            rserve__subcmd__nodes,help)
+                cmd="rserve__subcmd__nodes__subcmd__help"
+                ;;
+            rserve__subcmd__nodes,remove)
+                cmd="rserve__subcmd__nodes__subcmd__remove"
+                ;;
+            rserve__subcmd__nodes__subcmd__help,help)
+                cmd="rserve__subcmd__nodes__subcmd__help__subcmd__help"
+                ;;
+            rserve__subcmd__nodes__subcmd__help,remove)
+                cmd="rserve__subcmd__nodes__subcmd__help__subcmd__remove"
                 ;;
             rserve__subcmd__token,create)
                 cmd="rserve__subcmd__token__subcmd__create"
@@ -746,8 +761,22 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__help__subcmd__nodes)
-            opts=""
+            opts="remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__help__subcmd__nodes__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -938,7 +967,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__nodes)
-            opts="-w -o -q -h -V --watch --output --no-headers --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-w -o -q -h -V --watch --output --no-headers --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -952,6 +981,90 @@ _rserve() {
                     COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-server-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__nodes__subcmd__help)
+            opts="remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__nodes__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__nodes__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rserve__subcmd__nodes__subcmd__remove)
+            opts="-q -h -V --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

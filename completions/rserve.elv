@@ -39,7 +39,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand scale 'Set a deployment''s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)'
             cand status 'Show applications, deployments and replicas with Ray Serve''s status names'
             cand config 'Print the deployed configuration'
-            cand nodes 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)'
+            cand nodes 'List the cluster''s nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one'
             cand logs 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
             cand events 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
             cand routes 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers'
@@ -233,6 +233,31 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand remove 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rserve;nodes;remove'= {
+            cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
+            cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
+            cand --cacert 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]'
+            cand --client-cert 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]'
+            cand --client-key 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]'
+            cand --tls-server-name 'Name verified in the node''s certificate'
+            cand --token-file 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]'
+            cand -q 'Print only the result and errors: no progress, no messages'
+            cand --quiet 'Print only the result and errors: no progress, no messages'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rserve;nodes;help'= {
+            cand remove 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rserve;nodes;help;remove'= {
+        }
+        &'rserve;nodes;help;help'= {
         }
         &'rserve;logs'= {
             cand --replica 'Only this replica'
@@ -422,7 +447,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand scale 'Set a deployment''s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)'
             cand status 'Show applications, deployments and replicas with Ray Serve''s status names'
             cand config 'Print the deployed configuration'
-            cand nodes 'List the cluster''s nodes: resources, labels, alive or dead (ask the head)'
+            cand nodes 'List the cluster''s nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one'
             cand logs 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
             cand events 'Print the cluster''s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
             cand routes 'Show each deployment''s replicas with node, state, in-flight requests, rate, latency and errors, from every node''s routers'
@@ -450,6 +475,9 @@ set edit:completion:arg-completer[rserve] = {|@words|
         &'rserve;help;config'= {
         }
         &'rserve;help;nodes'= {
+            cand remove 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)'
+        }
+        &'rserve;help;nodes;remove'= {
         }
         &'rserve;help;logs'= {
         }

@@ -42,7 +42,7 @@ complete -c rserve -n "__fish_rserve_needs_command" -f -a "delete" -d 'Delete an
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "scale" -d 'Set a deployment\'s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "config" -d 'Print the deployed configuration'
-complete -c rserve -n "__fish_rserve_needs_command" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_needs_command" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "logs" -d 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "events" -d 'Print the cluster\'s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
 complete -c rserve -n "__fish_rserve_needs_command" -f -a "routes" -d 'Show each deployment\'s replicas with node, state, in-flight requests, rate, latency and errors, from every node\'s routers'
@@ -180,23 +180,37 @@ complete -c rserve -n "__fish_rserve_using_subcommand config" -l token-file -d '
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand config" -s V -l version -d 'Print version'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s o -l output -d 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines' -r -f -a "table\t'Aligned columns for people'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -s o -l output -d 'Output format; `wide` adds GPU memory, version and replica ids; `name` prints node/ID lines' -r -f -a "table\t'Aligned columns for people'
 wide\t'The table with more columns'
 name\t'`kind/name`, one per line, for scripts'
 json\t'The stable JSON schema (docs/api.md)'
 yaml\t'The same document as YAML'"
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s w -l watch -d 'Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -l no-headers -d 'Leave out the column headers (table and wide)'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c rserve -n "__fish_rserve_using_subcommand nodes" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -s w -l watch -d 'Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -l no-headers -d 'Leave out the column headers (table and wide)'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -f -a "remove" -d 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and not __fish_seen_subcommand_from remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l client-cert -d 'Client certificate (PEM) to present; nodes take calls only over mutual TLS [default: <state dir>/tls/admin.crt, else tls/node.crt]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)'
+complete -c rserve -n "__fish_rserve_using_subcommand nodes; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l replica -d 'Only this replica' -r
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l node -d 'Only lines of this node' -r
 complete -c rserve -n "__fish_rserve_using_subcommand logs" -l since -d 'Only lines newer than this (30s, 10m, 2h)' -r
@@ -332,7 +346,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "scale" -d 'Set a deployment\'s replica count, kept as if its file said num_replicas = N (not for autoscaled ones)'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "status" -d 'Show applications, deployments and replicas with Ray Serve\'s status names'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "config" -d 'Print the deployed configuration'
-complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "nodes" -d 'List the cluster\'s nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "logs" -d 'Print log lines of replicas (and nodes) from across the cluster; -f follows'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "events" -d 'Print the cluster\'s event log: deploys, replicas starting, failing and stopping, nodes joining and dying'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "routes" -d 'Show each deployment\'s replicas with node, state, in-flight requests, rate, latency and errors, from every node\'s routers'
@@ -342,4 +356,5 @@ complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "completion" -d 'Print a shell completion script'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "generate-man" -d 'Write man pages (one per command) into a directory'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and not __fish_seen_subcommand_from up down deploy diff delete scale status config nodes logs events routes top tap token completion generate-man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rserve -n "__fish_rserve_using_subcommand help; and __fish_seen_subcommand_from nodes" -f -a "remove" -d 'Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)'
 complete -c rserve -n "__fish_rserve_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'

@@ -922,7 +922,6 @@ fn a_partitioned_member_keeps_serving_decides_nothing_and_stands_down_after() {
 
 #[test]
 fn members_take_replica_commands_only_from_the_head_they_joined() {
-    use rserve_daemon::rpc::client::{ClientOptions, ControlClient};
     use rserve_protocol::wire::{Request, Response};
     let tmp = tempfile::tempdir().unwrap();
     let head = TestNode::start(&tmp.path().join("head"), &[]);
@@ -954,25 +953,7 @@ fn members_take_replica_commands_only_from_the_head_they_joined() {
         config: Box::new(file.applications[0].deployments[0].clone()),
     };
     let tls = tmp.path().join("head/tls");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let call_as = |cert: &str, key: &str| {
-        runtime.block_on(async {
-            let client = ControlClient::connect(ClientOptions {
-                addr: member.control,
-                ca_pem: std::fs::read(tls.join("ca.crt")).unwrap(),
-                server_name: "localhost".into(),
-                token: None,
-                client_cert: Some((
-                    std::fs::read(tls.join(cert)).unwrap(),
-                    std::fs::read(tls.join(key)).unwrap(),
-                )),
-                timeout: Duration::from_secs(10),
-            })
-            .await
-            .unwrap();
-            client.call(&start).await.unwrap()
-        })
-    };
+    let call_as = |cert: &str, key: &str| call_with_cert(member.control, &tls, (cert, key), &start);
     // The operators' certificate is of the cluster, but not the head's.
     let Response::Error(e) = call_as("admin.crt", "admin.key") else {
         panic!("refused")
@@ -1044,4 +1025,85 @@ fn with_every_replica_on_a_dead_head_a_member_answers_503_not_silence() {
         .filter(|(_, status, took)| *status == 503 && *took < Duration::from_millis(500))
         .count();
     assert!(fast * 10 >= late.len() * 8, "{answers:?}");
+}
+
+#[test]
+fn a_removed_node_is_forgotten_and_its_certificate_refused_everywhere() {
+    use rserve_protocol::wire::{Request, Response};
+    let tmp = tempfile::tempdir().unwrap();
+    let head = TestNode::start(&tmp.path().join("head"), &[]);
+    let token = head
+        .ok(&["token", "create", "--uses", "2"])
+        .trim()
+        .to_owned();
+    let join = head.control.to_string();
+    let member = |name: &str, host: &str| {
+        TestNode::start_on(
+            &tmp.path().join(name),
+            host,
+            "0",
+            &["--join", &join, "--token", &token],
+        )
+    };
+    let (a, b) = (member("a", "127.0.0.2"), member("b", "127.0.0.3"));
+    wait_for("two members", 15, || nodes(&head).len() == 3);
+    let a_id = node_id(&a);
+    let out = head.ok(&["nodes", "remove", &a_id]);
+    assert_eq!(out.trim(), format!("node/{a_id} removed"));
+    let ids: Vec<String> = nodes(&head)
+        .iter()
+        .map(|n| n["advert"]["node_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!ids.contains(&a_id), "{ids:?}");
+    let err = head.cli(&["nodes", "remove", "node-nope"]);
+    assert_ne!(err.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("no member node-nope"),
+        "{err:?}"
+    );
+    // a's certificate is refused by the head at once and by b once b's next
+    // heartbeat brings the list.
+    let a_tls = tmp.path().join("a/tls");
+    let status_with_a =
+        |addr| match call_with_cert(addr, &a_tls, ("node.crt", "node.key"), &Request::Nodes) {
+            Response::Error(e) => e.message,
+            other => format!("{other:?}"),
+        };
+    assert!(status_with_a(head.control).contains("removed from the cluster"));
+    wait_for("b to refuse a", 10, || {
+        status_with_a(b.control).contains("removed from the cluster")
+    });
+    // a's heartbeats are refused; the removal survives in the state dir.
+    wait_for("a refused", 10, || {
+        a.log().contains("The head refused this node's heartbeat")
+    });
+    let removed = std::fs::read_to_string(tmp.path().join("head/revoked_nodes.json")).unwrap();
+    assert!(removed.contains(&a_id), "{removed}");
+}
+
+/// One control call to `addr` presenting `cert` and `key` from the `tls`
+/// directory (trusting its `ca.crt`), as a node or an operator would.
+fn call_with_cert(
+    addr: std::net::SocketAddr,
+    tls: &std::path::Path,
+    (cert, key): (&str, &str),
+    request: &rserve_protocol::wire::Request,
+) -> rserve_protocol::wire::Response {
+    use rserve_daemon::rpc::client::{ClientOptions, ControlClient};
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = ControlClient::connect(ClientOptions {
+            addr,
+            ca_pem: std::fs::read(tls.join("ca.crt")).unwrap(),
+            server_name: "localhost".into(),
+            token: None,
+            client_cert: Some((
+                std::fs::read(tls.join(cert)).unwrap(),
+                std::fs::read(tls.join(key)).unwrap(),
+            )),
+            timeout: Duration::from_secs(10),
+        })
+        .await
+        .unwrap();
+        client.call(request).await.unwrap()
+    })
 }

@@ -108,7 +108,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Print the deployed configuration.
     Config(ConfigArgs),
-    /// List the cluster's nodes: resources, labels, alive or dead (ask the head).
+    /// List the cluster's nodes: resources, labels, alive or dead (ask the head); `nodes remove ID` removes one.
     Nodes(NodesArgs),
     /// Print log lines of replicas (and nodes) from across the cluster; -f follows.
     Logs(LogsArgs),
@@ -385,7 +385,11 @@ pub struct ConfigArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct NodesArgs {
+    #[command(subcommand)]
+    pub command: Option<NodesCommand>,
+
     /// Watch: redraw on a terminal, else print one line (or JSON object) per change; reconnects after a restart
     #[arg(short, long)]
     pub watch: bool,
@@ -397,6 +401,15 @@ pub struct NodesArgs {
     /// Leave out the column headers (table and wide)
     #[arg(long)]
     pub no_headers: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodesCommand {
+    /// Remove a member for good: its replicas are placed elsewhere and its certificate is refused by every node (it may rejoin only with a new token)
+    Remove {
+        /// The member's node id (see `rserve nodes`)
+        node_id: String,
+    },
 }
 
 /// A duration: `90`, `90s`, `10m`, `2h`, `1d`.

@@ -11,8 +11,8 @@ use rserve_protocol::wire::{AppPlan, Change, ErrorCode, Request, Response, WireE
 
 use crate::Invocation;
 use crate::args::{
-    ConfigArgs, DeleteArgs, DeployArgs, DiffArgs, DownArgs, ListOutput, NodesArgs, Output,
-    ScaleArgs, StatusArgs, TokenCommand,
+    ConfigArgs, DeleteArgs, DeployArgs, DiffArgs, DownArgs, ListOutput, NodesArgs, NodesCommand,
+    Output, ScaleArgs, StatusArgs, TokenCommand,
 };
 use crate::connect::{Access, client_failure, state_dir};
 use crate::exit::{Exit, ExitContext, Failure, fail};
@@ -330,6 +330,25 @@ pub async fn config(cx: &Invocation, args: ConfigArgs) -> Result<Exit, Failure> 
 }
 
 pub async fn nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
+    if let Some(NodesCommand::Remove { node_id }) = args.command {
+        let client = connect_admin(cx).await?;
+        return match call(
+            &client,
+            Request::RemoveNode {
+                node_id: node_id.clone(),
+            },
+        )
+        .await?
+        {
+            Response::Accepted => {
+                cx.printer
+                    .data(format!("node/{node_id} removed\n"))
+                    .exit(Exit::Failed)?;
+                Ok(Exit::Ok)
+            }
+            other => Err(unexpected(&other)),
+        };
+    }
     let client = connect(cx).await?;
     let nodes = match call(&client, Request::Nodes).await? {
         Response::Nodes { nodes } => nodes,

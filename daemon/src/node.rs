@@ -215,6 +215,7 @@ impl Node {
                 "state.json",
                 "nodes.json",
                 "join_tokens.json",
+                "revoked_nodes.json",
                 "cluster.json",
                 "node_id",
             ]

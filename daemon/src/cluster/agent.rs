@@ -37,6 +37,8 @@ pub struct MemberAgent {
     routes_version: Mutex<u64>,
     /// Config fingerprint of each hosted replica.
     fingerprints: Mutex<HashMap<String, String>>,
+    /// Certificates of removed nodes, as the head last said (refused here too).
+    pub revoked: Arc<super::revoked::Revoked>,
 }
 
 impl MemberAgent {
@@ -48,6 +50,7 @@ impl MemberAgent {
         env: Arc<ReplicaEnv>,
     ) -> Self {
         Self {
+            revoked: Arc::default(),
             routes: env.routes.clone(),
             env,
             node_id,

@@ -22,6 +22,7 @@ use super::fleet::Fleet;
 use super::heartbeat::HEARTBEAT_PERIOD;
 use super::membership::{Membership, MembershipEvent};
 use super::placement::Host;
+use super::revoked::{self, RemovedNode, Revoked};
 use super::tokens::TokenStore;
 use crate::digest;
 use crate::observe::events::{EventLog, Subject};
@@ -44,6 +45,12 @@ pub struct Head {
     membership: Mutex<Membership>,
     /// Where membership is persisted.
     nodes_file: Arc<NodesFile>,
+    /// The state dir (`revoked_nodes.json`).
+    state_dir: PathBuf,
+    /// Nodes an operator removed, and their refused certificates.
+    removed: Mutex<Vec<RemovedNode>>,
+    /// Those certificates, as every call checks them (shared with the endpoint).
+    pub revoked: Arc<Revoked>,
     /// Placement, proxies and the cluster route table (shared with the controller).
     pub fleet: Arc<Fleet>,
     /// The cluster's event log.
@@ -116,7 +123,13 @@ impl Head {
             }
         }
         fleet.set_members(hosts(&membership));
+        let removed = revoked::load(state_dir)?;
+        let revoked = Arc::new(Revoked::default());
+        revoked.replace(removed.iter().map(|r| r.cert_fingerprint.clone()).collect());
         Ok(Self {
+            state_dir: state_dir.to_owned(),
+            removed: Mutex::new(removed),
+            revoked,
             cluster_id: issuer.fingerprint.clone(),
             tokens: Mutex::new(TokenStore::load(state_dir, now_s())?),
             issuer,
@@ -165,6 +178,7 @@ impl Head {
                 ),
             },
             Request::Nodes => self.nodes(),
+            Request::RemoveNode { node_id } => self.remove_node(&node_id),
             other => Response::Error(WireError {
                 code: ErrorCode::BadRequest,
                 message: format!("not a call for the cluster head: {other:?}"),
@@ -291,7 +305,52 @@ impl Head {
         Response::HeartbeatAck {
             node_timeout_s: membership.timeout().as_secs_f64(),
             routes,
+            revoked: self.revoked.all(),
         }
+    }
+
+    /// `rserve nodes remove ID`: forgets the member, places its replicas
+    /// elsewhere, and refuses its certificate on every node from now on (it
+    /// may come back only by joining again with a new token).
+    fn remove_node(&self, node_id: &str) -> Response {
+        let mut membership = self.membership.lock().unwrap();
+        let Some(fingerprint) = membership.fingerprint(node_id) else {
+            return Response::Error(WireError {
+                code: ErrorCode::NotFound,
+                message: if membership.list(Instant::now())[0].advert.node_id == node_id {
+                    format!("{node_id} is the head; it cannot remove itself")
+                } else {
+                    format!("no member {node_id} in the cluster (see `rserve nodes`)")
+                },
+            });
+        };
+        let mut removed = self.removed.lock().unwrap();
+        removed.push(RemovedNode {
+            node_id: node_id.to_owned(),
+            cert_fingerprint: fingerprint.clone(),
+            removed_at_s: now_s(),
+        });
+        if let Err(e) = revoked::save(&self.state_dir, &removed) {
+            // Nothing changes unless the revocation holds across a restart.
+            removed.pop();
+            return Response::Error(WireError {
+                code: ErrorCode::Internal,
+                message: format!("{e:#}"),
+            });
+        }
+        membership.remove(node_id);
+        self.revoked.insert(fingerprint);
+        self.nodes_file.save(&membership);
+        self.fleet.set_members(hosts(&membership));
+        self.fleet.node_died(node_id);
+        warn!(node = %node_id, "Node removed: its replicas are placed elsewhere and its certificate is refused.");
+        self.events.record(
+            EventReason::NodeRemoved,
+            Subject::node(node_id),
+            "removed by an operator: its replicas are placed elsewhere and its certificate is refused"
+                .to_owned(),
+        );
+        Response::Accepted
     }
 
     fn nodes(&self) -> Response {

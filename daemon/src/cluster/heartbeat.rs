@@ -112,10 +112,13 @@ async fn beat(
             },
         };
         match client.call(&request).await {
-            Ok(Response::HeartbeatAck { routes, .. }) => {
+            Ok(Response::HeartbeatAck {
+                routes, revoked, ..
+            }) => {
                 if let Some(routes) = routes {
                     agent.apply_routes(&routes);
                 }
+                agent.revoked.replace(revoked);
             }
             Ok(Response::Error(e)) => {
                 warn!(%head, reason = %e.message, "The head refused this node's heartbeat.");

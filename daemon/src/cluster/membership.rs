@@ -160,6 +160,16 @@ impl Membership {
         events
     }
 
+    /// A member's certificate fingerprint.
+    pub fn fingerprint(&self, id: &str) -> Option<String> {
+        self.members.get(id).map(|m| m.cert_fingerprint.clone())
+    }
+
+    /// Forgets a member (an operator removed it).
+    pub fn remove(&mut self, id: &str) {
+        self.members.remove(id);
+    }
+
     /// The adverts of the members alive now.
     pub fn alive(&self) -> Vec<NodeAdvert> {
         self.members

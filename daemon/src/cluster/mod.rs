@@ -18,6 +18,7 @@ pub mod membership;
 pub mod mesh;
 pub mod placement;
 pub mod resources;
+pub mod revoked;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -130,6 +131,15 @@ impl Cluster {
                 head_cert: file.head_cert_sha256.clone(),
                 agent: Arc::new(agent),
             },
+        }
+    }
+
+    /// Whether the certificate with this fingerprint belonged to a node an
+    /// operator removed (every call made with it is refused).
+    pub fn is_revoked(&self, fingerprint: &str) -> bool {
+        match &self.role {
+            Role::Head(head) => head.revoked.contains(fingerprint),
+            Role::Member { agent, .. } => agent.revoked.contains(fingerprint),
         }
     }
 

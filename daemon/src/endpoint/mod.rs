@@ -298,8 +298,13 @@ async fn stream(
     } = request
     {
         let mut body = rest;
-        // Only from a node of the cluster is a body read (refused below otherwise).
-        if caller.peer.is_some() {
+        // Only from a node of the cluster (not a removed one) is a body read
+        // (refused below otherwise).
+        let from_node = caller
+            .peer
+            .as_deref()
+            .is_some_and(|peer| !ctx.cluster.is_revoked(peer));
+        if from_node {
             body.extend_from_slice(&recv.read_to_end(MAX_FORWARDED_BODY).await?);
         }
         let call = ForwardCall {
@@ -310,9 +315,9 @@ async fn stream(
             headers,
             body,
         };
-        return forward::serve(&ctx.cluster.local, caller.peer.is_some(), call, send).await;
+        return forward::serve(&ctx.cluster.local, from_node, call, send).await;
     }
-    let response = match refusal(&request, caller) {
+    let response = match refusal(ctx, &request, caller) {
         Some(refused) => Response::Error(refused),
         None if request.is_streaming() => return streams::serve(ctx, caller, request, send).await,
         None => dispatch(ctx, request, caller).await,
@@ -323,7 +328,18 @@ async fn stream(
 }
 
 /// Why `caller` may not make `request`, if it may not.
-fn refusal(request: &Request, caller: &Caller) -> Option<WireError> {
+fn refusal(ctx: &Context, request: &Request, caller: &Caller) -> Option<WireError> {
+    if let Some(peer) = &caller.peer
+        && ctx.cluster.is_revoked(peer)
+    {
+        warn!(remote = %caller.remote, "Refused a call from a removed node's certificate.");
+        return Some(WireError {
+            code: ErrorCode::Unauthorized,
+            message: "this certificate belonged to a node removed from the cluster \
+                      (rserve nodes remove); join again with a new token"
+                .to_owned(),
+        });
+    }
     if caller.peer.is_none() && !matches!(request, Request::Join { .. }) {
         warn!(remote = %caller.remote, "Refused a call without a client certificate.");
         return Some(WireError {
@@ -368,6 +384,7 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
                 })
         }
         request @ (Request::CreateJoinToken { .. }
+        | Request::RemoveNode { .. }
         | Request::Join { .. }
         | Request::Heartbeat { .. }
         | Request::Nodes

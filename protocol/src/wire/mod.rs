@@ -134,6 +134,12 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         router_figures: Vec<RouterFigures>,
     },
+    /// Forget a member for good (admin): its replicas are placed elsewhere
+    /// and its certificate is refused by every node from then on.
+    RemoveNode {
+        /// The node.
+        node_id: String,
+    },
     /// Head → member: start a replica of a deployment (node certificate needed).
     StartReplica {
         /// Application.
@@ -240,6 +246,7 @@ impl Request {
                 | Self::RestartReplica { .. }
                 | Self::Shutdown
                 | Self::CreateJoinToken { .. }
+                | Self::RemoveNode { .. }
         )
     }
 }
@@ -526,6 +533,10 @@ pub enum Response {
         /// The cluster route table, when the member's version is not current.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         routes: Option<Box<ClusterRoutes>>,
+        /// SHA-256 (hex) of the certificates of removed nodes: refused by
+        /// every node.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        revoked: Vec<String>,
     },
     /// Answer to [`Request::StartReplica`] / [`Request::StopReplica`].
     Accepted,
