@@ -248,6 +248,7 @@ impl Head {
             now_s(),
         );
         self.nodes_file.save(&membership);
+        self.fleet.set_members(hosts(&membership));
         if let MembershipEvent::Joined(id) = event {
             info!(node = %id, %remote, http = %advert.http_address, "Node joined the cluster.");
             self.events.record(
@@ -280,8 +281,12 @@ impl Head {
         fix_addresses(&mut advert, remote);
         let node_id = advert.node_id.clone();
         let mut membership = self.membership.lock().unwrap();
+        // Placement sees the members again only when one changed: a steady
+        // heartbeat costs O(1) under the lock, not a copy of every advert.
+        let mut changed = membership.advert(&node_id) != Some(&advert);
         match membership.heartbeat(advert, peer, Instant::now()) {
             Ok(Some(MembershipEvent::Alive(id))) => {
+                changed = true;
                 info!(node = %id, "Node is alive again.");
                 self.events.record(
                     EventReason::NodeAlive,
@@ -295,7 +300,9 @@ impl Head {
                 return unauthorized(e.to_string());
             }
         }
-        self.fleet.set_members(hosts(&membership));
+        if changed {
+            self.fleet.set_members(hosts(&membership));
+        }
         self.fleet.report(&node_id, replicas);
         // Just after a restart the table is not yet authoritative (members
         // keep serving with the one they have), nor before it was ever set.

@@ -160,6 +160,11 @@ impl Membership {
         events
     }
 
+    /// A member's advert as last heard.
+    pub fn advert(&self, id: &str) -> Option<&NodeAdvert> {
+        self.members.get(id).map(|m| &m.advert)
+    }
+
     /// A member's certificate fingerprint.
     pub fn fingerprint(&self, id: &str) -> Option<String> {
         self.members.get(id).map(|m| m.cert_fingerprint.clone())
