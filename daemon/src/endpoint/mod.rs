@@ -42,6 +42,11 @@ const MAX_CONNECTIONS: usize = 1024;
 /// clients that will be refused); each is served one stream at a time.
 const MAX_UNAUTHENTICATED: usize = 64;
 
+/// How long the handshake, and each call of a peer without a certificate,
+/// may take: a place under the caps above is not held by a peer that
+/// trickles bytes.
+const PRE_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Open control connections, and those without a client certificate.
 #[derive(Debug, Default)]
 struct Open {
@@ -195,7 +200,10 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
             }
         },
     };
-    let Some(authorized) = handshake(&conn, &ctx).await? else {
+    let handshake = tokio::time::timeout(PRE_AUTH_TIMEOUT, handshake(&conn, &ctx))
+        .await
+        .map_err(|_| anyhow::anyhow!("no handshake within {PRE_AUTH_TIMEOUT:?}"))?;
+    let Some(authorized) = handshake? else {
         // Give the client time to read the refusal.
         conn.closed().await;
         return Ok(());
@@ -217,9 +225,16 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
             Err(e) => return Err(e.into()),
         };
         if caller.peer.is_none() {
-            // One at a time: a joining node makes one call.
-            if let Err(e) = stream(&ctx, &caller, send, recv).await {
-                debug!(remote = %caller.remote, error = %e, "Control stream ended with an error.");
+            // One at a time, each bounded in time: a joining node makes one call.
+            match tokio::time::timeout(PRE_AUTH_TIMEOUT, stream(&ctx, &caller, send, recv)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    debug!(remote = %caller.remote, error = %e, "Control stream ended with an error.");
+                }
+                Err(_) => {
+                    conn.close(0u32.into(), b"call without a certificate took too long");
+                    return Ok(());
+                }
             }
             continue;
         }
