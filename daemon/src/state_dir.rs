@@ -109,8 +109,9 @@ impl StateDir {
     /// directory and `tls/` are made 0700, `bookkeeping` files (no secret
     /// in them) 0600; a `secret` (key, token) that others could read is
     /// refused with the command that fixes it, since it may have been read
-    /// already (fix it, and rotate it if so). Absent files are skipped;
-    /// symbolic links are refused.
+    /// already (fix it, and rotate it if so). Absent files are skipped; a
+    /// file that is a symbolic link is refused (the directories may be links,
+    /// as a state dir moved to another disk often is).
     pub fn enforce_modes(
         &self,
         secrets: &[PathBuf],
@@ -122,7 +123,12 @@ impl StateDir {
             move |source| StateFileError::Io { path, source }
         };
         let set = |path: &Path, mode: u32| -> Result<(), StateFileError> {
-            let meta = match std::fs::symlink_metadata(path) {
+            let meta = if path == self.path || path == self.path.join("tls") {
+                std::fs::metadata(path)
+            } else {
+                std::fs::symlink_metadata(path)
+            };
+            let meta = match meta {
                 Ok(meta) => meta,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
                 Err(e) => return Err(io(path)(e)),
@@ -388,5 +394,20 @@ mod tests {
         );
         chmod(&key, 0o600);
         held.enforce_modes(&[key], &[list]).unwrap();
+        // A state dir that is a link (moved to another disk) is fine; a key
+        // that is a link is not.
+        drop(held);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&state, &link).unwrap();
+        let held = StateDir::lock(&link).unwrap();
+        held.enforce_modes(&[link.join("tls/node.key")], &[])
+            .unwrap();
+        std::fs::rename(state.join("tls/node.key"), state.join("tls/real.key")).unwrap();
+        std::os::unix::fs::symlink(state.join("tls/real.key"), state.join("tls/node.key")).unwrap();
+        let err = held
+            .enforce_modes(&[link.join("tls/node.key")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
     }
 }
