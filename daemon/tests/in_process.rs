@@ -578,3 +578,41 @@ async fn before_authentication_a_peer_gets_only_a_small_frame_budget() {
     }
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_connection_without_a_request_makes_room_for_a_new_one() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path().to_owned());
+    config.http_limits.max_connections = 2;
+    let (running, http, _) = echo_node(config).await;
+    // Two connections that never finish a request head hold both places.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
+        conn.write_all(b"POST /echo HTTP/1.1\r\nhost: test\r\nx-slow: ")
+            .await
+            .unwrap();
+        stalled.push(conn);
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // A new client is served: the oldest stalled one made room.
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        request(http, "POST", "/echo", "hi"),
+    )
+    .await
+    .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert_eq!(
+        until_closed(&mut stalled[0]).await,
+        "",
+        "the oldest was closed"
+    );
+    let metrics = request(http, "GET", "/-/metrics", "").await;
+    assert!(
+        metric(&metrics, "rserve_http_connections_evicted_total") >= 1.0,
+        "{metrics}"
+    );
+    running.stop().await;
+}

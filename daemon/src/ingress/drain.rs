@@ -1,11 +1,13 @@
 //! The ingress's open connections: counted against `--max-connections`, and
-//! drained on shutdown without a shared waker on the request path.
+//! drained on shutdown without a shared waker on the request path. At the
+//! cap, a connection that has not sent a whole request in
+//! [`EVICT_AFTER`] (a slowloris, an idle opener) makes room for a new one.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -16,7 +18,9 @@ use tokio_util::task::TaskTracker;
 /// connection opens and closes, never per request.
 #[derive(Default)]
 pub(super) struct Connections {
-    stops: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    stops: Mutex<HashMap<u64, Entry>>,
+    /// Connections closed to make room for a new one.
+    evicted: AtomicU64,
     next: AtomicU64,
     pub(super) tasks: TaskTracker,
     /// Open now (admitted, not yet closed).
@@ -30,6 +34,27 @@ pub(super) struct Connections {
     /// When a refusal was last logged (one line per [`REFUSAL_LOG_PERIOD`]).
     logged: Mutex<Option<Instant>>,
 }
+
+/// An open connection, as the registry knows it.
+struct Entry {
+    stop: oneshot::Sender<Stop>,
+    opened: Instant,
+    /// Set by the connection's first request.
+    served: Arc<AtomicBool>,
+}
+
+/// What a connection is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Finish the requests in flight, then close (shutdown).
+    Drain,
+    /// Close now: it has not sent a request, and a new connection needs its place.
+    Evict,
+}
+
+/// How long a connection may go without a whole request before a new
+/// connection at the cap takes its place.
+pub(super) const EVICT_AFTER: Duration = Duration::from_secs(1);
 
 /// At most one log line per this while connections are refused.
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
@@ -56,13 +81,34 @@ impl Connections {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .is_ok();
+            .is_ok()
+            || self.evict_one();
         if !admitted {
             self.release_ip(per_ip, ip);
             self.refused.fetch_add(1, Ordering::Relaxed);
             self.log_refusal(max);
         }
         admitted
+    }
+
+    /// At the cap: closes the oldest connection that has not sent a whole
+    /// request for [`EVICT_AFTER`], and takes its place for a new one (the
+    /// count runs one over until the closed one's task ends, at once).
+    fn evict_one(&self) -> bool {
+        let mut stops = self.stops.lock().unwrap();
+        let victim = stops
+            .iter()
+            .filter(|(_, e)| !e.served.load(Ordering::Relaxed) && e.opened.elapsed() >= EVICT_AFTER)
+            .min_by_key(|(_, e)| e.opened)
+            .map(|(id, _)| *id);
+        let Some(entry) = victim.and_then(|id| stops.remove(&id)) else {
+            return false;
+        };
+        drop(stops);
+        let _ = entry.stop.send(Stop::Evict);
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::AcqRel);
+        true
     }
 
     /// Gives back `ip`'s place (with a per-address cap).
@@ -108,19 +154,33 @@ impl Connections {
              # HELP rserve_http_connections_refused_per_ip_total Connections closed at once \
              because their address had --max-connections-per-ip open.\n\
              # TYPE rserve_http_connections_refused_per_ip_total counter\n\
-             rserve_http_connections_refused_per_ip_total {}\n",
+             rserve_http_connections_refused_per_ip_total {}\n\
+             # HELP rserve_http_connections_evicted_total Connections without a whole request \
+             closed at the cap to make room for a new one.\n\
+             # TYPE rserve_http_connections_evicted_total counter\n\
+             rserve_http_connections_evicted_total {}\n",
             self.open.load(Ordering::Relaxed),
             self.refused.load(Ordering::Relaxed),
             self.refused_per_ip.load(Ordering::Relaxed),
+            self.evicted.load(Ordering::Relaxed),
         );
     }
 
-    /// Registers an admitted connection: its id, and what tells it to shut down.
-    pub(super) fn open(&self) -> (u64, oneshot::Receiver<()>) {
+    /// Registers an admitted connection: its id, what tells it to stop, and
+    /// the flag its first request sets.
+    pub(super) fn open(&self) -> (u64, oneshot::Receiver<Stop>, Arc<AtomicBool>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.stops.lock().unwrap().insert(id, tx);
-        (id, rx)
+        let served = Arc::new(AtomicBool::new(false));
+        self.stops.lock().unwrap().insert(
+            id,
+            Entry {
+                stop: tx,
+                opened: Instant::now(),
+                served: served.clone(),
+            },
+        );
+        (id, rx, served)
     }
 
     /// Forgets a connection from `ip` that ended, and frees its place.
@@ -138,10 +198,12 @@ impl Connections {
             .lock()
             .unwrap()
             .drain()
-            .map(|(_, tx)| tx)
+            .map(|(_, e)| (e.stop, e.served.load(Ordering::Relaxed)))
             .collect();
-        for stop in stops {
-            let _ = stop.send(());
+        for (stop, served) in stops {
+            // One that never sent a whole request has nothing to finish
+            // (hyper would wait for the head it is trickling).
+            let _ = stop.send(if served { Stop::Drain } else { Stop::Evict });
         }
         self.tasks.close();
         self.tasks.wait().await;

@@ -187,12 +187,18 @@ pub async fn serve(
             continue;
         }
         let _ = stream.set_nodelay(true);
+        let (id, stop, served) = ingress.connections.open();
         let handler = ingress.clone();
-        let service = hyper::service::service_fn(move |req| handler.clone().handle(req));
+        let service = hyper::service::service_fn(move |req| {
+            // A load per request; a store once (not evictable from then on).
+            if !served.load(std::sync::atomic::Ordering::Relaxed) {
+                served.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            handler.clone().handle(req)
+        });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let (id, stop) = ingress.connections.open();
         let open = ingress.clone();
         ingress.connections.tasks.spawn(async move {
             // Frees the connection's place however the task ends (a panic included).
@@ -203,7 +209,10 @@ pub async fn serve(
             let result = tokio::select! {
                 biased;
                 result = conn.as_mut() => result,
-                _ = stop => {
+                stop = stop => {
+                    if stop == Ok(drain::Stop::Evict) {
+                        return; // dropped: the socket closes now
+                    }
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }
