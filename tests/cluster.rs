@@ -304,28 +304,7 @@ fn wrong_expired_and_foreign_credentials_are_refused_on_both_sides() {
     assert!(err.contains("admin token"), "{err}");
     // The same with flags; a --token-file flag beats RSERVE_TOKEN.
     let tls = tmp.path().join("head/tls");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rserve"))
-        .args(["--address", &join, "--state-dir"])
-        .arg(tmp.path().join("nowhere"))
-        .arg("--cacert")
-        .arg(tls.join("ca.crt"))
-        .arg("--client-cert")
-        .arg(tls.join("admin.crt"))
-        .arg("--client-key")
-        .arg(tls.join("admin.key"))
-        .arg("--token-file")
-        .arg(tmp.path().join("head/admin.token"))
-        .args(["token", "create"])
-        .env("RSERVE_TOKEN", "wrong")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("rsj."));
-    // The admin token goes only with calls that change state: a read-only
-    // call neither reads nor sends it (an unreadable token file is fine),
-    // a mutating one needs it.
-    let without_token = |args: &[&str]| {
+    let with_token_file = |token_file: &str, args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_rserve"))
             .args(["--address", &join, "--state-dir"])
             .arg(tmp.path().join("nowhere"))
@@ -336,11 +315,20 @@ fn wrong_expired_and_foreign_credentials_are_refused_on_both_sides() {
             .arg("--client-key")
             .arg(tls.join("admin.key"))
             .arg("--token-file")
-            .arg(tmp.path().join("no-such-token"))
+            .arg(tmp.path().join(token_file))
             .args(args)
+            .env("RSERVE_TOKEN", "wrong")
             .output()
             .unwrap()
     };
+    let out = with_token_file("head/admin.token", &["token", "create"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("rsj."));
+    // The admin token goes only with calls that change state: a read-only
+    // call neither reads nor sends it (an unreadable token file is fine),
+    // a mutating one needs it.
+    let without_token = |args: &[&str]| with_token_file("no-such-token", args);
     for read in [&["status"][..], &["nodes"], &["config"]] {
         let out = without_token(read);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -51,6 +51,11 @@ pub fn ca_fingerprint(der: &[u8]) -> String {
     hex(&sha256(der)[..16])
 }
 
+/// Whether `text` is a SHA-256 in hex (a certificate fingerprint).
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Whether two secrets are equal, in time independent of where they differ.
 pub fn secrets_match(expected: &str, given: &str) -> bool {
     expected.len() == given.len()

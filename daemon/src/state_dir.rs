@@ -122,29 +122,33 @@ impl StateDir {
             let path = path.to_owned();
             move |source| StateFileError::Io { path, source }
         };
-        let set = |path: &Path, mode: u32| -> Result<(), StateFileError> {
+        // A file's metadata (none when absent); a file that is a link is
+        // refused, while the state dir and `tls/` are followed.
+        let inspect = |path: &Path| -> Result<Option<std::fs::Metadata>, StateFileError> {
             let meta = if path == self.path || path == self.path.join("tls") {
                 std::fs::metadata(path)
             } else {
                 std::fs::symlink_metadata(path)
             };
-            let meta = match meta {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(io(path)(e)),
-            };
-            if meta.file_type().is_symlink() {
-                return Err(StateFileError::Insecure {
+            match meta {
+                Ok(meta) if meta.file_type().is_symlink() => Err(StateFileError::Insecure {
                     path: path.to_owned(),
                     reason: "is a symbolic link; state files must be the files themselves"
                         .to_owned(),
-                });
+                }),
+                Ok(meta) => Ok(Some(meta)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io(path)(e)),
             }
-            if meta.permissions().mode() & 0o777 != mode {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                    .map_err(io(path))?;
+        };
+        let set = |path: &Path, mode: u32| -> Result<(), StateFileError> {
+            match inspect(path)? {
+                Some(meta) if meta.permissions().mode() & 0o777 != mode => {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                        .map_err(io(path))
+                }
+                _ => Ok(()),
             }
-            Ok(())
         };
         set(&self.path, 0o700)?;
         set(&self.path.join("tls"), 0o700)?;
@@ -152,19 +156,10 @@ impl StateDir {
             set(path, 0o600)?;
         }
         for path in secrets {
-            let meta = match std::fs::symlink_metadata(path) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io(path)(e)),
+            let Some(meta) = inspect(path)? else {
+                continue;
             };
             let mode = meta.permissions().mode() & 0o777;
-            if meta.file_type().is_symlink() {
-                return Err(StateFileError::Insecure {
-                    path: path.clone(),
-                    reason: "is a symbolic link; state files must be the files themselves"
-                        .to_owned(),
-                });
-            }
             if mode & 0o077 != 0 {
                 return Err(StateFileError::Insecure {
                     path: path.clone(),

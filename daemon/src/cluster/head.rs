@@ -69,9 +69,7 @@ impl MemberRecord {
     /// What a join would have refused, as `field: reason`.
     fn check(&self) -> Result<(), String> {
         self.advert.check().map_err(|e| format!("advert.{e}"))?;
-        if !(self.cert_fingerprint.len() == 64
-            && self.cert_fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
+        if !digest::is_sha256_hex(&self.cert_fingerprint) {
             return Err(format!(
                 "cert_fingerprint `{}` is not a SHA-256 in hex",
                 self.cert_fingerprint

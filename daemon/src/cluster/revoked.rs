@@ -72,9 +72,7 @@ pub fn load(state_dir: &Path) -> Result<Vec<RemovedNode>, StateFileError> {
     for (i, r) in removed.iter().enumerate() {
         rserve_protocol::config::check_plain_name(&r.node_id)
             .map_err(|e| corrupt(format!("[{i}].node_id {e}")))?;
-        if !(r.cert_fingerprint.len() == 64
-            && r.cert_fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
+        if !crate::digest::is_sha256_hex(&r.cert_fingerprint) {
             return Err(corrupt(format!(
                 "[{i}].cert_fingerprint is not a SHA-256 in hex"
             )));

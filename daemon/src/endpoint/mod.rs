@@ -183,10 +183,7 @@ struct Caller {
 
 async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyhow::Result<()> {
     let remote = conn.remote_address();
-    let peer: Option<Arc<str>> = conn
-        .peer_identity()
-        .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok())
-        .and_then(|certs| certs.first().map(|c| digest::cert_fingerprint(c).into()));
+    let peer: Option<Arc<str>> = crate::rpc::peer_fingerprint(&conn).map(Arc::from);
     // Without a certificate: a small budget (few connections, one stream at
     // a time, small frames) until a join proves itself.
     let _unauthenticated = match peer {

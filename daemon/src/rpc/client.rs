@@ -224,13 +224,7 @@ impl ControlClient {
 
     /// SHA-256 (hex) of the certificate the node presented.
     pub fn peer_fingerprint(&self) -> Option<String> {
-        self.conn
-            .peer_identity()
-            .and_then(|id| {
-                id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-                    .ok()
-            })
-            .and_then(|certs| certs.first().map(|c| crate::digest::cert_fingerprint(c)))
+        super::peer_fingerprint(&self.conn)
     }
 
     /// Makes one call.
