@@ -77,6 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Memory this node offers, in bytes [default: discovered]')
             [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label for scheduling constraints, KEY=VALUE (repeatable)')
             [CompletionResult]::new('--node-timeout-s', '--node-timeout-s', [CompletionResultType]::ParameterName, 'Head: seconds without a heartbeat after which a node is declared dead')
+            [CompletionResult]::new('--node-cert-lifetime', '--node-cert-lifetime', [CompletionResultType]::ParameterName, 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
             [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]')
             [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]')

@@ -73,6 +73,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --memory 'Memory this node offers, in bytes [default: discovered]'
             cand --label 'A label for scheduling constraints, KEY=VALUE (repeatable)'
             cand --node-timeout-s 'Head: seconds without a heartbeat after which a node is declared dead'
+            cand --node-cert-lifetime 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life'
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
             cand --address 'Control address of the node to talk to [default: from the state dir''s node.json, else 127.0.0.1:8265]'
             cand --cacert 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]'

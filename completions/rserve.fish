@@ -75,6 +75,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-gpus -d 'GPUs t
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l memory -d 'Memory this node offers, in bytes [default: discovered]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label for scheduling constraints, KEY=VALUE (repeatable)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-timeout-s -d 'Head: seconds without a heartbeat after which a node is declared dead' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-cert-lifetime -d 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l address -d 'Control address of the node to talk to [default: from the state dir\'s node.json, else 127.0.0.1:8265]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l cacert -d 'CA certificate (PEM) to trust [default: <state dir>/tls/ca.crt]' -r -F

@@ -223,6 +223,18 @@ pub struct UpArgs {
     /// Head: seconds without a heartbeat after which a node is declared dead
     #[arg(long, env = env::NODE_TIMEOUT_S, default_value_t = 5.0, value_name = "SECONDS", value_parser = seconds)]
     pub node_timeout_s: f64,
+
+    /// Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life
+    #[arg(long, env = env::NODE_CERT_LIFETIME, default_value = "90d", value_name = "DURATION", value_parser = cert_lifetime)]
+    pub node_cert_lifetime: f64,
+}
+
+/// A certificate lifetime: a [`duration`] from 10 s to 10 years.
+fn cert_lifetime(s: &str) -> Result<f64, String> {
+    match duration(s)? {
+        v if (10.0..=3650.0 * 86400.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` must be between 10s and 3650d")),
+    }
 }
 
 /// `KEY=VALUE` with a plain key.

@@ -360,8 +360,8 @@ pub async fn nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
     };
     let doc = || serde_json::json!({ "nodes": nodes });
     let text = match args.output {
-        ListOutput::Table => output::nodes::table(&nodes, view(false)),
-        ListOutput::Wide => output::nodes::table(&nodes, view(true)),
+        ListOutput::Table => output::nodes::table(&nodes, view(false), rserve_daemon::unix_now_s()),
+        ListOutput::Wide => output::nodes::table(&nodes, view(true), rserve_daemon::unix_now_s()),
         ListOutput::Name => output::nodes::names(&nodes),
         ListOutput::Json => output::json(&doc())?,
         ListOutput::Yaml => output::yaml(&doc())?,

@@ -55,6 +55,8 @@ pub const JOIN_TOKEN: &str = "RSERVE_JOIN_TOKEN";
 pub const JOIN_TOKEN_FILE: &str = "RSERVE_JOIN_TOKEN_FILE";
 /// Node timeout of the head (`rserve up --node-timeout-s`).
 pub const NODE_TIMEOUT_S: &str = "RSERVE_NODE_TIMEOUT_S";
+/// Lifetime of the node certificates the head issues (`rserve up --node-cert-lifetime`).
+pub const NODE_CERT_LIFETIME: &str = "RSERVE_NODE_CERT_LIFETIME";
 
 /// A variable read outside clap.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 //! stopped answering, lines dropped for a slow reader) go to stderr.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rserve_daemon::rpc::client::{ControlClient, FrameStream};
 use rserve_protocol::stream::{LogQuery, StreamFrame, TapQuery, WatchTarget};
@@ -82,11 +82,7 @@ fn side_frame(cx: &Invocation, frame: &StreamFrame, json: bool) -> Result<(), Fa
     }
 }
 
-fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+use rserve_daemon::unix_now_s as now_s;
 
 /// `APP`, `APP/DEPLOYMENT` or `replica/ID` into a query's selectors.
 fn selectors(target: Option<&str>) -> (Option<String>, Option<String>, Option<String>) {
@@ -344,7 +340,7 @@ pub async fn watch_nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failu
             return Ok(());
         };
         if redraw {
-            let text = output::nodes::table(nodes, view(args.output == ListOutput::Wide));
+            let text = output::nodes::table(nodes, view(args.output == ListOutput::Wide), now_s());
             return cx.printer.redraw(text).exit(Exit::Failed);
         }
         let by_id = live::nodes_by_id(nodes);

@@ -99,6 +99,7 @@ pub async fn run(cx: &Invocation, args: UpArgs) -> Result<Exit, Failure> {
         },
         labels: args.labels.iter().cloned().collect(),
         node_timeout: Duration::from_secs_f64(args.node_timeout_s.max(0.1)),
+        node_cert_lifetime: Duration::from_secs_f64(args.node_cert_lifetime),
         notify: Notifier::from_env(),
         kinds: cx.kinds.clone(),
         // Debug builds only (the tests'): an inherited variable must never

@@ -41,3 +41,11 @@ pub mod state_dir;
 
 pub use node::{Node, NodeConfig, StartError};
 pub use state_dir::NodeFile;
+
+/// Seconds since the Unix epoch on the wall clock (what state files, events
+/// and certificates record; 0 on a clock set before 1970).
+pub fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use tracing::info;
 use crate::api::Kinds;
 use crate::cluster::agent::MemberAgent;
 use crate::cluster::fleet::Fleet;
-use crate::cluster::head::Head;
+use crate::cluster::head::{Head, HeadCerts};
 use crate::cluster::join::{JoinError, join};
 use crate::cluster::mesh::{self, Mesh};
 use crate::cluster::placement::Host;
@@ -39,7 +39,7 @@ use crate::observe::Live;
 use crate::observe::events::EventLog;
 use crate::observe::tap::Tap;
 use crate::observe::window::{RouterWindow, SAMPLE_PERIOD};
-use crate::pki::{self, TlsPaths};
+use crate::pki::{self, LiveCert, TlsPaths};
 use crate::replica::{LocalReplicas, ReplicaEnv};
 use crate::router::{Backlog, RouteTable, Routes};
 use crate::state_dir::{LockError, NodeFile, StateDir, StateFileError};
@@ -77,6 +77,9 @@ pub struct NodeConfig {
     pub labels: BTreeMap<String, String>,
     /// Head: time without a heartbeat after which a node is declared dead.
     pub node_timeout: Duration,
+    /// Head: how long the node certificates it issues are valid
+    /// (`--node-cert-lifetime-s`); renewed in their last third.
+    pub node_cert_lifetime: Duration,
     /// systemd notifications (readiness, status, watchdog, reload, stop).
     pub notify: Notifier,
     /// Deployment kinds written in Rust, served beside the built-in ones.
@@ -103,6 +106,7 @@ impl NodeConfig {
             resources: ResourceOverrides::default(),
             labels: BTreeMap::new(),
             node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT,
+            node_cert_lifetime: pki::DEFAULT_NODE_CERT_LIFETIME,
             notify: Notifier::disabled(),
             kinds: Arc::default(),
             stall_controller_while: None,
@@ -156,8 +160,9 @@ pub struct Node {
     token: Arc<str>,
     file: NodeFile,
     cluster: Arc<Cluster>,
-    /// Member nodes: how to reach the head, and what to report.
-    heartbeat: Option<(SocketAddr, rustls::ClientConfig, NodeAdvert)>,
+    /// Member nodes: how to reach the head, the certificate to present (and
+    /// renew), and what to report.
+    heartbeat: Option<(SocketAddr, rustls::ClientConfig, Arc<LiveCert>, NodeAdvert)>,
     /// The event log, the tap point and the router window.
     live: Live,
     /// The node-wide bounds on queued requests and request bodies.
@@ -209,6 +214,7 @@ impl Node {
                 tls.ca_key,
                 tls.node_key,
                 tls.admin_key,
+                tls.node_next,
                 pki::token_path(dir),
             ],
             &[
@@ -247,12 +253,13 @@ impl Node {
             Some(_) => EventLog::in_memory(),
             None => EventLog::open(dir),
         });
-        let identity = pki::load_or_create(dir)?;
+        let identity = pki::load_or_create(dir, &file.node_id, config.node_cert_lifetime)?;
+        let cert = Arc::new(LiveCert::new(dir, identity)?);
         pki::ensure_admin_cert(dir)?;
         let ca_pem = std::fs::read(TlsPaths::new(dir).ca_cert)
             .context("cannot read the cluster CA certificate")?;
-        let mesh_crypto = mesh::client_config(dir, identity.clone())?;
-        let endpoint = endpoint::endpoint(control, identity, &ca_pem)?;
+        let mesh_crypto = mesh::client_config(dir, cert.clone())?;
+        let endpoint = endpoint::endpoint(control, cert.clone(), &ca_pem)?;
         let mesh = Arc::new(Mesh::new(mesh_crypto.clone()));
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let tap: Arc<Tap> = Arc::default();
@@ -277,11 +284,11 @@ impl Node {
                 );
                 (
                     Cluster::member(cluster_file, agent),
-                    Some((cluster_file.head, mesh_crypto, advert)),
+                    Some((cluster_file.head, mesh_crypto, cert, advert)),
                 )
             }
             None => (
-                head_cluster(&config, &state_dir, advert, mesh, events.clone())?,
+                head_cluster(&config, &state_dir, advert, mesh, events.clone(), cert)?,
                 None,
             ),
         };
@@ -357,10 +364,11 @@ impl Node {
         );
         let cluster_stop = CancellationToken::new();
         let cluster_task = match (&self.cluster.role, self.heartbeat) {
-            (Role::Member { agent, .. }, Some((head, crypto, advert))) => {
+            (Role::Member { agent, .. }, Some((head, crypto, cert, advert))) => {
                 tokio::spawn(heartbeat::run(
                     head,
                     crypto,
+                    cert,
                     advert,
                     agent.clone(),
                     self.live.window.clone(),
@@ -532,7 +540,22 @@ async fn load_or_join(
     let Some(options) = &config.join else {
         return Ok(member);
     };
+    // A member away for longer than its certificate lived joins again.
+    let expired = member.is_some()
+        && TlsPaths::new(dir)
+            .node_cert_expiry()
+            .is_some_and(|at| at <= crate::unix_now_s());
     match (member, &options.token) {
+        (Some(_), None) if expired => Err(StartError::JoinRefused(format!(
+            "this node's certificate ({}) expired before the head could renew it (the node \
+             was away too long): start it again with a new join token (--token or \
+             RSERVE_JOIN_TOKEN; create one on the head with `rserve token create`)",
+            TlsPaths::new(dir).node_cert.display()
+        ))),
+        (Some(_), Some(token)) if expired => {
+            info!("This node's certificate expired: joining the cluster again with the token.");
+            join_with(dir, options, token, advert).await.map(Some)
+        }
         (Some(mut file), _) => {
             if file.head != options.head {
                 info!(old = %file.head, new = %options.head, "The cluster head moved; using the new address.");
@@ -553,21 +576,26 @@ async fn load_or_join(
              create one on the head with `rserve token create`)"
                 .to_owned(),
         )),
-        (None, Some(token)) => {
-            let joined = join(dir, options.head, token, advert.clone())
-                .await
-                .map_err(|e| match e {
-                    JoinError::Refused(reason) => StartError::JoinRefused(reason),
-                    JoinError::Other(e) => StartError::Other(e),
-                })?;
-            info!(head = %options.head, cluster = %joined.cluster_id, "Joined the cluster.");
-            Ok(Some(joined))
-        }
+        (None, Some(token)) => join_with(dir, options, token, advert).await.map(Some),
     }
 }
 
-/// The cluster of a head: its CA, tokens and persisted members, and the fleet
-/// its controller places replicas through.
+async fn join_with(
+    dir: &Path,
+    options: &JoinOptions,
+    token: &str,
+    advert: &NodeAdvert,
+) -> Result<ClusterFile, StartError> {
+    let joined = join(dir, options.head, token, advert.clone())
+        .await
+        .map_err(|e| match e {
+            JoinError::Refused(reason) => StartError::JoinRefused(reason),
+            JoinError::Other(e) => StartError::Other(e),
+        })?;
+    info!(head = %options.head, cluster = %joined.cluster_id, "Joined the cluster.");
+    Ok(joined)
+}
+
 /// Samples the routers every [`SAMPLE_PERIOD`] for `rserve routes`, until `stop`.
 async fn sample_routers(routes: Arc<Routes>, window: Arc<RouterWindow>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(SAMPLE_PERIOD);
@@ -581,12 +609,15 @@ async fn sample_routers(routes: Arc<Routes>, window: Arc<RouterWindow>, stop: Ca
     }
 }
 
+/// The cluster of a head: its CA, tokens and persisted members, and the fleet
+/// its controller places replicas through.
 fn head_cluster(
     config: &NodeConfig,
     state_dir: &StateDir,
     advert: NodeAdvert,
     mesh: Arc<Mesh>,
     events: Arc<EventLog>,
+    cert: Arc<LiveCert>,
 ) -> Result<Cluster, StartError> {
     let host = Host {
         node_id: advert.node_id.clone(),
@@ -598,12 +629,21 @@ fn head_cluster(
         labels: advert.labels.clone(),
     };
     let fleet = Arc::new(Fleet::new(host, mesh, Arc::new(LocalReplicas::default())));
-    let head =
-        Head::load(state_dir.path(), advert, config.node_timeout, fleet, events).map_err(|e| {
-            match e.downcast::<StateFileError>() {
-                Ok(corrupt) => StartError::State(corrupt),
-                Err(e) => StartError::Other(e),
-            }
-        })?;
+    let certs = HeadCerts {
+        cert,
+        lifetime: config.node_cert_lifetime,
+    };
+    let head = Head::load(
+        state_dir.path(),
+        advert,
+        config.node_timeout,
+        fleet,
+        events,
+        certs,
+    )
+    .map_err(|e| match e.downcast::<StateFileError>() {
+        Ok(corrupt) => StartError::State(corrupt),
+        Err(e) => StartError::Other(e),
+    })?;
     Ok(Cluster::head(head))
 }

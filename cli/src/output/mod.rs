@@ -87,6 +87,30 @@ impl Table {
 }
 
 /// `-` for an empty list, else its items joined by commas.
+/// `3s`, `5m`, `2h`, `4d`: kubectl's AGE.
+pub fn age(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "-".to_owned();
+    }
+    let s = seconds as u64;
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// When a certificate that expires at `expires_at_s` does, seen at `now_s`:
+/// `in 89d`, `expired`, or `-` when it does not say.
+pub fn cert_expiry(expires_at_s: Option<f64>, now_s: f64) -> String {
+    match expires_at_s {
+        None => "-".to_owned(),
+        Some(at) if at <= now_s => "expired".to_owned(),
+        Some(at) => format!("in {}", age(at - now_s)),
+    }
+}
+
 pub(crate) fn list_or_dash(items: &[String]) -> String {
     if items.is_empty() {
         "-".to_owned()

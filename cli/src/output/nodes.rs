@@ -2,10 +2,11 @@
 
 use rserve_protocol::wire::NodeStatus;
 
-use super::{Table, View, enum_name, list_or_dash};
+use super::{Table, View, cert_expiry, enum_name, list_or_dash};
 
-/// One row per node, in the order the head lists them (the head first).
-pub fn table(nodes: &[NodeStatus], view: View) -> String {
+/// One row per node, in the order the head lists them (the head first);
+/// certificate expiry as seen at `now_s`.
+pub fn table(nodes: &[NodeStatus], view: View, now_s: f64) -> String {
     let mut header = vec![
         "NODE",
         "STATE",
@@ -18,6 +19,7 @@ pub fn table(nodes: &[NodeStatus], view: View) -> String {
         "LABELS",
         "REPLICAS",
         "LAST HEARTBEAT",
+        "CERT EXPIRES",
     ];
     if view.wide {
         header.extend(["GPU MEMORY", "VERSION", "REPLICA IDS"]);
@@ -47,6 +49,7 @@ pub fn table(nodes: &[NodeStatus], view: View) -> String {
             } else {
                 format!("{:.1}s ago", n.last_heartbeat_s)
             },
+            cert_expiry(n.cert_expires_at_s, now_s),
         ];
         if view.wide {
             row.extend([

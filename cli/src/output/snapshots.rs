@@ -173,6 +173,9 @@ pub(crate) fn cluster_status() -> ServeStatus {
     }
 }
 
+/// The time `rserve nodes` is shown at in the snapshots.
+pub(crate) const NODES_NOW_S: f64 = 1_700_000_100.0;
+
 /// A head and two members, one of them dead.
 pub(crate) fn cluster_nodes() -> Vec<NodeStatus> {
     let node =
@@ -200,6 +203,13 @@ pub(crate) fn cluster_nodes() -> Vec<NodeStatus> {
             joined_at_s: 1_700_000_000.0,
             replicas: replicas.iter().map(|r| (*r).to_owned()).collect(),
             used: NodeUsage::default(),
+            // The head's, renewed a day ago; one due soon; one from before
+            // certificates expired.
+            cert_expires_at_s: match port {
+                1 => Some(NODES_NOW_S + 89.0 * 86400.0),
+                2 => Some(NODES_NOW_S + 5.0 * 3600.0),
+                _ => None,
+            },
         };
     vec![
         node(
@@ -274,19 +284,25 @@ fn snapshot_wait_progress_line() {
 
 #[test]
 fn snapshot_nodes_table() {
-    snapshot("nodes.txt", &nodes::table(&cluster_nodes(), TABLE));
+    snapshot(
+        "nodes.txt",
+        &nodes::table(&cluster_nodes(), TABLE, NODES_NOW_S),
+    );
 }
 
 #[test]
 fn snapshot_nodes_wide() {
-    snapshot("nodes-wide.txt", &nodes::table(&cluster_nodes(), WIDE));
+    snapshot(
+        "nodes-wide.txt",
+        &nodes::table(&cluster_nodes(), WIDE, NODES_NOW_S),
+    );
 }
 
 #[test]
 fn snapshot_nodes_without_headers() {
     snapshot(
         "nodes-no-headers.txt",
-        &nodes::table(&cluster_nodes(), NO_HEADERS),
+        &nodes::table(&cluster_nodes(), NO_HEADERS, NODES_NOW_S),
     );
 }
 

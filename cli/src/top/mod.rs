@@ -19,7 +19,7 @@ mod tables;
 mod tests;
 mod text;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -41,11 +41,7 @@ pub const FRAMES_PER_S: u64 = 10;
 /// slows the streams, and the node then skips frames for this reader).
 const FEED_QUEUE: usize = 1024;
 
-fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+use rserve_daemon::unix_now_s as now_s;
 
 pub async fn run(cx: &Invocation, args: TopArgs) -> Result<Exit, Failure> {
     // Fail as the other commands do (exit 4) before taking the terminal.

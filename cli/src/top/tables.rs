@@ -8,7 +8,7 @@ use rserve_protocol::stream::{DeploymentRoutes, Severity};
 use rserve_protocol::wire::NodeState;
 
 use super::state::{App, Data, Screen, Target, View};
-use crate::output::{enum_name, list_or_dash};
+use crate::output::{age, enum_name, list_or_dash};
 
 /// How a row is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,20 +90,6 @@ fn compare(a: &str, b: &str) -> Ordering {
 
 pub fn gib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / f64::from(1u32 << 30))
-}
-
-/// `3s`, `5m`, `2h`, `4d`: kubectl's AGE.
-pub fn age(seconds: f64) -> String {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return "-".to_owned();
-    }
-    let s = seconds as u64;
-    match s {
-        0..120 => format!("{s}s"),
-        120..7200 => format!("{}m", s / 60),
-        7200..172_800 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
 }
 
 fn ms(v: Option<f64>) -> String {

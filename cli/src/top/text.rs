@@ -4,8 +4,9 @@
 use rserve_protocol::stream::ClusterEvent;
 
 use super::state::{App, Data, LogStyle, LogTarget, Target};
-use super::tables::{age, gib};
+use super::tables::gib;
 use crate::output::live::{self, LineStyle};
+use crate::output::{age, cert_expiry};
 use crate::output::{enum_name, list_or_dash};
 
 /// Events shown under a described item.
@@ -57,6 +58,10 @@ pub fn describe(app: &App, target: &Target) -> Vec<String> {
                 if !n.head {
                     field("Last heartbeat", format!("{} ago", age(n.last_heartbeat_s)));
                 }
+                field(
+                    "Certificate expires",
+                    cert_expiry(n.cert_expires_at_s, app.now_s),
+                );
                 field("Replicas", list_or_dash(&n.replicas));
             }
             None => out.push(format!("node {id} is no longer in the cluster")),

@@ -7,30 +7,31 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rserve_protocol::stream::EventReason;
 use rserve_protocol::wire::{ErrorCode, NodeAdvert, ReplicaReport, Request, Response, WireError};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::fleet::Fleet;
 use super::heartbeat::HEARTBEAT_PERIOD;
-use super::membership::{Membership, MembershipEvent};
+use super::membership::{IssuedCert, MemberCerts, Membership, MembershipEvent};
 use super::placement::Host;
 use super::revoked::{self, RemovedNode, Revoked};
 use super::tokens::TokenStore;
 use crate::digest;
 use crate::observe::events::{EventLog, Subject};
-use crate::pki::CaIssuer;
+use crate::pki::{self, CaIssuer, LiveCert};
 use crate::state_dir::StateFileError;
+use crate::unix_now_s as now_s;
 
 /// How often the failure detector looks at membership.
 const SWEEP_PERIOD: Duration = Duration::from_millis(200);
+/// How often the head looks at its own certificate's expiry.
+const CERT_CHECK_PERIOD: Duration = Duration::from_secs(1);
 
 /// What only the head holds.
 #[derive(Debug)]
@@ -55,13 +56,26 @@ pub struct Head {
     pub fleet: Arc<Fleet>,
     /// The cluster's event log.
     pub events: Arc<EventLog>,
+    /// The head's node id.
+    node_id: String,
+    /// The head's own certificate, renewed here before it expires.
+    cert: Arc<LiveCert>,
+    /// How long the certificates it issues are valid.
+    cert_lifetime: Duration,
 }
 
 /// A membership record as persisted by the head.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MemberRecord {
     advert: NodeAdvert,
+    /// The node's newest certificate.
     cert_fingerprint: String,
+    /// When it expires (absent in records from before certificates expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cert_expires_at_s: Option<f64>,
+    /// The one it replaced, taken until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_cert: Option<IssuedCert>,
     joined_at_s: f64,
 }
 
@@ -69,28 +83,62 @@ impl MemberRecord {
     /// What a join would have refused, as `field: reason`.
     fn check(&self) -> Result<(), String> {
         self.advert.check().map_err(|e| format!("advert.{e}"))?;
-        if !digest::is_sha256_hex(&self.cert_fingerprint) {
-            return Err(format!(
-                "cert_fingerprint `{}` is not a SHA-256 in hex",
-                self.cert_fingerprint
-            ));
+        let cert = |field: &str, fingerprint: &str, expires_at_s: Option<f64>| {
+            if !digest::is_sha256_hex(fingerprint) {
+                return Err(format!(
+                    "{field}fingerprint `{fingerprint}` is not a SHA-256 in hex"
+                ));
+            }
+            match expires_at_s {
+                Some(at) if !(at.is_finite() && at >= 0.0) => {
+                    Err(format!("{field}expires_at_s {at} is not a time"))
+                }
+                _ => Ok(()),
+            }
+        };
+        cert("cert_", &self.cert_fingerprint, self.cert_expires_at_s)?;
+        if let Some(p) = &self.previous_cert {
+            cert("previous_cert.", &p.fingerprint, p.expires_at_s)?;
         }
         if !(self.joined_at_s.is_finite() && self.joined_at_s >= 0.0) {
             return Err(format!("joined_at_s {} is not a time", self.joined_at_s));
         }
         Ok(())
     }
+
+    fn certs(&self) -> MemberCerts {
+        MemberCerts {
+            current: IssuedCert {
+                fingerprint: self.cert_fingerprint.clone(),
+                expires_at_s: self.cert_expires_at_s,
+            },
+            previous: self.previous_cert.clone(),
+        }
+    }
+}
+
+/// How the head's certificates are made: its own, presented by the node,
+/// and the lifetime of every one it issues (`--node-cert-lifetime-s`).
+#[derive(Debug, Clone)]
+pub struct HeadCerts {
+    /// The head's own certificate.
+    pub cert: Arc<LiveCert>,
+    /// How long the certificates the head issues are valid.
+    pub lifetime: Duration,
 }
 
 impl Head {
     /// Loads the CA key, join tokens and persisted members (who get one
     /// timeout from now to heartbeat again, while placement holds).
+    /// The head's own certificate is reissued now if it is due, or if it
+    /// does not name the head (made before certificates did).
     pub fn load(
         state_dir: &Path,
         advert: NodeAdvert,
         timeout: Duration,
         fleet: Arc<Fleet>,
         events: Arc<EventLog>,
+        certs: HeadCerts,
     ) -> anyhow::Result<Self> {
         let issuer = CaIssuer::load(state_dir)?.with_context(|| {
             format!(
@@ -98,6 +146,7 @@ impl Head {
                 state_dir.display()
             )
         })?;
+        let node_id = advert.node_id.clone();
         let nodes_file = state_dir.join("nodes.json");
         let mut membership = Membership::new(advert, timeout, now_s());
         if let Ok(bytes) = std::fs::read(&nodes_file) {
@@ -117,14 +166,26 @@ impl Head {
                 fleet.hold_until(now + timeout + HEARTBEAT_PERIOD * 2);
             }
             for r in records {
-                membership.admit(r.advert, r.cert_fingerprint, now, r.joined_at_s);
+                let certs = r.certs();
+                membership.admit(r.advert, certs, now, r.joined_at_s);
             }
         }
         fleet.set_members(hosts(&membership));
         let removed = revoked::load(state_dir)?;
         let revoked = Arc::new(Revoked::default());
         revoked.replace(removed.iter().map(|r| r.cert_fingerprint.clone()).collect());
+        if !certs.cert.is_head() {
+            renew_own(&issuer, &certs, &node_id)?;
+            info!(
+                "The head's certificate now names it the head (members take replica commands from it)."
+            );
+        } else if pki::renewal_due(certs.cert.expires_at_s(), certs.lifetime, now_s()) {
+            renew_own(&issuer, &certs, &node_id)?;
+        }
         Ok(Self {
+            node_id,
+            cert: certs.cert,
+            cert_lifetime: certs.lifetime,
             state_dir: state_dir.to_owned(),
             removed: Mutex::new(removed),
             revoked,
@@ -173,6 +234,13 @@ impl Head {
                 }
                 None => unauthorized(
                     "heartbeats need the node's cluster certificate (mutual TLS)".to_owned(),
+                ),
+            },
+            Request::RenewCertificate { public_key } => match peer {
+                Some(peer) => self.renew(peer, &public_key, remote),
+                None => unauthorized(
+                    "a renewal needs the node's current cluster certificate (mutual TLS)"
+                        .to_owned(),
                 ),
             },
             Request::Nodes => self.nodes(),
@@ -225,8 +293,11 @@ impl Head {
         let Some(key) = digest::decode_hex(public_key) else {
             return unauthorized("the public key is not hex".to_owned());
         };
-        let cert_pem = match self.issuer.sign_node(&advert.node_id, &key) {
-            Ok(pem) => pem,
+        let issued = match self
+            .issuer
+            .sign_node(&advert.node_id, &key, self.cert_lifetime, now_s())
+        {
+            Ok(issued) => issued,
             Err(e) => return unauthorized(format!("{e:#}")),
         };
         // Used only now that the join will be answered (a refused advert
@@ -235,16 +306,16 @@ impl Head {
             warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
             return unauthorized(e.to_string());
         }
-        let der =
-            CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("rcgen writes valid PEM");
         fix_addresses(&mut advert, remote);
         let mut membership = self.membership.lock().unwrap();
-        let event = membership.admit(
-            advert.clone(),
-            digest::cert_fingerprint(&der),
-            Instant::now(),
-            now_s(),
-        );
+        let certs = MemberCerts {
+            current: IssuedCert {
+                fingerprint: issued.fingerprint,
+                expires_at_s: Some(issued.expires_at_s),
+            },
+            previous: None,
+        };
+        let event = membership.admit(advert.clone(), certs, Instant::now(), now_s());
         self.nodes_file.save(&membership);
         self.fleet.set_members(hosts(&membership));
         if let MembershipEvent::Joined(id) = event {
@@ -256,9 +327,54 @@ impl Head {
             );
         }
         Response::Joined {
-            cert_pem,
+            cert_pem: issued.cert_pem,
             ca_pem: self.issuer.ca_pem.clone(),
             cluster_id: self.cluster_id.clone(),
+            expires_at_s: Some(issued.expires_at_s),
+        }
+    }
+
+    /// A member's renewal, over a connection authenticated with its current
+    /// certificate (`peer`): a certificate for its new key, recorded as its
+    /// newest; the old one is taken until it expires.
+    fn renew(&self, peer: &str, public_key: &str, remote: SocketAddr) -> Response {
+        let Some(key) = digest::decode_hex(public_key) else {
+            return bad_request("the public key is not hex".to_owned());
+        };
+        let now = now_s();
+        let mut membership = self.membership.lock().unwrap();
+        let node_id = match membership.may_renew(peer, self.cert_lifetime, now) {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(%remote, reason = %e, "Refused a certificate renewal.");
+                return unauthorized(e.to_string());
+            }
+        };
+        let issued = match self
+            .issuer
+            .sign_node(&node_id, &key, self.cert_lifetime, now)
+        {
+            Ok(issued) => issued,
+            Err(e) => return bad_request(format!("{e:#}")),
+        };
+        let new = IssuedCert {
+            fingerprint: issued.fingerprint,
+            expires_at_s: Some(issued.expires_at_s),
+        };
+        membership.renewed(&node_id, peer, new, now);
+        self.nodes_file.save(&membership);
+        info!(node = %node_id, expires_at_s = issued.expires_at_s, "Renewed a node's certificate.");
+        self.events.record(
+            EventReason::CertificateRenewed,
+            Subject::node(&node_id),
+            format!(
+                "new certificate, valid for {}",
+                human_duration(self.cert_lifetime)
+            ),
+        );
+        Response::CertificateRenewed {
+            cert_pem: issued.cert_pem,
+            expires_at_s: issued.expires_at_s,
         }
     }
 
@@ -282,7 +398,8 @@ impl Head {
         // Placement sees the members again only when one changed: a steady
         // heartbeat costs O(1) under the lock, not a copy of every advert.
         let mut changed = membership.advert(&node_id) != Some(&advert);
-        match membership.heartbeat(advert, peer, Instant::now()) {
+        let now = now_s();
+        match membership.heartbeat(advert, peer, Instant::now(), now) {
             Ok(Some(MembershipEvent::Alive(id))) => {
                 changed = true;
                 info!(node = %id, "Node is alive again.");
@@ -311,6 +428,7 @@ impl Head {
             node_timeout_s: membership.timeout().as_secs_f64(),
             routes,
             revoked: self.revoked.all(),
+            renew_certificate: membership.renewal_due(peer, self.cert_lifetime, now),
         }
     }
 
@@ -319,7 +437,7 @@ impl Head {
     /// may come back only by joining again with a new token).
     fn remove_node(&self, node_id: &str) -> Response {
         let mut membership = self.membership.lock().unwrap();
-        let Some(fingerprint) = membership.fingerprint(node_id) else {
+        let Some(certs) = membership.certs(node_id).cloned() else {
             return Response::Error(WireError {
                 code: ErrorCode::NotFound,
                 message: if membership.list(Instant::now())[0].advert.node_id == node_id {
@@ -329,22 +447,30 @@ impl Head {
                 },
             });
         };
+        // Its newest certificate and the one before (still valid until it
+        // expires) are both refused.
+        let fingerprints: Vec<String> = std::iter::once(certs.current.fingerprint)
+            .chain(certs.previous.map(|p| p.fingerprint))
+            .collect();
         let mut removed = self.removed.lock().unwrap();
-        removed.push(RemovedNode {
+        let before = removed.len();
+        removed.extend(fingerprints.iter().map(|f| RemovedNode {
             node_id: node_id.to_owned(),
-            cert_fingerprint: fingerprint.clone(),
+            cert_fingerprint: f.clone(),
             removed_at_s: now_s(),
-        });
+        }));
         if let Err(e) = revoked::save(&self.state_dir, &removed) {
             // Nothing changes unless the revocation holds across a restart.
-            removed.pop();
+            removed.truncate(before);
             return Response::Error(WireError {
                 code: ErrorCode::Internal,
                 message: format!("{e:#}"),
             });
         }
         membership.remove(node_id);
-        self.revoked.insert(fingerprint);
+        for f in fingerprints {
+            self.revoked.insert(f);
+        }
         self.nodes_file.save(&membership);
         self.fleet.set_members(hosts(&membership));
         self.fleet.node_died(node_id);
@@ -360,6 +486,7 @@ impl Head {
 
     fn nodes(&self) -> Response {
         let mut nodes = self.membership.lock().unwrap().list(Instant::now());
+        nodes[0].cert_expires_at_s = self.cert.expires_at_s();
         for node in &mut nodes {
             node.replicas = self.fleet.replicas_on(&node.advert.node_id);
             node.used = self.fleet.usage_on(&node.advert.node_id);
@@ -367,13 +494,45 @@ impl Head {
         Response::Nodes { nodes }
     }
 
+    /// Renews the head's own certificate if it is due (blocking file I/O:
+    /// run off the async threads).
+    fn renew_own_if_due(&self) {
+        if !pki::renewal_due(self.cert.expires_at_s(), self.cert_lifetime, now_s()) {
+            return;
+        }
+        let certs = HeadCerts {
+            cert: self.cert.clone(),
+            lifetime: self.cert_lifetime,
+        };
+        match renew_own(&self.issuer, &certs, &self.node_id) {
+            Ok(()) => self.events.record(
+                EventReason::CertificateRenewed,
+                Subject::node(&self.node_id),
+                format!(
+                    "the head's own, valid for {}",
+                    human_duration(self.cert_lifetime)
+                ),
+            ),
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "Cannot renew the head's certificate; retrying.");
+            }
+        }
+    }
+
     /// The failure detector: sweeps membership until `stop`; a dead node's
-    /// replicas are placed elsewhere.
+    /// replicas are placed elsewhere. The head's own certificate is renewed
+    /// here too when it is due.
     pub async fn watch_members(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(SWEEP_PERIOD);
+        let mut cert_check = tokio::time::interval(CERT_CHECK_PERIOD);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
+                _ = cert_check.tick() => {
+                    let head = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || head.renew_own_if_due()).await;
+                    continue;
+                }
                 _ = tick.tick() => {}
             }
             let mut membership = self.membership.lock().unwrap();
@@ -414,18 +573,40 @@ impl Head {
     }
 }
 
+/// Issues the head a new certificate and presents it from now on.
+fn renew_own(issuer: &CaIssuer, certs: &HeadCerts, node_id: &str) -> anyhow::Result<()> {
+    let (key, issued) = issuer.issue_head(node_id, certs.lifetime, now_s())?;
+    certs.cert.install(&key, &issued.cert_pem)?;
+    info!(
+        expires_at_s = issued.expires_at_s,
+        "Renewed the head's certificate."
+    );
+    Ok(())
+}
+
+/// `90d`, `12h`, `30m` or `45s`: the largest whole unit.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        86400.. => format!("{}d", s / 86400),
+        3600.. => format!("{}h", s / 3600),
+        60.. => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    Response::Error(WireError {
+        code: ErrorCode::BadRequest,
+        message,
+    })
+}
+
 fn unauthorized(message: String) -> Response {
     Response::Error(WireError {
         code: ErrorCode::Unauthorized,
         message,
     })
-}
-
-fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 /// The alive members as placement candidates.
@@ -474,9 +655,11 @@ impl NodesFile {
         let records: Vec<MemberRecord> = membership
             .records()
             .into_iter()
-            .map(|(advert, cert_fingerprint, joined_at_s)| MemberRecord {
+            .map(|(advert, certs, joined_at_s)| MemberRecord {
                 advert,
-                cert_fingerprint,
+                cert_fingerprint: certs.current.fingerprint,
+                cert_expires_at_s: certs.current.expires_at_s,
+                previous_cert: certs.previous,
                 joined_at_s,
             })
             .collect();

@@ -1,20 +1,21 @@
 //! A member node's heartbeat loop: reports to the head every
 //! [`HEARTBEAT_PERIOD`] (its advert, its replicas' phases and its routers'
-//! figures) and applies the
-//! route table the head answers with; reconnects with backoff when the head
-//! is gone.
+//! figures), applies the route table the head answers with, renews the
+//! node's certificate when the head says it is due, and reconnects with
+//! backoff when the head is gone.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use rserve_protocol::wire::{NodeAdvert, Request, Response};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::agent::MemberAgent;
 use crate::observe::window::RouterWindow;
-use crate::pki::MESH_SERVER_NAME;
+use crate::pki::{LiveCert, MESH_SERVER_NAME};
 use crate::rpc::client::ControlClient;
 
 /// How often a member node heartbeats the head (its routers' load rides
@@ -25,11 +26,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Connects to the head with the node's certificate (`crypto`), reports
-/// `advert` and the agent's replicas every [`HEARTBEAT_PERIOD`], until `stop`.
+/// Connects to the head with the node's certificate (`crypto`, presenting
+/// `cert`), reports `advert` and the agent's replicas every
+/// [`HEARTBEAT_PERIOD`], until `stop`.
 pub async fn run(
     head: SocketAddr,
     crypto: rustls::ClientConfig,
+    cert: Arc<LiveCert>,
     advert: NodeAdvert,
     agent: Arc<MemberAgent>,
     window: Arc<RouterWindow>,
@@ -53,7 +56,14 @@ pub async fn run(
             Ok(client) => client,
             Err(e) => {
                 if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
-                    warn!(%head, error = %e, "Cannot reach the cluster head; retrying.");
+                    if cert
+                        .expires_at_s()
+                        .is_some_and(|at| at <= crate::unix_now_s())
+                    {
+                        warn!(%head, error = %e, "Cannot reach the cluster head: this node's certificate expired before the head could renew it; restart it with a new join token (--token).");
+                    } else {
+                        warn!(%head, error = %e, "Cannot reach the cluster head; retrying.");
+                    }
                     last_warning = Some(Instant::now());
                 }
                 tokio::select! {
@@ -66,9 +76,17 @@ pub async fn run(
         };
         info!(%head, "Connected to the cluster head.");
         backoff = Duration::from_millis(200);
-        if beat(&client, head, &advert, &agent, &window, &stop).await == Beats::Stopped {
-            client.close().await;
-            return;
+        match beat(&client, head, &advert, &agent, &window, &cert, &stop).await {
+            Beats::Stopped => {
+                client.close().await;
+                return;
+            }
+            // New connections present the new certificate: reconnect now.
+            Beats::Renewed => {
+                client.close().await;
+                continue;
+            }
+            Beats::Lost => {}
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -84,6 +102,8 @@ enum Beats {
     Stopped,
     /// The head refused or the connection broke: reconnect.
     Lost,
+    /// The node's certificate was renewed: reconnect with it.
+    Renewed,
 }
 
 /// Heartbeats over one connection until it fails or `stop`.
@@ -93,6 +113,7 @@ async fn beat(
     advert: &NodeAdvert,
     agent: &MemberAgent,
     window: &RouterWindow,
+    cert: &Arc<LiveCert>,
     stop: &CancellationToken,
 ) -> Beats {
     let mut tick = tokio::time::interval(HEARTBEAT_PERIOD);
@@ -113,12 +134,27 @@ async fn beat(
         };
         match client.call(&request).await {
             Ok(Response::HeartbeatAck {
-                routes, revoked, ..
+                routes,
+                revoked,
+                renew_certificate,
+                ..
             }) => {
                 if let Some(routes) = routes {
                     agent.apply_routes(&routes);
                 }
                 agent.revoked.replace(revoked);
+                if renew_certificate {
+                    match renew(client, cert).await {
+                        Ok(expires_at_s) => {
+                            info!(%head, expires_at_s, "Renewed this node's certificate.");
+                            return Beats::Renewed;
+                        }
+                        // Asked again at the next heartbeat.
+                        Err(e) => {
+                            warn!(%head, error = %format!("{e:#}"), "Cannot renew this node's certificate; retrying.");
+                        }
+                    }
+                }
             }
             Ok(Response::Error(e)) => {
                 warn!(%head, reason = %e.message, "The head refused this node's heartbeat.");
@@ -134,4 +170,26 @@ async fn beat(
             }
         }
     }
+}
+
+/// Asks the head for a certificate for a new key and installs both (the key
+/// never leaves the node). Returns when the new one expires.
+async fn renew(client: &ControlClient, cert: &Arc<LiveCert>) -> anyhow::Result<f64> {
+    let key = rcgen::KeyPair::generate().context("cannot generate a key pair")?;
+    let request = Request::RenewCertificate {
+        public_key: crate::digest::hex(key.public_key_raw()),
+    };
+    let (cert_pem, expires_at_s) = match client.call(&request).await? {
+        Response::CertificateRenewed {
+            cert_pem,
+            expires_at_s,
+        } => (cert_pem, expires_at_s),
+        Response::Error(e) => anyhow::bail!("the head refused: {}", e.message),
+        other => anyhow::bail!("unexpected answer to a renewal: {other:?}"),
+    };
+    let cert = cert.clone();
+    tokio::task::spawn_blocking(move || cert.install(&key, &cert_pem))
+        .await
+        .context("the renewal task failed")??;
+    Ok(expires_at_s)
 }

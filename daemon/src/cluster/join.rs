@@ -70,15 +70,13 @@ pub async fn join(
         })
         .await
         .map_err(|e| JoinError::Other(e.into()))?;
-    // The head's own certificate (verified against the token's CA): the one
-    // replica commands will be taken from.
-    let head_cert_sha256 = client.peer_fingerprint();
     client.close().await;
     let (cert_pem, ca_pem, cluster_id) = match response {
         Response::Joined {
             cert_pem,
             ca_pem,
             cluster_id,
+            ..
         } => (cert_pem, ca_pem, cluster_id),
         Response::Error(e) => {
             return Err(JoinError::Refused(format!(
@@ -109,10 +107,12 @@ pub async fn join(
     // Written last: its presence marks the material complete.
     write_private(&paths.node_cert, cert_pem.as_bytes(), 0o644)
         .context("cannot write the node certificate")?;
+    // Replica commands are taken from the head's certificate, which names
+    // it the head ([`pki::HEAD_NAME`]): nothing to pin.
     let file = ClusterFile {
         head,
         cluster_id,
-        head_cert_sha256,
+        head_cert_sha256: None,
     };
     file.write(state_dir)?;
     Ok(file)

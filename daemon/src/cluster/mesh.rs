@@ -20,7 +20,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::mpsc;
 
-use crate::pki::{self, MESH_SERVER_NAME, NodeIdentity, TlsPaths};
+use crate::pki::{self, LiveCert, MESH_SERVER_NAME, TlsPaths};
 use crate::replica::call::{ReplicaRequest, ReplicaResponse};
 use crate::replica::remote::{ForwardError, NodeLink, PROBE_PERIOD, UNREACHABLE_LIMIT};
 use crate::rpc::client::{ClientError, ControlClient, FrameStream};
@@ -301,7 +301,7 @@ impl NodeLink for Mesh {
 /// the cluster CA, present this node's certificate.
 pub fn client_config(
     state_dir: &Path,
-    identity: NodeIdentity,
+    cert: Arc<LiveCert>,
 ) -> anyhow::Result<rustls::ClientConfig> {
     let paths = TlsPaths::new(state_dir);
     let mut roots = rustls::RootCertStore::empty();
@@ -310,7 +310,11 @@ pub fn client_config(
     {
         roots.add(cert.context("bad CA certificate")?)?;
     }
-    Ok(pki::client_builder()?
+    let mut config = pki::client_builder()?
         .with_root_certificates(roots)
-        .with_client_auth_cert(identity.chain, identity.key)?)
+        .with_client_cert_resolver(cert);
+    // Each connection shows the certificate current at its handshake (see
+    // the endpoint's, which offers no resumption either).
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }

@@ -46,10 +46,10 @@ pub struct ClusterFile {
     pub head: SocketAddr,
     /// The cluster id (the CA fingerprint).
     pub cluster_id: String,
-    /// SHA-256 (hex) of the head's certificate, as it presented it at the
-    /// join: replica commands are taken only from it. Absent in files from
-    /// before it was kept (then any node of the cluster is taken, with a
-    /// warning at start; joining again adds it).
+    /// SHA-256 (hex) of the head's certificate as it presented it at the
+    /// join, in files from before the head's certificate named it the head
+    /// ([`crate::pki::HEAD_NAME`]): replica commands are also taken from it,
+    /// until that head renews its certificate. New joins leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_cert_sha256: Option<String>,
 }
@@ -86,8 +86,9 @@ pub enum Role {
     Member {
         /// The head's control address.
         head: SocketAddr,
-        /// The head's certificate (SHA-256), the only one replica commands
-        /// are taken from.
+        /// The head's certificate (SHA-256) as pinned at a join made before
+        /// the head's certificate was marked; replica commands are taken
+        /// from it as from a marked one.
         head_cert: Option<String>,
         /// Runs the replicas the head places here.
         agent: Arc<MemberAgent>,
@@ -117,12 +118,6 @@ impl Cluster {
 
     /// A member's cluster, with its agent.
     pub fn member(file: &ClusterFile, agent: MemberAgent) -> Self {
-        if file.head_cert_sha256.is_none() {
-            tracing::warn!(
-                "cluster.json names no head certificate (joined with an older rserve): replica \
-                 commands are taken from any node of the cluster; join again to pin the head."
-            );
-        }
         Self {
             cluster_id: file.cluster_id.clone(),
             local: agent.local.clone(),
@@ -185,10 +180,17 @@ impl Cluster {
     }
 
     /// Handles the cluster calls of the control protocol: the head's (tokens,
-    /// joins, heartbeats, nodes) and a member's replica commands. `peer` is the
-    /// SHA-256 of the client certificate the connection was authenticated
-    /// with, if any.
-    pub fn handle(&self, request: Request, peer: Option<&str>, remote: SocketAddr) -> Response {
+    /// joins, heartbeats, renewals, nodes) and a member's replica commands.
+    /// `peer` is the SHA-256 of the client certificate the connection was
+    /// authenticated with, if any; `from_head` whether that certificate is
+    /// the head's ([`crate::pki::HEAD_NAME`]).
+    pub fn handle(
+        &self,
+        request: Request,
+        peer: Option<&str>,
+        from_head: bool,
+        remote: SocketAddr,
+    ) -> Response {
         let replica_command = matches!(
             request,
             Request::StartReplica { .. } | Request::StopReplica { .. }
@@ -198,18 +200,14 @@ impl Cluster {
                 code: ErrorCode::Unauthorized,
                 message: "replica commands need a node certificate of this cluster".to_owned(),
             }),
-            (
-                Role::Member {
-                    head_cert: Some(head_cert),
-                    ..
-                },
-                true,
-            ) if peer != Some(head_cert.as_str()) => {
+            (Role::Member { head_cert, .. }, true)
+                if !from_head && peer != head_cert.as_deref() =>
+            {
                 tracing::warn!(%remote, "Refused a replica command from a certificate that is not the head's.");
                 Response::Error(WireError {
                     code: ErrorCode::Unauthorized,
-                    message: "replica commands are taken only from the cluster's head (its \
-                              certificate, as pinned at the join)"
+                    message: "replica commands are taken only from the cluster's head (a \
+                              certificate the cluster CA issued to the head)"
                         .to_owned(),
                 })
             }

@@ -22,7 +22,7 @@ pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant, SystemTime};
+use std::time::{Duration, Instant as StdInstant};
 
 use rserve_protocol::config::{AppConfig, AppFile};
 use rserve_protocol::status::{
@@ -46,6 +46,7 @@ use crate::observe::events::{EventLog, Subject};
 use crate::replica::ReplicaEnv;
 use crate::router::Routes;
 use crate::state_dir::{NodeFile, StateFileError};
+use crate::unix_now_s as unix_now;
 
 /// Ray's control loop interval.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_millis(100);
@@ -175,12 +176,7 @@ impl Controller {
             .map(|f| f.member_figures())
             .unwrap_or_default();
         // Delays run on the monotonic clock; decisions are shown in Unix time.
-        let clock = (
-            self.started.elapsed().as_secs_f64(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-        );
+        let clock = (self.started.elapsed().as_secs_f64(), crate::unix_now_s());
         let mut gone = Vec::new();
         for (name, app) in &mut state.apps {
             app.deployments.retain(|_, dep| {
@@ -552,13 +548,6 @@ fn app_details(runtime: &AppRuntime) -> ApplicationDetails {
         last_deployed_time_s: runtime.deployed_at_s,
         deployments,
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 fn bad_request(message: String) -> WireError {

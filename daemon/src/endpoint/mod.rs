@@ -24,7 +24,7 @@ use crate::cluster::Cluster;
 use crate::controller::Controller;
 use crate::digest;
 use crate::observe::Live;
-use crate::pki::{self, NodeIdentity};
+use crate::pki::{self, LiveCert};
 use crate::rpc::{read_frame, read_frame_and_rest};
 
 /// Largest request body forwarded between nodes.
@@ -95,13 +95,13 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
 /// cluster CA (`ca_pem`); every call but a join needs one (checked per call).
 pub fn endpoint(
     socket: UdpSocket,
-    identity: NodeIdentity,
+    cert: Arc<LiveCert>,
     ca_pem: &[u8],
 ) -> anyhow::Result<quinn::Endpoint> {
     let provider = pki::provider();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert?)?;
+    for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(ca?)?;
     }
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
@@ -112,8 +112,14 @@ pub fn endpoint(
     let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain, identity.key)?;
+        .with_cert_resolver(cert);
     crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
+    // No session resumption: a resumed session would carry the client
+    // certificate of the session it resumes, after that one was renewed or
+    // even expired. Every connection shows its certificate (they are pooled:
+    // the full handshake is rare).
+    crypto.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    crypto.send_tls13_tickets = 0;
     let config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(crypto)?));
     let runtime = quinn::default_runtime()
         .ok_or_else(|| anyhow::anyhow!("the control endpoint needs a tokio runtime"))?;
@@ -177,13 +183,19 @@ struct Caller {
     /// SHA-256 of the client certificate, if one was presented (and so
     /// verified against the CA).
     peer: Option<Arc<str>>,
+    /// Whether that certificate is the head's (names [`pki::HEAD_NAME`]).
+    from_head: bool,
     /// Whether the handshake carried the admin token.
     authorized: bool,
 }
 
 async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyhow::Result<()> {
     let remote = conn.remote_address();
-    let peer: Option<Arc<str>> = crate::rpc::peer_fingerprint(&conn).map(Arc::from);
+    let certificate = crate::rpc::peer_certificate(&conn);
+    let peer: Option<Arc<str>> = certificate
+        .as_ref()
+        .map(|c| Arc::from(crate::digest::cert_fingerprint(c)));
+    let from_head = certificate.as_ref().is_some_and(pki::is_head_cert);
     // Without a certificate: a small budget (few connections, one stream at
     // a time, small frames) until a join proves itself.
     let _unauthenticated = match peer {
@@ -208,6 +220,7 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
     let caller = Caller {
         remote,
         peer,
+        from_head,
         authorized,
     };
     loop {
@@ -399,11 +412,15 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
         | Request::RemoveNode { .. }
         | Request::Join { .. }
         | Request::Heartbeat { .. }
+        | Request::RenewCertificate { .. }
         | Request::Nodes
         | Request::StartReplica { .. }
-        | Request::StopReplica { .. }) => {
-            Ok(cluster.handle(request, caller.peer.as_deref(), caller.remote))
-        }
+        | Request::StopReplica { .. }) => Ok(cluster.handle(
+            request,
+            caller.peer.as_deref(),
+            caller.from_head,
+            caller.remote,
+        )),
         Request::Forward { .. } => unreachable!("forwards are served by `forward`"),
         Request::Logs(_) | Request::Events { .. } | Request::Tap(_) | Request::Watch { .. } => {
             unreachable!("streaming calls are served by `streams`")

@@ -21,7 +21,7 @@
 //! bounded by the same buffers.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rserve_protocol::stream::{LogLine, LogQuery, StreamFrame, TapQuery, WatchTarget};
 use rserve_protocol::wire::{self, ErrorCode, Request, Response, WireError};
@@ -32,6 +32,7 @@ use super::{Caller, Context};
 use crate::observe::logs;
 use crate::observe::tap::RateLimit;
 use crate::rpc::client::FrameStream;
+use crate::unix_now_s as now_s;
 
 /// Frames buffered per stream between its producer and the network.
 pub const STREAM_BUFFER: usize = 256;
@@ -304,12 +305,6 @@ async fn events(ctx: &Context, tail: Option<u32>, follow: bool, out: &Out) -> Re
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
     }
-}
-
-fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 async fn tap(ctx: &Context, query: TapQuery, out: &Out) -> Result<(), Gone> {

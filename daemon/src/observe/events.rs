@@ -12,7 +12,6 @@ use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rserve_protocol::stream::{ClusterEvent, EventReason, Severity};
 use tokio::sync::broadcast;
@@ -170,9 +169,7 @@ impl EventLog {
 
     /// Records an event now.
     pub fn record(&self, reason: EventReason, subject: Subject, message: impl Into<String>) {
-        let time_s = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let time_s = crate::unix_now_s();
         self.record_at(time_s, reason, subject, message.into());
     }
 

@@ -13,7 +13,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rserve_protocol::stream::{LogLine, LogQuery, clip_line};
 use tokio::sync::broadcast;
@@ -275,9 +274,7 @@ where
         let mut message = Message::default();
         event.record(&mut message);
         message.text.push_str(&message.fields);
-        let time_s = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let time_s = crate::unix_now_s();
         hub().push(
             tag.as_ref(),
             event.metadata().level().as_str(),

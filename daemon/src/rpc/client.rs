@@ -222,11 +222,6 @@ impl ControlClient {
         }
     }
 
-    /// SHA-256 (hex) of the certificate the node presented.
-    pub fn peer_fingerprint(&self) -> Option<String> {
-        super::peer_fingerprint(&self.conn)
-    }
-
     /// Makes one call.
     pub async fn call(&self, request: &Request) -> Result<Response, ClientError> {
         self.exchange(request).await

@@ -6,22 +6,23 @@
 //! nodes alike. Each call is one bidirectional stream: a request frame, then an
 //! answer frame (forwarded HTTP requests carry their bodies raw after the
 //! frames). The first stream of a connection is the handshake (version
-//! negotiation and the admin token). This module imports only `pki` and `digest` of the node's,
+//! negotiation and the admin token). This module imports only `pki` of the node's,
 //! so the cluster can call other nodes without a cycle through the endpoint.
 
 pub mod client;
 
 use rserve_protocol::wire::FrameDecoder;
 
-/// SHA-256 (hex) of the leaf certificate the other side of `conn` presented,
-/// if it presented one.
-pub(crate) fn peer_fingerprint(conn: &quinn::Connection) -> Option<String> {
+/// The leaf certificate the other side of `conn` presented, if it presented one.
+pub(crate) fn peer_certificate(
+    conn: &quinn::Connection,
+) -> Option<rustls::pki_types::CertificateDer<'static>> {
     conn.peer_identity()
         .and_then(|id| {
             id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
                 .ok()
         })
-        .and_then(|certs| certs.first().map(|c| crate::digest::cert_fingerprint(c)))
+        .and_then(|certs| certs.first().cloned())
 }
 
 /// Reads one frame of at most `limit` bytes and returns it with the bytes

@@ -134,6 +134,13 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         router_figures: Vec<RouterFigures>,
     },
+    /// A member asks for a new certificate for `public_key` before its own
+    /// expires (when a [`Response::HeartbeatAck`] says it is due), over a
+    /// connection authenticated with its current certificate.
+    RenewCertificate {
+        /// The member's new ECDSA P-256 public key (raw point, hex).
+        public_key: String,
+    },
     /// Forget a member for good (admin): its replicas are placed elsewhere
     /// and its certificate is refused by every node from then on.
     RemoveNode {
@@ -401,6 +408,10 @@ pub struct NodeStatus {
     /// What the replicas placed on it reserve (their `resources`).
     #[serde(default)]
     pub used: NodeUsage,
+    /// Unix time its certificate expires (renewed before by the head);
+    /// absent for one from before certificates expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires_at_s: Option<f64>,
 }
 
 /// What a node's replicas reserve of what it offers.
@@ -525,6 +536,16 @@ pub enum Response {
         ca_pem: String,
         /// The cluster id.
         cluster_id: String,
+        /// Unix time the certificate expires (the head renews it before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at_s: Option<f64>,
+    },
+    /// Answer to [`Request::RenewCertificate`].
+    CertificateRenewed {
+        /// The node's new certificate (PEM), signed by the cluster CA.
+        cert_pem: String,
+        /// Unix time it expires.
+        expires_at_s: f64,
     },
     /// Answer to [`Request::Heartbeat`].
     HeartbeatAck {
@@ -537,6 +558,10 @@ pub enum Response {
         /// every node.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         revoked: Vec<String>,
+        /// The member's certificate is due for renewal: it should send a
+        /// [`Request::RenewCertificate`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        renew_certificate: bool,
     },
     /// Answer to [`Request::StartReplica`] / [`Request::StopReplica`].
     Accepted,

@@ -153,8 +153,12 @@ pub enum EventReason {
     NodeDead,
     /// A node declared dead heartbeats again.
     NodeAlive,
-    /// A node dead for long was forgotten (it must join again).
+    /// A node dead for long was forgotten, or an operator removed it (it
+    /// must join again).
     NodeRemoved,
+    /// The head gave a node (or itself) a new certificate before its own
+    /// expired.
+    CertificateRenewed,
 }
 
 /// One entry of the cluster's event log (kept on the head).
