@@ -594,8 +594,11 @@ async fn at_the_cap_a_connection_without_a_request_makes_room_for_a_new_one() {
             .await
             .unwrap();
         stalled.push(conn);
+        // Apart in time, so which is the oldest does not depend on the order
+        // the node registers two connections accepted together.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     // A new client is served: the oldest stalled one made room.
     let answer = tokio::time::timeout(
         Duration::from_secs(10),
