@@ -5,7 +5,8 @@
 //!     cargo run --release -p rserve-models --example chat_steps [BATCH_SIZES...]
 //!
 //! With `DEQUANTIZE=1` the model keeps an f32 copy of its quantised layers
-//! (the chat kind's `dequantize_weights`).
+//! (the chat kind's `dequantize_weights`); `PREFILL=0` times decode steps
+//! only; `STEPS=1` times 64 decode steps per batch size instead of 16.
 
 use std::time::Instant;
 
@@ -40,7 +41,13 @@ fn main() {
     } else {
         sizes
     };
-    for rows in [16, 37, 128, 512] {
+    // `PREFILL=0`: decode steps only (for a profile of them).
+    let prefill_rows: &[usize] = if std::env::var("PREFILL").is_ok_and(|v| v == "0") {
+        &[]
+    } else {
+        &[16, 37, 128, 512]
+    };
+    for &rows in prefill_rows {
         let tokens: Vec<u32> = prompt.iter().copied().cycle().take(rows).collect();
         let mut times: Vec<f64> = (0..5)
             .map(|_| {

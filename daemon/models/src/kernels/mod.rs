@@ -18,6 +18,8 @@ use burn::tensor::{Tensor, TensorData};
 #[cfg(not(feature = "ndarray"))]
 pub(crate) mod flex;
 pub(crate) mod generic;
+#[cfg(target_arch = "x86_64")]
+mod int8;
 mod math;
 pub(crate) mod quant;
 

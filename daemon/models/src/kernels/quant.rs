@@ -26,13 +26,19 @@ pub(crate) struct QuantWeight {
 }
 
 /// Weights per block (every type read here).
-const BLOCK: usize = 32;
+pub(crate) const BLOCK: usize = 32;
 
 /// Most rows per product (a decode step's sequences).
 pub(crate) const MAX_ROWS: usize = 16;
 
 /// Outputs per parallel task.
 const OUTPUTS_PER_TASK: usize = 64;
+
+/// Whether products use integer dot products where the CPU has them
+/// ([`super::int8`]); off, the f32 kernel below (a benchmark's baseline).
+#[cfg(target_arch = "x86_64")]
+static INT8: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var("RSERVE_QUANT_F32").is_err());
 
 impl QuantWeight {
     /// The raw bytes of a GGUF tensor with dims `[d_in, d_out]` (fastest first),
@@ -67,8 +73,13 @@ impl QuantWeight {
         self.d_out
     }
 
+    /// The block type.
+    pub(crate) fn kind(&self) -> TensorType {
+        self.kind
+    }
+
     /// The blocks of output `j` (its `d_in` weights).
-    fn output(&self, j: usize) -> &[u8] {
+    pub(crate) fn output(&self, j: usize) -> &[u8] {
         let bytes = self.d_in / BLOCK * self.kind.block().1;
         &self.blocks[j * bytes..][..bytes]
     }
@@ -109,12 +120,31 @@ impl QuantWeight {
         // Output-major scratch `[d_out, rows]`: each task owns whole outputs.
         let mut scratch = vec![0f32; self.d_out * rows];
         let arch = pulp::Arch::new();
+        // With AVX2: integer dot products on `x` quantised to 8 bits.
+        #[cfg(target_arch = "x86_64")]
+        let int8 = INT8
+            .then(pulp::x86::V3::try_new)
+            .flatten()
+            .map(|simd| (simd, super::int8::Rows::new(x, self.d_in)));
         let task = |(t, out): (usize, &mut [f32])| {
+            let first = t * OUTPUTS_PER_TASK;
+            #[cfg(target_arch = "x86_64")]
+            if let Some((simd, x)) = &int8 {
+                return super::int8::Outputs {
+                    simd: *simd,
+                    weight: self,
+                    x,
+                    rows,
+                    first,
+                    out,
+                }
+                .run();
+            }
             arch.dispatch(Outputs {
                 weight: self,
                 x,
                 rows,
-                first: t * OUTPUTS_PER_TASK,
+                first,
                 out,
             })
         };
@@ -225,7 +255,7 @@ impl pulp::WithSimd for Dequantize<'_> {
 /// f16's exponent and fraction moved into an f32's and rebiased by a multiply
 /// (exact, subnormals included); infinities and NaNs selected apart.
 #[inline(always)]
-fn f16_bits_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
     let sign = u32::from(h & 0x8000) << 16;
     let rest = u32::from(h & 0x7fff);
     let finite = f32::from_bits(rest << 13) * f32::from_bits((127 + 112) << 23);

@@ -1,0 +1,353 @@
+//! Integer dot products for the blocks kernel ([`super::quant`]) on x86-64
+//! with AVX2, as llama.cpp computes them.
+//!
+//! Each row of `x` is first quantised to 8 bits per block of 32 (a scale,
+//! `max |x| / 127`, and 32 signed bytes: llama.cpp's q8 blocks). A block of
+//! 4-bit weights (unpacked to one byte each) then meets a block of the row in
+//! `vpmaddubsw` (unsigned × signed bytes, pairs added into 16 bits; at most
+//! 2 · 15 · 127, so nothing saturates) and `vpmaddwd` (pairs into 32 bits):
+//! 32 multiply-adds in two instructions, where the f32 path converts and
+//! multiplies in eight. The block's integer sum is scaled by the weight's and
+//! the row's scales in f32. Q8_0 weights are signed: the sign moves onto the
+//! row's bytes (`vpsignb`), their magnitudes go in unsigned (at most
+//! 2 · 127 · 127, again no saturation).
+//!
+//! The weights' offsets (Q4_1's `m`, Q4_0's `-8`) multiply the block's exact
+//! f32 sum of `x`, so only the rounding of `x` to 8 bits differs from the f32
+//! product: at most half a step, `max |x| / 254`, per value.
+//!
+//! Everything here is safe: `pulp`'s `V3` token proves AVX2 and FMA are
+//! there, and its `vectorize` compiles the loops with them.
+
+use std::arch::x86_64::{__m128i, __m256, __m256i};
+
+use pulp::bytemuck;
+use pulp::x86::V3;
+
+use super::quant::{BLOCK, QuantWeight, f16_bits_to_f32};
+use crate::gguf::TensorType;
+
+/// Rows of `x` quantised per block of 32.
+pub(crate) struct Rows {
+    /// 32 signed bytes per block, row after row.
+    q: Vec<[i8; BLOCK]>,
+    /// Each block's scale (`max |x| / 127`).
+    scale: Vec<f32>,
+    /// Each block's exact sum of `x` (for the weights' offsets).
+    sum: Vec<f32>,
+    /// Blocks per row.
+    blocks: usize,
+}
+
+impl Rows {
+    /// `x` `[rows, d_in]` (`d_in` a multiple of 32), quantised.
+    pub(crate) fn new(x: &[f32], d_in: usize) -> Self {
+        let count = x.len() / BLOCK;
+        let mut rows = Self {
+            q: vec![[0; BLOCK]; count],
+            scale: vec![0.0; count],
+            sum: vec![0.0; count],
+            blocks: d_in / BLOCK,
+        };
+        for (i, block) in x.chunks_exact(BLOCK).enumerate() {
+            let (q, scale) = quantize_block(block.try_into().expect("a block"));
+            rows.q[i] = q;
+            rows.scale[i] = scale;
+            rows.sum[i] = block.iter().sum();
+        }
+        rows
+    }
+}
+
+/// One block of `x` as 32 signed bytes and the scale that brings them back.
+fn quantize_block(x: &[f32; BLOCK]) -> ([i8; BLOCK], f32) {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+    let mut q = [0i8; BLOCK];
+    for (q, v) in q.iter_mut().zip(x) {
+        // |v · inv| ≤ 127 (NaN becomes 0).
+        *q = (v * inv).round() as i8;
+    }
+    (q, amax / 127.0)
+}
+
+/// The block types, as const parameters (one compiled loop per type).
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q8_0: u8 = 2;
+
+/// Per-output scratch: each block's scale and offset coefficient (`m`,
+/// `-8 · d` or 0), the blocks unpacked to a byte per weight (when more than
+/// four rows read them), and four rows' products of the two scales.
+struct Scratch {
+    bits: Vec<u16>,
+    d: Vec<f32>,
+    offset: Vec<f32>,
+    weights: Vec<__m256i>,
+    scales: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(blocks: usize) -> Self {
+        let zero: __m256i = bytemuck::cast([0u8; 32]);
+        Self {
+            bits: vec![0; blocks],
+            d: vec![0.0; blocks],
+            offset: vec![0.0; blocks],
+            weights: vec![zero; blocks],
+            scales: vec![0.0; 4 * blocks],
+        }
+    }
+
+    /// The f16 scales (and Q4_1's offsets) of one output's blocks, read
+    /// first and converted together (a loop that vectorises, where one per
+    /// block would not).
+    #[inline(always)]
+    fn read_scales<const K: u8>(&mut self, bytes: &[u8], block_bytes: usize) {
+        f16_bits_at(&mut self.bits, bytes, block_bytes, 0);
+        for (d, bits) in self.d.iter_mut().zip(&self.bits) {
+            *d = f16_bits_to_f32(*bits);
+        }
+        match K {
+            Q4_1 => {
+                f16_bits_at(&mut self.bits, bytes, block_bytes, 2);
+                for (o, bits) in self.offset.iter_mut().zip(&self.bits) {
+                    *o = f16_bits_to_f32(*bits);
+                }
+            }
+            Q4_0 => {
+                for (o, d) in self.offset.iter_mut().zip(&self.d) {
+                    *o = -8.0 * d;
+                }
+            }
+            _ => self.offset.fill(0.0),
+        }
+    }
+}
+
+/// The f16 at byte `at` of each block.
+#[inline(always)]
+fn f16_bits_at(bits: &mut [u16], bytes: &[u8], block_bytes: usize, at: usize) {
+    for (bits, block) in bits.iter_mut().zip(bytes.chunks_exact(block_bytes)) {
+        *bits = u16::from_le_bytes([block[at], block[at + 1]]);
+    }
+}
+
+/// One block's weights as 32 bytes: Q4's nibbles (0..16, in the order of
+/// the weights: low nibbles first), or Q8_0's signed bytes.
+#[inline(always)]
+fn unpack<const K: u8>(simd: V3, block: &[u8]) -> __m256i {
+    match K {
+        Q8_0 => {
+            let q: [u8; 32] = block[2..34].try_into().expect("a Q8_0 block");
+            bytemuck::cast(q)
+        }
+        _ => {
+            let start = if K == Q4_1 { 4 } else { 2 };
+            let packed: [u8; 16] = block[start..start + 16]
+                .try_into()
+                .expect("16 bytes of nibbles");
+            let packed: __m128i = bytemuck::cast(packed);
+            let both =
+                simd.avx._mm256_set_m128i(simd.sse2._mm_srli_epi16::<4>(packed), packed);
+            simd.avx2._mm256_and_si256(both, simd.avx._mm256_set1_epi8(0x0f))
+        }
+    }
+}
+
+/// Outputs `first..` of `weight` for the quantised rows (output-major:
+/// `rows` values per output), as [`super::quant`]'s f32 tasks lay them out.
+pub(crate) struct Outputs<'a> {
+    /// The token that proves AVX2 and FMA.
+    pub simd: V3,
+    pub weight: &'a QuantWeight,
+    pub x: &'a Rows,
+    pub rows: usize,
+    pub first: usize,
+    pub out: &'a mut [f32],
+}
+
+impl Outputs<'_> {
+    /// Runs in a function compiled with AVX2 and FMA.
+    pub(crate) fn run(self) {
+        self.simd.vectorize(self);
+    }
+}
+
+impl pulp::NullaryFnOnce for Outputs<'_> {
+    type Output = ();
+
+    // Inlined into `vectorize`'s function, so the intrinsics inline too.
+    #[inline(always)]
+    fn call(self) {
+        match self.weight.kind() {
+            TensorType::Q4_0 => outputs::<Q4_0>(self),
+            TensorType::Q4_1 => outputs::<Q4_1>(self),
+            _ => outputs::<Q8_0>(self),
+        }
+    }
+}
+
+#[inline(always)]
+fn outputs<const K: u8>(job: Outputs<'_>) {
+    let Outputs {
+        simd,
+        weight,
+        x,
+        rows,
+        first,
+        out,
+    } = job;
+    let block_bytes = weight.kind().block().1;
+    let mut scratch = Scratch::new(x.blocks);
+    for (n, out) in out.chunks_exact_mut(rows).enumerate() {
+        let bytes = weight.output(first + n);
+        scratch.read_scales::<K>(bytes, block_bytes);
+        let blocks = || bytes.chunks_exact(block_bytes);
+        if rows <= 4 {
+            // One group: each block is unpacked as it is used.
+            let from_blocks = |b: usize, block: &[u8]| {
+                let _ = b;
+                unpack::<K>(simd, block)
+            };
+            group::<K>(simd, rows, &mut scratch, x, 0, blocks(), from_blocks, out);
+            continue;
+        }
+        // Unpacked once, then read by every group of four rows.
+        for (w, block) in scratch.weights.iter_mut().zip(blocks()) {
+            *w = unpack::<K>(simd, block);
+        }
+        let unpacked = std::mem::take(&mut scratch.weights);
+        let from_buffer = |b: usize, _: &[u8]| unpacked[b];
+        for r in (0..rows).step_by(4) {
+            let count = (rows - r).min(4);
+            group::<K>(simd, count, &mut scratch, x, r, blocks(), from_buffer, &mut out[r..]);
+        }
+        scratch.weights = unpacked;
+    }
+}
+
+/// Rows `r0..r0 + count` (at most four) against one output's blocks, each
+/// block's weights from `weights(b, block)`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn group<'b, const K: u8>(
+    simd: V3,
+    count: usize,
+    scratch: &mut Scratch,
+    x: &Rows,
+    r0: usize,
+    blocks: impl Iterator<Item = &'b [u8]>,
+    weights: impl Fn(usize, &[u8]) -> __m256i,
+    out: &mut [f32],
+) {
+    match count {
+        1 => rows::<1, K>(simd, scratch, x, r0, blocks, weights, out),
+        2 => rows::<2, K>(simd, scratch, x, r0, blocks, weights, out),
+        3 => rows::<3, K>(simd, scratch, x, r0, blocks, weights, out),
+        _ => rows::<4, K>(simd, scratch, x, r0, blocks, weights, out),
+    }
+}
+
+#[inline(always)]
+fn rows<'b, const R: usize, const K: u8>(
+    simd: V3,
+    scratch: &mut Scratch,
+    x: &Rows,
+    r0: usize,
+    blocks: impl Iterator<Item = &'b [u8]>,
+    weights: impl Fn(usize, &[u8]) -> __m256i,
+    out: &mut [f32],
+) {
+    let n = x.blocks;
+    let row = |r: usize| (r0 + r) * n..(r0 + r + 1) * n;
+    let qs: [&[[i8; BLOCK]]; R] = std::array::from_fn(|r| &x.q[row(r)]);
+    // Each block's two scales multiplied, per row, in a loop that vectorises.
+    for (r, scales) in scratch.scales.chunks_exact_mut(n).take(R).enumerate() {
+        for ((s, d), xs) in scales.iter_mut().zip(&scratch.d).zip(&x.scale[row(r)]) {
+            *s = d * xs;
+        }
+    }
+    let scales = &scratch.scales;
+    // Two accumulators per row, for even and odd blocks: a chain of FMAs
+    // into one register would wait on each one's latency.
+    let zero = simd.avx._mm256_setzero_ps();
+    let (mut even, mut odd) = ([zero; R], [zero; R]);
+    let mut blocks = blocks.enumerate();
+    while let Some((b, block)) = blocks.next() {
+        let w = weights(b, block);
+        step::<R, K>(simd, &mut even, w, &qs, b, &scales[b..]);
+        if let Some((b, block)) = blocks.next() {
+            let w = weights(b, block);
+            step::<R, K>(simd, &mut odd, w, &qs, b, &scales[b..]);
+        }
+    }
+    for r in 0..R {
+        let lanes: [f32; 8] = bytemuck::cast(simd.avx._mm256_add_ps(even[r], odd[r]));
+        out[r] = lanes.iter().sum::<f32>() + dot(&scratch.offset, &x.sum[row(r)]);
+    }
+}
+
+/// One block's weights `w` against `R` rows' block `b`, into `acc`
+/// (`scales[r * blocks]`: row `r`'s product of the two scales).
+#[inline(always)]
+fn step<const R: usize, const K: u8>(
+    simd: V3,
+    acc: &mut [__m256; R],
+    w: __m256i,
+    qs: &[&[[i8; BLOCK]]; R],
+    b: usize,
+    scales: &[f32],
+) {
+    let ones = simd.avx._mm256_set1_epi16(1);
+    let blocks = qs[0].len();
+    let magnitudes = if K == Q8_0 {
+        simd.avx2._mm256_abs_epi8(w)
+    } else {
+        w
+    };
+    for r in 0..R {
+        let mut xs: __m256i = bytemuck::cast(qs[r][b]);
+        if K == Q8_0 {
+            // The weight's sign moves onto x.
+            xs = simd.avx2._mm256_sign_epi8(xs, w);
+        }
+        let pairs = simd.avx2._mm256_maddubs_epi16(magnitudes, xs);
+        let sums = simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_madd_epi16(pairs, ones));
+        let scale = simd.avx._mm256_set1_ps(scales[r * blocks]);
+        acc[r] = simd.fma._mm256_fmadd_ps(sums, scale, acc[r]);
+    }
+}
+
+/// `Σ a · b` over eight lanes (a loop that vectorises, not one serial chain).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    for (a, b) in a8.iter().zip(b8) {
+        for l in 0..8 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    let tail: f32 = a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantised_blocks_round_to_the_nearest_step() {
+        let x: [f32; BLOCK] = std::array::from_fn(|i| (i as f32 - 13.0) * 0.37);
+        let (q, scale) = quantize_block(&x);
+        assert_eq!(scale, 18.0 * 0.37 / 127.0);
+        assert_eq!(q[31], 127, "the largest magnitude is ±127");
+        for (q, v) in q.iter().zip(&x) {
+            assert!((f32::from(*q) * scale - v).abs() <= scale / 2.0 + 1e-6);
+        }
+        let (q, scale) = quantize_block(&[0.0; BLOCK]);
+        assert_eq!((q, scale), ([0; BLOCK], 0.0));
+    }
+}
