@@ -19,7 +19,7 @@ use burn::tensor::{Tensor, TensorData};
 pub(crate) mod flex;
 pub(crate) mod generic;
 #[cfg(target_arch = "x86_64")]
-mod int8;
+mod intdot;
 mod math;
 pub(crate) mod quant;
 

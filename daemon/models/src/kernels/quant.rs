@@ -35,9 +35,9 @@ pub(crate) const MAX_ROWS: usize = 16;
 const OUTPUTS_PER_TASK: usize = 64;
 
 /// Whether products use integer dot products where the CPU has them
-/// ([`super::int8`]); off, the f32 kernel below (a benchmark's baseline).
+/// ([`super::intdot`]); off, the f32 kernel below (a benchmark's baseline).
 #[cfg(target_arch = "x86_64")]
-static INT8: std::sync::LazyLock<bool> =
+static INTEGER: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var("RSERVE_QUANT_F32").is_err());
 
 impl QuantWeight {
@@ -120,17 +120,17 @@ impl QuantWeight {
         // Output-major scratch `[d_out, rows]`: each task owns whole outputs.
         let mut scratch = vec![0f32; self.d_out * rows];
         let arch = pulp::Arch::new();
-        // With AVX2: integer dot products on `x` quantised to 8 bits.
+        // With AVX2: integer dot products on `x` quantised to 16 bits.
         #[cfg(target_arch = "x86_64")]
-        let int8 = INT8
+        let integer = INTEGER
             .then(pulp::x86::V3::try_new)
             .flatten()
-            .map(|simd| (simd, super::int8::Rows::new(x, self.d_in)));
+            .map(|simd| (simd, super::intdot::Rows::new(x, self.d_in)));
         let task = |(t, out): (usize, &mut [f32])| {
             let first = t * OUTPUTS_PER_TASK;
             #[cfg(target_arch = "x86_64")]
-            if let Some((simd, x)) = &int8 {
-                return super::int8::Outputs {
+            if let Some((simd, x)) = &integer {
+                return super::intdot::Outputs {
                     simd: *simd,
                     weight: self,
                     x,

@@ -1,20 +1,22 @@
 //! Integer dot products for the blocks kernel ([`super::quant`]) on x86-64
-//! with AVX2, as llama.cpp computes them.
+//! with AVX2.
 //!
-//! Each row of `x` is first quantised to 8 bits per block of 32 (a scale,
-//! `max |x| / 127`, and 32 signed bytes: llama.cpp's q8 blocks). A block of
-//! 4-bit weights (unpacked to one byte each) then meets a block of the row in
-//! `vpmaddubsw` (unsigned × signed bytes, pairs added into 16 bits; at most
-//! 2 · 15 · 127, so nothing saturates) and `vpmaddwd` (pairs into 32 bits):
-//! 32 multiply-adds in two instructions, where the f32 path converts and
-//! multiplies in eight. The block's integer sum is scaled by the weight's and
-//! the row's scales in f32. Q8_0 weights are signed: the sign moves onto the
-//! row's bytes (`vpsignb`), their magnitudes go in unsigned (at most
-//! 2 · 127 · 127, again no saturation).
+//! Each row of `x` is first quantised to 16 bits per block of 32 (a scale,
+//! `max |x| / 32767`, and 32 signed 16-bit values). A block of 4-bit weights,
+//! widened to 16 bits, then meets a block of the row in `vpmaddwd` (16 products
+//! added in pairs into 32 bits: 32 multiply-adds in two instructions, where the
+//! f32 path converts and multiplies in eight), and the block's integer sum is
+//! scaled by the weight's and the row's scales in f32. Q8_0's signed bytes
+//! widen the same way. Nothing overflows: a pair is at most 2 · 127 · 32767.
+//!
+//! Why 16 bits and not llama.cpp's 8 (`vpmaddubsw`, half the instructions per
+//! row): 8-bit rows move the chat model's logits by ~0.1 and change greedy
+//! continuations against transformers; 16-bit rows round `x` to 1/65534 of
+//! its block's largest value, and the outputs stay those of the f32 product
+//! (the reference tests pass token for token).
 //!
 //! The weights' offsets (Q4_1's `m`, Q4_0's `-8`) multiply the block's exact
-//! f32 sum of `x`, so only the rounding of `x` to 8 bits differs from the f32
-//! product: at most half a step, `max |x| / 254`, per value.
+//! f32 sum of `x`.
 //!
 //! Everything here is safe: `pulp`'s `V3` token proves AVX2 and FMA are
 //! there, and its `vectorize` compiles the loops with them.
@@ -29,9 +31,9 @@ use crate::gguf::TensorType;
 
 /// Rows of `x` quantised per block of 32.
 pub(crate) struct Rows {
-    /// 32 signed bytes per block, row after row.
-    q: Vec<[i8; BLOCK]>,
-    /// Each block's scale (`max |x| / 127`).
+    /// 32 signed 16-bit values per block, row after row.
+    q: Vec<[i16; BLOCK]>,
+    /// Each block's scale (`max |x| / 32767`).
     scale: Vec<f32>,
     /// Each block's exact sum of `x` (for the weights' offsets).
     sum: Vec<f32>,
@@ -59,16 +61,20 @@ impl Rows {
     }
 }
 
-/// One block of `x` as 32 signed bytes and the scale that brings them back.
-fn quantize_block(x: &[f32; BLOCK]) -> ([i8; BLOCK], f32) {
+/// Largest magnitude of a quantised value.
+const STEPS: f32 = 32767.0;
+
+/// One block of `x` as 32 signed 16-bit values and the scale that brings
+/// them back.
+fn quantize_block(x: &[f32; BLOCK]) -> ([i16; BLOCK], f32) {
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-    let mut q = [0i8; BLOCK];
+    let inv = if amax > 0.0 { STEPS / amax } else { 0.0 };
+    let mut q = [0i16; BLOCK];
     for (q, v) in q.iter_mut().zip(x) {
-        // |v · inv| ≤ 127 (NaN becomes 0).
-        *q = (v * inv).round() as i8;
+        // |v · inv| ≤ 32767 (NaN becomes 0).
+        *q = (v * inv).round_ties_even() as i16;
     }
-    (q, amax / 127.0)
+    (q, amax / STEPS)
 }
 
 /// The block types, as const parameters (one compiled loop per type).
@@ -76,14 +82,17 @@ const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
 
+/// One block's 32 weights widened to 16 bits: weights 0..16 and 16..32.
+type Widened = [__m256i; 2];
+
 /// Per-output scratch: each block's scale and offset coefficient (`m`,
-/// `-8 · d` or 0), the blocks unpacked to a byte per weight (when more than
-/// four rows read them), and four rows' products of the two scales.
+/// `-8 · d` or 0), the blocks widened (when more than four rows read them),
+/// and four rows' products of the two scales.
 struct Scratch {
     bits: Vec<u16>,
     d: Vec<f32>,
     offset: Vec<f32>,
-    weights: Vec<__m256i>,
+    weights: Vec<Widened>,
     scales: Vec<f32>,
 }
 
@@ -94,7 +103,7 @@ impl Scratch {
             bits: vec![0; blocks],
             d: vec![0.0; blocks],
             offset: vec![0.0; blocks],
-            weights: vec![zero; blocks],
+            weights: vec![[zero; 2]; blocks],
             scales: vec![0.0; 4 * blocks],
         }
     }
@@ -133,14 +142,16 @@ fn f16_bits_at(bits: &mut [u16], bytes: &[u8], block_bytes: usize, at: usize) {
     }
 }
 
-/// One block's weights as 32 bytes: Q4's nibbles (0..16, in the order of
-/// the weights: low nibbles first), or Q8_0's signed bytes.
+/// One block's weights widened to 16 bits: Q4's nibbles (the low ones are
+/// weights 0..16, the high ones 16..32), or Q8_0's signed bytes.
 #[inline(always)]
-fn unpack<const K: u8>(simd: V3, block: &[u8]) -> __m256i {
+fn unpack<const K: u8>(simd: V3, block: &[u8]) -> Widened {
     match K {
         Q8_0 => {
-            let q: [u8; 32] = block[2..34].try_into().expect("a Q8_0 block");
-            bytemuck::cast(q)
+            let q: [[u8; 16]; 2] = bytemuck::cast::<[u8; 32], _>(
+                block[2..34].try_into().expect("a Q8_0 block"),
+            );
+            q.map(|half| simd.avx2._mm256_cvtepi8_epi16(bytemuck::cast(half)))
         }
         _ => {
             let start = if K == Q4_1 { 4 } else { 2 };
@@ -148,9 +159,15 @@ fn unpack<const K: u8>(simd: V3, block: &[u8]) -> __m256i {
                 .try_into()
                 .expect("16 bytes of nibbles");
             let packed: __m128i = bytemuck::cast(packed);
-            let both =
-                simd.avx._mm256_set_m128i(simd.sse2._mm_srli_epi16::<4>(packed), packed);
-            simd.avx2._mm256_and_si256(both, simd.avx._mm256_set1_epi8(0x0f))
+            let low = simd.sse2._mm_set1_epi8(0x0f);
+            let lo = simd.sse2._mm_and_si128(packed, low);
+            let hi = simd
+                .sse2
+                ._mm_and_si128(simd.sse2._mm_srli_epi16::<4>(packed), low);
+            [
+                simd.avx2._mm256_cvtepu8_epi16(lo),
+                simd.avx2._mm256_cvtepu8_epi16(hi),
+            ]
         }
     }
 }
@@ -238,7 +255,7 @@ fn group<'b, const K: u8>(
     x: &Rows,
     r0: usize,
     blocks: impl Iterator<Item = &'b [u8]>,
-    weights: impl Fn(usize, &[u8]) -> __m256i,
+    weights: impl Fn(usize, &[u8]) -> Widened,
     out: &mut [f32],
 ) {
     match count {
@@ -256,12 +273,12 @@ fn rows<'b, const R: usize, const K: u8>(
     x: &Rows,
     r0: usize,
     blocks: impl Iterator<Item = &'b [u8]>,
-    weights: impl Fn(usize, &[u8]) -> __m256i,
+    weights: impl Fn(usize, &[u8]) -> Widened,
     out: &mut [f32],
 ) {
     let n = x.blocks;
     let row = |r: usize| (r0 + r) * n..(r0 + r + 1) * n;
-    let qs: [&[[i8; BLOCK]]; R] = std::array::from_fn(|r| &x.q[row(r)]);
+    let qs: [&[[i16; BLOCK]]; R] = std::array::from_fn(|r| &x.q[row(r)]);
     // Each block's two scales multiplied, per row, in a loop that vectorises.
     for (r, scales) in scratch.scales.chunks_exact_mut(n).take(R).enumerate() {
         for ((s, d), xs) in scales.iter_mut().zip(&scratch.d).zip(&x.scale[row(r)]) {
@@ -276,10 +293,10 @@ fn rows<'b, const R: usize, const K: u8>(
     let mut blocks = blocks.enumerate();
     while let Some((b, block)) = blocks.next() {
         let w = weights(b, block);
-        step::<R, K>(simd, &mut even, w, &qs, b, &scales[b..]);
+        step::<R>(simd, &mut even, w, &qs, b, &scales[b..]);
         if let Some((b, block)) = blocks.next() {
             let w = weights(b, block);
-            step::<R, K>(simd, &mut odd, w, &qs, b, &scales[b..]);
+            step::<R>(simd, &mut odd, w, &qs, b, &scales[b..]);
         }
     }
     for r in 0..R {
@@ -291,29 +308,22 @@ fn rows<'b, const R: usize, const K: u8>(
 /// One block's weights `w` against `R` rows' block `b`, into `acc`
 /// (`scales[r * blocks]`: row `r`'s product of the two scales).
 #[inline(always)]
-fn step<const R: usize, const K: u8>(
+fn step<const R: usize>(
     simd: V3,
     acc: &mut [__m256; R],
-    w: __m256i,
-    qs: &[&[[i8; BLOCK]]; R],
+    w: Widened,
+    qs: &[&[[i16; BLOCK]]; R],
     b: usize,
     scales: &[f32],
 ) {
-    let ones = simd.avx._mm256_set1_epi16(1);
     let blocks = qs[0].len();
-    let magnitudes = if K == Q8_0 {
-        simd.avx2._mm256_abs_epi8(w)
-    } else {
-        w
-    };
     for r in 0..R {
-        let mut xs: __m256i = bytemuck::cast(qs[r][b]);
-        if K == Q8_0 {
-            // The weight's sign moves onto x.
-            xs = simd.avx2._mm256_sign_epi8(xs, w);
-        }
-        let pairs = simd.avx2._mm256_maddubs_epi16(magnitudes, xs);
-        let sums = simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_madd_epi16(pairs, ones));
+        let [lo, hi]: [__m256i; 2] = bytemuck::cast(qs[r][b]);
+        let sums = simd.avx2._mm256_add_epi32(
+            simd.avx2._mm256_madd_epi16(w[0], lo),
+            simd.avx2._mm256_madd_epi16(w[1], hi),
+        );
+        let sums = simd.avx._mm256_cvtepi32_ps(sums);
         let scale = simd.avx._mm256_set1_ps(scales[r * blocks]);
         acc[r] = simd.fma._mm256_fmadd_ps(sums, scale, acc[r]);
     }
@@ -342,8 +352,8 @@ mod tests {
     fn quantised_blocks_round_to_the_nearest_step() {
         let x: [f32; BLOCK] = std::array::from_fn(|i| (i as f32 - 13.0) * 0.37);
         let (q, scale) = quantize_block(&x);
-        assert_eq!(scale, 18.0 * 0.37 / 127.0);
-        assert_eq!(q[31], 127, "the largest magnitude is ±127");
+        assert_eq!(scale, 18.0 * 0.37 / STEPS);
+        assert_eq!(q[31], 32767, "the largest magnitude is ±32767");
         for (q, v) in q.iter().zip(&x) {
             assert!((f32::from(*q) * scale - v).abs() <= scale / 2.0 + 1e-6);
         }
