@@ -86,25 +86,21 @@ const Q8_0: u8 = 2;
 type Widened = [__m256i; 2];
 
 /// Per-output scratch: each block's scale and offset coefficient (`m`,
-/// `-8 · d` or 0), the blocks widened (when more than four rows read them),
-/// and four rows' products of the two scales.
+/// `-8 · d` or 0), and a group's products of the two scales.
 struct Scratch {
     bits: Vec<u16>,
     d: Vec<f32>,
     offset: Vec<f32>,
-    weights: Vec<Widened>,
     scales: Vec<f32>,
 }
 
 impl Scratch {
     fn new(blocks: usize) -> Self {
-        let zero: __m256i = bytemuck::cast([0u8; 32]);
         Self {
             bits: vec![0; blocks],
             d: vec![0.0; blocks],
             offset: vec![0.0; blocks],
-            weights: vec![[zero; 2]; blocks],
-            scales: vec![0.0; 4 * blocks],
+            scales: vec![0.0; GROUP * blocks],
         }
     }
 
@@ -148,9 +144,8 @@ fn f16_bits_at(bits: &mut [u16], bytes: &[u8], block_bytes: usize, at: usize) {
 fn unpack<const K: u8>(simd: V3, block: &[u8]) -> Widened {
     match K {
         Q8_0 => {
-            let q: [[u8; 16]; 2] = bytemuck::cast::<[u8; 32], _>(
-                block[2..34].try_into().expect("a Q8_0 block"),
-            );
+            let q: [[u8; 16]; 2] =
+                bytemuck::cast::<[u8; 32], _>(block[2..34].try_into().expect("a Q8_0 block"));
             q.map(|half| simd.avx2._mm256_cvtepi8_epi16(bytemuck::cast(half)))
         }
         _ => {
@@ -220,32 +215,23 @@ fn outputs<const K: u8>(job: Outputs<'_>) {
     for (n, out) in out.chunks_exact_mut(rows).enumerate() {
         let bytes = weight.output(first + n);
         scratch.read_scales::<K>(bytes, block_bytes);
-        let blocks = || bytes.chunks_exact(block_bytes);
-        if rows <= 4 {
-            // One group: each block is unpacked as it is used.
-            let from_blocks = |b: usize, block: &[u8]| {
-                let _ = b;
-                unpack::<K>(simd, block)
-            };
-            group::<K>(simd, rows, &mut scratch, x, 0, blocks(), from_blocks, out);
-            continue;
+        // Groups of rows, each block unpacked as the group uses it (from
+        // L1: cheaper than a buffer of unpacked blocks read back).
+        for r in (0..rows).step_by(GROUP) {
+            let count = (rows - r).min(GROUP);
+            let blocks = bytes.chunks_exact(block_bytes);
+            group::<K>(simd, count, &mut scratch, x, r, blocks, &mut out[r..]);
         }
-        // Unpacked once, then read by every group of four rows.
-        for (w, block) in scratch.weights.iter_mut().zip(blocks()) {
-            *w = unpack::<K>(simd, block);
-        }
-        let unpacked = std::mem::take(&mut scratch.weights);
-        let from_buffer = |b: usize, _: &[u8]| unpacked[b];
-        for r in (0..rows).step_by(4) {
-            let count = (rows - r).min(4);
-            group::<K>(simd, count, &mut scratch, x, r, blocks(), from_buffer, &mut out[r..]);
-        }
-        scratch.weights = unpacked;
     }
 }
 
-/// Rows `r0..r0 + count` (at most four) against one output's blocks, each
-/// block's weights from `weights(b, block)`.
+/// Rows that share each unpacked block. More rows than this are better
+/// served by the f32 kernel on this design (measured: at 8 rows they are
+/// even, at 16 the f32 one is 1.2× faster), so [`super::quant`] sends at most
+/// this many here.
+pub(crate) const GROUP: usize = 4;
+
+/// Rows `r0..r0 + count` (at most [`GROUP`]) against one output's blocks.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn group<'b, const K: u8>(
@@ -255,14 +241,13 @@ fn group<'b, const K: u8>(
     x: &Rows,
     r0: usize,
     blocks: impl Iterator<Item = &'b [u8]>,
-    weights: impl Fn(usize, &[u8]) -> Widened,
     out: &mut [f32],
 ) {
     match count {
-        1 => rows::<1, K>(simd, scratch, x, r0, blocks, weights, out),
-        2 => rows::<2, K>(simd, scratch, x, r0, blocks, weights, out),
-        3 => rows::<3, K>(simd, scratch, x, r0, blocks, weights, out),
-        _ => rows::<4, K>(simd, scratch, x, r0, blocks, weights, out),
+        1 => rows::<1, K>(simd, scratch, x, r0, blocks, out),
+        2 => rows::<2, K>(simd, scratch, x, r0, blocks, out),
+        3 => rows::<3, K>(simd, scratch, x, r0, blocks, out),
+        _ => rows::<4, K>(simd, scratch, x, r0, blocks, out),
     }
 }
 
@@ -273,7 +258,6 @@ fn rows<'b, const R: usize, const K: u8>(
     x: &Rows,
     r0: usize,
     blocks: impl Iterator<Item = &'b [u8]>,
-    weights: impl Fn(usize, &[u8]) -> Widened,
     out: &mut [f32],
 ) {
     let n = x.blocks;
@@ -292,10 +276,10 @@ fn rows<'b, const R: usize, const K: u8>(
     let (mut even, mut odd) = ([zero; R], [zero; R]);
     let mut blocks = blocks.enumerate();
     while let Some((b, block)) = blocks.next() {
-        let w = weights(b, block);
+        let w = unpack::<K>(simd, block);
         step::<R>(simd, &mut even, w, &qs, b, &scales[b..]);
         if let Some((b, block)) = blocks.next() {
-            let w = weights(b, block);
+            let w = unpack::<K>(simd, block);
             step::<R>(simd, &mut odd, w, &qs, b, &scales[b..]);
         }
     }
