@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 source scripts/chat-app.sh
 ROUNDS="${1:-3}"
 bash scripts/fetch-models.sh
-cargo build --release -p rserve -p rserve-models --example bench_models >&2
+# Two commands: with `--example`, cargo builds only the example, not the binary.
+cargo build --release -p rserve --bin rserve >&2
+cargo build --release -p rserve-models --example bench_models >&2
 STATE=$(mktemp -d)
 trap 'kill $NODE 2>/dev/null || true; rm -rf "$STATE"' EXIT
 target/release/rserve --state-dir "$STATE" up --http-addr 127.0.0.1:18112 --control-addr 127.0.0.1:18377 2>"$STATE/log" &

@@ -34,7 +34,9 @@ if [ ! -x "$LLAMA_DIR/build/bin/llama-server" ]; then
     -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
   cmake --build "$LLAMA_DIR/build" --config Release -j"$(nproc)" --target llama-server llama-bench >&2
 fi
-cargo build --release -p rserve -p rserve-models --example bench_models >&2
+# Two commands: with `--example`, cargo builds only the example, not the binary.
+cargo build --release -p rserve --bin rserve >&2
+cargo build --release -p rserve-models --example bench_models >&2
 mib() { awk -v k="$1:" '$1 == k { printf "%.0f", $2 / 1024 }' "/proc/$2/status"; }
 URL=http://127.0.0.1:18114
 # The same load against whichever server listens on $URL (pid $1, name $2).

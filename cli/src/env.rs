@@ -94,6 +94,15 @@ pub const UNFLAGGED: &[Unflagged] = &[
                   what affinity buys (scripts/bench-multiplex.sh), not for production [default: affinity]",
     },
     Unflagged {
+        // Read by rserve_models' blocks kernel.
+        name: "RSERVE_QUANT_F32",
+        summary: "any value: f32 products for quantised layers (benchmarks only)",
+        used_by: "up",
+        meaning: "any value keeps chat decode steps on the f32 blocks kernel instead of \
+                  integer dot products; for measuring what those buy \
+                  (daemon/models/examples/chat_steps.rs), not for production [default: unset]",
+    },
+    Unflagged {
         name: crate::printer::NO_COLOR,
         summary: "any non-empty value turns colour off",
         used_by: "all",
