@@ -31,8 +31,18 @@ pub(crate) const BLOCK: usize = 32;
 /// Most rows per product (a decode step's sequences).
 pub(crate) const MAX_ROWS: usize = 16;
 
-/// Outputs per parallel task.
+/// Outputs per parallel task, about.
 const OUTPUTS_PER_TASK: usize = 64;
+
+/// Outputs per task for `d_out` outputs: about [`OUTPUTS_PER_TASK`], in a
+/// number of tasks that is a multiple of the pool's threads, so no thread
+/// waits on another's last task (192 outputs on 2 threads: 4 tasks of 48, not
+/// 3 of 64 with one thread idle a third of the time).
+fn outputs_per_task(d_out: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let tasks = d_out.div_ceil(OUTPUTS_PER_TASK).next_multiple_of(threads);
+    d_out.div_ceil(tasks).max(1)
+}
 
 /// Whether products use integer dot products where the CPU has them
 /// ([`super::intdot`]); off, the f32 kernel below (a benchmark's baseline).
@@ -119,6 +129,7 @@ impl QuantWeight {
         assert!((1..=MAX_ROWS).contains(&rows), "1 to {MAX_ROWS} rows");
         // Output-major scratch `[d_out, rows]`: each task owns whole outputs.
         let mut scratch = vec![0f32; self.d_out * rows];
+        let per_task = outputs_per_task(self.d_out);
         let arch = pulp::Arch::new();
         // With AVX2 and a few rows: integer dot products on `x` quantised to
         // 16 bits.
@@ -126,9 +137,9 @@ impl QuantWeight {
         let integer = (*INTEGER && rows <= super::intdot::GROUP)
             .then(pulp::x86::V3::try_new)
             .flatten()
-            .map(|simd| (simd, super::intdot::Rows::new(x, self.d_in)));
+            .map(|simd| (simd, super::intdot::Rows::new(simd, x, self.d_in)));
         let task = |(t, out): (usize, &mut [f32])| {
-            let first = t * OUTPUTS_PER_TASK;
+            let first = t * per_task;
             #[cfg(target_arch = "x86_64")]
             if let Some((simd, x)) = &integer {
                 return super::intdot::Outputs {
@@ -151,12 +162,12 @@ impl QuantWeight {
         };
         if self.d_out > OUTPUTS_PER_TASK {
             scratch
-                .par_chunks_mut(OUTPUTS_PER_TASK * rows)
+                .par_chunks_mut(per_task * rows)
                 .enumerate()
                 .for_each(task);
         } else {
             scratch
-                .chunks_mut(OUTPUTS_PER_TASK * rows)
+                .chunks_mut(per_task * rows)
                 .enumerate()
                 .for_each(task);
         }
