@@ -174,13 +174,22 @@ impl Head {
         let removed = revoked::load(state_dir)?;
         let revoked = Arc::new(Revoked::default());
         revoked.replace(removed.iter().map(|r| r.cert_fingerprint.clone()).collect());
-        if !certs.cert.is_head() {
+        let unmarked = !certs.cert.is_head();
+        if unmarked || pki::renewal_due(certs.cert.expires_at_s(), certs.lifetime, now_s()) {
             renew_own(&issuer, &certs, &node_id)?;
-            info!(
-                "The head's certificate now names it the head (members take replica commands from it)."
+            events.record(
+                EventReason::CertificateRenewed,
+                Subject::node(&node_id),
+                if unmarked {
+                    "the head's own, now naming it the head (from before certificates did)"
+                        .to_owned()
+                } else {
+                    format!(
+                        "the head's own, valid for {}",
+                        human_duration(certs.lifetime)
+                    )
+                },
             );
-        } else if pki::renewal_due(certs.cert.expires_at_s(), certs.lifetime, now_s()) {
-            renew_own(&issuer, &certs, &node_id)?;
         }
         Ok(Self {
             node_id,

@@ -25,6 +25,9 @@ pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a member waits after a failed renewal before it tries again
+/// (the head asks at every heartbeat until one succeeds).
+const RENEW_RETRY: Duration = Duration::from_secs(30);
 
 /// Connects to the head with the node's certificate (`crypto`, presenting
 /// `cert`), reports `advert` and the agent's replicas every
@@ -117,6 +120,7 @@ async fn beat(
     stop: &CancellationToken,
 ) -> Beats {
     let mut tick = tokio::time::interval(HEARTBEAT_PERIOD);
+    let mut renew_after = Instant::now();
     loop {
         tokio::select! {
             () = stop.cancelled() => return Beats::Stopped,
@@ -143,15 +147,15 @@ async fn beat(
                     agent.apply_routes(&routes);
                 }
                 agent.revoked.replace(revoked);
-                if renew_certificate {
+                if renew_certificate && Instant::now() >= renew_after {
                     match renew(client, cert).await {
                         Ok(expires_at_s) => {
                             info!(%head, expires_at_s, "Renewed this node's certificate.");
                             return Beats::Renewed;
                         }
-                        // Asked again at the next heartbeat.
                         Err(e) => {
-                            warn!(%head, error = %format!("{e:#}"), "Cannot renew this node's certificate; retrying.");
+                            warn!(%head, error = %format!("{e:#}"), retry_s = RENEW_RETRY.as_secs(), "Cannot renew this node's certificate; retrying.");
+                            renew_after = Instant::now() + RENEW_RETRY;
                         }
                     }
                 }
