@@ -59,8 +59,9 @@ impl Value {
     }
 }
 
-/// GGML tensor element types this reader can dequantise.
+/// GGML tensor element types this reader can dequantise (ggml's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
 pub enum TensorType {
     /// 32-bit float.
     F32,
@@ -72,6 +73,17 @@ pub enum TensorType {
     Q4_1,
     /// Blocks of 32: f16 scale + 32 × i8 (x = d·q).
     Q8_0,
+    /// Blocks of 32: f16 scale, 32 high bits + 32 × 4-bit (x = d·(q − 16)).
+    Q5_0,
+    /// Blocks of 32: f16 scale, f16 min, 32 high bits + 32 × 4-bit
+    /// (x = d·q + m).
+    Q5_1,
+    /// Super-blocks of 256: f16 scale and min, eight 6-bit scales and mins
+    /// (one pair per 32), 256 × 4-bit (x = d·sc·q − dmin·m).
+    Q4_K,
+    /// Super-blocks of 256: 256 × 6-bit (low 4 bits and high 2 apart),
+    /// sixteen i8 scales (one per 16), f16 scale (x = d·sc·(q − 32)).
+    Q6_K,
 }
 
 impl TensorType {
@@ -81,7 +93,11 @@ impl TensorType {
             1 => Self::F16,
             2 => Self::Q4_0,
             3 => Self::Q4_1,
+            6 => Self::Q5_0,
+            7 => Self::Q5_1,
             8 => Self::Q8_0,
+            12 => Self::Q4_K,
+            14 => Self::Q6_K,
             _ => return None,
         })
     }
@@ -94,6 +110,10 @@ impl TensorType {
             Self::Q4_0 => (32, 18),
             Self::Q4_1 => (32, 20),
             Self::Q8_0 => (32, 34),
+            Self::Q5_0 => (32, 22),
+            Self::Q5_1 => (32, 24),
+            Self::Q4_K => (256, 144),
+            Self::Q6_K => (256, 210),
         }
     }
 }
@@ -383,9 +403,95 @@ pub fn dequantize(kind: TensorType, data: &[u8]) -> Vec<f32> {
                 out.extend(qs.iter().map(|q| d * f32::from(q & 0x0f) + m));
                 out.extend(qs.iter().map(|q| d * f32::from(q >> 4) + m));
             }
+            TensorType::Q5_0 | TensorType::Q5_1 => {
+                let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
+                let (m, rest) = if kind == TensorType::Q5_1 {
+                    (
+                        f16_to_f32(u16::from_le_bytes([block[2], block[3]])),
+                        &block[4..],
+                    )
+                } else {
+                    (0.0, &block[2..])
+                };
+                let high = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+                let qs = &rest[4..20];
+                // Weight i: a nibble as in Q4 (low ones first), its fifth
+                // bit bit i of `high`.
+                let q = |i: usize| {
+                    let low = if i < 16 {
+                        qs[i] & 0x0f
+                    } else {
+                        qs[i - 16] >> 4
+                    };
+                    f32::from(low | ((((high >> i) & 1) as u8) << 4))
+                };
+                if kind == TensorType::Q5_1 {
+                    out.extend((0..32).map(|i| d * q(i) + m));
+                } else {
+                    out.extend((0..32).map(|i| d * (q(i) - 16.0)));
+                }
+            }
+            TensorType::Q4_K => dequantize_q4_k(block, &mut out),
+            TensorType::Q6_K => dequantize_q6_k(block, &mut out),
         }
     }
     out
+}
+
+/// One Q4_K super-block (144 bytes: `d`, `dmin`, 12 bytes of scales, 128 of
+/// nibbles) as ggml lays it out: four runs of 64 weights, each the low then
+/// the high nibbles of 32 bytes, with its own pair of 6-bit scales and mins.
+fn dequantize_q4_k(block: &[u8], out: &mut Vec<f32>) {
+    let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
+    let dmin = f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
+    let scales = &block[4..16];
+    // Scale and min `j` of 8: the first four in the low 6 bits of bytes
+    // 0..4 and 4..8, the last four split between bytes 8..12 and the top
+    // 2 bits of bytes 0..8.
+    let scale_min = |j: usize| -> (f32, f32) {
+        let (sc, m) = if j < 4 {
+            (scales[j] & 63, scales[j + 4] & 63)
+        } else {
+            (
+                (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4),
+                (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
+            )
+        };
+        (d * f32::from(sc), dmin * f32::from(m))
+    };
+    for (run, qs) in block[16..144].chunks_exact(32).enumerate() {
+        let (d1, m1) = scale_min(2 * run);
+        let (d2, m2) = scale_min(2 * run + 1);
+        out.extend(qs.iter().map(|q| d1 * f32::from(q & 0x0f) - m1));
+        out.extend(qs.iter().map(|q| d2 * f32::from(q >> 4) - m2));
+    }
+}
+
+/// One Q6_K super-block (210 bytes: 128 of low nibbles, 64 of high bit
+/// pairs, 16 i8 scales, `d`) as ggml lays it out: two halves of 128
+/// weights, each four runs of 32 built from the same 64 low and 32 high
+/// bytes.
+fn dequantize_q6_k(block: &[u8], out: &mut Vec<f32>) {
+    let d = f16_to_f32(u16::from_le_bytes([block[208], block[209]]));
+    let start = out.len();
+    out.resize(start + 256, 0.0);
+    let y = &mut out[start..];
+    for half in 0..2 {
+        let ql = &block[half * 64..][..64];
+        let qh = &block[128 + half * 32..][..32];
+        let sc = &block[192 + half * 8..][..8];
+        let y = &mut y[half * 128..][..128];
+        for l in 0..32 {
+            let is = l / 16;
+            let q =
+                |low: u8, shift: u8| f32::from((low | (((qh[l] >> shift) & 3) << 4)) as i8 - 32);
+            let scale = |k: usize| d * f32::from(sc[is + k] as i8);
+            y[l] = scale(0) * q(ql[l] & 0x0f, 0);
+            y[l + 32] = scale(2) * q(ql[l + 32] & 0x0f, 2);
+            y[l + 64] = scale(4) * q(ql[l] >> 4, 4);
+            y[l + 96] = scale(6) * q(ql[l + 32] >> 4, 6);
+        }
+    }
 }
 
 /// IEEE 754 half to single precision (subnormals, infinities and NaN included).
@@ -410,6 +516,43 @@ pub fn f16_to_f32(h: u16) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k_quant_blocks_dequantise_as_llama_cpp_does() {
+        // Written by scripts/k_quants_fixture.py with llama.cpp's gguf-py.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/k_quants.json"
+        );
+        let fixture: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        for (name, kind) in [
+            ("Q5_0", TensorType::Q5_0),
+            ("Q5_1", TensorType::Q5_1),
+            ("Q4_K", TensorType::Q4_K),
+            ("Q6_K", TensorType::Q6_K),
+        ] {
+            let case = &fixture[name];
+            let hex = case["hex"].as_str().unwrap();
+            let raw: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            assert_eq!(raw.len() % kind.block().1, 0, "{name}: whole blocks");
+            let want: Vec<f32> = case["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let got = dequantize(kind, &raw);
+            assert_eq!(got.len(), want.len(), "{name}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                // The same f32 operations in the same order: bit for bit.
+                assert_eq!(g.to_bits(), w.to_bits(), "{name}[{i}]: {g} vs {w}");
+            }
+        }
+    }
 
     #[test]
     fn half_precision_conversions() {
