@@ -913,13 +913,7 @@ fn members_take_replica_commands_only_from_the_head_they_joined() {
     use rserve_protocol::wire::{Request, Response};
     let tmp = tempfile::tempdir().unwrap();
     let head = TestNode::start(&tmp.path().join("head"), &[]);
-    let token = head.ok(&["token", "create"]).trim().to_owned();
-    let member = TestNode::start_on(
-        &tmp.path().join("m"),
-        "127.0.0.2",
-        "0",
-        &["--join", &head.control.to_string(), "--token", &token],
-    );
+    let member = join(&head, &tmp.path().join("m"), &[]);
     wait_for("the member", 15, || nodes(&head).len() == 2);
     // The head is known by its certificate (issued to the head), not pinned.
     let cluster: serde_json::Value =
@@ -970,13 +964,7 @@ fn members_take_replica_commands_only_from_the_head_they_joined() {
 fn with_every_replica_on_a_dead_head_a_member_answers_503_not_silence() {
     let tmp = tempfile::tempdir().unwrap();
     let mut head = TestNode::start(&tmp.path().join("head"), &["--label", "zone=head"]);
-    let token = head.ok(&["token", "create"]).trim().to_owned();
-    let member = TestNode::start_on(
-        &tmp.path().join("m"),
-        "127.0.0.2",
-        "0",
-        &["--join", &head.control.to_string(), "--token", &token],
-    );
+    let member = join(&head, &tmp.path().join("m"), &[]);
     wait_for("the member", 15, || nodes(&head).len() == 2);
     let app = harness::app_file(
         tmp.path(),
@@ -1082,20 +1070,7 @@ fn certificates_expire_and_the_head_renews_them_before_they_lapse() {
     let tmp = tempfile::tempdir().unwrap();
     // 12 s certificates: each is renewed once less than 4 s of it are left.
     let head = TestNode::start(&tmp.path().join("head"), &["--node-cert-lifetime", "12s"]);
-    let token = head.ok(&["token", "create"]).trim().to_owned();
-    let member = TestNode::start_on(
-        &tmp.path().join("m"),
-        "127.0.0.2",
-        "0",
-        &[
-            "--join",
-            &head.control.to_string(),
-            "--token",
-            &token,
-            "--label",
-            "zone=m",
-        ],
-    );
+    let member = join(&head, &tmp.path().join("m"), &["--label", "zone=m"]);
     wait_for("the member", 15, || nodes(&head).len() == 2);
     let (head_tls, member_tls) = (tmp.path().join("head/tls"), tmp.path().join("m/tls"));
     let read = |path: std::path::PathBuf| std::fs::read(path).unwrap();
@@ -1199,6 +1174,15 @@ fn certificates_expire_and_the_head_renews_them_before_they_lapse() {
         state_of(&head, &id).as_deref() == Some("ALIVE")
             && head.http("POST", "/echo", &[], b"back").status == 200
     });
+}
+
+/// A member on 127.0.0.2 with its state in `dir`, joined to `head` with a
+/// new token.
+fn join(head: &TestNode, dir: &std::path::Path, extra: &[&str]) -> TestNode {
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let join = head.control.to_string();
+    let args = [&["--join", join.as_str(), "--token", token.as_str()], extra].concat();
+    TestNode::start_on(dir, "127.0.0.2", "0", &args)
 }
 
 /// One control call to `addr` presenting `cert` and `key` from the `tls`

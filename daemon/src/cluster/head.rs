@@ -5,27 +5,25 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rserve_protocol::stream::EventReason;
 use rserve_protocol::wire::{ErrorCode, NodeAdvert, ReplicaReport, Request, Response, WireError};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::fleet::Fleet;
 use super::heartbeat::HEARTBEAT_PERIOD;
 use super::membership::{IssuedCert, MemberCerts, Membership, MembershipEvent};
+use super::nodes_file::NodesFile;
 use super::placement::Host;
 use super::revoked::{self, RemovedNode, Revoked};
 use super::tokens::TokenStore;
 use crate::digest;
 use crate::observe::events::{EventLog, Subject};
 use crate::pki::{self, CaIssuer, LiveCert};
-use crate::state_dir::StateFileError;
 use crate::unix_now_s as now_s;
 
 /// How often the failure detector looks at membership.
@@ -58,63 +56,9 @@ pub struct Head {
     pub events: Arc<EventLog>,
     /// The head's node id.
     node_id: String,
-    /// The head's own certificate, renewed here before it expires.
-    cert: Arc<LiveCert>,
-    /// How long the certificates it issues are valid.
-    cert_lifetime: Duration,
-}
-
-/// A membership record as persisted by the head.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct MemberRecord {
-    advert: NodeAdvert,
-    /// The node's newest certificate.
-    cert_fingerprint: String,
-    /// When it expires (absent in records from before certificates expired).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cert_expires_at_s: Option<f64>,
-    /// The one it replaced, taken until it expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    previous_cert: Option<IssuedCert>,
-    joined_at_s: f64,
-}
-
-impl MemberRecord {
-    /// What a join would have refused, as `field: reason`.
-    fn check(&self) -> Result<(), String> {
-        self.advert.check().map_err(|e| format!("advert.{e}"))?;
-        let cert = |field: &str, fingerprint: &str, expires_at_s: Option<f64>| {
-            if !digest::is_sha256_hex(fingerprint) {
-                return Err(format!(
-                    "{field}fingerprint `{fingerprint}` is not a SHA-256 in hex"
-                ));
-            }
-            match expires_at_s {
-                Some(at) if !(at.is_finite() && at >= 0.0) => {
-                    Err(format!("{field}expires_at_s {at} is not a time"))
-                }
-                _ => Ok(()),
-            }
-        };
-        cert("cert_", &self.cert_fingerprint, self.cert_expires_at_s)?;
-        if let Some(p) = &self.previous_cert {
-            cert("previous_cert.", &p.fingerprint, p.expires_at_s)?;
-        }
-        if !(self.joined_at_s.is_finite() && self.joined_at_s >= 0.0) {
-            return Err(format!("joined_at_s {} is not a time", self.joined_at_s));
-        }
-        Ok(())
-    }
-
-    fn certs(&self) -> MemberCerts {
-        MemberCerts {
-            current: IssuedCert {
-                fingerprint: self.cert_fingerprint.clone(),
-                expires_at_s: self.cert_expires_at_s,
-            },
-            previous: self.previous_cert.clone(),
-        }
-    }
+    /// Its own certificate (renewed here before it expires), and the
+    /// lifetime of those it issues.
+    certs: HeadCerts,
 }
 
 /// How the head's certificates are made: its own, presented by the node,
@@ -147,28 +91,16 @@ impl Head {
             )
         })?;
         let node_id = advert.node_id.clone();
-        let nodes_file = state_dir.join("nodes.json");
+        let nodes_file = Arc::new(NodesFile::new(state_dir));
         let mut membership = Membership::new(advert, timeout, now_s());
-        if let Ok(bytes) = std::fs::read(&nodes_file) {
-            let corrupt = |reason: String| StateFileError::Corrupt {
-                path: nodes_file.clone(),
-                reason,
-            };
-            let records: Vec<MemberRecord> =
-                serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-            // Checked as a join checks them: the file may have been edited.
-            for (i, r) in records.iter().enumerate() {
-                r.check().map_err(|e| corrupt(format!("[{i}].{e}")))?;
-            }
-            let now = Instant::now();
-            if !records.is_empty() {
-                // Members report what they still run before anything is placed.
-                fleet.hold_until(now + timeout + HEARTBEAT_PERIOD * 2);
-            }
-            for r in records {
-                let certs = r.certs();
-                membership.admit(r.advert, certs, now, r.joined_at_s);
-            }
+        let records = nodes_file.load()?;
+        let now = Instant::now();
+        if !records.is_empty() {
+            // Members report what they still run before anything is placed.
+            fleet.hold_until(now + timeout + HEARTBEAT_PERIOD * 2);
+        }
+        for (advert, certs, joined_at_s) in records {
+            membership.admit(advert, certs, now, joined_at_s);
         }
         fleet.set_members(hosts(&membership));
         let removed = revoked::load(state_dir)?;
@@ -193,8 +125,7 @@ impl Head {
         }
         Ok(Self {
             node_id,
-            cert: certs.cert,
-            cert_lifetime: certs.lifetime,
+            certs,
             state_dir: state_dir.to_owned(),
             removed: Mutex::new(removed),
             revoked,
@@ -202,11 +133,7 @@ impl Head {
             tokens: Mutex::new(TokenStore::load(state_dir, now_s())?),
             issuer,
             membership: Mutex::new(membership),
-            nodes_file: Arc::new(NodesFile {
-                path: nodes_file,
-                generation: AtomicU64::new(0),
-                written: Mutex::new(0),
-            }),
+            nodes_file,
             fleet,
             events,
         })
@@ -302,13 +229,14 @@ impl Head {
         let Some(key) = digest::decode_hex(public_key) else {
             return unauthorized("the public key is not hex".to_owned());
         };
-        let issued = match self
-            .issuer
-            .sign_node(&advert.node_id, &key, self.cert_lifetime, now_s())
-        {
-            Ok(issued) => issued,
-            Err(e) => return unauthorized(format!("{e:#}")),
-        };
+        let issued =
+            match self
+                .issuer
+                .sign_node(&advert.node_id, &key, self.certs.lifetime, now_s())
+            {
+                Ok(issued) => issued,
+                Err(e) => return unauthorized(format!("{e:#}")),
+            };
         // Used only now that the join will be answered (a refused advert
         // leaves the token as it was).
         if let Err(e) = self.tokens.lock().unwrap().consume(token, now_s()) {
@@ -352,7 +280,7 @@ impl Head {
         };
         let now = now_s();
         let mut membership = self.membership.lock().unwrap();
-        let node_id = match membership.may_renew(peer, self.cert_lifetime, now) {
+        let node_id = match membership.may_renew(peer, self.certs.lifetime, now) {
             Ok(id) => id,
             Err(e) => {
                 warn!(%remote, reason = %e, "Refused a certificate renewal.");
@@ -361,7 +289,7 @@ impl Head {
         };
         let issued = match self
             .issuer
-            .sign_node(&node_id, &key, self.cert_lifetime, now)
+            .sign_node(&node_id, &key, self.certs.lifetime, now)
         {
             Ok(issued) => issued,
             Err(e) => return bad_request(format!("{e:#}")),
@@ -378,7 +306,7 @@ impl Head {
             Subject::node(&node_id),
             format!(
                 "new certificate, valid for {}",
-                human_duration(self.cert_lifetime)
+                human_duration(self.certs.lifetime)
             ),
         );
         Response::CertificateRenewed {
@@ -437,7 +365,7 @@ impl Head {
             node_timeout_s: membership.timeout().as_secs_f64(),
             routes,
             revoked: self.revoked.all(),
-            renew_certificate: membership.renewal_due(peer, self.cert_lifetime, now),
+            renew_certificate: membership.renewal_due(peer, self.certs.lifetime, now),
         }
     }
 
@@ -495,7 +423,7 @@ impl Head {
 
     fn nodes(&self) -> Response {
         let mut nodes = self.membership.lock().unwrap().list(Instant::now());
-        nodes[0].cert_expires_at_s = self.cert.expires_at_s();
+        nodes[0].cert_expires_at_s = self.certs.cert.expires_at_s();
         for node in &mut nodes {
             node.replicas = self.fleet.replicas_on(&node.advert.node_id);
             node.used = self.fleet.usage_on(&node.advert.node_id);
@@ -506,20 +434,16 @@ impl Head {
     /// Renews the head's own certificate if it is due (blocking file I/O:
     /// run off the async threads).
     fn renew_own_if_due(&self) {
-        if !pki::renewal_due(self.cert.expires_at_s(), self.cert_lifetime, now_s()) {
+        if !pki::renewal_due(self.certs.cert.expires_at_s(), self.certs.lifetime, now_s()) {
             return;
         }
-        let certs = HeadCerts {
-            cert: self.cert.clone(),
-            lifetime: self.cert_lifetime,
-        };
-        match renew_own(&self.issuer, &certs, &self.node_id) {
+        match renew_own(&self.issuer, &self.certs, &self.node_id) {
             Ok(()) => self.events.record(
                 EventReason::CertificateRenewed,
                 Subject::node(&self.node_id),
                 format!(
                     "the head's own, valid for {}",
-                    human_duration(self.cert_lifetime)
+                    human_duration(self.certs.lifetime)
                 ),
             ),
             Err(e) => {
@@ -642,52 +566,6 @@ fn fix_addresses(advert: &mut NodeAdvert, remote: SocketAddr) {
         {
             parsed.set_ip(remote.ip());
             *addr = parsed.to_string();
-        }
-    }
-}
-
-/// `nodes.json`, written off the async threads: each save takes a snapshot
-/// (under the membership lock the caller holds) and writes it on the blocking
-/// pool; a write older than one already made is skipped, so the file ends
-/// with the newest snapshot whatever order the writes run in.
-#[derive(Debug)]
-struct NodesFile {
-    path: PathBuf,
-    /// Snapshots taken.
-    generation: AtomicU64,
-    /// The newest snapshot written.
-    written: Mutex<u64>,
-}
-
-impl NodesFile {
-    fn save(self: &Arc<Self>, membership: &Membership) {
-        let records: Vec<MemberRecord> = membership
-            .records()
-            .into_iter()
-            .map(|(advert, certs, joined_at_s)| MemberRecord {
-                advert,
-                cert_fingerprint: certs.current.fingerprint,
-                cert_expires_at_s: certs.current.expires_at_s,
-                previous_cert: certs.previous,
-                joined_at_s,
-            })
-            .collect();
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let file = self.clone();
-        let write = move || {
-            let mut written = file.written.lock().unwrap();
-            if *written > generation {
-                return;
-            }
-            let bytes = serde_json::to_vec_pretty(&records).expect("records serialise");
-            match crate::state_dir::write_atomic(&file.path, &bytes) {
-                Ok(()) => *written = generation,
-                Err(e) => warn!(error = %format!("{e:#}"), "Cannot persist the node list."),
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(write)),
-            Err(_) => write(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod heartbeat;
 pub mod join;
 pub mod membership;
 pub mod mesh;
+mod nodes_file;
 pub mod placement;
 pub mod resources;
 pub mod revoked;

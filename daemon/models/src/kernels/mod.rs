@@ -18,8 +18,6 @@ use burn::tensor::{Tensor, TensorData};
 #[cfg(not(feature = "ndarray"))]
 pub(crate) mod flex;
 pub(crate) mod generic;
-#[cfg(target_arch = "x86_64")]
-mod intdot;
 mod math;
 pub(crate) mod quant;
 

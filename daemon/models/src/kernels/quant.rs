@@ -12,6 +12,9 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod intdot;
+
 use crate::gguf::TensorType;
 
 /// A weight `[d_in, d_out]` kept as GGUF blocks: `d_out` rows of `d_in / 32`
@@ -26,7 +29,7 @@ pub(crate) struct QuantWeight {
 }
 
 /// Weights per block (every type read here).
-pub(crate) const BLOCK: usize = 32;
+const BLOCK: usize = 32;
 
 /// Most rows per product (a decode step's sequences).
 pub(crate) const MAX_ROWS: usize = 16;
@@ -45,7 +48,7 @@ fn outputs_per_task(d_out: usize) -> usize {
 }
 
 /// Whether products use integer dot products where the CPU has them
-/// ([`super::intdot`]); off, the f32 kernel below (a benchmark's baseline).
+/// ([`intdot`]); off, the f32 kernel below (a benchmark's baseline).
 #[cfg(target_arch = "x86_64")]
 static INTEGER: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var("RSERVE_QUANT_F32").is_err());
@@ -84,12 +87,12 @@ impl QuantWeight {
     }
 
     /// The block type.
-    pub(crate) fn kind(&self) -> TensorType {
+    fn kind(&self) -> TensorType {
         self.kind
     }
 
     /// The blocks of output `j` (its `d_in` weights).
-    pub(crate) fn output(&self, j: usize) -> &[u8] {
+    fn output(&self, j: usize) -> &[u8] {
         let bytes = self.d_in / BLOCK * self.kind.block().1;
         &self.blocks[j * bytes..][..bytes]
     }
@@ -134,15 +137,15 @@ impl QuantWeight {
         // With AVX2 and a few rows: integer dot products on `x` quantised to
         // 16 bits.
         #[cfg(target_arch = "x86_64")]
-        let integer = (*INTEGER && rows <= super::intdot::GROUP)
+        let integer = (*INTEGER && rows <= intdot::GROUP)
             .then(pulp::x86::V3::try_new)
             .flatten()
-            .map(|simd| (simd, super::intdot::Rows::new(simd, x, self.d_in)));
+            .map(|simd| (simd, intdot::Rows::new(simd, x, self.d_in)));
         let task = |(t, out): (usize, &mut [f32])| {
             let first = t * per_task;
             #[cfg(target_arch = "x86_64")]
             if let Some((simd, x)) = &integer {
-                return super::intdot::Outputs {
+                return intdot::Outputs {
                     simd: *simd,
                     weight: self,
                     x,
@@ -267,7 +270,7 @@ impl pulp::WithSimd for Dequantize<'_> {
 /// f16's exponent and fraction moved into an f32's and rebiased by a multiply
 /// (exact, subnormals included); infinities and NaNs selected apart.
 #[inline(always)]
-pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
+fn f16_bits_to_f32(h: u16) -> f32 {
     let sign = u32::from(h & 0x8000) << 16;
     let rest = u32::from(h & 0x7fff);
     let finite = f32::from_bits(rest << 13) * f32::from_bits((127 + 112) << 23);

@@ -1,4 +1,4 @@
-//! Integer dot products for the blocks kernel ([`super::quant`]) on x86-64
+//! Integer dot products for the blocks kernel ([`super`]) on x86-64
 //! with AVX2.
 //!
 //! Each row of `x` is first quantised to 16 bits per block of 32 (a scale,
@@ -29,7 +29,7 @@ use std::arch::x86_64::{__m128i, __m256, __m256i};
 use pulp::bytemuck;
 use pulp::x86::V3;
 
-use super::quant::{BLOCK, QuantWeight, f16_bits_to_f32};
+use super::{BLOCK, QuantWeight, f16_bits_to_f32};
 use crate::gguf::TensorType;
 
 /// Rows of `x` quantised per block of 32.
@@ -182,7 +182,7 @@ fn unpack<const K: u8>(simd: V3, block: &[u8]) -> Widened {
 }
 
 /// Outputs `first..` of `weight` for the quantised rows (output-major:
-/// `rows` values per output), as [`super::quant`]'s f32 tasks lay them out.
+/// `rows` values per output), as [`super`]'s f32 tasks lay them out.
 pub(crate) struct Outputs<'a> {
     /// The token that proves AVX2 and FMA.
     pub simd: V3,
@@ -241,7 +241,7 @@ fn outputs<const K: u8>(job: Outputs<'_>) {
 
 /// Rows that share each unpacked block. More rows than this are better
 /// served by the f32 kernel on this design (measured: at 8 rows they are
-/// even, at 16 the f32 one is 1.2× faster), so [`super::quant`] sends at most
+/// even, at 16 the f32 one is 1.2× faster), so [`super`] sends at most
 /// this many here.
 pub(crate) const GROUP: usize = 4;
 
