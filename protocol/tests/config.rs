@@ -284,6 +284,21 @@ replica = { kind = "chat", device = "cuda", dtype = "bf16" }
 [[applications.deployments]]
 name = "huge"
 replica = { kind = "chat", max_num_seqs = 4294967295, max_num_batched_tokens = 4294967295 }
+[[applications.deployments]]
+name = "kv8"
+replica = { kind = "chat", kv_cache_dtype = "fp8" }
+[[applications.deployments]]
+name = "kvbf"
+replica = { kind = "chat", kv_cache_dtype = "bf16" }
+[[applications.deployments]]
+name = "kvgpu"
+replica = { kind = "chat", device = "cuda", kv_cache_dtype = "f16" }
+[[applications.deployments]]
+name = "kvok"
+replica = { kind = "chat", device = "cuda", dtype = "f16", kv_cache_dtype = "f16" }
+[[applications.deployments]]
+name = "kvcpu"
+replica = { kind = "chat", kv_cache_dtype = "f32" }
 "#;
     let err = parse(text).unwrap_err();
     let ConfigError::Invalid { issues, .. } = &err else {
@@ -314,16 +329,36 @@ replica = { kind = "chat", max_num_seqs = 4294967295, max_num_batched_tokens = 4
             at(6, "replica.max_num_seqs"),
             "is 4294967295; must be at most 1024",
         ),
+        (
+            at(7, "replica.kv_cache_dtype"),
+            "unknown dtype `fp8`: expected auto, f32, f16 or bf16",
+        ),
+        (
+            at(8, "replica.kv_cache_dtype"),
+            "`bf16` is not available on the cpu",
+        ),
+        (
+            at(9, "replica.kv_cache_dtype"),
+            "`f16` differs from dtype `f32`: a GPU's KV cache holds the model's dtype",
+        ),
     ] {
         assert!(
             found.iter().any(|(p, r)| *p == path && r.contains(needle)),
             "{path}: {needle} not in {found:?}"
         );
     }
-    assert!(
-        !found.iter().any(|(p, _)| p.contains("deployments[5]")),
-        "bf16 on cuda is valid: {found:?}"
-    );
+    for (d, what) in [
+        (5, "bf16 on cuda"),
+        (10, "an f16 cache for an f16 model on cuda"),
+        (11, "an f32 cache on the cpu"),
+    ] {
+        assert!(
+            !found
+                .iter()
+                .any(|(p, _)| p.contains(&format!("deployments[{d}]"))),
+            "{what} is valid: {found:?}"
+        );
+    }
     // A digits deployment without a repository.
     let err = parse(
         "[[applications]]\nname = \"a\"\n[[applications.deployments]]\nname = \"d\"\n\

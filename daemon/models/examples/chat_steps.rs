@@ -5,20 +5,27 @@
 //!     cargo run --release -p rserve-models --example chat_steps [BATCH_SIZES...]
 //!
 //! With `DEQUANTIZE=1` the model keeps an f32 copy of its quantised layers
-//! (the chat kind's `dequantize_weights`); `PREFILL=0` times decode steps
-//! only; `STEPS=1` times 64 decode steps per batch size instead of 16.
+//! (the chat kind's `dequantize_weights`); `KV_CACHE_DTYPE=f16` keeps the KV
+//! cache in f16; `CONTEXT=N` decodes after an N-token prompt; `PREFILL=0`
+//! times decode steps only; `STEPS=1` times 64
+//! decode steps per batch size instead of 16.
 
 use std::time::Instant;
 
-use rserve_models::{ChatModel, Device, Message, Sampling};
+use rserve_models::{ChatLoad, ChatModel, Device, Message, Sampling};
 
 fn main() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let chat = ChatModel::load_with(
         &models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        Device::Cpu,
-        rserve_models::Dtype::F32,
-        std::env::var_os("DEQUANTIZE").is_some(),
+        &ChatLoad {
+            device: Device::Cpu,
+            dequantize_weights: std::env::var_os("DEQUANTIZE").is_some(),
+            kv_cache_dtype: std::env::var("KV_CACHE_DTYPE")
+                .ok()
+                .map(|d| d.parse().expect("KV_CACHE_DTYPE: f32 or f16")),
+            ..ChatLoad::default()
+        },
         &Default::default(),
     )
     .unwrap();
@@ -72,11 +79,16 @@ fn main() {
             rows as f64 / times[2]
         );
     }
+    // `CONTEXT=N`: decode after a prompt of N tokens (the prompt repeated).
+    let context = std::env::var("CONTEXT")
+        .ok()
+        .map_or(prompt.len(), |n| n.parse().expect("CONTEXT: tokens"));
+    let decode_prompt: Vec<u32> = prompt.iter().copied().cycle().take(context).collect();
     for batch in sizes {
         let mut seqs: Vec<_> = (0..batch)
             .map(|_| {
                 chat.start(
-                    prompt.clone(),
+                    decode_prompt.clone(),
                     Sampling {
                         max_tokens: 1000,
                         ..Sampling::default()

@@ -38,6 +38,23 @@ pub enum DeviceError {
     /// A half-precision dtype on a device that computes in f32.
     #[error("dtype `{0}` needs a cuda device: the CPU backend computes in f32")]
     DtypeNeedsCuda(Dtype),
+    /// A KV-cache dtype the device's cache cannot hold for the model's dtype.
+    #[error(
+        "kv_cache_dtype `{kv}` is not available on {device} with dtype `{dtype}`: {}",
+        if *device == Device::Cpu {
+            "the CPU's cache holds `f32` or `f16`"
+        } else {
+            "a GPU's cache holds the model's dtype (set `dtype` instead)"
+        }
+    )]
+    KvCacheDtype {
+        /// The cache's dtype asked for.
+        kv: Dtype,
+        /// The model's.
+        dtype: Dtype,
+        /// Where it runs.
+        device: Device,
+    },
 }
 
 /// The float type a model's weights and activations are kept in.

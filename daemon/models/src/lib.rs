@@ -20,8 +20,8 @@ mod weights;
 
 pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
 pub use chat::{
-    ChatModel, ChatText, FinishReason, Generation, IncrementalDecoder, Message, PrefixCache,
-    Sampling, Sequence, sample,
+    ChatLoad, ChatModel, ChatText, FinishReason, Generation, IncrementalDecoder, Message,
+    PrefixCache, Sampling, Sequence, sample,
 };
 pub use device::{Device, DeviceError, Dtype, persist_autotune_cache};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};

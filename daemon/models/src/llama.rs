@@ -15,10 +15,11 @@ use std::any::Any;
 use burn::prelude::Backend;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 
+use crate::chat::ChatLoad;
 use crate::gguf::{Gguf, GgufError};
 use crate::kernels::quant::QuantWeight;
 use crate::kernels::{Activation, Dense, Heads, Kernels, Rope, Span};
-use crate::{Device, Dtype, LoadProgress, ModelError};
+use crate::{Device, DeviceError, Dtype, LoadProgress, ModelError};
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,37 +127,63 @@ pub(crate) trait Decode: Send {
     fn forward_batch(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>>;
 }
 
-/// Loads the decoder for `device`.
+/// Loads the decoder as `options` say.
 pub(crate) fn load(
     g: &Gguf<'_>,
     config: &LlamaConfig,
-    device: Device,
-    dtype: Dtype,
-    dequantize: bool,
+    options: &ChatLoad,
     progress: &LoadProgress,
 ) -> Result<Box<dyn Decode>, ModelError> {
-    let dtype = dtype.check(device)?.burn();
+    let ChatLoad {
+        device,
+        dtype,
+        dequantize_weights: dequantize,
+        kv_cache_dtype,
+    } = *options;
+    let dtype = dtype.check(device)?;
+    // By default the CPU keeps f16 (as llama.cpp does; the reference tests
+    // pass token for token with it), a GPU the model's dtype.
+    let kv = kv_cache_dtype.unwrap_or(match device {
+        Device::Cpu => Dtype::F16,
+        Device::Cuda(_) => dtype,
+    });
     Ok(match device.check_built()? {
-        Device::Cpu => Box::new(Llama::<crate::device::CpuBackend>::load(
-            g,
-            config,
-            &Default::default(),
-            dtype,
-            dequantize,
-            progress,
-        )?),
+        Device::Cpu => {
+            type Cpu = crate::device::CpuBackend;
+            check_kv::<Cpu>(device, dtype, kv)?;
+            Box::new(Llama::<Cpu>::load(
+                g,
+                config,
+                &Default::default(),
+                (dtype.burn(), kv.burn()),
+                dequantize,
+                progress,
+            )?)
+        }
         #[cfg(feature = "cuda")]
-        Device::Cuda(index) => Box::new(Llama::<burn::backend::Cuda>::load(
-            g,
-            config,
-            &burn::backend::cuda::CudaDevice::new(index),
-            dtype,
-            dequantize,
-            progress,
-        )?),
+        Device::Cuda(index) => {
+            check_kv::<burn::backend::Cuda>(device, dtype, kv)?;
+            Box::new(Llama::<burn::backend::Cuda>::load(
+                g,
+                config,
+                &burn::backend::cuda::CudaDevice::new(index),
+                (dtype.burn(), kv.burn()),
+                dequantize,
+                progress,
+            )?)
+        }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => unreachable!("check_built rejects cuda without the feature"),
     })
+}
+
+/// Whether `B`'s KV cache holds `kv` for a model in `dtype`.
+fn check_kv<B: Kernels>(device: Device, dtype: Dtype, kv: Dtype) -> Result<(), DeviceError> {
+    if B::kv_cache_holds(dtype.burn(), kv.burn()) {
+        Ok(())
+    } else {
+        Err(DeviceError::KvCacheDtype { kv, dtype, device })
+    }
 }
 
 struct Block<B: Backend> {
@@ -188,6 +215,8 @@ struct Llama<B: Backend> {
     norm: Tensor<B, 1>,
     /// Inverse RoPE frequencies, `[head_dim / 2]`.
     inv_freq: Vec<f32>,
+    /// What the KV caches hold.
+    kv_dtype: FloatDType,
     device: B::Device,
 }
 
@@ -201,7 +230,7 @@ impl<B: Kernels> Llama<B> {
         g: &Gguf<'_>,
         c: &LlamaConfig,
         device: &B::Device,
-        dtype: FloatDType,
+        (dtype, kv_dtype): (FloatDType, FloatDType),
         dequantize: bool,
         progress: &LoadProgress,
     ) -> Result<Self, GgufError> {
@@ -275,6 +304,7 @@ impl<B: Kernels> Llama<B> {
             blocks,
             norm: vector("output_norm.weight", c.dim)?,
             inv_freq,
+            kv_dtype,
             device: device.clone(),
         })
     }
@@ -305,7 +335,7 @@ impl<B: Kernels> Llama<B> {
 impl<B: Kernels> Decode for Llama<B> {
     fn new_cache(&self) -> Box<dyn Any + Send> {
         Box::new(Cache::<B> {
-            kv: B::new_kv_cache(self.config.layers),
+            kv: B::new_kv_cache(self.config.layers, self.kv_dtype),
             len: 0,
         })
     }

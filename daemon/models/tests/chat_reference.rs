@@ -5,7 +5,9 @@
 
 mod support;
 
-use rserve_models::{ChatModel, FinishReason, Generation, Message, PrefixCache, Sampling};
+use rserve_models::{
+    ChatLoad, ChatModel, FinishReason, Generation, Message, PrefixCache, Sampling,
+};
 
 fn model() -> ChatModel {
     let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -53,6 +55,12 @@ fn matches_transformers() {
         );
     }
 
+    matches_transformers_on_prompts(&model, &fixture);
+}
+
+/// The fixture's prompts: rendering, ids, first-step top-5 logits within 0.02
+/// and the greedy continuations token for token.
+fn matches_transformers_on_prompts(model: &ChatModel, fixture: &serde_json::Value) {
     for prompt in fixture["prompts"].as_array().unwrap() {
         let name = prompt["name"].as_str().unwrap();
         let messages: Vec<Message> = serde_json::from_value(prompt["messages"].clone()).unwrap();
@@ -121,6 +129,45 @@ fn matches_transformers() {
             "{name}"
         );
     }
+}
+
+/// The CPU's default KV cache holds f16 (llama.cpp's default); an f32 one
+/// (`kv_cache_dtype = "f32"`) gives transformers' logits and greedy
+/// continuations too.
+#[test]
+fn a_kv_cache_dtype_the_device_cannot_hold_is_a_clear_error() {
+    let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let err = ChatModel::load_with(
+        &path,
+        &ChatLoad {
+            device: support::device(),
+            kv_cache_dtype: Some(rserve_models::Dtype::Bf16),
+            ..ChatLoad::default()
+        },
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("kv_cache_dtype `bf16` is not available on "),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_f32_kv_cache_matches_transformers() {
+    let path = support::models_dir().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let model = ChatModel::load_with(
+        &path,
+        &ChatLoad {
+            device: support::device(),
+            kv_cache_dtype: Some(rserve_models::Dtype::F32),
+            ..ChatLoad::default()
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    matches_transformers_on_prompts(&model, &support::fixture("chat_reference.json"));
 }
 
 #[test]
@@ -480,9 +527,11 @@ fn blocks_only_and_dequantised_weights_agree() {
     let load = |dequantize| {
         ChatModel::load_with(
             &path,
-            support::device(),
-            rserve_models::Dtype::F32,
-            dequantize,
+            &ChatLoad {
+                device: support::device(),
+                dequantize_weights: dequantize,
+                ..ChatLoad::default()
+            },
             &Default::default(),
         )
         .unwrap()

@@ -29,6 +29,10 @@ pub fn num_cpus() -> f64 {
 pub fn sleep_ms() -> u64 {
     100
 }
+pub fn kv_cache_dtype() -> String {
+    "auto".into()
+}
+
 pub fn dtype() -> String {
     "f32".to_owned()
 }

@@ -204,6 +204,11 @@ pub struct ChatOptions {
     /// default they are held only as the file's blocks.
     #[serde(default)]
     pub dequantize_weights: bool,
+    /// What the KV cache holds: `auto` (f16 on the CPU, as llama.cpp's
+    /// default cache; the model's `dtype` on a GPU), `f32`, or `f16` on the
+    /// CPU.
+    #[serde(default = "defaults::kv_cache_dtype")]
+    pub kv_cache_dtype: String,
 }
 
 impl Default for DigitsOptions {

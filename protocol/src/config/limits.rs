@@ -202,6 +202,29 @@ impl DeploymentConfig {
                 format!("`{dtype}` needs a cuda device: the CPU backend computes in f32"),
             ));
         }
+        if let ReplicaKind::Chat(opts) = &self.replica {
+            let kv = opts.kv_cache_dtype.as_str();
+            let cpu = !device.starts_with("cuda");
+            if !matches!(kv, "auto" | "f32" | "f16" | "bf16") {
+                out.push((
+                    "replica.kv_cache_dtype",
+                    format!("unknown dtype `{kv}`: expected auto, f32, f16 or bf16"),
+                ));
+            } else if cpu && kv == "bf16" {
+                out.push((
+                    "replica.kv_cache_dtype",
+                    "`bf16` is not available on the cpu: its KV cache holds f32 or f16".into(),
+                ));
+            } else if !cpu && kv != "auto" && kv != dtype {
+                out.push((
+                    "replica.kv_cache_dtype",
+                    format!(
+                        "`{kv}` differs from dtype `{dtype}`: a GPU's KV cache holds the \
+                         model's dtype (set dtype, or kv_cache_dtype = \"auto\")"
+                    ),
+                ));
+            }
+        }
     }
 }
 

@@ -50,6 +50,24 @@ pub struct Generation {
     pub finish: FinishReason,
 }
 
+/// How [`ChatModel::load_with`] loads a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatLoad {
+    /// Where it runs.
+    pub device: Device,
+    /// Float type of weights and activations (f16/bf16 only on CUDA).
+    pub dtype: Dtype,
+    /// On the CPU, also keep an f32 copy of the Q4_0/Q4_1/Q8_0 layers (about
+    /// 4.8× their size) for prefill, which runs faster on it than on the
+    /// blocks; without, those layers are held only as the file's blocks.
+    pub dequantize_weights: bool,
+    /// What the KV cache holds; `None`: f16 on the CPU (half of f32's
+    /// memory, keys and values rounded to f16 as in llama.cpp's default
+    /// cache), `dtype` on a GPU. The CPU's cache holds f32 or f16; a GPU's
+    /// holds the model's dtype.
+    pub kv_cache_dtype: Option<Dtype>,
+}
+
 /// A loaded chat model; the backend is erased.
 pub struct ChatModel {
     decoder: Box<dyn Decode>,
@@ -94,20 +112,24 @@ impl ChatModel {
         dtype: Dtype,
         progress: &LoadProgress,
     ) -> Result<Self, ModelError> {
-        Self::load_with(path, device, dtype, false, progress)
+        Self::load_with(
+            path,
+            &ChatLoad {
+                device,
+                dtype,
+                ..ChatLoad::default()
+            },
+            progress,
+        )
     }
 
-    /// [`ChatModel::load_with_progress`]; with `dequantize`, the CPU also keeps
-    /// an f32 copy of the Q4_0/Q4_1/Q8_0 layers (about 4.8× their size) for
-    /// products of more than 16 rows (prefill), which run faster on it than on
-    /// the blocks. Without, those layers are held only as the file's blocks.
+    /// [`ChatModel::load_with_progress`] with every [`ChatLoad`] option.
     pub fn load_with(
         path: &Path,
-        device: Device,
-        dtype: Dtype,
-        dequantize: bool,
+        options: &ChatLoad,
         progress: &LoadProgress,
     ) -> Result<Self, ModelError> {
+        let ChatLoad { device, dtype, .. } = *options;
         dtype.check(device)?;
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
             path: path.display().to_string(),
@@ -118,11 +140,10 @@ impl ChatModel {
         progress.begin(config.layers as u64 + 2);
         progress.step();
         let text = ChatText::from_gguf(&g, config.clone()).map_err(|e| gguf_error(path, e))?;
-        let decoder =
-            llama::load(&g, &config, device, dtype, dequantize, progress).map_err(|e| match e {
-                ModelError::Gguf(e) => gguf_error(path, e),
-                other => other,
-            })?;
+        let decoder = llama::load(&g, &config, options, progress).map_err(|e| match e {
+            ModelError::Gguf(e) => gguf_error(path, e),
+            other => other,
+        })?;
         Ok(Self {
             decoder,
             text: Arc::new(text),

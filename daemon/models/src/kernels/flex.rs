@@ -2,11 +2,11 @@
 //! back to the generic composition).
 
 use burn::backend::Flex;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, FloatDType, Tensor, TensorData, TensorPrimitive};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::quant::QuantWeight;
+use super::quant::{QuantWeight, f16_bits_to_f32};
 use super::{Activation, Dense, Heads, Rope, Span, exp, gelu_erf, generic, silu};
 
 /// Below this many elements a pass stays on the calling thread.
@@ -319,25 +319,6 @@ pub(crate) fn packed_attention(
     wrap(FlexTensor::from_data(TensorData::new(out, [tokens, h])))
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums so the loop vectorises (f32 addition is not
-    // associative, so the compiler will not reorder one sum).
-    let mut acc = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 pub(crate) fn rms_norm(x: &Tensor<Flex, 2>, weight: &Tensor<Flex, 1>, eps: f64) -> Tensor<Flex, 2> {
     if x.dtype() != DType::F32 {
         return generic::rms_norm(x, weight, eps);
@@ -376,43 +357,91 @@ pub(crate) fn swiglu(gate: Tensor<Flex, 2>, up: Tensor<Flex, 2>) -> Tensor<Flex,
 }
 
 /// Per layer: keys (rotated) and values, one row of `kv_heads * head_dim` per
-/// position. Growing a `Vec` is amortised O(1) per token (no copy of the whole
+/// position, in f32 or as f16 bits (half the memory; what llama.cpp keeps by
+/// default). Growing a `Vec` is amortised O(1) per token (no copy of the whole
 /// cache per step).
 #[derive(Debug)]
-pub(crate) struct KvCache {
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+pub(crate) enum KvCache {
+    F32(Vec<(Vec<f32>, Vec<f32>)>),
+    F16(Vec<(Vec<u16>, Vec<u16>)>),
 }
 
 impl KvCache {
-    pub(crate) fn new(layers: usize) -> Self {
-        Self {
-            layers: vec![(Vec::new(), Vec::new()); layers],
+    /// An empty cache holding `dtype` (f32 or f16: see [`KvCache::holds`]).
+    pub(crate) fn new(layers: usize, dtype: FloatDType) -> Self {
+        match dtype {
+            FloatDType::F16 => Self::F16(vec![(Vec::new(), Vec::new()); layers]),
+            _ => Self::F32(vec![(Vec::new(), Vec::new()); layers]),
         }
+    }
+
+    /// Whether a cache can hold `dtype`.
+    pub(crate) fn holds(dtype: FloatDType) -> bool {
+        matches!(dtype, FloatDType::F32 | FloatDType::F16)
     }
 
     /// Frees the growth room of every layer's buffers (a large buffer shrinks
     /// in place).
     pub(crate) fn trim(&mut self) {
-        for (k, v) in &mut self.layers {
-            k.shrink_to_fit();
-            v.shrink_to_fit();
+        fn trim<E>(layers: &mut [(Vec<E>, Vec<E>)]) {
+            for (k, v) in layers {
+                k.shrink_to_fit();
+                v.shrink_to_fit();
+            }
+        }
+        match self {
+            Self::F32(layers) => trim(layers),
+            Self::F16(layers) => trim(layers),
         }
     }
 
-    /// A copy of the first `len` positions (rows of `width` floats).
+    /// A copy of the first `len` positions (rows of `width` values).
     pub(crate) fn prefix(&self, len: usize, width: usize) -> Self {
-        let n = len * width;
-        Self {
-            layers: self
-                .layers
+        fn prefix<E: Clone>(layers: &[(Vec<E>, Vec<E>)], n: usize) -> Vec<(Vec<E>, Vec<E>)> {
+            layers
                 .iter()
                 .map(|(k, v)| (k[..n.min(k.len())].to_vec(), v[..n.min(v.len())].to_vec()))
-                .collect(),
+                .collect()
+        }
+        match self {
+            Self::F32(layers) => Self::F32(prefix(layers, len * width)),
+            Self::F16(layers) => Self::F16(prefix(layers, len * width)),
         }
     }
 }
 
+/// What a [`KvCache`] holds per value.
+trait KvValue: Copy + Send + Sync + 'static {
+    /// Appends `src` to `dst`.
+    fn extend(dst: &mut Vec<Self>, src: &[f32]);
+    fn to_f32(self) -> f32;
+}
+
+impl KvValue for f32 {
+    fn extend(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.extend_from_slice(src);
+    }
+
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+/// f16 by its bits, rounded to nearest even on the way in.
+impl KvValue for u16 {
+    fn extend(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.extend(src.iter().map(|&x| half::f16::from_f32(x).to_bits()));
+    }
+
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16_bits_to_f32(self)
+    }
+}
+
 /// Rotates adjacent pairs `(2i, 2i + 1)` of every head in `row`.
+#[inline(always)]
 fn rotate(row: &mut [f32], cos: &[f32], sin: &[f32]) {
     let half = cos.len();
     for head in row.chunks_exact_mut(2 * half) {
@@ -438,56 +467,153 @@ pub(crate) fn decoder_attention(
     rope: &Rope,
     shape: Heads,
 ) -> Tensor<Flex, 2> {
-    let Heads {
-        heads,
-        kv_heads,
-        head_dim: d,
-    } = shape;
     let rows = q.dims()[0];
-    let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
-    let group = heads / kv_heads;
     let (q, k, v) = (values(&q), values(&k), values(&v));
-    let (q, k, v) = (q.storage::<f32>(), k.storage::<f32>(), v.storage::<f32>());
-    // Append every sequence's new keys (rotated) and values to its cache.
-    for (span, cache) in spans.iter().zip(caches.iter_mut()) {
-        let (keys, vals) = &mut cache.layers[layer];
-        assert_eq!(keys.len(), span.start * kvw, "cache and span disagree");
-        for r in span.offset..span.offset + span.len {
-            let at = keys.len();
-            keys.extend_from_slice(&k[r * kvw..(r + 1) * kvw]);
-            rotate(
-                &mut keys[at..],
-                &rope.cos[r * half..(r + 1) * half],
-                &rope.sin[r * half..(r + 1) * half],
-            );
-            vals.extend_from_slice(&v[r * kvw..(r + 1) * kvw]);
+    let step = Step {
+        q: q.storage::<f32>(),
+        k: k.storage::<f32>(),
+        v: v.storage::<f32>(),
+        spans,
+        rope,
+        shape,
+    };
+    // One model's caches all hold its one KV dtype.
+    let out = if let Some(KvCache::F16(_)) = caches.first().map(|c| &**c) {
+        step.attend(caches.iter_mut().map(|c| match &mut **c {
+            KvCache::F16(layers) => &mut layers[layer],
+            KvCache::F32(_) => panic!("caches of two KV dtypes in one step"),
+        }))
+    } else {
+        step.attend(caches.iter_mut().map(|c| match &mut **c {
+            KvCache::F32(layers) => &mut layers[layer],
+            KvCache::F16(_) => panic!("caches of two KV dtypes in one step"),
+        }))
+    };
+    wrap(FlexTensor::from_data(TensorData::new(
+        out,
+        [rows, shape.heads * shape.head_dim],
+    )))
+}
+
+/// One decoder attention step's inputs (see [`decoder_attention`]).
+struct Step<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    spans: &'a [Span],
+    rope: &'a Rope,
+    shape: Heads,
+}
+
+impl Step<'_> {
+    /// Appends the step's keys and values to each sequence's layer cache and
+    /// returns the context rows.
+    fn attend<'c, E: KvValue>(
+        &self,
+        layers: impl Iterator<Item = &'c mut (Vec<E>, Vec<E>)>,
+    ) -> Vec<f32> {
+        let Heads {
+            heads,
+            kv_heads,
+            head_dim: d,
+        } = self.shape;
+        let (q, k, v, spans, rope) = (self.q, self.k, self.v, self.spans, self.rope);
+        let rows = q.len() / (heads * d);
+        let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
+        // Append every sequence's new keys (rotated) and values to its cache.
+        let mut layers: Vec<&'c mut (Vec<E>, Vec<E>)> = layers.collect();
+        assert_eq!(layers.len(), spans.len(), "a cache per span");
+        let mut key = vec![0f32; kvw];
+        for (span, (keys, vals)) in spans.iter().zip(layers.iter_mut()) {
+            assert_eq!(keys.len(), span.start * kvw, "cache and span disagree");
+            for r in span.offset..span.offset + span.len {
+                key.copy_from_slice(&k[r * kvw..(r + 1) * kvw]);
+                rotate(
+                    &mut key,
+                    &rope.cos[r * half..(r + 1) * half],
+                    &rope.sin[r * half..(r + 1) * half],
+                );
+                E::extend(keys, &key);
+                E::extend(vals, &v[r * kvw..(r + 1) * kvw]);
+            }
         }
-    }
-    // Tasks own disjoint output rows: a block of one sequence's query rows.
-    let mut out = vec![0f32; rows * qw];
-    let mut tasks = Vec::new();
-    let mut rest: &mut [f32] = &mut out;
-    let mut work = 0;
-    for (i, span) in spans.iter().enumerate() {
-        let mut r = 0;
-        while r < span.len {
-            let n = QUERY_BLOCK.min(span.len - r);
-            let (block, tail) = rest.split_at_mut(n * qw);
-            tasks.push((i, r, block));
-            rest = tail;
-            r += n;
+        // Tasks own disjoint output rows: a block of one sequence's query rows.
+        let mut out = vec![0f32; rows * qw];
+        let mut tasks = Vec::new();
+        let mut rest: &mut [f32] = &mut out;
+        let mut work = 0;
+        for (i, span) in spans.iter().enumerate() {
+            let mut r = 0;
+            while r < span.len {
+                let n = QUERY_BLOCK.min(span.len - r);
+                let (block, tail) = rest.split_at_mut(n * qw);
+                tasks.push((i, r, block));
+                rest = tail;
+                r += n;
+            }
+            work += span.len * (span.start + span.len) * qw;
         }
-        work += span.len * (span.start + span.len) * qw;
+        assert!(rest.is_empty(), "spans must cover the rows");
+        let layers: Vec<&(Vec<E>, Vec<E>)> = layers.into_iter().map(|l| &*l).collect();
+        let arch = pulp::Arch::new();
+        let run = |(i, first, block): (usize, usize, &mut [f32])| {
+            let (keys, vals) = layers[i];
+            arch.dispatch(QueryBlock {
+                step: self,
+                span: spans[i],
+                first,
+                keys,
+                vals,
+                out: block,
+            });
+        };
+        if work >= PARALLEL_ATTENTION && tasks.len() > 1 {
+            tasks.into_par_iter().for_each(run);
+        } else {
+            tasks.into_iter().for_each(run);
+        }
+        out
     }
-    assert!(rest.is_empty(), "spans must cover the rows");
-    let layers: Vec<&(Vec<f32>, Vec<f32>)> = caches.iter().map(|c| &c.layers[layer]).collect();
-    let scale = 1.0 / (d as f32).sqrt();
-    let run = |(i, first, block): (usize, usize, &mut [f32])| {
-        let span = spans[i];
-        let (keys, vals) = layers[i];
+}
+
+/// One task of [`Step::attend`]: query rows `first..` of one sequence (its
+/// `span`) against its cached keys and values, into `out`. A
+/// `pulp::WithSimd` so that its loops are compiled for the CPU's best SIMD
+/// level (AVX2/AVX-512, where an f16 row widens in a few instructions).
+struct QueryBlock<'a, E> {
+    step: &'a Step<'a>,
+    span: Span,
+    first: usize,
+    keys: &'a [E],
+    vals: &'a [E],
+    out: &'a mut [f32],
+}
+
+impl<E: KvValue> pulp::WithSimd for QueryBlock<'_, E> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self {
+            step,
+            span,
+            first,
+            keys,
+            vals,
+            out,
+        } = self;
+        let Heads {
+            heads,
+            kv_heads,
+            head_dim: d,
+        } = step.shape;
+        let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
+        let group = heads / kv_heads;
+        let (q, rope) = (step.q, step.rope);
+        let scale = 1.0 / (d as f32).sqrt();
         let mut query = vec![0f32; qw];
         let mut scores = Vec::with_capacity(span.start + span.len);
-        for (n, out_row) in block.chunks_mut(qw).enumerate() {
+        for (n, out_row) in out.chunks_mut(qw).enumerate() {
             let r = span.offset + first + n;
             // Causal: the row at position p sees positions 0..=p.
             let visible = span.start + first + n + 1;
@@ -514,20 +640,40 @@ pub(crate) fn decoder_attention(
                 }
                 let o = &mut out_row[head * d..(head + 1) * d];
                 for (j, s) in scores.iter().enumerate() {
-                    let p = s / total;
-                    for (o, v) in o.iter_mut().zip(&vals[j * kvw + kv_col..][..d]) {
-                        *o += p * v;
-                    }
+                    add_scaled(o, s / total, &vals[j * kvw + kv_col..][..d]);
                 }
             }
         }
-    };
-    if work >= PARALLEL_ATTENTION && tasks.len() > 1 {
-        tasks.into_par_iter().for_each(run);
-    } else {
-        tasks.into_iter().for_each(run);
     }
-    wrap(FlexTensor::from_data(TensorData::new(out, [rows, qw])))
+}
+
+/// `a · b`, `b` f32 or a cached row.
+#[inline(always)]
+fn dot<E: KvValue>(a: &[f32], b: &[E]) -> f32 {
+    // Eight partial sums so the loop vectorises (f32 addition is not
+    // associative, so the compiler will not reorder one sum).
+    let mut acc = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y.to_f32())
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i].to_f32();
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `o += p · v` for a cached row `v`.
+#[inline(always)]
+fn add_scaled<E: KvValue>(o: &mut [f32], p: f32, v: &[E]) {
+    for (o, v) in o.iter_mut().zip(v) {
+        *o += p * v.to_f32();
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! runs per sequence, so padding costs nothing anywhere else.
 
 use burn::prelude::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 
 #[cfg(not(feature = "ndarray"))]
 pub(crate) mod flex;
@@ -232,8 +232,15 @@ pub(crate) trait Kernels: Backend {
         generic::packed_attention(qkv, lengths, heads)
     }
 
-    /// An empty cache for `layers` layers.
-    fn new_kv_cache(layers: usize) -> Self::KvCache;
+    /// Whether a cache can hold `kv` for a model computing in `model`. The
+    /// generic caches hold the model's tensors as they are.
+    fn kv_cache_holds(model: FloatDType, kv: FloatDType) -> bool {
+        model == kv
+    }
+
+    /// An empty cache for `layers` layers, holding `dtype` (one that
+    /// [`Kernels::kv_cache_holds`]).
+    fn new_kv_cache(layers: usize, dtype: FloatDType) -> Self::KvCache;
 
     /// A new cache holding the first `len` positions of `cache`, whose rows
     /// are `kv_width` (= `kv_heads * head_dim`) wide; `cache` is unchanged.
@@ -268,7 +275,7 @@ macro_rules! generic_kernels {
         impl Kernels for $backend {
             type KvCache = generic::KvCache<Self>;
 
-            fn new_kv_cache(layers: usize) -> Self::KvCache {
+            fn new_kv_cache(layers: usize, _dtype: FloatDType) -> Self::KvCache {
                 generic::KvCache::new(layers)
             }
 
@@ -341,8 +348,12 @@ impl Kernels for burn::backend::Flex {
         flex::packed_attention(qkv, lengths, heads)
     }
 
-    fn new_kv_cache(layers: usize) -> Self::KvCache {
-        flex::KvCache::new(layers)
+    fn kv_cache_holds(model: FloatDType, kv: FloatDType) -> bool {
+        model == FloatDType::F32 && flex::KvCache::holds(kv)
+    }
+
+    fn new_kv_cache(layers: usize, dtype: FloatDType) -> Self::KvCache {
+        flex::KvCache::new(layers, dtype)
     }
 
     fn kv_prefix(cache: &Self::KvCache, len: usize, kv_width: usize) -> Self::KvCache {

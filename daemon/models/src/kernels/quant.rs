@@ -270,7 +270,7 @@ impl pulp::WithSimd for Dequantize<'_> {
 /// f16's exponent and fraction moved into an f32's and rebiased by a multiply
 /// (exact, subnormals included); infinities and NaNs selected apart.
 #[inline(always)]
-fn f16_bits_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
     let sign = u32::from(h & 0x8000) << 16;
     let rest = u32::from(h & 0x7fff);
     let finite = f32::from_bits(rest << 13) * f32::from_bits((127 + 112) << 23);

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use rserve_models::{ChatModel, ChatText, Device, Dtype, Message, Sampling};
+use rserve_models::{ChatLoad, ChatModel, ChatText, Device, Dtype, Message, Sampling};
 use rserve_protocol::config::{ChatOptions, DeploymentConfig};
 use rserve_protocol::status::BatchFigures;
 use serde::Deserialize;
@@ -59,7 +59,15 @@ impl Chat {
         let figures: Arc<Mutex<BatchFigures>> = context.batches;
         let name = config.name.clone();
         let load = context.load;
-        let dequantize = options.dequantize_weights;
+        let load_options = ChatLoad {
+            device,
+            dtype,
+            dequantize_weights: options.dequantize_weights,
+            kv_cache_dtype: match options.kv_cache_dtype.as_str() {
+                "auto" => None,
+                kv => Some(kv.parse().map_err(|e| format!("kv_cache_dtype: {e}"))?),
+            },
+        };
         let engine = ChatEngine::start(
             &config.name,
             capacity,
@@ -67,8 +75,8 @@ impl Chat {
             figures,
             context.on_death,
             move || {
-                let model = ChatModel::load_with(&path, device, dtype, dequantize, &load)
-                    .map_err(|e| e.to_string())?;
+                let model =
+                    ChatModel::load_with(&path, &load_options, &load).map_err(|e| e.to_string())?;
                 warm_up(&name, device, || {
                     model.warm_up(limits.max_num_seqs, limits.max_num_batched_tokens)
                 });

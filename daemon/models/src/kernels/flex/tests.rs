@@ -114,9 +114,15 @@ fn rms_norm_and_swiglu() {
 }
 
 /// Three sequences over three steps (a prompt, a chunk, single tokens),
-/// through both caches: every step's context must agree.
+/// through both caches: every step's context must agree, with our cache in
+/// f32 and in f16 (keys and values rounded to 11 significant bits).
 #[test]
 fn decoder_attention_matches_generic_across_steps() {
+    decoder_attention_across_steps(FloatDType::F32, 1e-4);
+    decoder_attention_across_steps(FloatDType::F16, 2e-3);
+}
+
+fn decoder_attention_across_steps(dtype: FloatDType, tolerance: f32) {
     let shape = Heads {
         heads: 6,
         kv_heads: 2,
@@ -124,7 +130,7 @@ fn decoder_attention_matches_generic_across_steps() {
     };
     let inv_freq: Vec<f32> = (0..4).map(|i| 1.0 / 100f32.powf(i as f32 / 4.0)).collect();
     let layers = 2;
-    let mut ours: Vec<KvCache> = (0..3).map(|_| Flex::new_kv_cache(layers)).collect();
+    let mut ours: Vec<KvCache> = (0..3).map(|_| Flex::new_kv_cache(layers, dtype)).collect();
     let mut theirs: Vec<generic::KvCache<Flex>> =
         (0..3).map(|_| generic::KvCache::new(layers)).collect();
     let mut lens = [0usize; 3];
@@ -161,20 +167,44 @@ fn decoder_attention_matches_generic_across_steps() {
                     shape,
                 ),
                 generic::decoder_attention(q, k, v, &mut b, layer, &spans, &rope, shape),
-                1e-4,
+                tolerance,
             );
         }
         for (i, &n) in feeds.iter().enumerate() {
             lens[i] += n;
         }
     }
+    // A prefix of a cache continues as the whole cache's first positions did.
+    let width = shape.kv_heads * shape.head_dim;
+    let mut fork = ours[2].prefix(lens[2] - 1, width);
+    let spans = [Span {
+        offset: 0,
+        len: 1,
+        start: lens[2] - 1,
+    }];
+    let rope = Rope::new(&[lens[2] - 1], &inv_freq);
+    let (q, k, v) = (random(1, 48, 90), random(1, 16, 91), random(1, 16, 92));
+    let mut twin = theirs[2].prefix(lens[2] - 1);
+    assert_close(
+        decoder_attention(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            &mut [&mut fork],
+            0,
+            &spans,
+            &rope,
+            shape,
+        ),
+        generic::decoder_attention(q, k, v, &mut [&mut twin], 0, &spans, &rope, shape),
+        tolerance,
+    );
 }
 
 /// The generic compositions run in half precision too (what `dtype = "f16"`
 /// runs on CUDA): host-built tables and masks follow the activations' type.
 #[test]
 fn generic_kernels_run_in_f16() {
-    use burn::tensor::FloatDType;
     let half = |t: Tensor<Flex, 2>| t.cast(FloatDType::F16);
     let back = |t: Tensor<Flex, 2>| {
         assert_eq!(t.dtype(), DType::F16);
