@@ -414,7 +414,9 @@ impl KvCache {
 trait KvValue: Copy + Send + Sync + 'static {
     /// Appends `src` to `dst`.
     fn extend(dst: &mut Vec<Self>, src: &[f32]);
-    fn to_f32(self) -> f32;
+
+    /// `src` as f32: itself, or widened into `buf` (as long as `src`).
+    fn widen<'a>(src: &'a [Self], buf: &'a mut [f32]) -> &'a [f32];
 }
 
 impl KvValue for f32 {
@@ -423,8 +425,8 @@ impl KvValue for f32 {
     }
 
     #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self
+    fn widen<'a>(src: &'a [Self], _buf: &'a mut [f32]) -> &'a [f32] {
+        src
     }
 }
 
@@ -435,8 +437,11 @@ impl KvValue for u16 {
     }
 
     #[inline(always)]
-    fn to_f32(self) -> f32 {
-        f16_bits_to_f32(self)
+    fn widen<'a>(src: &'a [Self], buf: &'a mut [f32]) -> &'a [f32] {
+        for (w, h) in buf.iter_mut().zip(src) {
+            *w = f16_bits_to_f32(*h);
+        }
+        buf
     }
 }
 
@@ -453,8 +458,9 @@ fn rotate(row: &mut [f32], cos: &[f32], sin: &[f32]) {
     }
 }
 
-/// Multiply-adds below which a step's attention stays on the calling thread.
-const PARALLEL_ATTENTION: usize = 1 << 20;
+/// Multiply-adds below which a step's attention stays on the calling thread
+/// (about a sequence of 110 tokens for SmolLM2-135M).
+const PARALLEL_ATTENTION: usize = 1 << 16;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn decoder_attention(
@@ -537,29 +543,35 @@ impl Step<'_> {
                 E::extend(vals, &v[r * kvw..(r + 1) * kvw]);
             }
         }
-        // Tasks own disjoint output rows: a block of one sequence's query rows.
-        let mut out = vec![0f32; rows * qw];
+        // Tasks own disjoint blocks of a head-major `[kv_heads, rows, group *
+        // d]` output: one key/value head (with its group of query heads) for
+        // a block of one sequence's query rows. Split by head, even one
+        // sequence's decode uses several threads once its context is long.
+        let gw = heads / kv_heads * d;
+        let mut by_head = vec![0f32; rows * qw];
         let mut tasks = Vec::new();
-        let mut rest: &mut [f32] = &mut out;
-        let mut work = 0;
-        for (i, span) in spans.iter().enumerate() {
-            let mut r = 0;
-            while r < span.len {
-                let n = QUERY_BLOCK.min(span.len - r);
-                let (block, tail) = rest.split_at_mut(n * qw);
-                tasks.push((i, r, block));
-                rest = tail;
-                r += n;
+        let mut rest: &mut [f32] = &mut by_head;
+        for kv_head in 0..kv_heads {
+            for (i, span) in spans.iter().enumerate() {
+                let mut r = 0;
+                while r < span.len {
+                    let n = QUERY_BLOCK.min(span.len - r);
+                    let (block, tail) = rest.split_at_mut(n * gw);
+                    tasks.push((kv_head, i, r, block));
+                    rest = tail;
+                    r += n;
+                }
             }
-            work += span.len * (span.start + span.len) * qw;
         }
         assert!(rest.is_empty(), "spans must cover the rows");
+        let work: usize = spans.iter().map(|s| s.len * (s.start + s.len) * qw).sum();
         let layers: Vec<&(Vec<E>, Vec<E>)> = layers.into_iter().map(|l| &*l).collect();
         let arch = pulp::Arch::new();
-        let run = |(i, first, block): (usize, usize, &mut [f32])| {
+        let run = |(kv_head, i, first, block): (usize, usize, usize, &mut [f32])| {
             let (keys, vals) = layers[i];
             arch.dispatch(QueryBlock {
                 step: self,
+                kv_head,
                 span: spans[i],
                 first,
                 keys,
@@ -567,21 +579,31 @@ impl Step<'_> {
                 out: block,
             });
         };
-        if work >= PARALLEL_ATTENTION && tasks.len() > 1 {
+        if work >= PARALLEL_ATTENTION {
             tasks.into_par_iter().for_each(run);
         } else {
             tasks.into_iter().for_each(run);
+        }
+        // Back to row-major `[rows, heads * d]` (spans cover the rows in order).
+        let mut out = vec![0f32; rows * qw];
+        for (kv_head, head_rows) in by_head.chunks_exact(rows * gw).enumerate() {
+            for (row, part) in out.chunks_exact_mut(qw).zip(head_rows.chunks_exact(gw)) {
+                row[kv_head * gw..][..gw].copy_from_slice(part);
+            }
         }
         out
     }
 }
 
-/// One task of [`Step::attend`]: query rows `first..` of one sequence (its
-/// `span`) against its cached keys and values, into `out`. A
+/// One task of [`Step::attend`]: the query heads of one key/value head
+/// (`kv_head`) for query rows `first..` of one sequence (its `span`), against
+/// its cached keys and values, into `out` (`[rows, group * head_dim]`). Each
+/// cached row is widened once and used by every query head of the group. A
 /// `pulp::WithSimd` so that its loops are compiled for the CPU's best SIMD
 /// level (AVX2/AVX-512, where an f16 row widens in a few instructions).
 struct QueryBlock<'a, E> {
     step: &'a Step<'a>,
+    kv_head: usize,
     span: Span,
     first: usize,
     keys: &'a [E],
@@ -596,6 +618,7 @@ impl<E: KvValue> pulp::WithSimd for QueryBlock<'_, E> {
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
         let Self {
             step,
+            kv_head,
             span,
             first,
             keys,
@@ -607,49 +630,54 @@ impl<E: KvValue> pulp::WithSimd for QueryBlock<'_, E> {
             kv_heads,
             head_dim: d,
         } = step.shape;
-        let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
         let group = heads / kv_heads;
+        let (qw, kvw, gw, half) = (heads * d, kv_heads * d, group * d, d / 2);
+        // This head's columns in a cache row.
+        let col = kv_head * d;
         let (q, rope) = (step.q, step.rope);
         let scale = 1.0 / (d as f32).sqrt();
-        let mut query = vec![0f32; qw];
-        let mut scores = Vec::with_capacity(span.start + span.len);
-        for (n, out_row) in out.chunks_mut(qw).enumerate() {
+        let mut query = vec![0f32; gw];
+        let mut widened = vec![0f32; d];
+        // `[group, visible]`.
+        let mut scores = vec![0f32; group * (span.start + span.len)];
+        let mut totals = vec![0f32; group];
+        for (n, out_row) in out.chunks_mut(gw).enumerate() {
             let r = span.offset + first + n;
             // Causal: the row at position p sees positions 0..=p.
             let visible = span.start + first + n + 1;
-            query.copy_from_slice(&q[r * qw..(r + 1) * qw]);
+            query.copy_from_slice(&q[r * qw + kv_head * gw..][..gw]);
             rotate(
                 &mut query,
                 &rope.cos[r * half..(r + 1) * half],
                 &rope.sin[r * half..(r + 1) * half],
             );
-            for head in 0..heads {
-                let kv_col = (head / group) * d;
-                let q_head = &query[head * d..(head + 1) * d];
-                scores.clear();
-                let mut max = f32::NEG_INFINITY;
-                for j in 0..visible {
-                    let s = dot(q_head, &keys[j * kvw + kv_col..][..d]) * scale;
-                    max = max.max(s);
-                    scores.push(s);
+            let scores = &mut scores[..group * visible];
+            for j in 0..visible {
+                let key = E::widen(&keys[j * kvw + col..][..d], &mut widened);
+                for (h, q_head) in query.chunks_exact(d).enumerate() {
+                    scores[h * visible + j] = dot(q_head, key) * scale;
                 }
-                let mut total = 0.0;
-                for s in scores.iter_mut() {
+            }
+            for (row, total) in scores.chunks_exact_mut(visible).zip(&mut totals) {
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+                *total = 0.0;
+                for s in row.iter_mut() {
                     *s = exp(*s - max);
-                    total += *s;
+                    *total += *s;
                 }
-                let o = &mut out_row[head * d..(head + 1) * d];
-                for (j, s) in scores.iter().enumerate() {
-                    add_scaled(o, s / total, &vals[j * kvw + kv_col..][..d]);
+            }
+            for j in 0..visible {
+                let value = E::widen(&vals[j * kvw + col..][..d], &mut widened);
+                for (h, o) in out_row.chunks_exact_mut(d).enumerate() {
+                    add_scaled(o, scores[h * visible + j] / totals[h], value);
                 }
             }
         }
     }
 }
 
-/// `a · b`, `b` f32 or a cached row.
 #[inline(always)]
-fn dot<E: KvValue>(a: &[f32], b: &[E]) -> f32 {
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums so the loop vectorises (f32 addition is not
     // associative, so the compiler will not reorder one sum).
     let mut acc = [0f32; 8];
@@ -658,21 +686,21 @@ fn dot<E: KvValue>(a: &[f32], b: &[E]) -> f32 {
         .remainder()
         .iter()
         .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y.to_f32())
+        .map(|(x, y)| x * y)
         .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
         for i in 0..8 {
-            acc[i] += x[i] * y[i].to_f32();
+            acc[i] += x[i] * y[i];
         }
     }
     acc.iter().sum::<f32>() + tail
 }
 
-/// `o += p · v` for a cached row `v`.
+/// `o += p · v`.
 #[inline(always)]
-fn add_scaled<E: KvValue>(o: &mut [f32], p: f32, v: &[E]) {
+fn add_scaled(o: &mut [f32], p: f32, v: &[f32]) {
     for (o, v) in o.iter_mut().zip(v) {
-        *o += p * v.to_f32();
+        *o += p * v;
     }
 }
 
