@@ -174,8 +174,7 @@ fn dequantising_product(x: &Tensor<Flex, 2>, q: &QuantWeight) -> Vec<f32> {
         .par_iter()
         .map(|&first| {
             let count = tile.min(n - first);
-            let mut w = vec![0f32; count * k];
-            q.dequantize_outputs(first, count, &mut w);
+            let w = q.dequantize_outputs(first, count);
             match &xt {
                 Some(xt) => {
                     let w =

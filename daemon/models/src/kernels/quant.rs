@@ -110,19 +110,21 @@ impl QuantWeight {
         }
     }
 
-    /// The weights of outputs `first..first + count`, dequantised into `out`
-    /// as `[count, d_in]` (row-major: one row per output), in loops compiled
-    /// for the CPU's best SIMD level.
-    pub(crate) fn dequantize_outputs(&self, first: usize, count: usize, out: &mut [f32]) {
-        assert_eq!(out.len(), self.d_in * count, "tile shape");
+    /// The weights of outputs `first..first + count`, dequantised as
+    /// `[count, d_in]` (row-major: one row per output), in loops compiled for
+    /// the CPU's best SIMD level. The tile is built by appending, not zeroed
+    /// first: zeroing the tiles of a 16-row step was ~9 % of it.
+    pub(crate) fn dequantize_outputs(&self, first: usize, count: usize) -> Vec<f32> {
         let block_bytes = self.kind.block().1;
         let bytes = self.d_in / BLOCK * block_bytes;
         let blocks = &self.blocks[first * bytes..(first + count) * bytes];
+        let mut out = Vec::with_capacity(self.d_in * count);
         pulp::Arch::new().dispatch(Dequantize {
             kind: self.kind,
             blocks,
-            out,
+            out: &mut out,
         });
+        out
     }
 
     /// `x · W` for `x` `[rows, d_in]` (row-major, at most [`MAX_ROWS`] rows);
@@ -235,11 +237,12 @@ impl pulp::WithSimd for Outputs<'_> {
     }
 }
 
-/// Dequantises whole blocks into `out`, compiled for the CPU's SIMD level.
+/// Dequantises whole blocks onto the end of `out`, compiled for the CPU's
+/// SIMD level.
 struct Dequantize<'a> {
     kind: TensorType,
     blocks: &'a [u8],
-    out: &'a mut [f32],
+    out: &'a mut Vec<f32>,
 }
 
 impl pulp::WithSimd for Dequantize<'_> {
@@ -248,21 +251,28 @@ impl pulp::WithSimd for Dequantize<'_> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
         // One loop per type, so the type is not tested per block.
-        let block_bytes = self.kind.block().1;
-        let pairs = self
-            .blocks
-            .chunks_exact(block_bytes)
-            .zip(self.out.chunks_exact_mut(BLOCK));
+        let Self { kind, blocks, out } = self;
+        let blocks = blocks.chunks_exact(kind.block().1);
         // `black_box` keeps the compiler from vectorising across blocks (it
         // did, with scatter stores: 1.6× slower than a block at a time).
-        let one = |kind, (block, w): (&[u8], &mut [f32])| {
-            dequantize_block(kind, std::hint::black_box(block), w);
-        };
-        match self.kind {
-            TensorType::Q4_0 => pairs.for_each(|p| one(TensorType::Q4_0, p)),
-            TensorType::Q4_1 => pairs.for_each(|p| one(TensorType::Q4_1, p)),
-            _ => pairs.for_each(|p| one(TensorType::Q8_0, p)),
+        match kind {
+            TensorType::Q4_0 => append_blocks(TensorType::Q4_0, blocks, out),
+            TensorType::Q4_1 => append_blocks(TensorType::Q4_1, blocks, out),
+            _ => append_blocks(TensorType::Q8_0, blocks, out),
         }
+    }
+}
+
+/// Appends each block's weights to `out`. A function, not a closure: as a
+/// closure the compiler did not inline into pulp's dispatch, the loop ran
+/// without its SIMD level and the tiles took 20 % longer than when zeroed
+/// first.
+#[inline(always)]
+fn append_blocks<'a>(kind: TensorType, blocks: impl Iterator<Item = &'a [u8]>, out: &mut Vec<f32>) {
+    let mut w = [0f32; BLOCK];
+    for block in blocks {
+        dequantize_block(kind, std::hint::black_box(block), &mut w);
+        out.extend_from_slice(&w);
     }
 }
 
@@ -394,9 +404,7 @@ mod tests {
             let mut row = vec![0f32; d_in];
             w.dequantize_output(3, &mut row);
             assert_eq!(row, dense[3 * d_in..4 * d_in]);
-            let mut tile = vec![0f32; d_in * 2];
-            w.dequantize_outputs(1, 2, &mut tile);
-            assert_eq!(tile, dense[d_in..3 * d_in]);
+            assert_eq!(w.dequantize_outputs(1, 2), dense[d_in..3 * d_in]);
         }
     }
 
