@@ -33,6 +33,10 @@ pub fn kv_cache_dtype() -> String {
     "auto".into()
 }
 
+pub fn is_auto(s: &str) -> bool {
+    s == "auto"
+}
+
 pub fn dtype() -> String {
     "f32".to_owned()
 }

@@ -207,7 +207,12 @@ pub struct ChatOptions {
     /// What the KV cache holds: `auto` (f16 on the CPU, as llama.cpp's
     /// default cache; the model's `dtype` on a GPU), `f32`, or `f16` on the
     /// CPU.
-    #[serde(default = "defaults::kv_cache_dtype")]
+    /// Not written when `auto`, so a config without it reads the same to a
+    /// node of an earlier release (whose options deny unknown fields).
+    #[serde(
+        default = "defaults::kv_cache_dtype",
+        skip_serializing_if = "defaults::is_auto"
+    )]
     pub kv_cache_dtype: String,
 }
 
