@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release -p rserve-models --example chat_steps [BATCH_SIZES...]
 //!
-//! With `DEQUANTIZE=1` the model keeps an f32 copy of its quantised layers
+//! `MODEL=FILE` times another GGUF. With `DEQUANTIZE=1` the model keeps an f32 copy of its quantised layers
 //! (the chat kind's `dequantize_weights`); `KV_CACHE_DTYPE=f16` keeps the KV
 //! cache in f16; `CONTEXT=N` decodes after an N-token prompt; `PREFILL=0`
 //! times decode steps only; `STEPS=1` times 64
@@ -17,7 +17,10 @@ use rserve_models::{ChatLoad, ChatModel, Device, Message, Sampling};
 fn main() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let chat = ChatModel::load_with(
-        &models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        &std::env::var_os("MODEL").map_or_else(
+            || models.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            Into::into,
+        ),
         &ChatLoad {
             device: Device::Cpu,
             dequantize_weights: std::env::var_os("DEQUANTIZE").is_some(),

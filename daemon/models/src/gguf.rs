@@ -378,70 +378,82 @@ impl<'a> Gguf<'a> {
 /// Dequantises whole blocks of `kind` to f32.
 pub fn dequantize(kind: TensorType, data: &[u8]) -> Vec<f32> {
     let (per_block, block_bytes) = kind.block();
-    let mut out = Vec::with_capacity(data.len() / block_bytes * per_block);
-    for block in data.chunks_exact(block_bytes) {
-        match kind {
-            TensorType::F32 => {
-                out.push(f32::from_le_bytes([block[0], block[1], block[2], block[3]]))
-            }
-            TensorType::F16 => out.push(f16_to_f32(u16::from_le_bytes([block[0], block[1]]))),
-            TensorType::Q8_0 => {
-                let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
-                out.extend(block[2..34].iter().map(|q| d * f32::from(*q as i8)));
-            }
-            TensorType::Q4_0 => {
-                let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
-                let qs = &block[2..18];
-                out.extend(qs.iter().map(|q| d * (f32::from(q & 0x0f) - 8.0)));
-                out.extend(qs.iter().map(|q| d * (f32::from(q >> 4) - 8.0)));
-            }
-            TensorType::Q4_1 => {
-                let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
-                let m = f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
-                let qs = &block[4..20];
-                // Low nibbles are elements 0..16, high nibbles 16..32.
-                out.extend(qs.iter().map(|q| d * f32::from(q & 0x0f) + m));
-                out.extend(qs.iter().map(|q| d * f32::from(q >> 4) + m));
-            }
-            TensorType::Q5_0 | TensorType::Q5_1 => {
-                let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
-                let (m, rest) = if kind == TensorType::Q5_1 {
-                    (
-                        f16_to_f32(u16::from_le_bytes([block[2], block[3]])),
-                        &block[4..],
-                    )
-                } else {
-                    (0.0, &block[2..])
-                };
-                let high = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
-                let qs = &rest[4..20];
-                // Weight i: a nibble as in Q4 (low ones first), its fifth
-                // bit bit i of `high`.
-                let q = |i: usize| {
-                    let low = if i < 16 {
-                        qs[i] & 0x0f
-                    } else {
-                        qs[i - 16] >> 4
-                    };
-                    f32::from(low | ((((high >> i) & 1) as u8) << 4))
-                };
-                if kind == TensorType::Q5_1 {
-                    out.extend((0..32).map(|i| d * q(i) + m));
-                } else {
-                    out.extend((0..32).map(|i| d * (q(i) - 16.0)));
-                }
-            }
-            TensorType::Q4_K => dequantize_q4_k(block, &mut out),
-            TensorType::Q6_K => dequantize_q6_k(block, &mut out),
-        }
+    let mut out = vec![0.0; data.len() / block_bytes * per_block];
+    for (block, w) in data
+        .chunks_exact(block_bytes)
+        .zip(out.chunks_exact_mut(per_block))
+    {
+        dequantize_block_into(kind, block, w);
     }
     out
+}
+
+/// One block of `kind` (`kind.block().1` bytes) into its `kind.block().0`
+/// weights.
+fn dequantize_block_into(kind: TensorType, block: &[u8], out: &mut [f32]) {
+    match kind {
+        TensorType::F32 => out[0] = f32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+        TensorType::F16 => out[0] = f16_to_f32(u16::from_le_bytes([block[0], block[1]])),
+        TensorType::Q8_0 => {
+            let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
+            for (w, q) in out.iter_mut().zip(&block[2..34]) {
+                *w = d * f32::from(*q as i8);
+            }
+        }
+        TensorType::Q4_0 | TensorType::Q4_1 => {
+            let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
+            let (m, offset, qs) = if kind == TensorType::Q4_1 {
+                let m = f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
+                (m, 0.0, &block[4..20])
+            } else {
+                (0.0, 8.0, &block[2..18])
+            };
+            // Low nibbles are elements 0..16, high nibbles 16..32.
+            let (low, high) = out.split_at_mut(16);
+            for ((l, h), q) in low.iter_mut().zip(high).zip(qs) {
+                *l = d * (f32::from(q & 0x0f) - offset) + m;
+                *h = d * (f32::from(q >> 4) - offset) + m;
+            }
+        }
+        TensorType::Q5_0 | TensorType::Q5_1 => {
+            let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
+            let (m, rest) = if kind == TensorType::Q5_1 {
+                (
+                    f16_to_f32(u16::from_le_bytes([block[2], block[3]])),
+                    &block[4..],
+                )
+            } else {
+                (0.0, &block[2..])
+            };
+            let high = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+            let qs = &rest[4..20];
+            // Weight i: a nibble as in Q4 (low ones first), its fifth
+            // bit bit i of `high`.
+            let q = |i: usize| {
+                let low = if i < 16 {
+                    qs[i] & 0x0f
+                } else {
+                    qs[i - 16] >> 4
+                };
+                f32::from(low | ((((high >> i) & 1) as u8) << 4))
+            };
+            for (i, w) in out.iter_mut().enumerate() {
+                *w = if kind == TensorType::Q5_1 {
+                    d * q(i) + m
+                } else {
+                    d * (q(i) - 16.0)
+                };
+            }
+        }
+        TensorType::Q4_K => dequantize_q4_k(block, out),
+        TensorType::Q6_K => dequantize_q6_k(block, out),
+    }
 }
 
 /// One Q4_K super-block (144 bytes: `d`, `dmin`, 12 bytes of scales, 128 of
 /// nibbles) as ggml lays it out: four runs of 64 weights, each the low then
 /// the high nibbles of 32 bytes, with its own pair of 6-bit scales and mins.
-fn dequantize_q4_k(block: &[u8], out: &mut Vec<f32>) {
+fn dequantize_q4_k(block: &[u8], out: &mut [f32]) {
     let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
     let dmin = f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
     let scales = &block[4..16];
@@ -459,11 +471,18 @@ fn dequantize_q4_k(block: &[u8], out: &mut Vec<f32>) {
         };
         (d * f32::from(sc), dmin * f32::from(m))
     };
-    for (run, qs) in block[16..144].chunks_exact(32).enumerate() {
+    for ((run, qs), y) in block[16..144]
+        .chunks_exact(32)
+        .enumerate()
+        .zip(out.chunks_exact_mut(64))
+    {
         let (d1, m1) = scale_min(2 * run);
         let (d2, m2) = scale_min(2 * run + 1);
-        out.extend(qs.iter().map(|q| d1 * f32::from(q & 0x0f) - m1));
-        out.extend(qs.iter().map(|q| d2 * f32::from(q >> 4) - m2));
+        let (low, high) = y.split_at_mut(32);
+        for ((l, h), q) in low.iter_mut().zip(high).zip(qs) {
+            *l = d1 * f32::from(q & 0x0f) - m1;
+            *h = d2 * f32::from(q >> 4) - m2;
+        }
     }
 }
 
@@ -471,11 +490,8 @@ fn dequantize_q4_k(block: &[u8], out: &mut Vec<f32>) {
 /// pairs, 16 i8 scales, `d`) as ggml lays it out: two halves of 128
 /// weights, each four runs of 32 built from the same 64 low and 32 high
 /// bytes.
-fn dequantize_q6_k(block: &[u8], out: &mut Vec<f32>) {
+fn dequantize_q6_k(block: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(u16::from_le_bytes([block[208], block[209]]));
-    let start = out.len();
-    out.resize(start + 256, 0.0);
-    let y = &mut out[start..];
     for half in 0..2 {
         let ql = &block[half * 64..][..64];
         let qh = &block[128 + half * 32..][..32];

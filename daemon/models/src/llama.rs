@@ -2,9 +2,10 @@
 //! query attention, RMSNorm, SwiGLU, a KV cache per sequence, and the tokenizer
 //! and chat template carried in the GGUF metadata.
 //!
-//! On the CPU, layers whose GGUF tensors are Q4_0, Q4_1 or Q8_0 are kept only as
-//! those blocks (every product reads them; the embedding table's rows are
-//! dequantised per token); other tensors, and every tensor on CUDA, are
+//! On the CPU, layers whose GGUF tensors are Q4_0, Q4_1, Q8_0, Q5_0, Q5_1, Q4_K
+//! or Q6_K are kept only as those blocks (every product reads them; the
+//! embedding table's rows are dequantised per token); other tensors, and every
+//! tensor on CUDA, are
 //! dequantised to f32 (or the chosen dtype) at load. The Q and K projections in GGUF files
 //! are stored permuted for llama.cpp's RoPE, which rotates adjacent pairs
 //! `(2i, 2i + 1)`; this implementation rotates the same pairs, so no un-permuting

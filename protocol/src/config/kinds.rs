@@ -166,7 +166,8 @@ pub struct EmbeddingsOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatOptions {
-    /// A Llama-architecture GGUF file (F32, F16, Q8_0, Q4_0 or Q4_1 tensors) with
+    /// A Llama-architecture GGUF file (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+    /// Q4_K or Q6_K tensors) with
     /// its tokenizer and chat template in the metadata.
     #[serde(default = "defaults::chat_model_path")]
     pub model_path: String,
@@ -199,7 +200,7 @@ pub struct ChatOptions {
     /// tokens reuses them instead of prefilling again (vLLM's name).
     #[serde(default = "defaults::enable_prefix_caching")]
     pub enable_prefix_caching: bool,
-    /// On the CPU, also keep an f32 copy of the GGUF's Q4_0/Q4_1/Q8_0 layers
+    /// On the CPU, also keep an f32 copy of the GGUF's quantised layers
     /// (about 4.8× their size) for faster prefill of long prompts; by
     /// default they are held only as the file's blocks.
     #[serde(default)]

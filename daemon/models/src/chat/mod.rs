@@ -57,7 +57,7 @@ pub struct ChatLoad {
     pub device: Device,
     /// Float type of weights and activations (f16/bf16 only on CUDA).
     pub dtype: Dtype,
-    /// On the CPU, also keep an f32 copy of the Q4_0/Q4_1/Q8_0 layers (about
+    /// On the CPU, also keep an f32 copy of the quantised layers (about
     /// 4.8× their size) for prefill, which runs faster on it than on the
     /// blocks; without, those layers are held only as the file's blocks.
     pub dequantize_weights: bool,

@@ -7,7 +7,7 @@
 //! added in pairs into 32 bits: 32 multiply-adds in two instructions, where the
 //! f32 path converts and multiplies in eight), and the block's integer sum is
 //! scaled by the weight's and the row's scales in f32. Q8_0's signed bytes
-//! widen the same way. Nothing overflows: a pair is at most 2 · 127 · 32767.
+//! widen the same way, and Q5's nibbles with their fifth bits set in. Nothing overflows: a pair is at most 2 · 127 · 32767.
 //!
 //! Why 16 bits and not llama.cpp's 8 (`vpmaddubsw`, half the instructions per
 //! row): 8-bit rows move the chat model's logits by ~0.1 and change greedy
@@ -15,8 +15,8 @@
 //! its block's largest value, and the outputs stay those of the f32 product
 //! (the reference tests pass token for token).
 //!
-//! The weights' offsets (Q4_1's `m`, Q4_0's `-8`) multiply the block's exact
-//! f32 sum of `x`.
+//! The weights' offsets (Q4_1's and Q5_1's `m`, Q4_0's `-8`, Q5_0's `-16`)
+//! multiply the block's exact f32 sum of `x`.
 //!
 //! Everything here is safe: `pulp`'s `V3` token proves AVX2 and FMA are
 //! there, and its `vectorize` compiles the loops with them. Every helper on
@@ -95,12 +95,14 @@ fn quantize_block(x: &[f32; BLOCK]) -> ([i16; BLOCK], f32) {
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
+const Q5_0: u8 = 3;
+const Q5_1: u8 = 4;
 
 /// One block's 32 weights widened to 16 bits: weights 0..16 and 16..32.
 type Widened = [__m256i; 2];
 
 /// Per-output scratch: each block's scale and offset coefficient (`m`,
-/// `-8 · d` or 0), and a group's products of the two scales.
+/// `-8 · d`, `-16 · d` or 0), and a group's products of the two scales.
 struct Scratch {
     bits: Vec<u16>,
     d: Vec<f32>,
@@ -128,15 +130,16 @@ impl Scratch {
             *d = f16_bits_to_f32(*bits);
         }
         match K {
-            Q4_1 => {
+            Q4_1 | Q5_1 => {
                 f16_bits_at(&mut self.bits, bytes, block_bytes, 2);
                 for (o, bits) in self.offset.iter_mut().zip(&self.bits) {
                     *o = f16_bits_to_f32(*bits);
                 }
             }
-            Q4_0 => {
+            Q4_0 | Q5_0 => {
+                let centre = if K == Q4_0 { -8.0 } else { -16.0 };
                 for (o, d) in self.offset.iter_mut().zip(&self.d) {
-                    *o = -8.0 * d;
+                    *o = centre * d;
                 }
             }
             _ => self.offset.fill(0.0),
@@ -153,10 +156,24 @@ fn f16_bits_at(bits: &mut [u16], bytes: &[u8], block_bytes: usize, at: usize) {
 }
 
 /// One block's weights widened to 16 bits: Q4's nibbles (the low ones are
-/// weights 0..16, the high ones 16..32), or Q8_0's signed bytes.
+/// weights 0..16, the high ones 16..32), Q5's with their fifth bits, or
+/// Q8_0's signed bytes.
 #[inline(always)]
 fn unpack<const K: u8>(simd: V3, block: &[u8]) -> Widened {
     match K {
+        Q5_0 | Q5_1 => {
+            let start = if K == Q5_1 { 4 } else { 2 };
+            let high = u32::from_le_bytes(block[start..start + 4].try_into().expect("a Q5 block"));
+            let packed: [u8; 16] = block[start + 4..start + 20]
+                .try_into()
+                .expect("16 bytes of nibbles");
+            let [lo, hi] = nibbles(simd, packed);
+            [
+                simd.avx2._mm256_or_si256(lo, fifth_bits(simd, high as u16)),
+                simd.avx2
+                    ._mm256_or_si256(hi, fifth_bits(simd, (high >> 16) as u16)),
+            ]
+        }
         Q8_0 => {
             let q: [[u8; 16]; 2] =
                 bytemuck::cast::<[u8; 32], _>(block[2..34].try_into().expect("a Q8_0 block"));
@@ -167,18 +184,39 @@ fn unpack<const K: u8>(simd: V3, block: &[u8]) -> Widened {
             let packed: [u8; 16] = block[start..start + 16]
                 .try_into()
                 .expect("16 bytes of nibbles");
-            let packed: __m128i = bytemuck::cast(packed);
-            let low = simd.sse2._mm_set1_epi8(0x0f);
-            let lo = simd.sse2._mm_and_si128(packed, low);
-            let hi = simd
-                .sse2
-                ._mm_and_si128(simd.sse2._mm_srli_epi16::<4>(packed), low);
-            [
-                simd.avx2._mm256_cvtepu8_epi16(lo),
-                simd.avx2._mm256_cvtepu8_epi16(hi),
-            ]
+            nibbles(simd, packed)
         }
     }
+}
+
+/// 16 bytes' low nibbles (weights 0..16) and high nibbles (16..32), each
+/// widened to 16 bits.
+#[inline(always)]
+fn nibbles(simd: V3, packed: [u8; 16]) -> Widened {
+    let packed: __m128i = bytemuck::cast(packed);
+    let low = simd.sse2._mm_set1_epi8(0x0f);
+    let lo = simd.sse2._mm_and_si128(packed, low);
+    let hi = simd
+        .sse2
+        ._mm_and_si128(simd.sse2._mm_srli_epi16::<4>(packed), low);
+    [
+        simd.avx2._mm256_cvtepu8_epi16(lo),
+        simd.avx2._mm256_cvtepu8_epi16(hi),
+    ]
+}
+
+/// 16 lanes of 16 bits, lane `i` 16 where bit `i` of `bits` is set, else 0
+/// (Q5's fifth bits).
+#[inline(always)]
+fn fifth_bits(simd: V3, bits: u16) -> __m256i {
+    let lane_bit: [u16; 16] = std::array::from_fn(|i| 1 << i);
+    let lane_bit: __m256i = bytemuck::cast(lane_bit);
+    let all = simd.avx._mm256_set1_epi16(bits as i16);
+    let set = simd
+        .avx2
+        ._mm256_cmpeq_epi16(simd.avx2._mm256_and_si256(all, lane_bit), lane_bit);
+    simd.avx2
+        ._mm256_and_si256(set, simd.avx._mm256_set1_epi16(16))
 }
 
 /// Outputs `first..` of `weight` for the quantised rows (output-major:
@@ -209,6 +247,8 @@ impl pulp::NullaryFnOnce for Outputs<'_> {
         match self.weight.kind() {
             TensorType::Q4_0 => outputs::<Q4_0>(self),
             TensorType::Q4_1 => outputs::<Q4_1>(self),
+            TensorType::Q5_0 => outputs::<Q5_0>(self),
+            TensorType::Q5_1 => outputs::<Q5_1>(self),
             _ => outputs::<Q8_0>(self),
         }
     }
