@@ -475,6 +475,7 @@ pub(crate) fn decoder_attention(
     let rows = q.dims()[0];
     let (q, k, v) = (values(&q), values(&k), values(&v));
     let step = Step {
+        rows,
         q: q.storage::<f32>(),
         k: k.storage::<f32>(),
         v: v.storage::<f32>(),
@@ -502,6 +503,8 @@ pub(crate) fn decoder_attention(
 
 /// One decoder attention step's inputs (see [`decoder_attention`]).
 struct Step<'a> {
+    /// Query rows (`q` may hold more: a view's buffer).
+    rows: usize,
     q: &'a [f32],
     k: &'a [f32],
     v: &'a [f32],
@@ -523,7 +526,7 @@ impl Step<'_> {
             head_dim: d,
         } = self.shape;
         let (q, k, v, spans, rope) = (self.q, self.k, self.v, self.spans, self.rope);
-        let rows = q.len() / (heads * d);
+        let rows = self.rows;
         let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
         // Append every sequence's new keys (rotated) and values to its cache.
         let mut layers: Vec<&'c mut (Vec<E>, Vec<E>)> = layers.collect();
