@@ -525,7 +525,7 @@ impl Step<'_> {
             kv_heads,
             head_dim: d,
         } = self.shape;
-        let (q, k, v, spans, rope) = (self.q, self.k, self.v, self.spans, self.rope);
+        let (k, v, spans, rope) = (self.k, self.v, self.spans, self.rope);
         let rows = self.rows;
         let (qw, kvw, half) = (heads * d, kv_heads * d, d / 2);
         // Append every sequence's new keys (rotated) and values to its cache.
