@@ -20,12 +20,12 @@ mod weights;
 
 pub use bert::{BertConfig, EmbeddingModel, EncodedText, SentenceEmbedding, TextEncoder};
 pub use chat::{
-    ChatLoad, ChatModel, ChatText, FinishReason, Generation, IncrementalDecoder, Message,
-    PrefixCache, Sampling, Sequence, sample,
+    ChatModel, ChatText, FinishReason, Generation, IncrementalDecoder, Message, PrefixCache,
+    Sampling, Sequence, sample,
 };
 pub use device::{Device, DeviceError, Dtype, persist_autotune_cache};
 pub use digits::{DIGITS_CLASSES, DIGITS_INPUTS, DigitsClassifier, DigitsPrediction};
-pub use llama::LlamaConfig;
+pub use llama::{ChatLoad, LlamaConfig};
 pub use progress::LoadProgress;
 pub use weights::WeightsError;
 

@@ -16,7 +16,6 @@ use std::any::Any;
 use burn::prelude::Backend;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 
-use crate::chat::ChatLoad;
 use crate::gguf::{Gguf, GgufError};
 use crate::kernels::quant::QuantWeight;
 use crate::kernels::{Activation, Dense, Heads, Kernels, Rope, Span};
@@ -126,6 +125,24 @@ pub(crate) trait Decode: Send {
     /// sequence over its own cache, so a sequence's result does not depend on the
     /// others in the step.
     fn forward_batch(&self, items: &mut [(&mut Box<dyn Any + Send>, &[u32])]) -> Vec<Vec<f32>>;
+}
+
+/// How [`crate::ChatModel::load_with`] loads a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatLoad {
+    /// Where it runs.
+    pub device: Device,
+    /// Float type of weights and activations (f16/bf16 only on CUDA).
+    pub dtype: Dtype,
+    /// On the CPU, also keep an f32 copy of the quantised layers (about
+    /// 4.8× their size) for prefill, which runs faster on it than on the
+    /// blocks; without, those layers are held only as the file's blocks.
+    pub dequantize_weights: bool,
+    /// What the KV cache holds; `None`: f16 on the CPU (half of f32's
+    /// memory, keys and values rounded to f16 as in llama.cpp's default
+    /// cache), `dtype` on a GPU. The CPU's cache holds f32 or f16; a GPU's
+    /// holds the model's dtype.
+    pub kv_cache_dtype: Option<Dtype>,
 }
 
 /// Loads the decoder as `options` say.

@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::gguf::{Gguf, GgufError};
-use crate::llama::{self, Decode, LlamaConfig};
+use crate::llama::{self, ChatLoad, Decode, LlamaConfig};
 use crate::{Device, Dtype, LoadProgress, ModelError, WeightsError};
 
 /// Why generation ended (OpenAI's `finish_reason`).
@@ -48,24 +48,6 @@ pub struct Generation {
     pub cached_tokens: usize,
     /// Why it ended.
     pub finish: FinishReason,
-}
-
-/// How [`ChatModel::load_with`] loads a model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChatLoad {
-    /// Where it runs.
-    pub device: Device,
-    /// Float type of weights and activations (f16/bf16 only on CUDA).
-    pub dtype: Dtype,
-    /// On the CPU, also keep an f32 copy of the quantised layers (about
-    /// 4.8× their size) for prefill, which runs faster on it than on the
-    /// blocks; without, those layers are held only as the file's blocks.
-    pub dequantize_weights: bool,
-    /// What the KV cache holds; `None`: f16 on the CPU (half of f32's
-    /// memory, keys and values rounded to f16 as in llama.cpp's default
-    /// cache), `dtype` on a GPU. The CPU's cache holds f32 or f16; a GPU's
-    /// holds the model's dtype.
-    pub kv_cache_dtype: Option<Dtype>,
 }
 
 /// A loaded chat model; the backend is erased.

@@ -37,7 +37,7 @@ const MAX_BLOCK: usize = 256;
 
 /// Whether `kind` has integer dot products ([`intdot`]): the 32-weight
 /// block types.
-fn fast(kind: TensorType) -> bool {
+fn has_integer_kernel(kind: TensorType) -> bool {
     kind.block().0 == BLOCK
 }
 
@@ -160,7 +160,7 @@ impl QuantWeight {
         // With AVX2 and a few rows: integer dot products on `x` quantised to
         // 16 bits.
         #[cfg(target_arch = "x86_64")]
-        let integer = (*INTEGER && rows <= intdot::GROUP && fast(self.kind))
+        let integer = (*INTEGER && rows <= intdot::GROUP && has_integer_kernel(self.kind))
             .then(pulp::x86::V3::try_new)
             .flatten()
             .map(|simd| (simd, intdot::Rows::new(simd, x, self.d_in)));

@@ -1,7 +1,9 @@
 //! Tests of `flex`.
 
 use super::*;
-use crate::kernels::Kernels;
+use burn::tensor::FloatDType;
+
+use crate::kernels::{Heads, Kernels, Rope, Span};
 
 fn random(rows: usize, cols: usize, seed: u64) -> Tensor<Flex, 2> {
     use rand::{Rng, SeedableRng};
