@@ -6,15 +6,20 @@
 # latency, the CPU time (user + system, /proc/PID/stat) both nodes spent per 1,000
 # requests: on one machine the nodes share the cores, but CPU per request does not
 # depend on that, and a forwarded request's cost against a local one's is the
-# hop's price.
+# hop's price. Also per request: UDP datagrams sent on the machine (the mesh's
+# packets; loopback, so each is also received) and context switches of both
+# nodes' threads (each a thread put to sleep or woken).
 #
 #   scripts/bench-hop.sh [SECONDS]
+#   B=/path/to/rserve scripts/bench-hop.sh [SECONDS]   # another binary, no build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-cargo build --release -p rserve >&2
-B=target/release/rserve
+if [ -z "${B:-}" ]; then
+  cargo build --release -p rserve >&2
+  B=target/release/rserve
+fi
 DIR=$(mktemp -d)
 trap 'kill $HEAD $MEMBER 2>/dev/null || true; rm -rf "$DIR"' EXIT
 $B --state-dir "$DIR/head" up --http-addr 127.0.0.1:18201 --control-addr 127.0.0.1:18301 2>"$DIR/head.log" &
@@ -48,20 +53,24 @@ done = function(summary, latency, requests)
 end
 LUA
 ticks() { awk '{s += $14 + $15} END {print s}' "/proc/$HEAD/stat" "/proc/$MEMBER/stat"; }
+datagrams() { awk '/^Udp:/ && ++n == 2 {print $5}' /proc/net/snmp; }
+switches() { cat /proc/"$HEAD"/task/*/status /proc/"$MEMBER"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 TICK=$(getconf CLK_TCK)
 run() { # label url concurrency
   wrk -t1 -c"$3" -d2s -s "$DIR/post.lua" "$2" >/dev/null
-  local before after line
-  before=$(ticks)
+  local before after line udp0 udp1 sw0 sw1
+  before=$(ticks); udp0=$(datagrams); sw0=$(switches)
   line=$(wrk -t1 -c"$3" -d"${DUR}s" --latency -s "$DIR/post.lua" "$2" | grep '^RESULT')
-  after=$(ticks)
-  python3 - "$1" "$3" "$line" "$((after - before))" "$TICK" <<'PY'
+  after=$(ticks); udp1=$(datagrams); sw1=$(switches)
+  python3 - "$1" "$3" "$line" "$((after - before))" "$TICK" "$((udp1 - udp0))" "$((sw1 - sw0))" <<'PY'
 import sys
 label, c, line, ticks, hz = sys.argv[1], sys.argv[2], sys.argv[3].split(), int(sys.argv[4]), int(sys.argv[5])
+udp, switches = int(sys.argv[6]), int(sys.argv[7])
 n, us, bad, p50, p99 = int(line[1]), int(line[2]), int(line[3]), float(line[4]), float(line[5])
 assert bad == 0, f"{label}: {bad} failed or non-2xx responses"
 print(f"{label:<28} c={c:<3} {n / (us / 1e6):9.1f} req/s  p50 {p50 / 1000:.3f} ms  p99 {p99 / 1000:.3f} ms"
-      f"  CPU (both nodes) {ticks / hz * 1e6 / n:.1f} ms per 1,000 req")
+      f"  CPU (both nodes) {ticks / hz * 1e6 / n:.1f} ms per 1,000 req"
+      f"  datagrams {udp / n:.2f}/req  switches {switches / n:.2f}/req")
 PY
 }
 for c in 1 64; do

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rserve_protocol::wire::{self, ErrorCode, Response, WireError};
 
-use crate::replica::call::error_object;
+use crate::replica::call::{Attempt, error_object};
 use crate::replica::{LocalReplicas, Phase, Replica, ReplicaRequest, ReplicaResponse};
 
 /// A forwarded request, as it arrived.
@@ -57,7 +57,12 @@ pub async fn serve(
         }
     };
     let _reserved = Release(replica.clone());
-    let reply = match replica.call(call.into_request()).await {
+    // An `echo` answers at once, without a future.
+    let reply = match replica.call_now(call.into_request()) {
+        Attempt::Done(reply) => reply,
+        Attempt::Later(req) => replica.call(req).await,
+    };
+    let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
             let (head, body) = error_head(

@@ -47,6 +47,10 @@ const MAX_UNAUTHENTICATED: usize = 64;
 /// trickles bytes.
 const PRE_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Streams of one connection served on the connection's own task at once;
+/// more get a task each.
+const INLINE_STREAMS: usize = 1;
+
 /// Open control connections, and those without a client certificate.
 #[derive(Debug, Default)]
 struct Open {
@@ -223,8 +227,19 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
         from_head,
         authorized,
     };
+    // Streams are served concurrently: the first few on this connection's
+    // task (a forwarded request then costs no spawn and no wake-up of a
+    // second task between its arrival and its answer), the rest on tasks of
+    // their own, which spread over the runtime's threads.
+    let mut serving = futures_util::stream::FuturesUnordered::new();
+    let mut accept = std::pin::pin!(conn.accept_bi());
     loop {
-        let (send, recv) = match conn.accept_bi().await {
+        let accepted = tokio::select! {
+            accepted = &mut accept => accepted,
+            Some(()) = futures_util::StreamExt::next(&mut serving), if !serving.is_empty() => continue,
+        };
+        accept.set(conn.accept_bi());
+        let (send, recv) = match accepted {
             Ok(stream) => stream,
             Err(
                 quinn::ConnectionError::ApplicationClosed(_)
@@ -248,8 +263,15 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
             }
             continue;
         }
-        // Streams are served concurrently: a connection between nodes carries
-        // many forwarded requests at once.
+        if serving.len() < INLINE_STREAMS {
+            let (ctx, caller) = (&ctx, &caller);
+            serving.push(async move {
+                if let Err(e) = stream(ctx, caller, send, recv).await {
+                    debug!(remote = %caller.remote, error = %e, "Control stream ended with an error.");
+                }
+            });
+            continue;
+        }
         let (ctx, caller) = (ctx.clone(), caller.clone());
         tokio::spawn(async move {
             if let Err(e) = stream(&ctx, &caller, send, recv).await {
