@@ -1343,7 +1343,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__token__subcmd__create)
-            opts="-o -q -h -V --ttl --uses --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-o -q -h -V --ttl --uses --pool --output --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1485,7 +1485,7 @@ _rserve() {
             return 0
             ;;
         rserve__subcmd__up)
-            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --max-connections --max-connections-per-ip --header-timeout-s --body-timeout-s --h2-max-streams --request-timeout-s --max-queued-requests --max-buffered-mb --drain-timeout-s --log-format --join --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --node-cert-lifetime --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
+            opts="-q -h -V --http-addr --control-addr --demo --deploy --max-body-bytes --max-connections --max-connections-per-ip --header-timeout-s --body-timeout-s --h2-max-streams --request-timeout-s --max-queued-requests --max-buffered-mb --drain-timeout-s --log-format --join --join-wait-s --node-name --advertise-ip --pool-token-file --token --join-token-file --num-cpus --num-gpus --memory --label --node-timeout-s --node-cert-lifetime --state-dir --quiet --address --cacert --client-cert --client-key --tls-server-name --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1548,6 +1548,22 @@ _rserve() {
                     return 0
                     ;;
                 --join)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --join-wait-s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pool-token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

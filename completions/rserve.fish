@@ -67,13 +67,17 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l max-buffered-mb -d 
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l drain-timeout-s -d 'Seconds in-flight requests may take to finish after SIGTERM/SIGINT' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l log-format -d 'Log format' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
-complete -c rserve -n "__fish_rserve_using_subcommand up" -l join -d 'Join the cluster whose head\'s control endpoint is here (first time: with --token)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l join -d 'Join the cluster whose head\'s control endpoint is here, an IP or a DNS name, looked up again at each reconnection (first time: with a token)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l join-wait-s -d 'Seconds a first join keeps retrying while the head cannot be reached (pods of a pool start before their head)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-name -d 'This node\'s id, e.g. a StatefulSet pod\'s stable name [default: the state dir\'s, or a new node-<hex>]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l advertise-ip -d 'The IP other nodes reach this one at, when it binds 0.0.0.0 or [::] (e.g. a pod\'s IP) [default: as the head sees it]' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l pool-token-file -d 'Head: also accept joins with this reusable pool token (a file from `rserve token create --pool`; repeatable, or comma-separated in the variable)' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l token -d 'Join token from `rserve token create` on the head (prefer the environment variable)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l join-token-file -d 'File holding the join token, e.g. a systemd credential (keeps it out of argv and the environment)' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-cpus -d 'CPU cores this node offers [default: discovered]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-gpus -d 'GPUs this node offers [default: discovered from the NVIDIA driver]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l memory -d 'Memory this node offers, in bytes [default: discovered]' -r
-complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label for scheduling constraints, KEY=VALUE (repeatable)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label for scheduling constraints, KEY=VALUE (repeatable, or comma-separated in the variable)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-timeout-s -d 'Head: seconds without a heartbeat after which a node is declared dead' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-cert-lifetime -d 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
@@ -313,6 +317,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_sub
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l client-key -d 'Private key (PEM) of --client-cert [default: <state dir>/tls/admin.key, else tls/node.key]' -r -F
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l tls-server-name -d 'Name verified in the node\'s certificate' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l token-file -d 'File holding the admin token that deploy, delete, scale, down and token create need (beats RSERVE_TOKEN when given as a flag) [default: <state dir>/admin.token]' -r -F
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l pool -d 'Make a reusable pool token here, without a node: every node of a pool joins with it until --ttl passes (the head reads it with --pool-token-file)'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only the result and errors: no progress, no messages'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'

@@ -592,6 +592,16 @@ fn replicas_spread_and_requests_cross_nodes() {
         message.contains("PENDING") && message.contains("zone=mars"),
         "{message}"
     );
+    // The head exports what it cannot place, for a fleet autoscaler (a
+    // Kubernetes pool scaled on it).
+    let metrics = harness::http(c.head.http, "GET", "/-/metrics", &[], b"");
+    let metrics = String::from_utf8(metrics.body).unwrap();
+    for line in [
+        "rserve_deployment_unschedulable_replicas{application=\"nowhere\",deployment=\"n\"} 1",
+        "rserve_deployment_unschedulable_replicas{application=\"pinned\",deployment=\"p\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
     // `rserve status` on a member shows the cluster (the head's answer).
     assert_eq!(
         c.members[0].status()["applications"]["echo"]["status"],
@@ -1220,4 +1230,137 @@ fn try_call_with_cert(
         .map_err(|e| e.to_string())?;
         client.call(request).await.map_err(|e| e.to_string())
     })
+}
+
+/// The Kubernetes shape on loopback: a pool token made offline (as for a
+/// Secret) that the head accepts and every pool node joins with, the head
+/// found by a DNS name, node ids from the environment (a StatefulSet's pod
+/// names), readiness, and a pod restarted under its name with a fresh state
+/// volume that rejoins with the same token.
+#[test]
+fn a_pool_joins_by_name_with_one_reusable_token_and_a_pod_rejoins_under_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let made = harness::cli(
+        &tmp.path().join("nowhere"),
+        &["token", "create", "--pool", "--ttl", "3600"],
+    );
+    assert!(made.status.success(), "{made:?}");
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("rsp."), "{token}");
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let file = token_file.to_str().unwrap();
+    let port = free_udp_port("127.0.0.1").to_string();
+    let head = TestNode::start_with(
+        &tmp.path().join("head"),
+        "127.0.0.1",
+        &port,
+        &[],
+        &env(&[
+            ("RSERVE_POOL_TOKEN_FILE", file),
+            ("RSERVE_NODE_NAME", "rserve-head-0"),
+        ]),
+    );
+    assert_eq!(node_id(&head), "rserve-head-0");
+    assert_eq!(head.http("GET", "/-/ready", &[], b"").status, 200);
+    let join = format!("localhost:{port}");
+    let pod = |name: &str, dir: &str, host: &str| {
+        TestNode::start_with(
+            &tmp.path().join(dir),
+            host,
+            "0",
+            &[],
+            &env(&[
+                ("RSERVE_JOIN", join.as_str()),
+                ("RSERVE_JOIN_TOKEN_FILE", file),
+                ("RSERVE_NODE_NAME", name),
+                ("RSERVE_LABELS", "pool=cpu,zone=z1"),
+                ("RSERVE_NUM_CPUS", "2"),
+            ]),
+        )
+    };
+    let a = pod("rserve-pool-cpu-0", "a", "127.0.0.2");
+    let mut b = pod("rserve-pool-cpu-1", "b", "127.0.0.3");
+    wait_for("both pool nodes", 15, || nodes(&head).len() == 3);
+    for node in [&a, &b] {
+        wait_for("a pool node's readiness", 10, || {
+            node.http("GET", "/-/ready", &[], b"").status == 200
+        });
+    }
+    let listed = nodes(&head);
+    let pool_node = listed
+        .iter()
+        .find(|n| n["advert"]["node_id"] == "rserve-pool-cpu-1")
+        .unwrap();
+    assert_eq!(pool_node["advert"]["labels"]["pool"], "cpu");
+    assert_eq!(pool_node["advert"]["labels"]["zone"], "z1");
+    assert_eq!(pool_node["advert"]["resources"]["num_cpus"], 2.0);
+    // The token was not used up: the head's file of one-time tokens holds
+    // nothing, and the token never left the nodes (only proofs did).
+    assert!(!head.log().contains(&token) && !a.log().contains(&token));
+
+    // Serve across the pool: replicas only on the pool's nodes.
+    let apps = harness::app_file(
+        tmp.path(),
+        "apps.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
+         name = \"e\"\nnum_replicas = 2\nresources = { label_selector = { pool = \"cpu\" } }\n\
+         replica = { kind = \"echo\" }\n",
+    );
+    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
+    for node in [&head, &a, &b] {
+        wait_for("the pool's replicas from every node", 10, || {
+            node.http("POST", "/echo", &[], b"hi").status == 200
+        });
+    }
+
+    // The pod is rescheduled: same name, a fresh (empty) state volume.
+    b.signal_and_wait("KILL");
+    std::fs::remove_dir_all(tmp.path().join("b")).unwrap();
+    let b = pod("rserve-pool-cpu-1", "b", "127.0.0.4");
+    assert_eq!(node_id(&b), "rserve-pool-cpu-1");
+    wait_for("the restarted pod to serve", 20, || {
+        b.http("GET", "/-/ready", &[], b"").status == 200
+            && b.http("POST", "/echo", &[], b"again").status == 200
+    });
+    assert!(b.log().contains("Joined the cluster"), "{}", b.log());
+    // One record per name: the restarted pod replaced its old self.
+    let listed = nodes(&head);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    head.wait_status(20, "both pool replicas running again", |s| {
+        let r = &s["applications"]["echo"]["deployments"]["e"]["replicas"];
+        r.as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["state"] == "RUNNING"))
+    });
+
+    // Another token, another secret: refused, and said so.
+    let wrong = tmp.path().join("wrong");
+    let other = harness::cli(
+        &tmp.path().join("nowhere"),
+        &["token", "create", "--pool", "--ttl", "60"],
+    );
+    std::fs::write(&wrong, other.stdout).unwrap();
+    let (mut refused, log) = harness::spawn_up_with(
+        &tmp.path().join("c"),
+        "127.0.0.5",
+        "0",
+        &[],
+        &env(&[
+            ("RSERVE_JOIN", join.as_str()),
+            ("RSERVE_JOIN_TOKEN_FILE", wrong.to_str().unwrap()),
+        ]),
+    );
+    let status = refused.wait().unwrap();
+    assert!(!status.success());
+    let said = std::fs::read_to_string(log).unwrap();
+    assert!(
+        said.contains("pool token is not valid for this cluster"),
+        "{said}"
+    );
 }

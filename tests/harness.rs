@@ -51,6 +51,17 @@ pub fn spawn_up_on(
     control_port: &str,
     extra: &[&str],
 ) -> (Child, PathBuf) {
+    spawn_up_with(state_dir, host, control_port, extra, &[])
+}
+
+/// [`spawn_up_on`] with these environment variables set too.
+pub fn spawn_up_with(
+    state_dir: &Path,
+    host: &str,
+    control_port: &str,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> (Child, PathBuf) {
     std::fs::create_dir_all(state_dir).unwrap();
     let log = state_dir.with_extension("log");
     let child = Command::new(BIN)
@@ -64,6 +75,7 @@ pub fn spawn_up_on(
             &format!("{host}:{control_port}"),
         ])
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RSERVE_LOG", "info,rserve_daemon=debug")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -80,7 +92,24 @@ impl TestNode {
 
     /// [`TestNode::start`] on loopback address `host`, control port `control_port`.
     pub fn start_on(state_dir: &Path, host: &str, control_port: &str, extra: &[&str]) -> Self {
-        let (mut child, log) = spawn_up_on(state_dir, host, control_port, extra);
+        Self::start_with(state_dir, host, control_port, extra, &[])
+    }
+
+    /// [`TestNode::start_on`] with these environment variables set too.
+    pub fn start_with(
+        state_dir: &Path,
+        host: &str,
+        control_port: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Self {
+        let (child, log) = spawn_up_with(state_dir, host, control_port, extra, env);
+        Self::adopt(child, state_dir, log)
+    }
+
+    /// A node already spawned on `state_dir` (logging to `log`), once it has
+    /// bound its ports.
+    pub fn adopt(mut child: Child, state_dir: &Path, log: PathBuf) -> Self {
         let deadline = Instant::now() + Duration::from_secs(30);
         let file = state_dir.join("node.json");
         loop {

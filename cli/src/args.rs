@@ -192,9 +192,25 @@ pub struct UpArgs {
     #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Join the cluster whose head's control endpoint is here (first time: with --token)
-    #[arg(long, value_name = "HOST:PORT")]
-    pub join: Option<SocketAddr>,
+    /// Join the cluster whose head's control endpoint is here, an IP or a DNS name, looked up again at each reconnection (first time: with a token)
+    #[arg(long, env = env::JOIN, value_name = "HOST:PORT")]
+    pub join: Option<rserve_daemon::cluster::head_address::HeadName>,
+
+    /// Seconds a first join keeps retrying while the head cannot be reached (pods of a pool start before their head)
+    #[arg(long, env = env::JOIN_WAIT_S, default_value_t = 0.0, value_name = "SECONDS", value_parser = seconds, requires = "join")]
+    pub join_wait_s: f64,
+
+    /// This node's id, e.g. a StatefulSet pod's stable name [default: the state dir's, or a new node-<hex>]
+    #[arg(long, env = env::NODE_NAME, value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// The IP other nodes reach this one at, when it binds 0.0.0.0 or [::] (e.g. a pod's IP) [default: as the head sees it]
+    #[arg(long, env = env::ADVERTISE_IP, value_name = "IP")]
+    pub advertise_ip: Option<std::net::IpAddr>,
+
+    /// Head: also accept joins with this reusable pool token (a file from `rserve token create --pool`; repeatable, or comma-separated in the variable)
+    #[arg(long, env = env::POOL_TOKEN_FILE, value_name = "FILE", value_delimiter = ',', conflicts_with = "join")]
+    pub pool_token_file: Vec<PathBuf>,
 
     /// Join token from `rserve token create` on the head (prefer the environment variable)
     #[arg(long, env = env::JOIN_TOKEN, value_name = "TOKEN", hide_env_values = true, requires = "join")]
@@ -205,19 +221,19 @@ pub struct UpArgs {
     pub join_token_file: Option<PathBuf>,
 
     /// CPU cores this node offers [default: discovered]
-    #[arg(long, value_name = "N", value_parser = units)]
+    #[arg(long, env = env::NUM_CPUS, value_name = "N", value_parser = units)]
     pub num_cpus: Option<f64>,
 
     /// GPUs this node offers [default: discovered from the NVIDIA driver]
-    #[arg(long, value_name = "N", value_parser = units)]
+    #[arg(long, env = env::NUM_GPUS, value_name = "N", value_parser = units)]
     pub num_gpus: Option<f64>,
 
     /// Memory this node offers, in bytes [default: discovered]
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, env = env::MEMORY, value_name = "BYTES")]
     pub memory: Option<u64>,
 
-    /// A label for scheduling constraints, KEY=VALUE (repeatable)
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
+    /// A label for scheduling constraints, KEY=VALUE (repeatable, or comma-separated in the variable)
+    #[arg(long = "label", env = env::LABELS, value_name = "KEY=VALUE", value_parser = label, value_delimiter = ',')]
     pub labels: Vec<(String, String)>,
 
     /// Head: seconds without a heartbeat after which a node is declared dead
@@ -586,8 +602,12 @@ pub struct TokenCreateArgs {
     pub ttl: f64,
 
     /// Nodes the token may join (then it is used up)
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000), conflicts_with = "pool")]
     pub uses: u32,
+
+    /// Make a reusable pool token here, without a node: every node of a pool joins with it until --ttl passes (the head reads it with --pool-token-file)
+    #[arg(long)]
+    pub pool: bool,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,

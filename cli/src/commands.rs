@@ -372,8 +372,33 @@ pub async fn nodes(cx: &Invocation, args: NodesArgs) -> Result<Exit, Failure> {
 
 pub async fn token(cx: &Invocation, command: TokenCommand) -> Result<Exit, Failure> {
     let TokenCommand::Create(args) = command;
+    let (token, expires_at_s) = if args.pool {
+        // Made here: no node holds it until the head reads its file.
+        let pool = rserve_daemon::cluster::pool_token::PoolToken::generate(
+            args.ttl,
+            rserve_daemon::unix_now_s(),
+        );
+        (pool.to_text(), pool.expires_at_s as f64)
+    } else {
+        node_token(cx, &args).await?
+    };
+    let doc = || serde_json::json!({ "token": token, "expires_at_s": expires_at_s });
+    let text = match args.output {
+        Output::Table => format!("{token}\n"),
+        Output::Json => output::json(&doc())?,
+        Output::Yaml => output::yaml(&doc())?,
+    };
+    cx.printer.data(text).exit(Exit::Failed)?;
+    Ok(Exit::Ok)
+}
+
+/// A one-time join token, made by the head.
+async fn node_token(
+    cx: &Invocation,
+    args: &crate::args::TokenCreateArgs,
+) -> Result<(String, f64), Failure> {
     let client = connect_admin(cx).await?;
-    let (token, expires_at_s) = match call(
+    match call(
         &client,
         Request::CreateJoinToken {
             ttl_s: args.ttl,
@@ -385,17 +410,9 @@ pub async fn token(cx: &Invocation, command: TokenCommand) -> Result<Exit, Failu
         Response::JoinToken {
             token,
             expires_at_s,
-        } => (token, expires_at_s),
-        other => return Err(unexpected(&other)),
-    };
-    let doc = || serde_json::json!({ "token": token, "expires_at_s": expires_at_s });
-    let text = match args.output {
-        Output::Table => format!("{token}\n"),
-        Output::Json => output::json(&doc())?,
-        Output::Yaml => output::yaml(&doc())?,
-    };
-    cx.printer.data(text).exit(Exit::Failed)?;
-    Ok(Exit::Ok)
+        } => Ok((token, expires_at_s)),
+        other => Err(unexpected(&other)),
+    }
 }
 
 pub async fn down(cx: &Invocation, args: DownArgs) -> Result<Exit, Failure> {

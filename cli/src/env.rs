@@ -49,6 +49,24 @@ pub const DRAIN_TIMEOUT_S: &str = "RSERVE_DRAIN_TIMEOUT_S";
 pub const LOG_FORMAT: &str = "RSERVE_LOG_FORMAT";
 /// Log filter (tracing `EnvFilter` syntax), default `info`.
 pub const LOG: &str = "RSERVE_LOG";
+/// Head address of `rserve up --join`.
+pub const JOIN: &str = "RSERVE_JOIN";
+/// How long `rserve up --join` retries an unreachable head at the first join.
+pub const JOIN_WAIT_S: &str = "RSERVE_JOIN_WAIT_S";
+/// Node id of `rserve up`.
+pub const NODE_NAME: &str = "RSERVE_NODE_NAME";
+/// Advertised IP of `rserve up`.
+pub const ADVERTISE_IP: &str = "RSERVE_ADVERTISE_IP";
+/// Pool token files the head accepts joins with.
+pub const POOL_TOKEN_FILE: &str = "RSERVE_POOL_TOKEN_FILE";
+/// CPU cores `rserve up` offers.
+pub const NUM_CPUS: &str = "RSERVE_NUM_CPUS";
+/// GPUs `rserve up` offers.
+pub const NUM_GPUS: &str = "RSERVE_NUM_GPUS";
+/// Memory `rserve up` offers, in bytes.
+pub const MEMORY: &str = "RSERVE_MEMORY";
+/// Labels of `rserve up`, comma-separated KEY=VALUE.
+pub const LABELS: &str = "RSERVE_LABELS";
 /// Join token of `rserve up --join`.
 pub const JOIN_TOKEN: &str = "RSERVE_JOIN_TOKEN";
 /// File holding the join token of `rserve up --join`.

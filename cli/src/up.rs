@@ -91,7 +91,19 @@ pub async fn run(cx: &Invocation, args: UpArgs) -> Result<Exit, Failure> {
         max_queued_requests: args.max_queued_requests,
         max_buffered_bytes: args.max_buffered_mb << 20,
         drain_timeout: Duration::from_secs_f64(args.drain_timeout_s.max(0.0)),
-        join: args.join.map(|head| JoinOptions { head, token }),
+        join: args.join.map(|head| JoinOptions {
+            head,
+            token,
+            wait: Duration::from_secs_f64(args.join_wait_s),
+        }),
+        node_name: args.node_name.clone(),
+        advertise_ip: args.advertise_ip,
+        pool_tokens: args
+            .pool_token_file
+            .iter()
+            .map(|path| read_pool_token(path))
+            .collect::<anyhow::Result<_>>()
+            .exit(Exit::Config)?,
         resources: ResourceOverrides {
             num_cpus: args.num_cpus,
             num_gpus: args.num_gpus,
@@ -170,6 +182,19 @@ fn read_join_token(path: &std::path::Path) -> anyhow::Result<String> {
         path.display()
     );
     Ok(token.to_owned())
+}
+
+/// A pool token file for the head (`--pool-token-file`).
+fn read_pool_token(
+    path: &std::path::Path,
+) -> anyhow::Result<rserve_daemon::cluster::pool_token::PoolToken> {
+    let text = read_join_token(path)?;
+    let token = rserve_daemon::cluster::pool_token::PoolToken::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if token.check_expiry(rserve_daemon::unix_now_s()).is_err() {
+        tracing::warn!(file = %path.display(), "The pool token in this file has expired: joins with it are refused; make a new one with `rserve token create --pool`.");
+    }
+    Ok(token)
 }
 
 /// SIGHUP: re-deploy every `--deploy` file (and the demo) until shutdown.

@@ -19,12 +19,13 @@ use rserve_protocol::status::ReplicaState;
 use rserve_protocol::wire::{NodeAdvert, ReportedPhase};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api::Kinds;
 use crate::cluster::agent::MemberAgent;
 use crate::cluster::fleet::Fleet;
 use crate::cluster::head::{Head, HeadCerts};
+use crate::cluster::head_address::{HeadAddress, HeadName};
 use crate::cluster::join::{JoinError, join};
 use crate::cluster::mesh::{self, Mesh};
 use crate::cluster::placement::Host;
@@ -71,6 +72,14 @@ pub struct NodeConfig {
     /// Join the cluster whose head is here (`--join`); absent = be a head, or
     /// rejoin the cluster recorded in the state dir.
     pub join: Option<JoinOptions>,
+    /// This node's id (`--node-name`); absent = the one in the state dir, or
+    /// a new random one.
+    pub node_name: Option<String>,
+    /// The IP other nodes reach this one at, where it binds an unspecified
+    /// address (`--advertise-ip`); absent = the address the head sees.
+    pub advertise_ip: Option<std::net::IpAddr>,
+    /// Head: reusable pool tokens it accepts joins with (`--pool-token-file`).
+    pub pool_tokens: Vec<crate::cluster::pool_token::PoolToken>,
     /// Resource overrides (`--num-cpus`, `--num-gpus`, `--memory`).
     pub resources: ResourceOverrides,
     /// Free-form labels (`--label key=value`).
@@ -103,6 +112,9 @@ impl NodeConfig {
             max_buffered_bytes: crate::router::DEFAULT_MAX_BYTES,
             drain_timeout: IngressConfig::default().drain_timeout,
             join: None,
+            node_name: None,
+            advertise_ip: None,
+            pool_tokens: Vec::new(),
             resources: ResourceOverrides::default(),
             labels: BTreeMap::new(),
             node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT,
@@ -117,10 +129,13 @@ impl NodeConfig {
 /// `rserve up --join HOST:PORT --token T`.
 #[derive(Debug, Clone)]
 pub struct JoinOptions {
-    /// The head's control address.
-    pub head: SocketAddr,
+    /// The head's control address (an IP or a DNS name).
+    pub head: HeadName,
     /// The join token (needed the first time only).
     pub token: Option<String>,
+    /// How long a first join keeps trying while the head cannot be reached
+    /// (`--join-wait-s`: pods of a pool start before their head is up).
+    pub wait: Duration,
 }
 
 /// Why a node could not start; the CLI maps each to an exit code.
@@ -162,11 +177,18 @@ pub struct Node {
     cluster: Arc<Cluster>,
     /// Member nodes: how to reach the head, the certificate to present (and
     /// renew), and what to report.
-    heartbeat: Option<(SocketAddr, rustls::ClientConfig, Arc<LiveCert>, NodeAdvert)>,
+    heartbeat: Option<(
+        Arc<HeadAddress>,
+        rustls::ClientConfig,
+        Arc<LiveCert>,
+        NodeAdvert,
+    )>,
     /// The event log, the tap point and the router window.
     live: Live,
     /// The node-wide bounds on queued requests and request bodies.
     backlog: Arc<Backlog>,
+    /// What `/-/ready` answers.
+    readiness: Arc<ingress::Readiness>,
 }
 
 impl std::fmt::Debug for Node {
@@ -231,15 +253,19 @@ impl Node {
         rserve_models::persist_autotune_cache(&dir.join("autotune"));
         let file = NodeFile {
             pid: std::process::id(),
-            node_id: state_dir.node_id()?,
+            node_id: state_dir.node_id(config.node_name.as_deref())?,
             http_address: listener.local_addr().map_err(anyhow::Error::from)?,
             control_address: control.local_addr().map_err(anyhow::Error::from)?,
         };
         let token: Arc<str> = pki::load_or_create_token(dir)?.into();
+        let advertised = |addr: SocketAddr| match config.advertise_ip {
+            Some(ip) if addr.ip().is_unspecified() => SocketAddr::new(ip, addr.port()),
+            _ => addr,
+        };
         let advert = NodeAdvert {
             node_id: file.node_id.clone(),
-            http_address: file.http_address.to_string(),
-            control_address: file.control_address.to_string(),
+            http_address: advertised(file.http_address).to_string(),
+            control_address: advertised(file.control_address).to_string(),
             resources: resources::discover(&config.resources),
             labels: config.labels.clone(),
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -282,9 +308,16 @@ impl Node {
                     mesh,
                     env.clone(),
                 );
+                let head = Arc::new(HeadAddress::new(
+                    cluster_file.head.clone(),
+                    cluster_file.head.resolve().await.unwrap_or_else(|e| {
+                        warn!(head = %cluster_file.head, error = %e, "Cannot resolve the cluster head's name yet; the heartbeat will try again.");
+                        SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0)
+                    }),
+                ));
                 (
-                    Cluster::member(cluster_file, agent),
-                    Some((cluster_file.head, mesh_crypto, cert, advert)),
+                    Cluster::member(cluster_file, head.clone(), agent),
+                    Some((head, mesh_crypto, cert, advert)),
                 )
             }
             None => (
@@ -299,7 +332,16 @@ impl Node {
             events.clone(),
             env,
         )?;
+        let readiness = match &cluster.role {
+            Role::Member { agent, .. } => agent.readiness.clone(),
+            Role::Head(_) => {
+                let readiness = Arc::<ingress::Readiness>::default();
+                readiness.routes_known();
+                readiness
+            }
+        };
         Ok(Self {
+            readiness,
             config,
             state_dir,
             listener,
@@ -424,6 +466,7 @@ impl Node {
                 node_id: self.file.node_id.clone(),
                 limits: self.config.http_limits,
                 backlog: self.backlog.clone(),
+                readiness: self.readiness.clone(),
             },
             shutdown.clone(),
         )
@@ -488,7 +531,7 @@ impl NodeHandle {
             Role::Member { head, agent, .. } => {
                 let reports = agent.reports();
                 Summary::Member {
-                    head: head.to_string(),
+                    head: head.name().to_string(),
                     running: reports
                         .iter()
                         .filter(|r| r.phase == ReportedPhase::Running)
@@ -559,7 +602,7 @@ async fn load_or_join(
         (Some(mut file), _) => {
             if file.head != options.head {
                 info!(old = %file.head, new = %options.head, "The cluster head moved; using the new address.");
-                file.head = options.head;
+                file.head = options.head.clone();
                 file.write(dir)?;
             }
             Ok(Some(file))
@@ -586,12 +629,23 @@ async fn join_with(
     token: &str,
     advert: &NodeAdvert,
 ) -> Result<ClusterFile, StartError> {
-    let joined = join(dir, options.head, token, advert.clone())
-        .await
-        .map_err(|e| match e {
-            JoinError::Refused(reason) => StartError::JoinRefused(reason),
-            JoinError::Other(e) => StartError::Other(e),
-        })?;
+    let deadline = tokio::time::Instant::now() + options.wait;
+    let mut backoff = Duration::from_millis(250);
+    let joined = loop {
+        match join(dir, &options.head, token, advert.clone()).await {
+            Ok(joined) => break joined,
+            Err(JoinError::Unreachable(reason)) if tokio::time::Instant::now() < deadline => {
+                info!(head = %options.head, %reason, "The cluster head cannot be reached yet; retrying.");
+                tokio::time::sleep(backoff.min(deadline - tokio::time::Instant::now())).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(JoinError::Refused(reason)) => return Err(StartError::JoinRefused(reason)),
+            Err(JoinError::Unreachable(reason)) => {
+                return Err(StartError::Other(anyhow::anyhow!("{reason}")));
+            }
+            Err(JoinError::Other(e)) => return Err(StartError::Other(e)),
+        }
+    };
     info!(head = %options.head, cluster = %joined.cluster_id, "Joined the cluster.");
     Ok(joined)
 }
@@ -644,6 +698,7 @@ fn head_cluster(
     .map_err(|e| match e.downcast::<StateFileError>() {
         Ok(corrupt) => StartError::State(corrupt),
         Err(e) => StartError::Other(e),
-    })?;
+    })?
+    .with_pool_tokens(config.pool_tokens.clone());
     Ok(Cluster::head(head))
 }

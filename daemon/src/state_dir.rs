@@ -76,15 +76,26 @@ impl StateDir {
         &self.path
     }
 
-    /// This node's id, created (`node-<hex>`) on first start. One that is
-    /// not a plain name (an edited or damaged file) is refused: it names the
-    /// node's files, certificate and records across the cluster.
-    pub fn node_id(&self) -> Result<String, StateFileError> {
+    /// This node's id: `given` (`--node-name`, e.g. a StatefulSet pod's
+    /// stable name), or the one recorded, or a new `node-<hex>` on first
+    /// start. One that is not a plain name (an edited or damaged file) is
+    /// refused: it names the node's files, certificate and records across
+    /// the cluster. A given name that differs from the recorded one is
+    /// refused too: the state dir's certificate names the recorded one.
+    pub fn node_id(&self, given: Option<&str>) -> Result<String, StateFileError> {
         let path = self.path.join("node_id");
         let io = |source| StateFileError::Io {
             path: path.clone(),
             source,
         };
+        if let Some(given) = given {
+            rserve_protocol::config::check_plain_name(given).map_err(|reason| {
+                StateFileError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("the node name `{given}` (--node-name) {reason}"),
+                }
+            })?;
+        }
         match std::fs::read_to_string(&path) {
             Ok(id) if !id.trim().is_empty() => {
                 let id = id.trim();
@@ -94,13 +105,27 @@ impl StateDir {
                         reason: format!("the node id `{id}` {reason}"),
                     }
                 })?;
+                if let Some(given) = given
+                    && given != id
+                {
+                    return Err(StateFileError::Corrupt {
+                        path: path.clone(),
+                        reason: format!(
+                            "this state dir belongs to node `{id}`, not `{given}` (--node-name); \
+                             start it with its own name, or use a fresh --state-dir"
+                        ),
+                    });
+                }
                 return Ok(id.to_owned());
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
         }
-        let id = format!("node-{:012x}", rand::random::<u64>() >> 16);
+        let id = match given {
+            Some(given) => given.to_owned(),
+            None => format!("node-{:012x}", rand::random::<u64>() >> 16),
+        };
         write_durably(&path, format!("{id}\n").as_bytes()).map_err(io)?;
         Ok(id)
     }
@@ -312,10 +337,35 @@ mod tests {
     #[test]
     fn the_node_id_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let first = StateDir::lock(dir.path()).unwrap().node_id().unwrap();
+        let first = StateDir::lock(dir.path()).unwrap().node_id(None).unwrap();
         assert!(first.starts_with("node-"), "{first}");
-        let again = StateDir::lock(dir.path()).unwrap().node_id().unwrap();
+        let again = StateDir::lock(dir.path()).unwrap().node_id(None).unwrap();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn a_given_node_name_is_recorded_and_must_match_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::lock(dir.path()).unwrap();
+        assert_eq!(
+            state.node_id(Some("rserve-pool-cpu-1")).unwrap(),
+            "rserve-pool-cpu-1"
+        );
+        assert_eq!(state.node_id(None).unwrap(), "rserve-pool-cpu-1");
+        assert_eq!(
+            state.node_id(Some("rserve-pool-cpu-1")).unwrap(),
+            "rserve-pool-cpu-1"
+        );
+        let err = state
+            .node_id(Some("rserve-pool-cpu-2"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("belongs to node `rserve-pool-cpu-1`, not `rserve-pool-cpu-2`"),
+            "{err}"
+        );
+        let err = state.node_id(Some("a/b")).unwrap_err().to_string();
+        assert!(err.contains("the node name `a/b` (--node-name)"), "{err}");
     }
 
     #[test]
@@ -349,7 +399,7 @@ mod tests {
         std::fs::write(dir.path().join("node_id"), "../../etc/passwd\n").unwrap();
         let err = StateDir::lock(dir.path())
             .unwrap()
-            .node_id()
+            .node_id(None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("node_id is corrupt"), "{err}");

@@ -39,6 +39,9 @@ pub struct MemberAgent {
     fingerprints: Mutex<HashMap<String, String>>,
     /// Certificates of removed nodes, as the head last said (refused here too).
     pub revoked: Arc<super::revoked::Revoked>,
+    /// `/-/ready`: set once the head has answered a heartbeat (this node's
+    /// routes are then the cluster's).
+    pub readiness: Arc<crate::ingress::Readiness>,
 }
 
 impl MemberAgent {
@@ -51,6 +54,7 @@ impl MemberAgent {
     ) -> Self {
         Self {
             revoked: Arc::default(),
+            readiness: Arc::default(),
             routes: env.routes.clone(),
             env,
             node_id,

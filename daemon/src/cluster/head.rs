@@ -19,6 +19,7 @@ use super::heartbeat::HEARTBEAT_PERIOD;
 use super::membership::{IssuedCert, MemberCerts, Membership, MembershipEvent};
 use super::nodes_file::NodesFile;
 use super::placement::Host;
+use super::pool_token::{self, Binding, PoolToken, PoolTokenError};
 use super::revoked::{self, RemovedNode, Revoked};
 use super::tokens::TokenStore;
 use crate::digest;
@@ -40,6 +41,8 @@ pub struct Head {
     issuer: CaIssuer,
     /// Join tokens.
     tokens: Mutex<TokenStore>,
+    /// Reusable pool tokens (`--pool-token-file`), read at start.
+    pool_tokens: Vec<PoolToken>,
     /// Who is in the cluster and alive.
     membership: Mutex<Membership>,
     /// Where membership is persisted.
@@ -131,6 +134,7 @@ impl Head {
             revoked,
             cluster_id: issuer.fingerprint.clone(),
             tokens: Mutex::new(TokenStore::load(state_dir, now_s())?),
+            pool_tokens: Vec::new(),
             issuer,
             membership: Mutex::new(membership),
             nodes_file,
@@ -146,14 +150,20 @@ impl Head {
 
     /// Handles the head's calls of the control protocol. `peer` is the SHA-256
     /// of the client certificate the connection was authenticated with, if any.
-    pub fn handle(&self, request: Request, peer: Option<&str>, remote: SocketAddr) -> Response {
+    pub fn handle(
+        &self,
+        request: Request,
+        peer: Option<&str>,
+        remote: SocketAddr,
+        binding: Option<&Binding>,
+    ) -> Response {
         match request {
             Request::CreateJoinToken { ttl_s, uses } => self.create_token(ttl_s, uses),
             Request::Join {
                 token,
                 public_key,
                 advert,
-            } => self.join(&token, &public_key, advert, remote),
+            } => self.join(&token, &public_key, advert, remote, binding),
             Request::Heartbeat {
                 advert,
                 replicas,
@@ -217,11 +227,24 @@ impl Head {
         public_key: &str,
         mut advert: NodeAdvert,
         remote: SocketAddr,
+        binding: Option<&Binding>,
     ) -> Response {
-        if let Err(e) = self.tokens.lock().unwrap().verify(token, now_s()) {
-            warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
-            return unauthorized(e.to_string());
-        }
+        let pool = match pool_token::proof_id(token) {
+            Some(_) => match self.verify_pool_join(token, binding) {
+                Ok(pool) => Some((pool, binding.copied().unwrap_or_default())),
+                Err(e) => {
+                    warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
+                    return unauthorized(e.to_string());
+                }
+            },
+            None => {
+                if let Err(e) = self.tokens.lock().unwrap().verify(token, now_s()) {
+                    warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
+                    return unauthorized(e.to_string());
+                }
+                None
+            }
+        };
         if let Err(e) = advert.check() {
             warn!(%remote, reason = %e, "Refused a node's join: bad advert.");
             return bad_advert(e);
@@ -238,8 +261,10 @@ impl Head {
                 Err(e) => return unauthorized(format!("{e:#}")),
             };
         // Used only now that the join will be answered (a refused advert
-        // leaves the token as it was).
-        if let Err(e) = self.tokens.lock().unwrap().consume(token, now_s()) {
+        // leaves the token as it was). A pool token is not used up.
+        if pool.is_none()
+            && let Err(e) = self.tokens.lock().unwrap().consume(token, now_s())
+        {
             warn!(%remote, node = %advert.node_id, reason = %e, "Refused a node's join.");
             return unauthorized(e.to_string());
         }
@@ -263,12 +288,48 @@ impl Head {
                 format!("joined from {remote} (http {})", advert.http_address),
             );
         }
+        let head_proof = pool.map(|(pool, binding)| {
+            pool.head_proof(
+                &binding,
+                &[
+                    issued.cert_pem.as_bytes(),
+                    self.issuer.ca_pem.as_bytes(),
+                    self.cluster_id.as_bytes(),
+                ],
+            )
+        });
         Response::Joined {
             cert_pem: issued.cert_pem,
             ca_pem: self.issuer.ca_pem.clone(),
             cluster_id: self.cluster_id.clone(),
             expires_at_s: Some(issued.expires_at_s),
+            head_proof,
         }
+    }
+
+    /// The pool token a join proof `rsp.<id>.<proof>` was made with, if it
+    /// holds over this connection's session and has not expired.
+    fn verify_pool_join(
+        &self,
+        proof: &str,
+        binding: Option<&Binding>,
+    ) -> Result<&PoolToken, PoolTokenError> {
+        let binding = binding.ok_or(PoolTokenError::Invalid)?;
+        let id = pool_token::proof_id(proof).ok_or(PoolTokenError::Malformed)?;
+        let pool = self
+            .pool_tokens
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
+            .ok_or(PoolTokenError::Invalid)?;
+        pool.verify_join(proof, binding)?;
+        pool.check_expiry(now_s())?;
+        Ok(pool)
+    }
+
+    /// Accepts joins with these pool tokens (`--pool-token-file`).
+    pub fn with_pool_tokens(mut self, tokens: Vec<PoolToken>) -> Self {
+        self.pool_tokens = tokens;
+        self
     }
 
     /// A member's renewal, over a connection authenticated with its current

@@ -2,7 +2,8 @@
 //! [`HEARTBEAT_PERIOD`] (its advert, its replicas' phases and its routers'
 //! figures), applies the route table the head answers with, renews the
 //! node's certificate when the head says it is due, and reconnects with
-//! backoff when the head is gone.
+//! backoff when the head is gone (looking its name up again each time: a
+//! rescheduled head may come back at another IP).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::agent::MemberAgent;
+use super::head_address::HeadAddress;
 use crate::observe::window::RouterWindow;
 use crate::pki::{LiveCert, MESH_SERVER_NAME};
 use crate::rpc::client::ControlClient;
@@ -33,7 +35,7 @@ const RENEW_RETRY: Duration = Duration::from_secs(30);
 /// `cert`), reports `advert` and the agent's replicas every
 /// [`HEARTBEAT_PERIOD`], until `stop`.
 pub async fn run(
-    head: SocketAddr,
+    head_address: Arc<HeadAddress>,
     crypto: rustls::ClientConfig,
     cert: Arc<LiveCert>,
     advert: NodeAdvert,
@@ -44,6 +46,7 @@ pub async fn run(
     let mut backoff = Duration::from_millis(200);
     let mut last_warning: Option<Instant> = None;
     while !stop.is_cancelled() {
+        let head = head_address.refresh().await;
         let connecting = ControlClient::connect_with(
             head,
             MESH_SERVER_NAME,
@@ -63,9 +66,9 @@ pub async fn run(
                         .expires_at_s()
                         .is_some_and(|at| at <= crate::unix_now_s())
                     {
-                        warn!(%head, error = %e, "Cannot reach the cluster head: this node's certificate expired before the head could renew it; restart it with a new join token (--token).");
+                        warn!(head = %head_address, error = %e, "Cannot reach the cluster head: this node's certificate expired before the head could renew it; restart it with a new join token (--token).");
                     } else {
-                        warn!(%head, error = %e, "Cannot reach the cluster head; retrying.");
+                        warn!(head = %head_address, error = %e, "Cannot reach the cluster head; retrying.");
                     }
                     last_warning = Some(Instant::now());
                 }
@@ -146,6 +149,8 @@ async fn beat(
                 if let Some(routes) = routes {
                     agent.apply_routes(&routes);
                 }
+                // Applied now, or already the head's: this node can serve.
+                agent.readiness.routes_known();
                 agent.revoked.replace(revoked);
                 if renew_certificate && Instant::now() >= renew_after {
                     match renew(client, cert).await {

@@ -1,9 +1,11 @@
 //! Joining a cluster: a new node generates its key pair, checks that the head
 //! it reached holds the CA the join token names (a pinned CA, as kubeadm's
 //! `--discovery-token-ca-cert-hash`) before it sends anything, proves the
-//! token, and stores the certificate the head signs for it.
+//! token, and stores the certificate the head signs for it. With a pool
+//! token ([`super::pool_token`]), which names no CA, both sides prove the
+//! token over the session instead, and the node checks the head's proof
+//! before it trusts the CA it is sent.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::ClusterFile;
+use super::head_address::HeadName;
+use super::pool_token::PoolToken;
 use super::tokens::JoinToken;
 use crate::digest;
 use crate::pki::{self, MESH_SERVER_NAME, TlsPaths};
@@ -32,6 +36,9 @@ pub enum JoinError {
     /// The token or the head refused (wrong, expired, another cluster).
     #[error("{0}")]
     Refused(String),
+    /// The head's name does not resolve, or nothing answers there (yet).
+    #[error("{0}")]
+    Unreachable(String),
     /// Anything else (unreachable head, disk).
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
@@ -41,16 +48,27 @@ pub enum JoinError {
 /// key, certificate, the cluster CA and `cluster.json` into `state_dir`.
 pub async fn join(
     state_dir: &Path,
-    head: SocketAddr,
+    head_name: &HeadName,
     token: &str,
     advert: NodeAdvert,
 ) -> Result<ClusterFile, JoinError> {
-    let parsed = JoinToken::parse(token).map_err(|e| JoinError::Refused(e.to_string()))?;
+    // A pool token names no CA: the session is checked by proofs instead.
+    let (pool, pinned_ca) = if PoolToken::is_pool(token) {
+        let pool = PoolToken::parse(token).map_err(|e| JoinError::Refused(e.to_string()))?;
+        (Some(pool), None)
+    } else {
+        let parsed = JoinToken::parse(token).map_err(|e| JoinError::Refused(e.to_string()))?;
+        (None, Some(parsed.ca))
+    };
+    let head = head_name
+        .resolve()
+        .await
+        .map_err(|e| JoinError::Unreachable(format!("cannot resolve {head_name}: {e}")))?;
     let key = rcgen::KeyPair::generate().context("cannot generate a key pair")?;
     let crypto = pki::client_builder()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCa {
-            fingerprint: parsed.ca.clone(),
+            fingerprint: pinned_ca.clone(),
             provider: pki::provider(),
         }))
         .with_no_client_auth();
@@ -60,11 +78,24 @@ pub async fn join(
             ClientError::Rejected(reason) | ClientError::Untrusted(reason) => JoinError::Refused(
                 format!("the node at {head} is not the cluster of this token: {reason}"),
             ),
+            ClientError::Unreachable { reason, .. } => {
+                JoinError::Unreachable(format!("cannot reach {head_name} ({head}): {reason}"))
+            }
             other => JoinError::Other(other.into()),
         })?;
+    let binding = client.channel_binding();
+    let sent_token = match (&pool, &binding) {
+        (Some(pool), Some(binding)) => pool.join_proof(binding),
+        (Some(_), None) => {
+            return Err(JoinError::Other(anyhow::anyhow!(
+                "the TLS session exports no keying material to prove the pool token over"
+            )));
+        }
+        (None, _) => token.trim().to_owned(),
+    };
     let response = client
         .call(&Request::Join {
-            token: token.trim().to_owned(),
+            token: sent_token,
             public_key: digest::hex(key.public_key_raw()),
             advert,
         })
@@ -76,8 +107,25 @@ pub async fn join(
             cert_pem,
             ca_pem,
             cluster_id,
+            head_proof,
             ..
-        } => (cert_pem, ca_pem, cluster_id),
+        } => {
+            if let (Some(pool), Some(binding)) = (&pool, &binding) {
+                let payload = [
+                    cert_pem.as_bytes(),
+                    ca_pem.as_bytes(),
+                    cluster_id.as_bytes(),
+                ];
+                pool.verify_head(head_proof.as_deref().unwrap_or_default(), binding, &payload)
+                    .map_err(|_| {
+                        JoinError::Refused(format!(
+                            "the node at {head} did not prove it holds this pool token (another \
+                             cluster, or something in the middle): nothing it sent was kept"
+                        ))
+                    })?;
+            }
+            (cert_pem, ca_pem, cluster_id)
+        }
         Response::Error(e) => {
             return Err(JoinError::Refused(format!(
                 "the head at {head} refused to let this node join: {}",
@@ -92,7 +140,9 @@ pub async fn join(
     };
     let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
         .context("the head sent an unreadable CA certificate")?;
-    if digest::ca_fingerprint(&ca_der) != parsed.ca {
+    if let Some(pinned) = &pinned_ca
+        && digest::ca_fingerprint(&ca_der) != *pinned
+    {
         return Err(JoinError::Refused(
             "the head sent a CA that is not the token's".to_owned(),
         ));
@@ -110,7 +160,7 @@ pub async fn join(
     // Replica commands are taken from the head's certificate, which names
     // it the head ([`pki::HEAD_NAME`]): nothing to pin.
     let file = ClusterFile {
-        head,
+        head: head_name.clone(),
         cluster_id,
         head_cert_sha256: None,
     };
@@ -119,10 +169,12 @@ pub async fn join(
 }
 
 /// Trusts a server whose chain includes the CA named by a join token (by
-/// fingerprint), and verifies the chain against that CA.
+/// fingerprint), and verifies the chain against that CA. Without a
+/// fingerprint (a pool token) any chain is taken here: the proofs over the
+/// session decide, and nothing is sent or kept before they hold.
 #[derive(Debug)]
 struct PinnedCa {
-    fingerprint: String,
+    fingerprint: Option<String>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -135,9 +187,12 @@ impl ServerCertVerifier for PinnedCa {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(fingerprint) = &self.fingerprint else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let ca = intermediates
             .iter()
-            .find(|c| digest::ca_fingerprint(c) == self.fingerprint)
+            .find(|c| digest::ca_fingerprint(c) == *fingerprint)
             .ok_or_else(|| {
                 rustls::Error::General(
                     "the node's CA is not the one in the join token (another cluster, or a wrong address)"

@@ -12,12 +12,14 @@
 pub mod agent;
 pub mod fleet;
 pub mod head;
+pub mod head_address;
 pub mod heartbeat;
 pub mod join;
 pub mod membership;
 pub mod mesh;
 mod nodes_file;
 pub mod placement;
+pub mod pool_token;
 pub mod resources;
 pub mod revoked;
 pub mod tokens;
@@ -35,6 +37,7 @@ use crate::replica::LocalReplicas;
 use agent::MemberAgent;
 use fleet::Fleet;
 use head::Head;
+use head_address::{HeadAddress, HeadName};
 use mesh::Mesh;
 
 /// Default time without a heartbeat after which the head declares a node dead.
@@ -43,8 +46,8 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(5);
 /// `<state dir>/cluster.json`: present on member nodes (not on the head).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterFile {
-    /// The head's control address.
-    pub head: SocketAddr,
+    /// The head's control address (an IP or a DNS name, with the port).
+    pub head: HeadName,
     /// The cluster id (the CA fingerprint).
     pub cluster_id: String,
     /// SHA-256 (hex) of the head's certificate as it presented it at the
@@ -86,7 +89,7 @@ pub enum Role {
     /// A member node that heartbeats the head and runs what it places here.
     Member {
         /// The head's control address.
-        head: SocketAddr,
+        head: Arc<HeadAddress>,
         /// The head's certificate (SHA-256) as pinned at a join made before
         /// the head's certificate was marked; replica commands are taken
         /// from it as from a marked one.
@@ -118,12 +121,12 @@ impl Cluster {
     }
 
     /// A member's cluster, with its agent.
-    pub fn member(file: &ClusterFile, agent: MemberAgent) -> Self {
+    pub fn member(file: &ClusterFile, head: Arc<HeadAddress>, agent: MemberAgent) -> Self {
         Self {
             cluster_id: file.cluster_id.clone(),
             local: agent.local.clone(),
             role: Role::Member {
-                head: file.head,
+                head,
                 head_cert: file.head_cert_sha256.clone(),
                 agent: Arc::new(agent),
             },
@@ -150,7 +153,7 @@ impl Cluster {
     /// The head's address, on a member.
     pub fn head_address(&self) -> Option<SocketAddr> {
         match &self.role {
-            Role::Member { head, .. } => Some(*head),
+            Role::Member { head, .. } => Some(head.current()),
             Role::Head(_) => None,
         }
     }
@@ -173,7 +176,7 @@ impl Cluster {
     pub async fn ask_head(&self, request: &Request) -> Result<Response, String> {
         match &self.role {
             Role::Member { head, agent, .. } => agent
-                .ask(*head, request)
+                .ask(head.current(), request)
                 .await
                 .map_err(|e| format!("cannot reach the cluster head at {head}: {e}")),
             Role::Head(_) => Err("this node is the head".to_owned()),
@@ -184,13 +187,16 @@ impl Cluster {
     /// joins, heartbeats, renewals, nodes) and a member's replica commands.
     /// `peer` is the SHA-256 of the client certificate the connection was
     /// authenticated with, if any; `from_head` whether that certificate is
-    /// the head's ([`crate::pki::HEAD_NAME`]).
+    /// the head's ([`crate::pki::HEAD_NAME`]); `binding` the keying material
+    /// exported from the connection's TLS session, for joins with a pool
+    /// token ([`pool_token`]).
     pub fn handle(
         &self,
         request: Request,
         peer: Option<&str>,
         from_head: bool,
         remote: SocketAddr,
+        binding: Option<&pool_token::Binding>,
     ) -> Response {
         let replica_command = matches!(
             request,
@@ -217,12 +223,13 @@ impl Cluster {
                 code: ErrorCode::BadRequest,
                 message: "the head places replicas; it takes no replica commands".to_owned(),
             }),
-            (Role::Head(head), false) => head.handle(request, peer, remote),
+            (Role::Head(head), false) => head.handle(request, peer, remote, binding),
             (Role::Member { head, .. }, false) => Response::Error(WireError {
                 code: ErrorCode::BadRequest,
                 message: format!(
-                    "this node is a member of cluster {}; cluster calls go to the head: rserve --address {head} …",
-                    self.cluster_id
+                    "this node is a member of cluster {}; cluster calls go to the head: rserve --address {} …",
+                    self.cluster_id,
+                    head.name()
                 ),
             }),
         }

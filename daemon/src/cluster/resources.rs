@@ -38,10 +38,15 @@ fn total_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// NVIDIA GPUs from `/proc/driver/nvidia/gpus` (no driver: none), and the memory
-/// of the first from `nvidia-smi` when it is installed (else 0 = unknown).
+/// NVIDIA GPUs from `/proc/driver/nvidia/gpus` (no driver: none), as many as
+/// `NVIDIA_VISIBLE_DEVICES` lets this process see, and the memory of the first
+/// from `nvidia-smi` when it is installed (else 0 = unknown).
 fn discover_gpus() -> (usize, u64) {
-    let count = std::fs::read_dir("/proc/driver/nvidia/gpus").map_or(0, Iterator::count);
+    let host = std::fs::read_dir("/proc/driver/nvidia/gpus").map_or(0, Iterator::count);
+    let count = visible_gpus(
+        std::env::var("NVIDIA_VISIBLE_DEVICES").ok().as_deref(),
+        host,
+    );
     if count == 0 {
         return (0, 0);
     }
@@ -55,9 +60,38 @@ fn discover_gpus() -> (usize, u64) {
     (count, memory)
 }
 
+/// Of `host` GPUs, those a container sees: the NVIDIA container runtime (and
+/// Kubernetes' device plugin, which sets it per pod) passes the allocated
+/// devices in `NVIDIA_VISIBLE_DEVICES` (`all`, a comma-separated list of
+/// indexes or UUIDs, or `none`/`void`); the driver's `/proc` lists the host's.
+fn visible_gpus(variable: Option<&str>, host: usize) -> usize {
+    match variable.map(str::trim) {
+        None | Some("all") => host,
+        Some("" | "none" | "void") => 0,
+        Some(list) => list
+            .split(',')
+            .filter(|d| !d.trim().is_empty())
+            .count()
+            .min(host),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_counts_only_the_gpus_it_was_given() {
+        assert_eq!(visible_gpus(None, 8), 8);
+        assert_eq!(visible_gpus(Some("all"), 8), 8);
+        assert_eq!(visible_gpus(Some("0,3"), 8), 2);
+        assert_eq!(visible_gpus(Some("GPU-1f2e,GPU-77aa,GPU-c0de"), 8), 3);
+        assert_eq!(visible_gpus(Some("none"), 8), 0);
+        assert_eq!(visible_gpus(Some("void"), 8), 0);
+        assert_eq!(visible_gpus(Some(""), 8), 0);
+        // No driver: none, whatever the variable says.
+        assert_eq!(visible_gpus(Some("0,1"), 0), 0);
+    }
 
     #[test]
     fn overrides_win_and_discovery_finds_something() {

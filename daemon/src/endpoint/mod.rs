@@ -191,6 +191,9 @@ struct Caller {
     from_head: bool,
     /// Whether the handshake carried the admin token.
     authorized: bool,
+    /// Keying material exported from the TLS session, on a connection
+    /// without a certificate (a join with a pool token proves it over this).
+    binding: Option<crate::cluster::pool_token::Binding>,
 }
 
 async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyhow::Result<()> {
@@ -221,11 +224,21 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
         conn.closed().await;
         return Ok(());
     };
+    let binding = match peer {
+        Some(_) => None,
+        None => {
+            let mut out = [0u8; crate::cluster::pool_token::BINDING_LEN];
+            conn.export_keying_material(&mut out, crate::cluster::pool_token::EXPORTER_LABEL, b"")
+                .ok()
+                .map(|()| out)
+        }
+    };
     let caller = Caller {
         remote,
         peer,
         from_head,
         authorized,
+        binding,
     };
     // Streams are served concurrently: the first few on this connection's
     // task (a forwarded request then costs no spawn and no wake-up of a
@@ -442,6 +455,7 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
             caller.peer.as_deref(),
             caller.from_head,
             caller.remote,
+            caller.binding.as_ref(),
         )),
         Request::Forward { .. } => unreachable!("forwards are served by `forward`"),
         Request::Logs(_) | Request::Events { .. } | Request::Tap(_) | Request::Watch { .. } => {

@@ -67,6 +67,41 @@ pub struct IngressConfig {
     pub limits: HttpLimits,
     /// The node-wide bounds on queued requests and request bodies.
     pub backlog: Arc<Backlog>,
+    /// What `/-/ready` answers.
+    pub readiness: Arc<Readiness>,
+}
+
+/// Whether the node can serve, for `/-/ready` (a Kubernetes readiness
+/// probe, a load balancer's health check): it knows the cluster's routes (a
+/// head from the start, a member once the head has answered a heartbeat) and
+/// is not draining. `/-/healthz` stays the liveness answer: the node runs.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    routes_known: std::sync::atomic::AtomicBool,
+    draining: std::sync::atomic::AtomicBool,
+}
+
+impl Readiness {
+    /// The node's routes are the cluster's.
+    pub fn routes_known(&self) {
+        self.routes_known.store(true, Ordering::Relaxed);
+    }
+
+    /// The node stopped taking new work.
+    pub fn draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Why the node is not ready, if it is not.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Some("draining")
+        } else if !self.routes_known.load(Ordering::Relaxed) {
+            Some("waiting for the cluster's routes from the head")
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for IngressConfig {
@@ -79,6 +114,7 @@ impl Default for IngressConfig {
             node_id: String::new(),
             limits: HttpLimits::default(),
             backlog: Arc::default(),
+            readiness: Arc::default(),
         }
     }
 }
@@ -223,6 +259,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    ingress.config.readiness.draining();
     info!("Ingress stopped accepting; draining open connections.");
     let drain = ingress.config.drain_timeout;
     if tokio::time::timeout(drain, ingress.connections.drain())
@@ -499,6 +536,14 @@ impl Ingress {
     fn builtin(&self, path: &str) -> Response<IngressBody> {
         match path {
             "/-/healthz" => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
+            "/-/ready" => match self.config.readiness.not_ready() {
+                None => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"ready")),
+                Some(why) => plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    Bytes::from_static(why.as_bytes()),
+                ),
+            },
             "/-/metrics" => {
                 let mut text = metrics::render(&self.routes.load().snapshot());
                 self.connections.render(&mut text);

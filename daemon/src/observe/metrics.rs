@@ -106,6 +106,21 @@ fn scale(out: &mut String, deployments: &[DeploymentSnapshot]) {
     }
     header(
         out,
+        "rserve_deployment_unschedulable_replicas",
+        "gauge",
+        "Replicas of the target that no node has room for (the signal to grow the fleet).",
+    );
+    for d in deployments {
+        if let Some(n) = d.unschedulable_replicas {
+            let _ = writeln!(
+                out,
+                "rserve_deployment_unschedulable_replicas{{{}}} {n}",
+                labels(d)
+            );
+        }
+    }
+    header(
+        out,
         "rserve_deployment_running_replicas",
         "gauge",
         "Replicas this node routes to (RUNNING).",
@@ -366,6 +381,7 @@ mod tests {
             queued: 2,
             multiplexed: true,
             target_replicas: Some(3),
+            unschedulable_replicas: Some(1),
             scale_ups: 2,
             scale_downs: 1,
             replicas: vec![ReplicaSnapshot {
@@ -383,6 +399,7 @@ mod tests {
             format!("rserve_requests_total{{{l},code=\"2xx\"}} 3"),
             format!("rserve_requests_total{{{l},code=\"5xx\"}} 1"),
             format!("rserve_deployment_target_replicas{{{l}}} 3"),
+            format!("rserve_deployment_unschedulable_replicas{{{l}}} 1"),
             format!("rserve_deployment_running_replicas{{{l}}} 1"),
             format!("rserve_autoscaling_decisions_total{{{l},direction=\"up\"}} 2"),
             format!("rserve_autoscaling_decisions_total{{{l},direction=\"down\"}} 1"),
@@ -407,6 +424,6 @@ mod tests {
         assert!(!text.contains("code=\"4xx\""), "zero counts are left out");
         // Each family's lines follow its own TYPE line.
         let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
-        assert_eq!(types.len(), 14, "{types:?}");
+        assert_eq!(types.len(), 15, "{types:?}");
     }
 }

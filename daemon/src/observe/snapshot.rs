@@ -19,6 +19,8 @@ pub struct DeploymentSnapshot {
     pub queued: u64,
     /// The replica target, where the controller runs (the head).
     pub target_replicas: Option<u32>,
+    /// Replicas of the target no node has room for (the head).
+    pub unschedulable_replicas: Option<u32>,
     /// Autoscaling decisions that raised the target.
     pub scale_ups: u64,
     /// Autoscaling decisions that lowered it.

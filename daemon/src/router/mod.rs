@@ -156,6 +156,9 @@ pub struct ScalingFigures {
     /// Autoscaling decisions up, and down.
     ups: AtomicU64,
     downs: AtomicU64,
+    /// Replicas of the target that no node has room for; `u64::MAX` until
+    /// the controller sets it (members).
+    unschedulable: AtomicU64,
 }
 
 /// A queued request's end of its hand-over; if the request goes away after a
@@ -238,6 +241,7 @@ impl DeploymentRouter {
             stats: RequestStats::default(),
             scaling: ScalingFigures {
                 target: AtomicU64::new(u64::MAX),
+                unschedulable: AtomicU64::new(u64::MAX),
                 ..ScalingFigures::default()
             },
         }
@@ -276,6 +280,10 @@ impl DeploymentRouter {
             requests: self.stats.figures(),
             queued: self.queued(),
             target_replicas: u32::try_from(self.scaling.target.load(Ordering::Relaxed)).ok(),
+            unschedulable_replicas: u32::try_from(
+                self.scaling.unschedulable.load(Ordering::Relaxed),
+            )
+            .ok(),
             scale_ups: self.scaling.ups.load(Ordering::Relaxed),
             scale_downs: self.scaling.downs.load(Ordering::Relaxed),
             multiplexed: self.multiplexed(),
@@ -313,6 +321,14 @@ impl DeploymentRouter {
         self.scaling
             .target
             .store(u64::from(target), Ordering::Relaxed);
+    }
+
+    /// Records how many replicas of the target no node has room for (the
+    /// head's controller).
+    pub fn set_unschedulable(&self, replicas: u32) {
+        self.scaling
+            .unschedulable
+            .store(u64::from(replicas), Ordering::Relaxed);
     }
 
     /// Counts an autoscaling decision.

@@ -311,6 +311,16 @@ impl ControlClient {
             .map_err(|_| lost("the node stopped answering".to_owned()))?
     }
 
+    /// Keying material exported from this connection's TLS session (RFC
+    /// 5705): the same on both ends of one session, different on any other.
+    pub fn channel_binding(&self) -> Option<crate::cluster::pool_token::Binding> {
+        let mut out = [0u8; crate::cluster::pool_token::BINDING_LEN];
+        self.conn
+            .export_keying_material(&mut out, crate::cluster::pool_token::EXPORTER_LABEL, b"")
+            .ok()?;
+        Some(out)
+    }
+
     /// The node's control address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

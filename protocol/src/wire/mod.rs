@@ -539,6 +539,11 @@ pub enum Response {
         /// Unix time the certificate expires (the head renews it before).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at_s: Option<f64>,
+        /// For a join with a pool token: the head's proof that it holds the
+        /// same token, over this session and the certificates above (HMAC,
+        /// hex).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head_proof: Option<String>,
     },
     /// Answer to [`Request::RenewCertificate`].
     CertificateRenewed {

@@ -310,6 +310,19 @@ impl DeploymentRuntime {
                 self.stop_at(i, tasks, recorder);
             }
         }
+        // Wanted but placed nowhere: the signal for growing the fleet (a
+        // Kubernetes pool scaled on it).
+        let unschedulable = match self.pending {
+            Some(_) => target.saturating_sub(
+                self.replicas
+                    .iter()
+                    .filter(|m| current(m, self.generation))
+                    .count(),
+            ),
+            None => 0,
+        };
+        self.router
+            .set_unschedulable(u32::try_from(unschedulable).unwrap_or(u32::MAX));
 
         // Start before stop: outdated replicas keep serving until enough new ones run.
         let new_running = self
