@@ -319,12 +319,22 @@ fn watchdog_pings_stop_while_the_controller_loop_is_stalled() {
         "{}",
         node.log()
     );
+    // The liveness answer (a Kubernetes liveness probe) says so too.
+    let addr = node.http(&dir.path().join("state"));
+    let health = http(addr, "GET", "/-/healthz", &[], b"");
+    assert_eq!(health.status, 503);
+    let said = String::from_utf8_lossy(&health.body);
+    assert!(
+        said.starts_with("the controller loop has made no progress for"),
+        "{said}"
+    );
 
     std::fs::remove_file(&stall).unwrap();
     let until = Instant::now() + DEADLINE;
     while systemd.pings_during(Duration::from_millis(500)) == 0 {
         assert!(Instant::now() < until, "pings did not resume");
     }
+    assert_eq!(http(addr, "GET", "/-/healthz", &[], b"").status, 200);
 }
 
 fn rand_suffix() -> u128 {

@@ -446,9 +446,10 @@ impl Node {
         // caller deployed them before `run`): tell systemd. Connections that
         // arrive before the accept loop polls wait in the listen backlog.
         self.config.notify.ready(&handle.summary().await);
+        let beats = vec![controller_beat, ingress_beat.clone()];
         let systemd = tokio::spawn(notify::supervise(
             self.config.notify.clone(),
-            vec![controller_beat, ingress_beat.clone()],
+            beats.clone(),
             move || {
                 let handle = handle.clone();
                 async move { handle.summary().await }
@@ -467,6 +468,7 @@ impl Node {
                 limits: self.config.http_limits,
                 backlog: self.backlog.clone(),
                 readiness: self.readiness.clone(),
+                liveness: beats,
             },
             shutdown.clone(),
         )

@@ -215,6 +215,12 @@ impl Heartbeat {
             .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// The loop's name and how long since it beat, if longer than `limit`.
+    pub fn stalled(&self, limit: Duration) -> Option<(&'static str, Duration)> {
+        let age = self.age();
+        (age > limit).then_some((self.inner.name, age))
+    }
+
     fn age(&self) -> Duration {
         let last = Duration::from_millis(self.inner.last_ms.load(Ordering::Relaxed));
         self.inner.origin.elapsed().saturating_sub(last)

@@ -69,7 +69,14 @@ pub struct IngressConfig {
     pub backlog: Arc<Backlog>,
     /// What `/-/ready` answers.
     pub readiness: Arc<Readiness>,
+    /// The node's loops (controller, ingress): `/-/healthz` fails while one
+    /// has made no progress for [`LIVENESS_LIMIT`].
+    pub liveness: Vec<Heartbeat>,
 }
+
+/// How long a loop may go without progress before `/-/healthz` says the node
+/// is hung (a liveness probe then restarts it after its own failure count).
+pub const LIVENESS_LIMIT: Duration = Duration::from_secs(5);
 
 /// Whether the node can serve, for `/-/ready` (a Kubernetes readiness
 /// probe, a load balancer's health check): it knows the cluster's routes (a
@@ -115,6 +122,7 @@ impl Default for IngressConfig {
             limits: HttpLimits::default(),
             backlog: Arc::default(),
             readiness: Arc::default(),
+            liveness: Vec::new(),
         }
     }
 }
@@ -535,7 +543,23 @@ impl Ingress {
 
     fn builtin(&self, path: &str) -> Response<IngressBody> {
         match path {
-            "/-/healthz" => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
+            "/-/healthz" => match self
+                .config
+                .liveness
+                .iter()
+                .find_map(|beat| beat.stalled(LIVENESS_LIMIT))
+            {
+                None => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
+                Some((name, age)) => plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    format!(
+                        "the {name} loop has made no progress for {:.0} s",
+                        age.as_secs_f64()
+                    )
+                    .into(),
+                ),
+            },
             "/-/ready" => match self.config.readiness.not_ready() {
                 None => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"ready")),
                 Some(why) => plain(
