@@ -1363,4 +1363,23 @@ fn a_pool_joins_by_name_with_one_reusable_token_and_a_pod_rejoins_under_its_name
         said.contains("pool token is not valid for this cluster"),
         "{said}"
     );
+    // The right token, but the head's own name: refused, the head unharmed.
+    let (mut refused, log) = harness::spawn_up_with(
+        &tmp.path().join("d"),
+        "127.0.0.6",
+        "0",
+        &[],
+        &env(&[
+            ("RSERVE_JOIN", join.as_str()),
+            ("RSERVE_JOIN_TOKEN_FILE", file),
+            ("RSERVE_NODE_NAME", "rserve-head-0"),
+        ]),
+    );
+    assert!(!refused.wait().unwrap().success());
+    let said = std::fs::read_to_string(log).unwrap();
+    assert!(
+        said.contains("the node id `rserve-head-0` is the head's own"),
+        "{said}"
+    );
+    assert_eq!(nodes(&head).len(), 3);
 }

@@ -249,6 +249,13 @@ impl Head {
             warn!(%remote, reason = %e, "Refused a node's join: bad advert.");
             return bad_advert(e);
         }
+        if advert.node_id == self.node_id {
+            warn!(%remote, node = %advert.node_id, "Refused a node's join: it has the head's node id.");
+            return bad_advert(format!(
+                "the node id `{}` is the head's own; give this node another (--node-name)",
+                advert.node_id
+            ));
+        }
         let Some(key) = digest::decode_hex(public_key) else {
             return unauthorized("the public key is not hex".to_owned());
         };
