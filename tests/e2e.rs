@@ -94,6 +94,17 @@ fn deploy_curl_status_delete_and_restart_restores_applications() {
     assert!(node.ok(&["status"]).contains("No applications deployed"));
 }
 
+/// A node serving every interface (a container's `0.0.0.0`): the CLI beside it
+/// finds it through the state dir on loopback (`kubectl exec POD -- rserve status`).
+#[test]
+fn the_cli_reaches_a_node_bound_to_every_interface() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = TestNode::start_on(&tmp.path().join("state"), "0.0.0.0", "0", &[]);
+    assert!(node.control.ip().is_unspecified(), "{}", node.control);
+    assert_eq!(node.status()["applications"], serde_json::json!({}));
+    assert_eq!(node.http("GET", "/-/ready", &[], b"").status, 200);
+}
+
 #[test]
 fn a_killed_node_restarts_with_its_applications() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! How the CLI finds, trusts and authenticates to a node: flags, environment and
 //! the state dir, resolved in the order docs/operations.md gives.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -82,6 +83,21 @@ pub enum Access {
     Admin,
 }
 
+/// Where this machine reaches a node bound to `addr`: a wildcard address
+/// (`0.0.0.0`, `[::]`: a container's, or one serving every interface) is
+/// reached on the loopback address of its family.
+fn local_address(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
 /// Connects to the node named by flags, environment or the state dir, with
 /// the admin token only for [`Access::Admin`].
 pub async fn connect(
@@ -103,7 +119,7 @@ pub async fn connect(
     }
     let addr = match (global.client.address, &node_file) {
         (Some(addr), _) => addr,
-        (None, Some(file)) => file.control_address,
+        (None, Some(file)) => local_address(file.control_address),
         (None, None) => DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
     };
     let client = &global.client;
@@ -193,6 +209,14 @@ pub fn client_failure(e: ClientError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_on_every_interface_is_reached_on_loopback() {
+        let local = |a: &str| local_address(a.parse().unwrap()).to_string();
+        assert_eq!(local("0.0.0.0:7000"), "127.0.0.1:7000");
+        assert_eq!(local("[::]:7000"), "[::1]:7000");
+        assert_eq!(local("10.0.0.5:7000"), "10.0.0.5:7000");
+    }
 
     fn resolve(file: Option<&str>, flag: bool, env: Option<&str>) -> AdminToken {
         AdminToken::resolve(file.map(Path::new), flag, env.map(str::to_owned))
