@@ -1383,3 +1383,46 @@ fn a_pool_joins_by_name_with_one_reusable_token_and_a_pod_rejoins_under_its_name
     );
     assert_eq!(nodes(&head).len(), 3);
 }
+
+/// A head serving every interface (a pod's `0.0.0.0`) with `--advertise-ip`:
+/// the members reach it, and its replicas, at the advertised IP.
+#[test]
+fn a_head_on_every_interface_is_reached_at_its_advertised_ip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_udp_port("127.0.0.1").to_string();
+    let head = TestNode::start_on(
+        &tmp.path().join("head"),
+        "0.0.0.0",
+        &port,
+        &["--advertise-ip", "127.0.0.1", "--label", "pool=head"],
+    );
+    let token = head.ok(&["token", "create"]).trim().to_owned();
+    let join = format!("127.0.0.1:{port}");
+    let member = TestNode::start_on(
+        &tmp.path().join("m"),
+        "127.0.0.2",
+        "0",
+        &["--join", join.as_str(), "--token", token.as_str()],
+    );
+    wait_for("the member", 15, || nodes(&head).len() == 2);
+    let listed = nodes(&head);
+    let on_head = listed
+        .iter()
+        .find(|n| n["advert"]["node_id"] == node_id(&head))
+        .unwrap();
+    assert_eq!(on_head["advert"]["control_address"], join.as_str());
+    let apps = harness::app_file(
+        tmp.path(),
+        "apps.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
+         name = \"e\"\nresources = { label_selector = { pool = \"head\" } }\n\
+         replica = { kind = \"echo\" }\n",
+    );
+    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
+    // Through the member, one hop to the head's replica.
+    wait_for("the head's replica through the member", 15, || {
+        member.http("POST", "/echo", &[], b"via").status == 200
+    });
+    let r = member.http("POST", "/echo", &[], b"via");
+    assert_eq!(r.body, b"via");
+}
