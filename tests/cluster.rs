@@ -1426,3 +1426,58 @@ fn a_head_on_every_interface_is_reached_at_its_advertised_ip() {
     let r = member.http("POST", "/echo", &[], b"via");
     assert_eq!(r.body, b"via");
 }
+
+/// A member that drains (SIGTERM: a pod's eviction or rolling update) tells
+/// the head, which counts it out and places its replicas elsewhere at once,
+/// without waiting out the node timeout (here 60 s).
+#[test]
+fn a_draining_member_leaves_and_its_replicas_are_placed_elsewhere_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = TestNode::start(&tmp.path().join("head"), &["--node-timeout-s", "60"]);
+    let a = join(&head, &tmp.path().join("a"), &["--label", "pool=cpu"]);
+    let mut b = join(&head, &tmp.path().join("b"), &["--label", "pool=cpu"]);
+    wait_for("both members", 15, || nodes(&head).len() == 3);
+    let apps = harness::app_file(
+        tmp.path(),
+        "apps.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
+         name = \"e\"\nnum_replicas = 2\nresources = { label_selector = { pool = \"cpu\" } }\n\
+         replica = { kind = \"echo\" }\n",
+    );
+    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
+    let on = |s: &serde_json::Value| -> Vec<(String, String)> {
+        s["applications"]["echo"]["deployments"]["e"]["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["node_id"].as_str().unwrap().to_owned(),
+                    r["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (a_id, b_id) = (node_id(&a), node_id(&b));
+    let before = on(&head.status());
+    assert!(before.iter().any(|(n, _)| *n == b_id), "{before:?}");
+
+    let left_at = std::time::Instant::now();
+    assert!(b.signal_and_wait("TERM").success());
+    assert!(
+        b.log()
+            .contains("Told the cluster head this node is leaving"),
+        "{}",
+        b.log()
+    );
+    assert_eq!(state_of(&head, &b_id).as_deref(), Some("DEAD"));
+    head.wait_status(10, "both replicas running on the remaining member", |s| {
+        let now = on(s);
+        now.len() == 2 && now.iter().all(|(n, st)| *n == a_id && st == "RUNNING")
+    });
+    assert!(left_at.elapsed() < std::time::Duration::from_secs(30));
+    let events = head.ok(&["events"]);
+    assert!(events.contains("left: draining"), "{events}");
+    // Stopped, not failed: no failure counted against the deployment.
+    assert!(!events.contains("ReplicaFailed"), "{events}");
+}

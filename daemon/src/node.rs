@@ -407,13 +407,19 @@ impl Node {
         let cluster_stop = CancellationToken::new();
         let cluster_task = match (&self.cluster.role, self.heartbeat) {
             (Role::Member { agent, .. }, Some((head, crypto, cert, advert))) => {
-                tokio::spawn(heartbeat::run(
+                let beats = tokio::spawn(heartbeat::run(
                     head,
                     crypto,
                     cert,
                     advert,
                     agent.clone(),
                     self.live.window.clone(),
+                    cluster_stop.clone(),
+                ));
+                tokio::spawn(leave_when_draining(
+                    self.cluster.clone(),
+                    beats,
+                    shutdown.clone(),
                     cluster_stop.clone(),
                 ))
             }
@@ -650,6 +656,45 @@ async fn join_with(
     };
     info!(head = %options.head, cluster = %joined.cluster_id, "Joined the cluster.");
     Ok(joined)
+}
+
+/// How long a draining member waits for the head to take its leave.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A member's heartbeats (`beats`) until `stop`, or until it starts draining
+/// (`shutdown`): then it stops them (none may revive it on the head after)
+/// and tells the head it leaves, so its replicas are placed elsewhere and
+/// routed around now, not after the node timeout.
+async fn leave_when_draining(
+    cluster: Arc<Cluster>,
+    beats: tokio::task::JoinHandle<()>,
+    shutdown: CancellationToken,
+    stop: CancellationToken,
+) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = shutdown.cancelled() => {}
+    }
+    stop.cancel();
+    let _ = beats.await;
+    if !shutdown.is_cancelled() {
+        return;
+    }
+    let leave = cluster.ask_head(&rserve_protocol::wire::Request::Leaving);
+    match tokio::time::timeout(LEAVE_TIMEOUT, leave).await {
+        Ok(Ok(rserve_protocol::wire::Response::Accepted)) => {
+            info!("Told the cluster head this node is leaving.");
+        }
+        Ok(Ok(other)) => {
+            warn!(answer = ?other, "The cluster head did not take this node's leave; it will notice at the node timeout.");
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "Cannot tell the cluster head this node is leaving; it will notice at the node timeout.")
+        }
+        Err(_) => warn!(
+            "The cluster head did not answer this node's leave in time; it will notice at the node timeout."
+        ),
+    }
 }
 
 /// Samples the routers every [`SAMPLE_PERIOD`] for `rserve routes`, until `stop`.

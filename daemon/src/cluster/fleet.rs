@@ -241,6 +241,16 @@ impl Fleet {
         }
     }
 
+    /// Node `node_id` left (it drains): its replicas count as stopped, not
+    /// failed, so they are placed again without a failure or a backoff.
+    pub fn node_left(&self, node_id: &str) {
+        for proxy in self.proxies_on(node_id) {
+            if let Some(remote) = proxy.as_remote() {
+                remote.apply_report(Phase::Stopped);
+            }
+        }
+    }
+
     /// Replaces the applications in the cluster route table (the version moves
     /// only when something changed).
     pub fn set_routes(&self, apps: Vec<AppRoute>) {

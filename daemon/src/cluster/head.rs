@@ -189,6 +189,12 @@ impl Head {
                         .to_owned(),
                 ),
             },
+            Request::Leaving => match peer {
+                Some(peer) => self.leaving(peer, remote),
+                None => unauthorized(
+                    "leaving needs the node's cluster certificate (mutual TLS)".to_owned(),
+                ),
+            },
             Request::Nodes => self.nodes(),
             Request::RemoveNode { node_id } => self.remove_node(&node_id),
             other => Response::Error(WireError {
@@ -337,6 +343,26 @@ impl Head {
     pub fn with_pool_tokens(mut self, tokens: Vec<PoolToken>) -> Self {
         self.pool_tokens = tokens;
         self
+    }
+
+    /// A member drains: counted out now (its replicas placed elsewhere, the
+    /// routes rebuilt without them) instead of after the node timeout.
+    fn leaving(&self, peer: &str, remote: SocketAddr) -> Response {
+        let mut membership = self.membership.lock().unwrap();
+        let Some((id, event)) = membership.leave(peer, Instant::now(), now_s()) else {
+            return unauthorized("this certificate is no member's".to_owned());
+        };
+        if event.is_some() {
+            self.fleet.set_members(hosts(&membership));
+            info!(node = %id, %remote, "Node leaving (draining); its replicas will be placed elsewhere.");
+            self.events.record(
+                EventReason::NodeDead,
+                Subject::node(&id),
+                "left: draining; its replicas are placed elsewhere".to_owned(),
+            );
+            self.fleet.node_left(&id);
+        }
+        Response::Accepted
     }
 
     /// A member's renewal, over a connection authenticated with its current

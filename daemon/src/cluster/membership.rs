@@ -209,6 +209,28 @@ impl Membership {
         events
     }
 
+    /// The member holding certificate `fingerprint` leaves (it drains): it is
+    /// dead from now on, until a heartbeat says otherwise (it came back).
+    /// Its id, and the event if it was alive.
+    pub fn leave(
+        &mut self,
+        fingerprint: &str,
+        now: Instant,
+        now_s: f64,
+    ) -> Option<(String, Option<MembershipEvent>)> {
+        let member = self
+            .members
+            .values_mut()
+            .find(|m| m.certs.holds(fingerprint, now_s))?;
+        let id = member.advert.node_id.clone();
+        if member.state != NodeState::Alive {
+            return Some((id, None));
+        }
+        member.state = NodeState::Dead;
+        member.dead_since = Some(now);
+        Some((id.clone(), Some(MembershipEvent::Dead(id))))
+    }
+
     /// A member's advert as last heard.
     pub fn advert(&self, id: &str) -> Option<&NodeAdvert> {
         self.members.get(id).map(|m| &m.advert)
@@ -403,6 +425,27 @@ mod tests {
             Ok(Some(MembershipEvent::Alive("b".into())))
         );
         assert!(m.sweep(at(11_500)).is_empty());
+    }
+
+    #[test]
+    fn a_member_that_leaves_is_dead_at_once_and_alive_again_when_it_beats() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(advert("head"), Duration::from_secs(60), 0.0);
+        m.admit(advert("a"), certs("fa"), t0, 0.0);
+        assert_eq!(m.leave("nobody's", t0, 0.0), None);
+        assert_eq!(
+            m.leave("fa", t0, 0.0),
+            Some(("a".into(), Some(MembershipEvent::Dead("a".into()))))
+        );
+        // Twice: no second event; the sweep adds none either.
+        assert_eq!(m.leave("fa", t0, 0.0), Some(("a".into(), None)));
+        assert!(m.sweep(t0 + Duration::from_secs(1)).is_empty());
+        assert!(m.alive().is_empty(), "no member alive: {:?}", m.alive());
+        // The pod came back with its state: alive again.
+        assert_eq!(
+            m.heartbeat(advert("a"), "fa", t0 + Duration::from_secs(2), 0.0),
+            Ok(Some(MembershipEvent::Alive("a".into())))
+        );
     }
 
     #[test]

@@ -448,6 +448,7 @@ async fn dispatch(ctx: &Context, request: Request, caller: &Caller) -> Response 
         | Request::Join { .. }
         | Request::Heartbeat { .. }
         | Request::RenewCertificate { .. }
+        | Request::Leaving
         | Request::Nodes
         | Request::StartReplica { .. }
         | Request::StopReplica { .. }) => Ok(cluster.handle(

@@ -141,6 +141,12 @@ pub enum Request {
         /// The member's new ECDSA P-256 public key (raw point, hex).
         public_key: String,
     },
+    /// A member that is draining (SIGTERM, `rserve down`) tells the head, over
+    /// a connection authenticated with its certificate: the head counts it
+    /// out at once, places its replicas elsewhere and routes around it,
+    /// rather than waiting out the node timeout. It sends no more
+    /// heartbeats; answered with [`Response::Accepted`].
+    Leaving,
     /// Forget a member for good (admin): its replicas are placed elsewhere
     /// and its certificate is refused by every node from then on.
     RemoveNode {
