@@ -28,7 +28,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 rserve \
     && useradd --system --uid 10001 --gid rserve --no-create-home \
-       --home-dir /var/lib/rserve --shell /usr/sbin/nologin rserve
+       --home-dir /var/lib/rserve --shell /usr/sbin/nologin rserve \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/rserve
 COPY --from=build /usr/local/bin/rserve /usr/local/bin/rserve
 # Numeric, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
 USER 10001:10001

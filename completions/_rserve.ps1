@@ -79,7 +79,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             [CompletionResult]::new('--num-cpus', '--num-cpus', [CompletionResultType]::ParameterName, 'CPU cores this node offers [default: discovered]')
             [CompletionResult]::new('--num-gpus', '--num-gpus', [CompletionResultType]::ParameterName, 'GPUs this node offers [default: discovered from the NVIDIA driver]')
             [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Memory this node offers, in bytes [default: discovered]')
-            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label for scheduling constraints, KEY=VALUE (repeatable, or comma-separated in the variable)')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label for scheduling constraints, KEY=VALUE (repeatable, or several comma-separated; a value holds no comma)')
             [CompletionResult]::new('--node-timeout-s', '--node-timeout-s', [CompletionResultType]::ParameterName, 'Head: seconds without a heartbeat after which a node is declared dead')
             [CompletionResult]::new('--node-cert-lifetime', '--node-cert-lifetime', [CompletionResultType]::ParameterName, 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]')
@@ -409,7 +409,7 @@ Register-ArgumentCompleter -Native -CommandName 'rserve' -ScriptBlock {
             break
         }
         'rserve;token;create' {
-            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Seconds the token stays valid')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'How long the token stays valid: seconds, or 30m, 12h, 365d (at most 3650d)')
             [CompletionResult]::new('--uses', '--uses', [CompletionResultType]::ParameterName, 'Nodes the token may join (then it is used up)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')

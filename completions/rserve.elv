@@ -75,7 +75,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand --num-cpus 'CPU cores this node offers [default: discovered]'
             cand --num-gpus 'GPUs this node offers [default: discovered from the NVIDIA driver]'
             cand --memory 'Memory this node offers, in bytes [default: discovered]'
-            cand --label 'A label for scheduling constraints, KEY=VALUE (repeatable, or comma-separated in the variable)'
+            cand --label 'A label for scheduling constraints, KEY=VALUE (repeatable, or several comma-separated; a value holds no comma)'
             cand --node-timeout-s 'Head: seconds without a heartbeat after which a node is declared dead'
             cand --node-cert-lifetime 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life'
             cand --state-dir 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]'
@@ -386,7 +386,7 @@ set edit:completion:arg-completer[rserve] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rserve;token;create'= {
-            cand --ttl 'Seconds the token stays valid'
+            cand --ttl 'How long the token stays valid: seconds, or 30m, 12h, 365d (at most 3650d)'
             cand --uses 'Nodes the token may join (then it is used up)'
             cand -o 'o'
             cand --output 'output'

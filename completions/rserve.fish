@@ -77,7 +77,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand up" -l join-token-file -d 
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-cpus -d 'CPU cores this node offers [default: discovered]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l num-gpus -d 'GPUs this node offers [default: discovered from the NVIDIA driver]' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l memory -d 'Memory this node offers, in bytes [default: discovered]' -r
-complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label for scheduling constraints, KEY=VALUE (repeatable, or comma-separated in the variable)' -r
+complete -c rserve -n "__fish_rserve_using_subcommand up" -l label -d 'A label for scheduling constraints, KEY=VALUE (repeatable, or several comma-separated; a value holds no comma)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-timeout-s -d 'Head: seconds without a heartbeat after which a node is declared dead' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l node-cert-lifetime -d 'Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life' -r
 complete -c rserve -n "__fish_rserve_using_subcommand up" -l state-dir -d 'Node state directory (desired state, TLS material, admin token) [default: <data dir>/rserve]' -r -F
@@ -305,7 +305,7 @@ complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -s V -l version -d 'Print version'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "create" -d 'Create a join token: `rserve up --join HEAD --token TOKEN` on a new node'
 complete -c rserve -n "__fish_rserve_using_subcommand token; and not __fish_seen_subcommand_from create help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l ttl -d 'Seconds the token stays valid' -r
+complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l ttl -d 'How long the token stays valid: seconds, or 30m, 12h, 365d (at most 3650d)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -l uses -d 'Nodes the token may join (then it is used up)' -r
 complete -c rserve -n "__fish_rserve_using_subcommand token; and __fish_seen_subcommand_from create" -s o -l output -r -f -a "table\t'Aligned columns for people'
 json\t'The stable JSON schema (docs/api.md)'

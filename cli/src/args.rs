@@ -232,7 +232,7 @@ pub struct UpArgs {
     #[arg(long, env = env::MEMORY, value_name = "BYTES")]
     pub memory: Option<u64>,
 
-    /// A label for scheduling constraints, KEY=VALUE (repeatable, or comma-separated in the variable)
+    /// A label for scheduling constraints, KEY=VALUE (repeatable, or several comma-separated; a value holds no comma)
     #[arg(long = "label", env = env::LABELS, value_name = "KEY=VALUE", value_parser = label, value_delimiter = ',')]
     pub labels: Vec<(String, String)>,
 
@@ -243,6 +243,14 @@ pub struct UpArgs {
     /// Head: how long node certificates are valid (30s, 12h, 90d); each is renewed in the last third of its life
     #[arg(long, env = env::NODE_CERT_LIFETIME, default_value = "90d", value_name = "DURATION", value_parser = cert_lifetime)]
     pub node_cert_lifetime: f64,
+}
+
+/// A join token's lifetime: a [`duration`] from 1 s to 10 years.
+fn token_ttl(s: &str) -> Result<f64, String> {
+    match duration(s)? {
+        v if (1.0..=3650.0 * 86400.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` must be between 1s and 3650d")),
+    }
 }
 
 /// A certificate lifetime: a [`duration`] from 10 s to 10 years.
@@ -597,8 +605,8 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
-    /// Seconds the token stays valid
-    #[arg(long, default_value_t = 86400.0, value_name = "SECONDS", value_parser = seconds)]
+    /// How long the token stays valid: seconds, or 30m, 12h, 365d (at most 3650d)
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = token_ttl)]
     pub ttl: f64,
 
     /// Nodes the token may join (then it is used up)

@@ -7,10 +7,11 @@
 //!   (the state volume, the apps ConfigMap, the `rserve-join` Secret) live;
 //! - the downward API: `metadata.name` is the pod's name, `status.podIP` one
 //!   127.0.0.x address per pod (also put in place of `0.0.0.0` in the listen
-//!   addresses: the ports stay the manifests'), `limits.cpu` and `limits.memory`
+//!   addresses, with free ports in place of the manifests' fixed ones, which
+//!   something else on the machine may hold), `limits.cpu` and `limits.memory`
 //!   the container's limits;
 //! - the head's Service DNS name resolves to its pod: `localhost`, as the head
-//!   pod is 127.0.0.1;
+//!   pod is 127.0.0.1, at the head's control port;
 //! - the Secret holds a pool token made as docs/kubernetes.md says.
 //!
 //! The pool's pods start before the head (as a StatefulSet's may), the cluster
@@ -34,6 +35,8 @@ struct Pod<'a> {
     ip: String,
     root: PathBuf,
     process: &'a NodeProcess,
+    /// The head's control port (free, chosen by the test).
+    head_port: u16,
 }
 
 impl Pod<'_> {
@@ -43,21 +46,28 @@ impl Pod<'_> {
     }
 
     /// A value as the process sees it: container paths under the pod's root,
-    /// `0.0.0.0` as the pod's IP, the head's DNS name as `localhost`.
+    /// the head's DNS name as `localhost` at the head's port.
     fn localize(&self, value: &str, head_dns: &str) -> String {
         if value.starts_with('/') {
             return self.local(value).to_string_lossy().into_owned();
         }
-        if let Some(port) = value.strip_prefix("0.0.0.0:") {
-            return format!("{}:{port}", self.ip);
-        }
         match value.strip_prefix(head_dns) {
             Some(rest) if rest.starts_with(':') || rest.starts_with('.') => {
-                let port = rest.rsplit(':').next().unwrap_or_default();
-                format!("localhost:{port}")
+                format!("localhost:{}", self.head_port)
             }
             _ => value.to_owned(),
         }
+    }
+
+    /// A listen address (`0.0.0.0:PORT`) on the pod's IP: the head's control
+    /// endpoint on its chosen port, anything else on a free one.
+    fn listen(&self, value: &str, head_control: bool) -> String {
+        assert!(
+            value.starts_with("0.0.0.0:"),
+            "pods listen on every interface: {value}"
+        );
+        let port = if head_control { self.head_port } else { 0 };
+        format!("{}:{port}", self.ip)
     }
 
     /// Writes the pod's ConfigMap files and its Secret (`token`).
@@ -80,7 +90,10 @@ impl Pod<'_> {
         let container = container(rendered, &self.process.statefulset);
         let mut env = BTreeMap::new();
         for (name, value) in &self.process.env {
+            let head = self.process.env("RSERVE_JOIN").is_none();
             let value = match value {
+                EnvValue::Literal(v) if name == "RSERVE_CONTROL_ADDR" => self.listen(v, head),
+                EnvValue::Literal(v) if name == "RSERVE_HTTP_ADDR" => self.listen(v, false),
                 EnvValue::Literal(v) => self.localize(v, head_dns),
                 EnvValue::Field(field) if field == "metadata.name" => self.name.clone(),
                 EnvValue::Field(field) if field == "status.podIP" => self.ip.clone(),
@@ -175,19 +188,33 @@ fn the_cpu_overlay_forms_a_cluster_on_loopback_serves_and_a_rescheduled_pod_rejo
     let head_dns = format!("{}-0.{head_service}", head.statefulset);
 
     let tmp = tempfile::tempdir().unwrap();
-    // The Secret, as docs/kubernetes.md makes it.
+    // The Secret, with the command docs/kubernetes.md gives.
+    let docs = std::fs::read_to_string(manifests::repo("docs/kubernetes.md")).unwrap();
+    let command = "rserve token create --pool --ttl 365d > token";
+    assert!(
+        docs.contains(command),
+        "docs/kubernetes.md makes the token with `{command}`"
+    );
     let made = Command::new(BIN)
-        .args(["token", "create", "--pool", "--ttl", "3600"])
+        .args(["token", "create", "--pool", "--ttl", "365d"])
         .output()
         .unwrap();
     assert!(made.status.success(), "{made:?}");
     let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let expires: u64 = token.rsplit('.').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expires.abs_diff(now + 365 * 86400) < 60, "{token}");
 
+    let head_port = harness::free_udp_port("127.0.0.1");
     let mut pods = vec![Pod {
         name: format!("{}-0", head.statefulset),
         ip: "127.0.0.1".to_owned(),
         root: tmp.path().join(format!("{}-0", head.statefulset)),
         process: head,
+        head_port,
     }];
     for pool in &pools {
         for ordinal in 0..pool.replicas {
@@ -197,6 +224,7 @@ fn the_cpu_overlay_forms_a_cluster_on_loopback_serves_and_a_rescheduled_pod_rejo
                 root: tmp.path().join(&name),
                 name,
                 process: pool,
+                head_port,
             });
         }
     }
@@ -229,6 +257,7 @@ fn the_cpu_overlay_forms_a_cluster_on_loopback_serves_and_a_rescheduled_pod_rejo
         ip: format!("127.0.0.{}", pods.len() + 1),
         root: moved.root.clone(),
         process: moved.process,
+        head_port,
     };
     members[last] = moved.start(rendered, &head_dns);
     assert!(members[last].log().contains("Joined the cluster"));

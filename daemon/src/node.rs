@@ -127,7 +127,7 @@ impl NodeConfig {
 }
 
 /// `rserve up --join HOST:PORT --token T`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JoinOptions {
     /// The head's control address (an IP or a DNS name).
     pub head: HeadName,
@@ -136,6 +136,17 @@ pub struct JoinOptions {
     /// How long a first join keeps trying while the head cannot be reached
     /// (`--join-wait-s`: pods of a pool start before their head is up).
     pub wait: Duration,
+}
+
+impl std::fmt::Debug for JoinOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself.
+        f.debug_struct("JoinOptions")
+            .field("head", &self.head)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("wait", &self.wait)
+            .finish()
+    }
 }
 
 /// Why a node could not start; the CLI maps each to an exit code.

@@ -223,8 +223,9 @@ impl Fleet {
         }
     }
 
-    /// A member was declared dead: its replicas are gone.
-    pub fn node_died(&self, node_id: &str) {
+    /// A member was declared dead, or came back under its id with none of
+    /// its state (`why`): its replicas are gone.
+    pub fn node_died(&self, node_id: &str, why: &str) {
         for proxy in self.proxies_on(node_id) {
             let Some(remote) = proxy.as_remote() else {
                 continue;
@@ -234,7 +235,7 @@ impl Fleet {
             } else {
                 Phase::Failed {
                     during_startup: false,
-                    reason: format!("its node {node_id} is dead (no heartbeat)"),
+                    reason: format!("its node {node_id} {why}"),
                 }
             };
             remote.apply_report(phase);

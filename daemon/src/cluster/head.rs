@@ -283,6 +283,14 @@ impl Head {
         }
         fix_addresses(&mut advert, remote);
         let mut membership = self.membership.lock().unwrap();
+        // The same id joining again (a pod rescheduled under its name, its
+        // state gone): what its old self ran, or was starting, is gone.
+        if membership.advert(&advert.node_id).is_some() {
+            self.fleet.node_died(
+                &advert.node_id,
+                "joined again without its state (its replicas went with it)",
+            );
+        }
         let certs = MemberCerts {
             current: IssuedCert {
                 fingerprint: issued.fingerprint,
@@ -329,6 +337,9 @@ impl Head {
     ) -> Result<&PoolToken, PoolTokenError> {
         let binding = binding.ok_or(PoolTokenError::Invalid)?;
         let id = pool_token::proof_id(proof).ok_or(PoolTokenError::Malformed)?;
+        if self.pool_tokens.is_empty() {
+            return Err(PoolTokenError::NoneHere);
+        }
         let pool = self
             .pool_tokens
             .iter()
@@ -504,7 +515,8 @@ impl Head {
         }
         self.nodes_file.save(&membership);
         self.fleet.set_members(hosts(&membership));
-        self.fleet.node_died(node_id);
+        self.fleet
+            .node_died(node_id, "was removed from the cluster");
         warn!(node = %node_id, "Node removed: its replicas are placed elsewhere and its certificate is refused.");
         self.events.record(
             EventReason::NodeRemoved,
@@ -593,7 +605,7 @@ impl Head {
                             membership.timeout()
                         ),
                     );
-                    self.fleet.node_died(&id);
+                    self.fleet.node_died(&id, "is dead (no heartbeat)");
                 }
             }
         }

@@ -171,7 +171,9 @@ pub async fn join(
 /// Trusts a server whose chain includes the CA named by a join token (by
 /// fingerprint), and verifies the chain against that CA. Without a
 /// fingerprint (a pool token) any chain is taken here: the proofs over the
-/// session decide, and nothing is sent or kept before they hold.
+/// session decide. Before the head's proof holds the node sends its own
+/// proof (useless over any other session), its public key and its advert,
+/// and keeps nothing.
 #[derive(Debug)]
 struct PinnedCa {
     fingerprint: Option<String>,

@@ -36,6 +36,11 @@ pub enum PoolTokenError {
     /// No pool token with this id, or the proof does not match.
     #[error("the pool token is not valid for this cluster (unknown, or another secret)")]
     Invalid,
+    /// The head was started without `--pool-token-file`.
+    #[error(
+        "this head accepts no pool tokens: start it with --pool-token-file (RSERVE_POOL_TOKEN_FILE) naming the token's file"
+    )]
+    NoneHere,
     /// Past its expiry.
     #[error(
         "the pool token expired {0:.0} s ago; make a new one with `rserve token create --pool` and update the Secret (the head and the pool)"

@@ -38,14 +38,24 @@ fn total_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// NVIDIA GPUs from `/proc/driver/nvidia/gpus` (no driver: none), as many as
-/// `NVIDIA_VISIBLE_DEVICES` lets this process see, and the memory of the first
-/// from `nvidia-smi` when it is installed (else 0 = unknown).
+/// NVIDIA GPUs this process can use ([`visible_gpus`]), and the memory of the
+/// first from `nvidia-smi` when it is installed (else 0 = unknown).
 fn discover_gpus() -> (usize, u64) {
     let host = std::fs::read_dir("/proc/driver/nvidia/gpus").map_or(0, Iterator::count);
+    let device_nodes = std::fs::read_dir("/dev").map_or(0, |dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name().to_str().is_some_and(|name| {
+                    name.strip_prefix("nvidia")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+            })
+            .count()
+    });
     let count = visible_gpus(
         std::env::var("NVIDIA_VISIBLE_DEVICES").ok().as_deref(),
         host,
+        device_nodes,
     );
     if count == 0 {
         return (0, 0);
@@ -60,14 +70,23 @@ fn discover_gpus() -> (usize, u64) {
     (count, memory)
 }
 
-/// Of `host` GPUs, those a container sees: the NVIDIA container runtime (and
-/// Kubernetes' device plugin, which sets it per pod) passes the allocated
-/// devices in `NVIDIA_VISIBLE_DEVICES` (`all`, a comma-separated list of
-/// indexes or UUIDs, or `none`/`void`); the driver's `/proc` lists the host's.
-fn visible_gpus(variable: Option<&str>, host: usize) -> usize {
+/// Of the `host`'s GPUs (the driver's `/proc` lists them all, in a container
+/// too), those this process can use. `NVIDIA_VISIBLE_DEVICES`, which the
+/// NVIDIA container runtime and Kubernetes' device plugin set per container,
+/// names them when it is a list of indexes or UUIDs; `none` means none. When
+/// it says nothing countable (`void` or a path, as with CDI or the
+/// volume-mounts strategy, which pass the devices themselves, or leave them
+/// out), the `/dev/nvidiaN` nodes the process sees count; unset or `all`,
+/// those too, or the host's where there are none.
+fn visible_gpus(variable: Option<&str>, host: usize, device_nodes: usize) -> usize {
     match variable.map(str::trim) {
-        None | Some("all") => host,
-        Some("" | "none" | "void") => 0,
+        Some("none") => 0,
+        // Not in a container, or given every GPU.
+        None | Some("all") if device_nodes == 0 => host,
+        None | Some("all") => device_nodes.min(host),
+        // The devices come some other way (CDI, mounts), or not at all.
+        Some("" | "void") => device_nodes.min(host),
+        Some(path) if path.starts_with('/') => device_nodes.min(host),
         Some(list) => list
             .split(',')
             .filter(|d| !d.trim().is_empty())
@@ -82,15 +101,26 @@ mod tests {
 
     #[test]
     fn a_container_counts_only_the_gpus_it_was_given() {
-        assert_eq!(visible_gpus(None, 8), 8);
-        assert_eq!(visible_gpus(Some("all"), 8), 8);
-        assert_eq!(visible_gpus(Some("0,3"), 8), 2);
-        assert_eq!(visible_gpus(Some("GPU-1f2e,GPU-77aa,GPU-c0de"), 8), 3);
-        assert_eq!(visible_gpus(Some("none"), 8), 0);
-        assert_eq!(visible_gpus(Some("void"), 8), 0);
-        assert_eq!(visible_gpus(Some(""), 8), 0);
+        // A host with 8 GPUs, a container given 2 of them (2 device nodes).
+        assert_eq!(visible_gpus(None, 8, 8), 8);
+        assert_eq!(visible_gpus(Some("all"), 8, 8), 8);
+        assert_eq!(visible_gpus(Some("0,3"), 8, 2), 2);
+        assert_eq!(visible_gpus(Some("GPU-1f2e,GPU-77aa,GPU-c0de"), 8, 3), 3);
+        assert_eq!(visible_gpus(Some("none"), 8, 0), 0);
+        // CDI says `void` and passes the devices themselves; the
+        // volume-mounts strategy a path: the device nodes count.
+        assert_eq!(visible_gpus(Some("void"), 8, 2), 2);
+        assert_eq!(
+            visible_gpus(Some("/var/run/nvidia-container-devices"), 8, 1),
+            1
+        );
+        // `void` with no device nodes: the driver's libraries without a GPU.
+        assert_eq!(visible_gpus(Some("void"), 8, 0), 0);
+        // No device nodes to go by otherwise: the host's.
+        assert_eq!(visible_gpus(None, 8, 0), 8);
         // No driver: none, whatever the variable says.
-        assert_eq!(visible_gpus(Some("0,1"), 0), 0);
+        assert_eq!(visible_gpus(Some("0,1"), 0, 2), 0);
+        assert_eq!(visible_gpus(None, 0, 2), 0);
     }
 
     #[test]

@@ -266,8 +266,8 @@ pub async fn serve(
             }
         });
     }
-    drop(listener);
     ingress.config.readiness.draining();
+    drop(listener);
     info!("Ingress stopped accepting; draining open connections.");
     let drain = ingress.config.drain_timeout;
     if tokio::time::timeout(drain, ingress.connections.drain())
@@ -713,7 +713,20 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 #[cfg(test)]
 mod tests {
-    use super::request_id;
+    use super::{Readiness, request_id};
+
+    #[test]
+    fn ready_once_the_routes_are_known_and_until_the_drain() {
+        let r = Readiness::default();
+        assert_eq!(
+            r.not_ready(),
+            Some("waiting for the cluster's routes from the head")
+        );
+        r.routes_known();
+        assert_eq!(r.not_ready(), None);
+        r.draining();
+        assert_eq!(r.not_ready(), Some("draining"));
+    }
 
     #[test]
     fn request_ids_are_the_prefix_and_the_counter_in_hex() {

@@ -86,6 +86,8 @@ pub(super) struct DeploymentRuntime {
     last_failure: Option<String>,
     /// Why a replica could not be placed (no node has the resources).
     pending: Option<String>,
+    /// How many could not be placed at that attempt.
+    unplaced: usize,
     /// What the deployment is converging towards, for its status.
     goal: DeploymentStatus,
     status: DeploymentStatus,
@@ -117,6 +119,7 @@ impl DeploymentRuntime {
             deploy_failed: false,
             last_failure: None,
             pending: None,
+            unplaced: 0,
             goal: DeploymentStatus::Updating,
             status: DeploymentStatus::Updating,
             trigger: Trigger::ConfigUpdateStarted,
@@ -247,7 +250,7 @@ impl DeploymentRuntime {
             // Not placing now (backoff, hold): what could not be placed still cannot.
             self.pending = was_pending;
         } else if live < target && !self.deploy_failed {
-            for _ in live..target {
+            for placed in live..target {
                 let replica = match placement.as_mut() {
                     None => {
                         Replica::spawn(&self.app, &self.config, &self.env, changed.clone(), tasks)
@@ -263,6 +266,7 @@ impl DeploymentRuntime {
                                 );
                             }
                             self.pending = Some(reason);
+                            self.unplaced = target - placed;
                             break;
                         }
                     },
@@ -310,14 +314,17 @@ impl DeploymentRuntime {
                 self.stop_at(i, tasks, recorder);
             }
         }
-        // Wanted but placed nowhere: the signal for growing the fleet (a
-        // Kubernetes pool scaled on it).
+        // Wanted but placed nowhere at the last attempt (not those waiting out
+        // a restart backoff): the signal for growing the fleet (a Kubernetes
+        // pool scaled on it).
         let unschedulable = match self.pending {
-            Some(_) => target.saturating_sub(
-                self.replicas
-                    .iter()
-                    .filter(|m| current(m, self.generation))
-                    .count(),
+            Some(_) => self.unplaced.min(
+                target.saturating_sub(
+                    self.replicas
+                        .iter()
+                        .filter(|m| current(m, self.generation))
+                        .count(),
+                ),
             ),
             None => 0,
         };
