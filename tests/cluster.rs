@@ -1485,3 +1485,38 @@ fn a_draining_member_leaves_and_its_replicas_are_placed_elsewhere_at_once() {
     // Stopped, not failed: no failure counted against the deployment.
     assert!(!events.contains("ReplicaFailed"), "{events}");
 }
+
+/// Many forwards at once over one connection (the member batches the writes
+/// of calls made while others are in flight): each answer is its own.
+#[test]
+fn concurrent_forwards_each_get_their_own_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = TestNode::start(&tmp.path().join("head"), &["--label", "pool=head"]);
+    let member = join(&head, &tmp.path().join("m"), &[]);
+    wait_for("the member", 15, || nodes(&head).len() == 2);
+    let apps = harness::app_file(
+        tmp.path(),
+        "apps.toml",
+        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
+         name = \"e\"\nmax_ongoing_requests = 1000\nresources = { label_selector = { pool = \"head\" } }\n\
+         replica = { kind = \"echo\" }\n",
+    );
+    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
+    wait_for("the head's replica through the member", 15, || {
+        member.http("POST", "/echo", &[], b"x").status == 200
+    });
+    let http = member.http;
+    std::thread::scope(|scope| {
+        for t in 0..16 {
+            scope.spawn(move || {
+                for i in 0..50 {
+                    // Sizes from a few bytes to past the batched limit (16 KiB).
+                    let body = format!("{t}-{i}-").repeat(1 + (t * 50 + i) % 40 * 60);
+                    let r = harness::http(http, "POST", "/echo", &[], body.as_bytes());
+                    assert_eq!(r.status, 200);
+                    assert_eq!(r.body, body.as_bytes(), "thread {t}, request {i}");
+                }
+            });
+        }
+    });
+}

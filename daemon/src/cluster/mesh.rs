@@ -172,7 +172,7 @@ impl Mesh {
             query: req.query,
             headers,
         };
-        let (head, first, mut recv) = match client.call_with_body(&call, &req.body).await {
+        let (head, first, mut recv) = match client.call_with_body(&call, req.body.clone()).await {
             Ok(answer) => answer,
             Err(e) => {
                 self.forget(addr);

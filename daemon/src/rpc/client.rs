@@ -73,11 +73,31 @@ pub enum ClientError {
     },
 }
 
+/// Bodies up to this size are sent by the connection's batching writer
+/// ([`ControlClient::send_batched`]); larger ones by their caller, so one
+/// slow upload holds no other call back.
+const BATCHED_BODY_MAX: usize = 16 * 1024;
+/// Calls queued for the batching writer at most (then callers wait).
+const BATCH_QUEUE: usize = 256;
+
+/// A call handed to the batching writer: its frame and body, and where the
+/// stream to read the answer from goes.
+struct Outgoing {
+    frame: Vec<u8>,
+    body: bytes::Bytes,
+    reply: tokio::sync::oneshot::Sender<Result<quinn::RecvStream, String>>,
+}
+
 /// An open, handshaken connection to a node.
 #[derive(Debug)]
 pub struct ControlClient {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
+    /// The batching writer's queue, started with the first batched call.
+    batcher: std::sync::OnceLock<tokio::sync::mpsc::Sender<Outgoing>>,
+    /// Calls with a body being sent or waiting for their answer's head: a
+    /// call made while others are is batched, a lone one is sent at once.
+    in_flight: std::sync::atomic::AtomicUsize,
     addr: SocketAddr,
     timeout: Duration,
     /// Whether the node accepted the token.
@@ -189,6 +209,8 @@ impl ControlClient {
         let mut client = Self {
             endpoint,
             conn,
+            batcher: std::sync::OnceLock::new(),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             addr,
             timeout,
             authorized: false,
@@ -259,25 +281,56 @@ impl ControlClient {
     pub async fn call_with_body(
         &self,
         request: &Request,
-        body: &[u8],
+        body: bytes::Bytes,
     ) -> Result<(Response, Vec<u8>, quinn::RecvStream), ClientError> {
         let lost = |e: String| ClientError::Unreachable {
             addr: self.addr,
             reason: e,
         };
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
-        send.write_all(&wire::encode(request))
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        send.write_all(body)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        send.finish().map_err(|e| lost(e.to_string()))?;
+        let frame = wire::encode(request);
+        let in_flight = InFlight::enter(&self.in_flight);
+        let mut recv = if body.len() <= BATCHED_BODY_MAX && in_flight.others > 0 {
+            self.send_batched(frame, body).await.map_err(lost)?
+        } else {
+            let (mut send, recv) = self.conn.open_bi().await.map_err(|e| lost(e.to_string()))?;
+            send.write_all(&frame)
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            send.write_all(&body)
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            send.finish().map_err(|e| lost(e.to_string()))?;
+            recv
+        };
         let (head, rest) = read_frame_and_rest(&mut recv, wire::MAX_FRAME_LEN)
             .await
             .map_err(|e| lost(e.to_string()))?;
         let response = wire::decode(&head).map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok((response, rest, recv))
+    }
+
+    /// Sends a call through the connection's batching writer: calls queued
+    /// while it was busy leave together, so the connection sends them in as
+    /// few packets as they fit (one each, written by their own tasks, the
+    /// connection's driver would send each as soon as it was written).
+    async fn send_batched(
+        &self,
+        frame: Vec<u8>,
+        body: bytes::Bytes,
+    ) -> Result<quinn::RecvStream, String> {
+        let queue = self.batcher.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(BATCH_QUEUE);
+            tokio::spawn(write_batches(self.conn.clone(), rx));
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        queue
+            .send(Outgoing { frame, body, reply })
+            .await
+            .map_err(|_| "the connection's writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the connection's writer has stopped".to_owned())?
     }
 
     /// Opens a streaming call ([`Request::is_streaming`]). `Ok(Err(_))` when
@@ -292,7 +345,7 @@ impl ControlClient {
             reason: e,
         };
         let work = async {
-            let (response, rest, recv) = self.call_with_body(request, &[]).await?;
+            let (response, rest, recv) = self.call_with_body(request, bytes::Bytes::new()).await?;
             Ok(match response {
                 Response::Streaming => {
                     let mut decoder = FrameDecoder::default();
@@ -335,6 +388,61 @@ impl ControlClient {
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"bye");
         self.endpoint.wait_idle().await;
+    }
+}
+
+/// One call counted in flight while it lives.
+struct InFlight<'a> {
+    counter: &'a std::sync::atomic::AtomicUsize,
+    /// Calls in flight besides this one when it started.
+    others: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        let others = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { counter, others }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The batching writer of one connection: takes every call queued, after
+/// letting the runtime run whatever else is ready (other callers queueing
+/// theirs), and opens and writes their streams back to back before it
+/// yields, so the connection's driver sends them together.
+async fn write_batches(conn: quinn::Connection, mut queue: tokio::sync::mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(64);
+    while let Some(first) = queue.recv().await {
+        tokio::task::yield_now().await;
+        batch.push(first);
+        while batch.len() < 64 {
+            match queue.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        for call in batch.drain(..) {
+            let sent = async {
+                let (mut send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                send.write_all(&call.frame)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                send.write_all(&call.body)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                send.finish().map_err(|e| e.to_string())?;
+                Ok(recv)
+            }
+            .await;
+            // A caller that left drops the stream with the answer.
+            let _ = call.reply.send(sent);
+        }
     }
 }
 
