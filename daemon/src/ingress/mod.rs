@@ -7,6 +7,7 @@
 //! and `/-/metrics` (Prometheus).
 
 mod drain;
+mod health;
 mod openai;
 mod response;
 
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::drain::Connections;
+pub use self::health::{LIVENESS_LIMIT, Readiness};
 pub use self::response::IngressBody;
 use self::response::{error, into_response, plain, too_large, with_body};
 
@@ -72,43 +74,6 @@ pub struct IngressConfig {
     /// The node's loops (controller, ingress): `/-/healthz` fails while one
     /// has made no progress for [`LIVENESS_LIMIT`].
     pub liveness: Vec<Heartbeat>,
-}
-
-/// How long a loop may go without progress before `/-/healthz` says the node
-/// is hung (a liveness probe then restarts it after its own failure count).
-pub const LIVENESS_LIMIT: Duration = Duration::from_secs(5);
-
-/// Whether the node can serve, for `/-/ready` (a Kubernetes readiness
-/// probe, a load balancer's health check): it knows the cluster's routes (a
-/// head from the start, a member once the head has answered a heartbeat) and
-/// is not draining. `/-/healthz` stays the liveness answer: the node runs.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    routes_known: std::sync::atomic::AtomicBool,
-    draining: std::sync::atomic::AtomicBool,
-}
-
-impl Readiness {
-    /// The node's routes are the cluster's.
-    pub fn routes_known(&self) {
-        self.routes_known.store(true, Ordering::Relaxed);
-    }
-
-    /// The node stopped taking new work.
-    pub fn draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
-    }
-
-    /// Why the node is not ready, if it is not.
-    pub fn not_ready(&self) -> Option<&'static str> {
-        if self.draining.load(Ordering::Relaxed) {
-            Some("draining")
-        } else if !self.routes_known.load(Ordering::Relaxed) {
-            Some("waiting for the cluster's routes from the head")
-        } else {
-            None
-        }
-    }
 }
 
 impl Default for IngressConfig {
@@ -543,31 +508,8 @@ impl Ingress {
 
     fn builtin(&self, path: &str) -> Response<IngressBody> {
         match path {
-            "/-/healthz" => match self
-                .config
-                .liveness
-                .iter()
-                .find_map(|beat| beat.stalled(LIVENESS_LIMIT))
-            {
-                None => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"success")),
-                Some((name, age)) => plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    format!(
-                        "the {name} loop has made no progress for {:.0} s",
-                        age.as_secs_f64()
-                    )
-                    .into(),
-                ),
-            },
-            "/-/ready" => match self.config.readiness.not_ready() {
-                None => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"ready")),
-                Some(why) => plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    Bytes::from_static(why.as_bytes()),
-                ),
-            },
+            "/-/healthz" => health::healthz(&self.config.liveness),
+            "/-/ready" => health::ready(&self.config.readiness),
             "/-/metrics" => {
                 let mut text = metrics::render(&self.routes.load().snapshot());
                 self.connections.render(&mut text);
@@ -713,20 +655,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Readiness, request_id};
-
-    #[test]
-    fn ready_once_the_routes_are_known_and_until_the_drain() {
-        let r = Readiness::default();
-        assert_eq!(
-            r.not_ready(),
-            Some("waiting for the cluster's routes from the head")
-        );
-        r.routes_known();
-        assert_eq!(r.not_ready(), None);
-        r.draining();
-        assert_eq!(r.not_ready(), Some("draining"));
-    }
+    use super::request_id;
 
     #[test]
     fn request_ids_are_the_prefix_and_the_counter_in_hex() {

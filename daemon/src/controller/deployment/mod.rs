@@ -314,20 +314,7 @@ impl DeploymentRuntime {
                 self.stop_at(i, tasks, recorder);
             }
         }
-        // Wanted but placed nowhere at the last attempt (not those waiting out
-        // a restart backoff): the signal for growing the fleet (a Kubernetes
-        // pool scaled on it).
-        let unschedulable = match self.pending {
-            Some(_) => self.unplaced.min(
-                target.saturating_sub(
-                    self.replicas
-                        .iter()
-                        .filter(|m| current(m, self.generation))
-                        .count(),
-                ),
-            ),
-            None => 0,
-        };
+        let unschedulable = self.unschedulable(target);
         self.router
             .set_unschedulable(u32::try_from(unschedulable).unwrap_or(u32::MAX));
 

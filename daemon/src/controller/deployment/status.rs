@@ -13,6 +13,21 @@ use tokio::time::Instant;
 use super::DeploymentRuntime;
 
 impl DeploymentRuntime {
+    /// Of `target`, the replicas placed nowhere at the last attempt (not
+    /// those waiting out a restart backoff): the signal for growing the
+    /// fleet (a Kubernetes pool scaled on it).
+    pub(super) fn unschedulable(&self, target: usize) -> usize {
+        if self.pending.is_none() {
+            return 0;
+        }
+        let placed = self
+            .replicas
+            .iter()
+            .filter(|m| m.generation == self.generation && !m.stopping)
+            .count();
+        self.unplaced.min(target.saturating_sub(placed))
+    }
+
     pub(super) fn derive_status(&mut self, target: usize, new_running: usize) {
         let converged = new_running == target && self.replicas.len() == target;
         (self.status, self.trigger) = if self.deploy_failed {
