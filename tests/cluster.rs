@@ -1188,6 +1188,20 @@ fn certificates_expire_and_the_head_renews_them_before_they_lapse() {
 
 /// A member on 127.0.0.2 with its state in `dir`, joined to `head` with a
 /// new token.
+/// Deploys application `echo` at `/echo` (deployment `e`, with these TOML
+/// settings, each ending in `\n`) on `head`, and waits for it.
+fn deploy_echo(head: &TestNode, dir: &std::path::Path, settings: &str) {
+    let file = harness::app_file(
+        dir,
+        "echo.toml",
+        &format!(
+            "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n\
+             [[applications.deployments]]\nname = \"e\"\n{settings}replica = {{ kind = \"echo\" }}\n"
+        ),
+    );
+    head.ok(&["deploy", file.to_str().unwrap(), "--wait"]);
+}
+
 fn join(head: &TestNode, dir: &std::path::Path, extra: &[&str]) -> TestNode {
     let token = head.ok(&["token", "create"]).trim().to_owned();
     let join = head.control.to_string();
@@ -1310,14 +1324,11 @@ fn a_pool_joins_by_name_with_one_reusable_token_and_a_pod_rejoins_under_its_name
     }
 
     // Serve across the pool: replicas only on the pool's nodes.
-    let apps = harness::app_file(
+    deploy_echo(
+        &head,
         tmp.path(),
-        "apps.toml",
-        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
-         name = \"e\"\nnum_replicas = 2\nresources = { label_selector = { pool = \"cpu\" } }\n\
-         replica = { kind = \"echo\" }\n",
+        "num_replicas = 2\nresources = { label_selector = { pool = \"cpu\" } }\n",
     );
-    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
     for node in [&head, &a, &b] {
         wait_for("the pool's replicas from every node", 10, || {
             node.http("POST", "/echo", &[], b"hi").status == 200
@@ -1415,14 +1426,11 @@ fn a_head_on_every_interface_is_reached_at_its_advertised_ip() {
         .find(|n| n["advert"]["node_id"] == node_id(&head))
         .unwrap();
     assert_eq!(on_head["advert"]["control_address"], join.as_str());
-    let apps = harness::app_file(
+    deploy_echo(
+        &head,
         tmp.path(),
-        "apps.toml",
-        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
-         name = \"e\"\nresources = { label_selector = { pool = \"head\" } }\n\
-         replica = { kind = \"echo\" }\n",
+        "resources = { label_selector = { pool = \"head\" } }\n",
     );
-    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
     // Through the member, one hop to the head's replica.
     wait_for("the head's replica through the member", 15, || {
         member.http("POST", "/echo", &[], b"via").status == 200
@@ -1441,14 +1449,11 @@ fn a_draining_member_leaves_and_its_replicas_are_placed_elsewhere_at_once() {
     let a = join(&head, &tmp.path().join("a"), &["--label", "pool=cpu"]);
     let mut b = join(&head, &tmp.path().join("b"), &["--label", "pool=cpu"]);
     wait_for("both members", 15, || nodes(&head).len() == 3);
-    let apps = harness::app_file(
+    deploy_echo(
+        &head,
         tmp.path(),
-        "apps.toml",
-        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
-         name = \"e\"\nnum_replicas = 2\nresources = { label_selector = { pool = \"cpu\" } }\n\
-         replica = { kind = \"echo\" }\n",
+        "num_replicas = 2\nresources = { label_selector = { pool = \"cpu\" } }\n",
     );
-    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
     let on = |s: &serde_json::Value| -> Vec<(String, String)> {
         s["applications"]["echo"]["deployments"]["e"]["replicas"]
             .as_array()
@@ -1494,14 +1499,11 @@ fn concurrent_forwards_each_get_their_own_answer() {
     let head = TestNode::start(&tmp.path().join("head"), &["--label", "pool=head"]);
     let member = join(&head, &tmp.path().join("m"), &[]);
     wait_for("the member", 15, || nodes(&head).len() == 2);
-    let apps = harness::app_file(
+    deploy_echo(
+        &head,
         tmp.path(),
-        "apps.toml",
-        "[[applications]]\nname = \"echo\"\nroute_prefix = \"/echo\"\n[[applications.deployments]]\n\
-         name = \"e\"\nmax_ongoing_requests = 1000\nresources = { label_selector = { pool = \"head\" } }\n\
-         replica = { kind = \"echo\" }\n",
+        "max_ongoing_requests = 1000\nresources = { label_selector = { pool = \"head\" } }\n",
     );
-    head.ok(&["deploy", apps.to_str().unwrap(), "--wait"]);
     wait_for("the head's replica through the member", 15, || {
         member.http("POST", "/echo", &[], b"x").status == 200
     });

@@ -25,6 +25,15 @@ pub const BINDING_LEN: usize = 32;
 /// A session's exported keying material.
 pub type Binding = [u8; BINDING_LEN];
 
+/// `conn`'s session's exported keying material: the same on both ends of one
+/// session, different on any other.
+pub fn session_binding(conn: &quinn::Connection) -> Option<Binding> {
+    let mut out = [0u8; BINDING_LEN];
+    conn.export_keying_material(&mut out, EXPORTER_LABEL, b"")
+        .ok()?;
+    Some(out)
+}
+
 /// Why a pool token or proof was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PoolTokenError {

@@ -226,12 +226,7 @@ async fn connection(conn: quinn::Connection, ctx: Context, open: &Open) -> anyho
     };
     let binding = match peer {
         Some(_) => None,
-        None => {
-            let mut out = [0u8; crate::cluster::pool_token::BINDING_LEN];
-            conn.export_keying_material(&mut out, crate::cluster::pool_token::EXPORTER_LABEL, b"")
-                .ok()
-                .map(|()| out)
-        }
+        None => crate::cluster::pool_token::session_binding(&conn),
     };
     let caller = Caller {
         remote,

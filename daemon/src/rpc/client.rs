@@ -367,11 +367,7 @@ impl ControlClient {
     /// Keying material exported from this connection's TLS session (RFC
     /// 5705): the same on both ends of one session, different on any other.
     pub fn channel_binding(&self) -> Option<crate::cluster::pool_token::Binding> {
-        let mut out = [0u8; crate::cluster::pool_token::BINDING_LEN];
-        self.conn
-            .export_keying_material(&mut out, crate::cluster::pool_token::EXPORTER_LABEL, b"")
-            .ok()?;
-        Some(out)
+        crate::cluster::pool_token::session_binding(&self.conn)
     }
 
     /// The node's control address.
